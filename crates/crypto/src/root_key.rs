@@ -1,0 +1,134 @@
+//! Loading, creating and checking the root key.
+//!
+//! The root key comes from exactly one place: a key file (which must not be readable by group
+//! or others, or we refuse to start) or an environment variable. Both hold the 32 key bytes as
+//! standard base64. A *key check value* — a fixed plaintext sealed under the root key and kept
+//! in the database — lets the server refuse a wrong root key at start with a clear message
+//! instead of failing later on every read.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use zeroize::Zeroizing;
+
+use crate::{AssociatedData, CryptoError, Key, Root};
+
+const CHECK_PLAINTEXT: &[u8] = b"strongroom root key check v1";
+
+/// Reads the root key from `path`, refusing files that group or others can access.
+pub fn load_file(path: &Path) -> Result<Key<Root>, CryptoError> {
+    let shown = path.display().to_string();
+    let fail = |reason: String| CryptoError::KeyFile {
+        path: shown.clone(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(fail(format!(
+            "permissions are {mode:o}; the key file must be readable by its owner only (chmod 600)"
+        )));
+    }
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?);
+    decode(text.trim()).map_err(|e| fail(e.to_string()))
+}
+
+/// Creates a new random root key at `path` with mode 0600; fails if the file exists.
+pub fn create_file(path: &Path) -> Result<Key<Root>, CryptoError> {
+    let key = Key::<Root>::generate()?;
+    let encoded = Zeroizing::new(STANDARD.encode(key.expose_bytes()));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| CryptoError::KeyFile {
+            path: path.display().to_string(),
+            reason: format!("cannot create: {e}"),
+        })?;
+    file.write_all(encoded.as_bytes())
+        .and_then(|_| file.write_all(b"\n"))
+        .and_then(|_| file.sync_all())
+        .map_err(|e| CryptoError::KeyFile {
+            path: path.display().to_string(),
+            reason: format!("cannot write: {e}"),
+        })?;
+    Ok(key)
+}
+
+/// Decodes a root key given as base64 text (the environment-variable form).
+pub fn decode(text: &str) -> Result<Key<Root>, CryptoError> {
+    let bytes = Zeroizing::new(
+        STANDARD
+            .decode(text.trim())
+            .map_err(|_| CryptoError::InvalidKey("the root key is not valid base64".into()))?,
+    );
+    if bytes.len() != 32 {
+        return Err(CryptoError::InvalidKey(format!(
+            "the root key must be 32 bytes, this one is {}",
+            bytes.len()
+        )));
+    }
+    Key::from_bytes(&bytes)
+}
+
+/// Encodes a root key as base64 text (for printing once, e.g. `strongroom keys generate-root`).
+pub fn encode(key: &Key<Root>) -> Zeroizing<String> {
+    Zeroizing::new(STANDARD.encode(key.expose_bytes()))
+}
+
+/// The check value to store beside the data this root key protects.
+pub fn check_value(key: &Key<Root>) -> Result<Vec<u8>, CryptoError> {
+    key.seal(0, &AssociatedData::new("root-key-check"), CHECK_PLAINTEXT)
+}
+
+/// Whether `key` is the key that made `check`.
+pub fn verify_check(key: &Key<Root>, check: &[u8]) -> bool {
+    matches!(key.open(&AssociatedData::new("root-key-check"), check), Ok(p) if p.as_slice() == CHECK_PLAINTEXT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_file_is_private_and_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("root.key");
+        let key = create_file(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let loaded = load_file(&path).unwrap();
+        assert_eq!(loaded.expose_bytes(), key.expose_bytes());
+        assert!(create_file(&path).is_err(), "never overwrite an existing key");
+    }
+
+    #[test]
+    fn world_readable_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("root.key");
+        create_file(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_file(&path).unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn check_value_tells_keys_apart() {
+        let a = Key::<Root>::generate().unwrap();
+        let b = Key::<Root>::generate().unwrap();
+        let check = check_value(&a).unwrap();
+        assert!(verify_check(&a, &check));
+        assert!(!verify_check(&b, &check));
+    }
+
+    #[test]
+    fn bad_encodings_are_clear_errors() {
+        assert!(decode("not base64!").unwrap_err().to_string().contains("base64"));
+        assert!(decode("AAAA").unwrap_err().to_string().contains("32 bytes"));
+    }
+}

@@ -1,0 +1,131 @@
+//! Opening the database, the writer connection, the reader pool, and error mapping.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use strongroom_storage::{Health, MetaStore, StorageError, StorageResult};
+
+use crate::schema::MIGRATIONS;
+
+const READER_POOL: usize = 8;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A Strongroom store in one SQLite file.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> StorageResult<Self> {
+        let mut writer = open_connection(path)?;
+        migrate(&mut writer)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs `work` in an immediate (write-locking) transaction and commits it.
+    pub(crate) fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> StorageResult<T>) -> StorageResult<T> {
+        let mut conn = self.writer.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        let out = work(&tx)?;
+        tx.commit().map_err(map_err)?;
+        Ok(out)
+    }
+
+    /// Runs `work` on a pooled reader connection.
+    pub(crate) fn read<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StorageResult<T> {
+        let conn = match self.readers.lock().pop() {
+            Some(conn) => conn,
+            None => open_connection(&self.path)?,
+        };
+        let out = work(&conn).map_err(map_err);
+        let mut pool = self.readers.lock();
+        if pool.len() < READER_POOL {
+            pool.push(conn);
+        }
+        out
+    }
+}
+
+fn open_connection(path: &Path) -> StorageResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        .map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> StorageResult<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Exclusive)
+        .map_err(map_err)?;
+    let applied: usize = tx
+        .query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
+        .map_err(map_err)? as usize;
+    if applied > MIGRATIONS.len() {
+        return Err(StorageError::Backend(format!(
+            "database schema version {applied} is newer than this build knows ({}); upgrade strongroom",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.execute_batch(sql).map_err(map_err)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))
+            .map_err(map_err)?;
+    }
+    tx.commit().map_err(map_err)
+}
+
+/// Maps SQLite errors: busy/locked → retryable, unique violations → already exists.
+pub(crate) fn map_err(err: rusqlite::Error) -> StorageError {
+    match &err {
+        rusqlite::Error::SqliteFailure(e, _) => match e.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StorageError::Unavailable(err.to_string()),
+            ErrorCode::ConstraintViolation => StorageError::AlreadyExists,
+            _ => StorageError::Backend(err.to_string()),
+        },
+        rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) => {
+            StorageError::Corrupt(err.to_string())
+        }
+        _ => StorageError::Backend(err.to_string()),
+    }
+}
+
+impl MetaStore for SqliteStore {
+    fn get_meta(&self, key: &str) -> StorageResult<Option<Vec<u8>>> {
+        use rusqlite::OptionalExtension;
+        self.read(|c| {
+            c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+                .query_row([key], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    fn put_meta_if_absent(&self, key: &str, value: &[u8]) -> StorageResult<bool> {
+        self.write(|tx| {
+            let n = tx
+                .execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", rusqlite::params![key, value])
+                .map_err(map_err)?;
+            Ok(n == 1)
+        })
+    }
+}
+
+impl Health for SqliteStore {
+    fn ping(&self) -> StorageResult<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
+            .map(|_| ())
+    }
+}

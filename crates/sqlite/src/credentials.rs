@@ -1,0 +1,175 @@
+//! Versioned credentials on SQLite. A write is one immediate transaction: check the current
+//! version, insert the new one, prune beyond `max_versions`, update the metadata row.
+
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+use strongroom_storage::{CredentialStore, ItemKey, ItemMeta, NewVersion, StorageError, StorageResult, VersionRow};
+
+use crate::connection::{map_err, SqliteStore};
+
+const META_COLUMNS: &str = "current_version, oldest_version, max_versions, created_at, updated_at";
+const KEY_MATCH: &str = "namespace = ?1 AND user_hash = ?2 AND name = ?3";
+
+fn meta_at(r: &Row<'_>, at: usize) -> rusqlite::Result<ItemMeta> {
+    Ok(ItemMeta {
+        current_version: r.get::<_, i64>(at)? as u64,
+        oldest_version: r.get::<_, i64>(at + 1)? as u64,
+        max_versions: r.get(at + 2)?,
+        created_at: r.get(at + 3)?,
+        updated_at: r.get(at + 4)?,
+    })
+}
+
+fn version_at(r: &Row<'_>, at: usize, with_ciphertext: bool) -> rusqlite::Result<VersionRow> {
+    Ok(VersionRow {
+        version: r.get::<_, i64>(at)? as u64,
+        created_at: r.get(at + 1)?,
+        deleted_at: r.get(at + 2)?,
+        destroyed: r.get::<_, i64>(at + 3)? != 0,
+        ciphertext: if with_ciphertext { r.get(at + 4)? } else { None },
+    })
+}
+
+fn read_meta(tx: &Transaction<'_>, key: &ItemKey) -> StorageResult<Option<ItemMeta>> {
+    tx.prepare_cached(&format!("SELECT {META_COLUMNS} FROM credentials WHERE {KEY_MATCH}"))
+        .and_then(|mut s| s.query_row(params![key.namespace, key.user_hash, key.name], |r| meta_at(r, 0)).optional())
+        .map_err(map_err)
+}
+
+fn version_list(versions: &[u64]) -> String {
+    versions.iter().map(|v| (*v as i64).to_string()).collect::<Vec<_>>().join(",")
+}
+
+impl CredentialStore for SqliteStore {
+    fn get_credential_meta(&self, key: &ItemKey) -> StorageResult<Option<ItemMeta>> {
+        self.read(|c| {
+            c.prepare_cached(&format!("SELECT {META_COLUMNS} FROM credentials WHERE {KEY_MATCH}"))?
+                .query_row(params![key.namespace, key.user_hash, key.name], |r| meta_at(r, 0))
+                .optional()
+        })
+    }
+
+    fn get_credential_version(&self, key: &ItemKey, version: Option<u64>) -> StorageResult<Option<(ItemMeta, VersionRow)>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, \
+                        v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
+                 FROM credentials c JOIN credential_versions v \
+                   ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
+                  AND v.version = COALESCE(?4, c.current_version) \
+                 WHERE c.namespace = ?1 AND c.user_hash = ?2 AND c.name = ?3",
+            )?
+            .query_row(params![key.namespace, key.user_hash, key.name, version.map(|v| v as i64)], |r| {
+                Ok((meta_at(r, 0)?, version_at(r, 5, true)?))
+            })
+            .optional()
+        })
+    }
+
+    fn put_credential_version(&self, key: &ItemKey, expected_current: u64, new: &NewVersion) -> StorageResult<ItemMeta> {
+        if new.version != expected_current + 1 || new.max_versions == 0 {
+            return Err(StorageError::Backend("a new version must follow the expected one".into()));
+        }
+        self.write(|tx| {
+            let existing = read_meta(tx, key)?;
+            let current = existing.as_ref().map_or(0, |m| m.current_version);
+            if current != expected_current {
+                return Err(StorageError::Conflict(format!(
+                    "expected version {expected_current}, found {current}"
+                )));
+            }
+            let p = params![key.namespace, key.user_hash, key.name];
+            tx.prepare_cached(
+                "INSERT INTO credential_versions (namespace, user_hash, name, version, created_at, deleted_at, destroyed, ciphertext) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, 0, ?6)",
+            )
+            .and_then(|mut s| s.execute(params![p[0], p[1], p[2], new.version as i64, new.created_at, new.ciphertext]))
+            .map_err(map_err)?;
+            let keep_from = new.version.saturating_sub(u64::from(new.max_versions) - 1).max(1);
+            tx.prepare_cached(&format!("DELETE FROM credential_versions WHERE {KEY_MATCH} AND version < ?4"))
+                .and_then(|mut s| s.execute(params![p[0], p[1], p[2], keep_from as i64]))
+                .map_err(map_err)?;
+            let oldest: i64 = tx
+                .prepare_cached(&format!("SELECT MIN(version) FROM credential_versions WHERE {KEY_MATCH}"))
+                .and_then(|mut s| s.query_row(p, |r| r.get(0)))
+                .map_err(map_err)?;
+            let created_at = existing.as_ref().map_or(new.created_at, |m| m.created_at);
+            tx.prepare_cached(&format!(
+                "INSERT INTO credentials (namespace, user_hash, name, {META_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT (namespace, user_hash, name) DO UPDATE SET current_version = excluded.current_version, \
+                 oldest_version = excluded.oldest_version, max_versions = excluded.max_versions, updated_at = excluded.updated_at"
+            ))
+            .and_then(|mut s| {
+                s.execute(params![p[0], p[1], p[2], new.version as i64, oldest, new.max_versions, created_at, new.created_at])
+            })
+            .map_err(map_err)?;
+            Ok(ItemMeta {
+                current_version: new.version,
+                oldest_version: oldest as u64,
+                max_versions: new.max_versions,
+                created_at,
+                updated_at: new.created_at,
+            })
+        })
+    }
+
+    fn list_credential_versions(&self, key: &ItemKey) -> StorageResult<Vec<VersionRow>> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT version, created_at, deleted_at, destroyed FROM credential_versions WHERE {KEY_MATCH} ORDER BY version"
+            ))?
+            .query_map(params![key.namespace, key.user_hash, key.name], |r| version_at(r, 0, false))?
+            .collect()
+        })
+    }
+
+    fn set_credential_deleted(&self, key: &ItemKey, versions: &[u64], deleted_at: Option<i64>) -> StorageResult<u64> {
+        let list = version_list(versions);
+        self.write(|tx| {
+            let sql = format!(
+                "UPDATE credential_versions SET deleted_at = ?4 WHERE {KEY_MATCH} AND destroyed = 0 \
+                 AND deleted_at IS NOT ?4 AND version IN ({list})"
+            );
+            tx.execute(&sql, params![key.namespace, key.user_hash, key.name, deleted_at])
+                .map(|n| n as u64)
+                .map_err(map_err)
+        })
+    }
+
+    fn destroy_credential_versions(&self, key: &ItemKey, versions: &[u64]) -> StorageResult<u64> {
+        let list = version_list(versions);
+        self.write(|tx| {
+            let sql = format!(
+                "UPDATE credential_versions SET destroyed = 1, ciphertext = NULL \
+                 WHERE {KEY_MATCH} AND destroyed = 0 AND version IN ({list})"
+            );
+            tx.execute(&sql, params![key.namespace, key.user_hash, key.name])
+                .map(|n| n as u64)
+                .map_err(map_err)
+        })
+    }
+
+    fn delete_credential(&self, key: &ItemKey) -> StorageResult<bool> {
+        self.write(|tx| {
+            let p = params![key.namespace, key.user_hash, key.name];
+            tx.execute(&format!("DELETE FROM credential_versions WHERE {KEY_MATCH}"), p)
+                .map_err(map_err)?;
+            let n = tx
+                .execute(&format!("DELETE FROM credentials WHERE {KEY_MATCH}"), p)
+                .map_err(map_err)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn list_credentials(&self, namespace: &str, user_hash: &[u8], after: Option<&str>, limit: usize) -> StorageResult<Vec<(String, ItemMeta)>> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT name, {META_COLUMNS} FROM credentials WHERE namespace = ?1 AND user_hash = ?2 AND name > ?3 \
+                 ORDER BY name LIMIT ?4"
+            ))?
+            .query_map(params![namespace, user_hash, after.unwrap_or(""), limit as i64], |r| {
+                Ok((r.get(0)?, meta_at(r, 1)?))
+            })?
+            .collect()
+        })
+    }
+}

@@ -1,0 +1,79 @@
+//! Versioned schema migrations. Each entry is applied once, in order, inside a transaction;
+//! `PRAGMA user_version` records how many have run. Existing entries are frozen: change the
+//! schema only by appending a migration.
+
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: the spine — keys, users, credentials, tokens, audit.
+    r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+    CREATE TABLE namespaces (
+        name TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        wrapped_index_key BLOB NOT NULL,
+        primary_kek_version INTEGER NOT NULL,
+        min_decrypt_version INTEGER NOT NULL
+    );
+    CREATE TABLE keks (
+        namespace TEXT NOT NULL REFERENCES namespaces(name),
+        version INTEGER NOT NULL,
+        wrapped_key BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, version)
+    ) WITHOUT ROWID;
+    CREATE TABLE users (
+        namespace TEXT NOT NULL,
+        user_hash BLOB NOT NULL,
+        encrypted_id BLOB NOT NULL,
+        wrapped_key BLOB NOT NULL,
+        kek_version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, user_hash)
+    ) WITHOUT ROWID;
+    CREATE INDEX users_by_kek ON users (namespace, kek_version, user_hash);
+    CREATE TABLE credentials (
+        namespace TEXT NOT NULL,
+        user_hash BLOB NOT NULL,
+        name TEXT NOT NULL,
+        current_version INTEGER NOT NULL,
+        oldest_version INTEGER NOT NULL,
+        max_versions INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, user_hash, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE credential_versions (
+        namespace TEXT NOT NULL,
+        user_hash BLOB NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        deleted_at INTEGER,
+        destroyed INTEGER NOT NULL DEFAULT 0,
+        ciphertext BLOB,
+        PRIMARY KEY (namespace, user_hash, name, version)
+    ) WITHOUT ROWID;
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        secret_hash BLOB NOT NULL,
+        name TEXT NOT NULL,
+        policy BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER
+    );
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL,
+        token_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        user_hash TEXT NOT NULL,
+        target TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        hash BLOB NOT NULL
+    );
+    CREATE INDEX audit_by_time ON audit (time);
+    CREATE INDEX audit_by_token ON audit (token_id, seq);
+    CREATE INDEX audit_by_action ON audit (action, seq);
+    "#,
+];

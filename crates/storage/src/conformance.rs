@@ -1,0 +1,339 @@
+//! The storage conformance suite: every backend runs these same checks unchanged.
+//!
+//! A backend's test file calls [`crate::conformance_tests!`] with an expression that builds a
+//! fresh, empty store (anything that dereferences to a [`Storage`]); the macro emits one
+//! `#[test]` per check. A backend that needs a server (PostgreSQL) must fail, not skip, when
+//! its URL is required and missing — that decision belongs in the expression it passes.
+
+use crate::*;
+
+/// Emits one `#[test]` per conformance check; `$make` builds a fresh empty store.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@each $make;
+            meta_put_if_absent, namespace_lifecycle, kek_rotation_is_check_and_set,
+            min_decrypt_version_is_stored, users_insert_get_and_conflict, users_paginate_by_hash,
+            rewrap_applies_only_to_unchanged_rows, credential_versions_roundtrip,
+            credential_check_and_set, credential_max_versions_prunes_oldest,
+            credential_soft_delete_undelete_destroy, credential_delete_and_list,
+            credentials_are_isolated, tokens_lifecycle, audit_chains_and_filters,
+            audit_concurrent_appenders_form_one_chain, ping_succeeds);
+    };
+    (@each $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                let store = $make;
+                $crate::conformance::$check(&*store);
+            }
+        )*
+    };
+}
+
+fn ns(s: &dyn Storage, name: &str) {
+    let row = NamespaceRow {
+        name: name.into(),
+        created_at: 1,
+        wrapped_index_key: vec![1, 2, 3],
+        primary_kek_version: 1,
+        min_decrypt_version: 1,
+    };
+    let kek = KekRow {
+        namespace: name.into(),
+        version: 1,
+        wrapped_key: vec![9; 40],
+        created_at: 1,
+    };
+    s.create_namespace(&row, &kek).expect("create namespace");
+}
+
+fn user(namespace: &str, hash: u8) -> UserRow {
+    UserRow {
+        namespace: namespace.into(),
+        user_hash: vec![hash; 32],
+        encrypted_id: vec![hash, 0xee],
+        wrapped_key: vec![hash, 0xaa],
+        kek_version: 1,
+        created_at: 5,
+    }
+}
+
+fn key(namespace: &str, hash: u8, name: &str) -> ItemKey {
+    ItemKey {
+        namespace: namespace.into(),
+        user_hash: vec![hash; 32],
+        name: name.into(),
+    }
+}
+
+fn version(v: u64, max: u32) -> NewVersion {
+    NewVersion {
+        version: v,
+        created_at: 100 + v as i64,
+        ciphertext: format!("ct-{v}").into_bytes(),
+        max_versions: max,
+    }
+}
+
+fn put(s: &dyn Storage, k: &ItemKey, v: u64) -> ItemMeta {
+    s.put_credential_version(k, v - 1, &version(v, 10)).expect("put version")
+}
+
+pub fn meta_put_if_absent(s: &dyn Storage) {
+    assert_eq!(s.get_meta("k").unwrap(), None);
+    assert!(s.put_meta_if_absent("k", b"one").unwrap());
+    assert!(!s.put_meta_if_absent("k", b"two").unwrap());
+    assert_eq!(s.get_meta("k").unwrap().as_deref(), Some(&b"one"[..]));
+}
+
+pub fn namespace_lifecycle(s: &dyn Storage) {
+    assert!(s.get_namespace("app").unwrap().is_none());
+    ns(s, "app");
+    ns(s, "bot");
+    let got = s.get_namespace("app").unwrap().expect("namespace exists");
+    assert_eq!(got.wrapped_index_key, vec![1, 2, 3]);
+    assert_eq!(got.primary_kek_version, 1);
+    let again = s.create_namespace(&got, &KekRow { namespace: "app".into(), version: 1, wrapped_key: vec![], created_at: 1 });
+    assert!(matches!(again, Err(StorageError::AlreadyExists)), "{again:?}");
+    let names: Vec<_> = s.list_namespaces().unwrap().into_iter().map(|n| n.name).collect();
+    assert_eq!(names, ["app", "bot"]);
+}
+
+pub fn kek_rotation_is_check_and_set(s: &dyn Storage) {
+    ns(s, "app");
+    let v2 = KekRow { namespace: "app".into(), version: 2, wrapped_key: vec![2; 40], created_at: 2 };
+    s.add_primary_kek(&v2, 1).unwrap();
+    let stale = KekRow { namespace: "app".into(), version: 2, wrapped_key: vec![3; 40], created_at: 3 };
+    assert!(matches!(s.add_primary_kek(&stale, 1), Err(StorageError::Conflict(_))));
+    assert_eq!(s.get_namespace("app").unwrap().unwrap().primary_kek_version, 2);
+    let versions: Vec<_> = s.list_keks("app").unwrap().into_iter().map(|k| (k.version, k.wrapped_key[0])).collect();
+    assert_eq!(versions, [(1, 9), (2, 2)]);
+}
+
+pub fn min_decrypt_version_is_stored(s: &dyn Storage) {
+    ns(s, "app");
+    s.set_min_decrypt_version("app", 3).unwrap();
+    assert_eq!(s.get_namespace("app").unwrap().unwrap().min_decrypt_version, 3);
+}
+
+pub fn users_insert_get_and_conflict(s: &dyn Storage) {
+    ns(s, "app");
+    s.insert_user(&user("app", 7)).unwrap();
+    assert_eq!(s.get_user("app", &[7; 32]).unwrap(), Some(user("app", 7)));
+    assert!(s.get_user("app", &[8; 32]).unwrap().is_none());
+    assert!(matches!(s.insert_user(&user("app", 7)), Err(StorageError::AlreadyExists)));
+}
+
+pub fn users_paginate_by_hash(s: &dyn Storage) {
+    ns(s, "app");
+    ns(s, "other");
+    for h in [5u8, 1, 3, 2, 4] {
+        s.insert_user(&user("app", h)).unwrap();
+    }
+    s.insert_user(&user("other", 9)).unwrap();
+    let first = s.list_users("app", None, 2).unwrap();
+    assert_eq!(first.iter().map(|u| u.user_hash[0]).collect::<Vec<_>>(), [1, 2]);
+    let rest = s.list_users("app", Some(&first[1].user_hash), 10).unwrap();
+    assert_eq!(rest.iter().map(|u| u.user_hash[0]).collect::<Vec<_>>(), [3, 4, 5]);
+}
+
+pub fn rewrap_applies_only_to_unchanged_rows(s: &dyn Storage) {
+    ns(s, "app");
+    for h in 1..=3u8 {
+        s.insert_user(&user("app", h)).unwrap();
+    }
+    assert_eq!(s.count_users_below_kek("app", 2).unwrap(), 3);
+    let below = s.users_below_kek("app", 2, None, 2).unwrap();
+    assert_eq!(below.len(), 2);
+    let updates: Vec<Rewrap> = [1u8, 2]
+        .iter()
+        .map(|h| Rewrap { user_hash: vec![*h; 32], from_version: 1, to_version: 2, wrapped_key: vec![*h, 0xbb] })
+        .collect();
+    assert_eq!(s.rewrap_users("app", &updates).unwrap(), 2);
+    // Replaying the same batch finds the rows changed and applies nothing.
+    assert_eq!(s.rewrap_users("app", &updates).unwrap(), 0);
+    assert_eq!(s.count_users_below_kek("app", 2).unwrap(), 1);
+    let one = s.get_user("app", &[1; 32]).unwrap().unwrap();
+    assert_eq!((one.kek_version, one.wrapped_key), (2, vec![1, 0xbb]));
+    let left = s.users_below_kek("app", 2, None, 10).unwrap();
+    assert_eq!(left.iter().map(|u| u.user_hash[0]).collect::<Vec<_>>(), [3]);
+}
+
+pub fn credential_versions_roundtrip(s: &dyn Storage) {
+    ns(s, "app");
+    let k = key("app", 1, "spotify");
+    assert!(s.get_credential_version(&k, None).unwrap().is_none());
+    put(s, &k, 1);
+    let meta = put(s, &k, 2);
+    assert_eq!((meta.current_version, meta.oldest_version), (2, 1));
+    let (meta, latest) = s.get_credential_version(&k, None).unwrap().unwrap();
+    assert_eq!(meta.current_version, 2);
+    assert_eq!(latest.ciphertext.as_deref(), Some(&b"ct-2"[..]));
+    let (_, old) = s.get_credential_version(&k, Some(1)).unwrap().unwrap();
+    assert_eq!(old.ciphertext.as_deref(), Some(&b"ct-1"[..]));
+    assert!(s.get_credential_version(&k, Some(3)).unwrap().is_none());
+    let versions: Vec<_> = s.list_credential_versions(&k).unwrap().iter().map(|v| (v.version, v.ciphertext.is_none())).collect();
+    assert_eq!(versions, [(1, true), (2, true)]);
+    assert_eq!(s.get_credential_meta(&k).unwrap().unwrap().current_version, 2);
+}
+
+pub fn credential_check_and_set(s: &dyn Storage) {
+    ns(s, "app");
+    let k = key("app", 1, "c");
+    put(s, &k, 1);
+    assert!(matches!(s.put_credential_version(&k, 0, &version(1, 10)), Err(StorageError::Conflict(_))));
+    assert!(matches!(s.put_credential_version(&k, 5, &version(6, 10)), Err(StorageError::Conflict(_))));
+    put(s, &k, 2);
+    let (_, v) = s.get_credential_version(&k, None).unwrap().unwrap();
+    assert_eq!(v.ciphertext.as_deref(), Some(&b"ct-2"[..]));
+}
+
+pub fn credential_max_versions_prunes_oldest(s: &dyn Storage) {
+    ns(s, "app");
+    let k = key("app", 1, "c");
+    for v in 1..=5 {
+        s.put_credential_version(&k, v - 1, &version(v, 3)).unwrap();
+    }
+    let versions: Vec<_> = s.list_credential_versions(&k).unwrap().iter().map(|v| v.version).collect();
+    assert_eq!(versions, [3, 4, 5]);
+    let meta = s.get_credential_meta(&k).unwrap().unwrap();
+    assert_eq!((meta.oldest_version, meta.current_version, meta.max_versions), (3, 5, 3));
+    assert!(s.get_credential_version(&k, Some(1)).unwrap().is_none());
+}
+
+pub fn credential_soft_delete_undelete_destroy(s: &dyn Storage) {
+    ns(s, "app");
+    let k = key("app", 1, "c");
+    put(s, &k, 1);
+    put(s, &k, 2);
+    assert_eq!(s.set_credential_deleted(&k, &[2], Some(500)).unwrap(), 1);
+    let (_, v2) = s.get_credential_version(&k, None).unwrap().unwrap();
+    assert_eq!(v2.deleted_at, Some(500));
+    assert_eq!(s.set_credential_deleted(&k, &[2], None).unwrap(), 1);
+    assert_eq!(s.get_credential_version(&k, None).unwrap().unwrap().1.deleted_at, None);
+    assert_eq!(s.destroy_credential_versions(&k, &[1, 99]).unwrap(), 1);
+    let (_, v1) = s.get_credential_version(&k, Some(1)).unwrap().unwrap();
+    assert!(v1.destroyed && v1.ciphertext.is_none());
+    assert_eq!(s.set_credential_deleted(&k, &[1], None).unwrap(), 0, "a destroyed version cannot be undeleted");
+}
+
+pub fn credential_delete_and_list(s: &dyn Storage) {
+    ns(s, "app");
+    for name in ["b", "a", "c"] {
+        put(s, &key("app", 1, name), 1);
+    }
+    let page: Vec<_> = s.list_credentials("app", &[1; 32], None, 2).unwrap().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(page, ["a", "b"]);
+    let rest: Vec<_> = s.list_credentials("app", &[1; 32], Some("b"), 2).unwrap().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(rest, ["c"]);
+    assert!(s.delete_credential(&key("app", 1, "b")).unwrap());
+    assert!(!s.delete_credential(&key("app", 1, "b")).unwrap());
+    assert!(s.get_credential_version(&key("app", 1, "b"), Some(1)).unwrap().is_none());
+    // A deleted name starts again at version 1.
+    put(s, &key("app", 1, "b"), 1);
+}
+
+pub fn credentials_are_isolated(s: &dyn Storage) {
+    ns(s, "app");
+    ns(s, "bot");
+    put(s, &key("app", 1, "c"), 1);
+    assert!(s.get_credential_version(&key("app", 2, "c"), None).unwrap().is_none());
+    assert!(s.get_credential_version(&key("bot", 1, "c"), None).unwrap().is_none());
+    assert!(s.list_credentials("app", &[2; 32], None, 10).unwrap().is_empty());
+}
+
+pub fn tokens_lifecycle(s: &dyn Storage) {
+    let row = |id: &str| TokenRow {
+        id: id.into(),
+        secret_hash: vec![4; 32],
+        name: format!("token {id}"),
+        policy: b"{}".to_vec(),
+        created_at: 1,
+        expires_at: Some(99),
+        revoked_at: None,
+    };
+    s.insert_token(&row("b")).unwrap();
+    s.insert_token(&row("a")).unwrap();
+    assert!(matches!(s.insert_token(&row("a")), Err(StorageError::AlreadyExists)));
+    assert_eq!(s.get_token("a").unwrap(), Some(row("a")));
+    assert!(s.get_token("zz").unwrap().is_none());
+    let ids: Vec<_> = s.list_tokens(None, 10).unwrap().into_iter().map(|t| t.id).collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(s.list_tokens(Some("a"), 10).unwrap().len(), 1);
+    assert!(s.revoke_token("a", 50).unwrap());
+    assert!(!s.revoke_token("a", 60).unwrap());
+    assert!(!s.revoke_token("nope", 60).unwrap());
+    assert_eq!(s.get_token("a").unwrap().unwrap().revoked_at, Some(50));
+}
+
+fn entry(time: i64, token: &str, action: &str) -> AuditEntry {
+    AuditEntry {
+        time,
+        token_id: token.into(),
+        action: action.into(),
+        namespace: "app".into(),
+        user_hash: "ab".into(),
+        target: "c".into(),
+        outcome: "ok".into(),
+    }
+}
+
+fn test_chain(prev: &[u8], seq: u64, e: &AuditEntry) -> Vec<u8> {
+    let mut h = prev.to_vec();
+    h.extend_from_slice(&seq.to_be_bytes());
+    h.extend_from_slice(e.action.as_bytes());
+    h.truncate(64);
+    h
+}
+
+pub fn audit_chains_and_filters(s: &dyn Storage) {
+    let last = s.append_audit(&[entry(10, "t1", "read"), entry(20, "t2", "write")], &test_chain).unwrap();
+    assert_eq!(last, 2);
+    s.append_audit(&[entry(30, "t1", "write")], &test_chain).unwrap();
+    let all = s.query_audit(&AuditFilter { limit: 100, ..Default::default() }).unwrap();
+    assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(all[0].hash, test_chain(&[], 1, &all[0].entry));
+    assert_eq!(all[1].hash, test_chain(&all[0].hash, 2, &all[1].entry));
+    assert_eq!(all[2].hash, test_chain(&all[1].hash, 3, &all[2].entry));
+    assert_eq!(all[1].entry, entry(20, "t2", "write"));
+    let by_token = s.query_audit(&AuditFilter { token_id: Some("t1".into()), limit: 100, ..Default::default() }).unwrap();
+    assert_eq!(by_token.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 3]);
+    let by_action = s.query_audit(&AuditFilter { action: Some("write".into()), limit: 100, ..Default::default() }).unwrap();
+    assert_eq!(by_action.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3]);
+    let by_time = s.query_audit(&AuditFilter { since: Some(15), until: Some(25), limit: 100, ..Default::default() }).unwrap();
+    assert_eq!(by_time.iter().map(|r| r.seq).collect::<Vec<_>>(), [2]);
+    let page = s.query_audit(&AuditFilter { after_seq: Some(1), limit: 1, ..Default::default() }).unwrap();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [2]);
+}
+
+pub fn audit_concurrent_appenders_form_one_chain(s: &dyn Storage) {
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            scope.spawn(move || {
+                for i in 0..25 {
+                    let e = entry(i, &format!("t{t}"), "read");
+                    loop {
+                        match s.append_audit(std::slice::from_ref(&e), &test_chain) {
+                            Ok(_) => break,
+                            Err(StorageError::Unavailable(_)) | Err(StorageError::Conflict(_)) => continue,
+                            Err(other) => panic!("append failed: {other}"),
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let all = s.query_audit(&AuditFilter { limit: 1000, ..Default::default() }).unwrap();
+    assert_eq!(all.len(), 100);
+    let mut prev: Vec<u8> = Vec::new();
+    for (i, row) in all.iter().enumerate() {
+        assert_eq!(row.seq, i as u64 + 1);
+        assert_eq!(row.hash, test_chain(&prev, row.seq, &row.entry), "chain broken at {}", row.seq);
+        prev = row.hash.clone();
+    }
+}
+
+pub fn ping_succeeds(s: &dyn Storage) {
+    s.ping().unwrap();
+}

@@ -1,0 +1,23 @@
+//! The storage layer's error type: a lost race is not a broken database.
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A check-and-set or conditional update found the state changed; retrying may succeed.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A row with that key already exists.
+    #[error("already exists")]
+    AlreadyExists,
+    /// The database is unreachable or busy; the operation did not happen and may be retried.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The database failed in a way retrying will not fix.
+    #[error("storage failure: {0}")]
+    Backend(String),
+    /// A stored row does not have the expected shape.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;

@@ -1,0 +1,103 @@
+//! Strongroom's storage layer: one trait per concern, over opaque bytes.
+//!
+//! Backends (SQLite now, PostgreSQL next) implement these traits; they never see plaintext or
+//! keys — only ciphertexts, wrapped keys, keyed hashes and non-secret metadata. Every trait is
+//! object-safe, so the domain holds a backend as `Arc<dyn Storage>`. Operations that must be
+//! atomic (check-and-set writes, key rotation, audit chaining) are single trait methods, so each
+//! backend can run them in one transaction and report a lost race as [`StorageError::Conflict`],
+//! distinct from a failing database ([`StorageError::Unavailable`], [`StorageError::Backend`]).
+//!
+//! [`conformance`] is the test suite every backend runs unchanged.
+
+pub mod conformance;
+mod error;
+mod rows;
+
+pub use error::{StorageError, StorageResult};
+pub use rows::*;
+
+/// Small key/value settings of the store itself (schema facts, the root key check value).
+pub trait MetaStore {
+    fn get_meta(&self, key: &str) -> StorageResult<Option<Vec<u8>>>;
+    /// Stores `value` unless `key` exists; returns whether it was stored.
+    fn put_meta_if_absent(&self, key: &str, value: &[u8]) -> StorageResult<bool>;
+}
+
+/// Namespaces and their versioned key-encryption keys.
+pub trait NamespaceStore {
+    /// Creates a namespace with its first key; [`StorageError::AlreadyExists`] if the name is taken.
+    fn create_namespace(&self, namespace: &NamespaceRow, first_key: &KekRow) -> StorageResult<()>;
+    fn get_namespace(&self, name: &str) -> StorageResult<Option<NamespaceRow>>;
+    fn list_namespaces(&self) -> StorageResult<Vec<NamespaceRow>>;
+    fn list_keks(&self, namespace: &str) -> StorageResult<Vec<KekRow>>;
+    /// Adds `key` and makes it primary, if the primary version is still `expected_primary`.
+    fn add_primary_kek(&self, key: &KekRow, expected_primary: u32) -> StorageResult<()>;
+    fn set_min_decrypt_version(&self, namespace: &str, version: u32) -> StorageResult<()>;
+}
+
+/// Users (keyed by a keyed hash of their id) and their wrapped data keys.
+pub trait UserStore {
+    fn get_user(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<Option<UserRow>>;
+    /// Inserts a user; [`StorageError::AlreadyExists`] if a concurrent writer got there first.
+    fn insert_user(&self, user: &UserRow) -> StorageResult<()>;
+    /// Users ordered by hash, after `after` (exclusive).
+    fn list_users(&self, namespace: &str, after: Option<&[u8]>, limit: usize) -> StorageResult<Vec<UserRow>>;
+    /// Users whose data key is wrapped under a key version below `version`, ordered by hash.
+    fn users_below_kek(&self, namespace: &str, version: u32, after: Option<&[u8]>, limit: usize) -> StorageResult<Vec<UserRow>>;
+    fn count_users_below_kek(&self, namespace: &str, version: u32) -> StorageResult<u64>;
+    /// Replaces wrapped keys in one transaction; each update applies only if the user's key
+    /// version is still the `from_version` it was read at. Returns how many applied.
+    fn rewrap_users(&self, namespace: &str, updates: &[Rewrap]) -> StorageResult<u64>;
+}
+
+/// Versioned credentials of a user.
+pub trait CredentialStore {
+    fn get_credential_meta(&self, key: &ItemKey) -> StorageResult<Option<ItemMeta>>;
+    /// The metadata and one version (the current one when `version` is `None`).
+    fn get_credential_version(&self, key: &ItemKey, version: Option<u64>) -> StorageResult<Option<(ItemMeta, VersionRow)>>;
+    /// Writes version `new.version`, if the current version is still `expected_current`
+    /// (0 = the credential must not exist), keeping at most `max_versions` versions.
+    fn put_credential_version(&self, key: &ItemKey, expected_current: u64, new: &NewVersion) -> StorageResult<ItemMeta>;
+    /// Every retained version, oldest first, without ciphertexts.
+    fn list_credential_versions(&self, key: &ItemKey) -> StorageResult<Vec<VersionRow>>;
+    /// Marks versions deleted at `deleted_at`, or undeleted when `None`. Returns how many changed.
+    fn set_credential_deleted(&self, key: &ItemKey, versions: &[u64], deleted_at: Option<i64>) -> StorageResult<u64>;
+    /// Erases the ciphertext of versions for good. Returns how many changed.
+    fn destroy_credential_versions(&self, key: &ItemKey, versions: &[u64]) -> StorageResult<u64>;
+    /// Removes the credential, its metadata and every version.
+    fn delete_credential(&self, key: &ItemKey) -> StorageResult<bool>;
+    /// A user's credential names in order, after `after` (exclusive).
+    fn list_credentials(&self, namespace: &str, user_hash: &[u8], after: Option<&str>, limit: usize) -> StorageResult<Vec<(String, ItemMeta)>>;
+}
+
+/// API tokens (digests only) and their policies (opaque bytes).
+pub trait TokenStore {
+    fn insert_token(&self, token: &TokenRow) -> StorageResult<()>;
+    fn get_token(&self, id: &str) -> StorageResult<Option<TokenRow>>;
+    fn list_tokens(&self, after: Option<&str>, limit: usize) -> StorageResult<Vec<TokenRow>>;
+    /// Marks a token revoked; returns false if it does not exist or was already revoked.
+    fn revoke_token(&self, id: &str, revoked_at: i64) -> StorageResult<bool>;
+}
+
+/// The hash-chained audit log.
+pub trait AuditStore {
+    /// Appends entries in order, in one transaction, each with `seq` = previous + 1 and
+    /// `hash = chain(previous hash, seq, entry)`. The previous entry is read inside the same
+    /// transaction, so concurrent appenders always produce a single chain.
+    fn append_audit(&self, entries: &[AuditEntry], chain: &AuditChainFn<'_>) -> StorageResult<u64>;
+    /// Entries matching `filter`, in sequence order.
+    fn query_audit(&self, filter: &AuditFilter) -> StorageResult<Vec<AuditRow>>;
+}
+
+/// Computes an entry's chain hash from the previous hash and the entry's sequence number.
+pub type AuditChainFn<'a> = dyn Fn(&[u8], u64, &AuditEntry) -> Vec<u8> + 'a;
+
+/// Liveness of the backend.
+pub trait Health {
+    fn ping(&self) -> StorageResult<()>;
+}
+
+/// Everything a backend provides, as one object-safe trait.
+pub trait Storage: MetaStore + NamespaceStore + UserStore + CredentialStore + TokenStore + AuditStore + Health + Send + Sync {}
+
+impl<T> Storage for T where T: MetaStore + NamespaceStore + UserStore + CredentialStore + TokenStore + AuditStore + Health + Send + Sync {}

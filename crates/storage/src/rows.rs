@@ -1,0 +1,127 @@
+//! Plain row types exchanged with backends. Byte fields are ciphertexts, wrapped keys or keyed
+//! hashes; nothing here is plaintext user data. Times are Unix milliseconds.
+
+/// A namespace (one app or tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceRow {
+    pub name: String,
+    pub created_at: i64,
+    /// The namespace's blind-index key, wrapped under the root key.
+    pub wrapped_index_key: Vec<u8>,
+    /// The key-encryption-key version new data keys are wrapped under.
+    pub primary_kek_version: u32,
+    /// Key versions below this may no longer decrypt.
+    pub min_decrypt_version: u32,
+}
+
+/// One version of a namespace key-encryption key, wrapped under the root key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KekRow {
+    pub namespace: String,
+    pub version: u32,
+    pub wrapped_key: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// A user: keyed hash of the id, the id itself encrypted, and the wrapped data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub namespace: String,
+    pub user_hash: Vec<u8>,
+    pub encrypted_id: Vec<u8>,
+    pub wrapped_key: Vec<u8>,
+    pub kek_version: u32,
+    pub created_at: i64,
+}
+
+/// One re-wrapped user data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrap {
+    pub user_hash: Vec<u8>,
+    pub from_version: u32,
+    pub to_version: u32,
+    pub wrapped_key: Vec<u8>,
+}
+
+/// Identifies a credential: namespace, user (keyed hash), name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemKey {
+    pub namespace: String,
+    pub user_hash: Vec<u8>,
+    pub name: String,
+}
+
+/// A credential's version bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemMeta {
+    pub current_version: u64,
+    pub oldest_version: u64,
+    pub max_versions: u32,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One stored version of a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRow {
+    pub version: u64,
+    pub created_at: i64,
+    pub deleted_at: Option<i64>,
+    pub destroyed: bool,
+    /// `None` once destroyed (and in version listings).
+    pub ciphertext: Option<Vec<u8>>,
+}
+
+/// A version to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVersion {
+    pub version: u64,
+    pub created_at: i64,
+    pub ciphertext: Vec<u8>,
+    pub max_versions: u32,
+}
+
+/// An API token: only the digest of its secret, and its policy as opaque bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub id: String,
+    pub secret_hash: Vec<u8>,
+    pub name: String,
+    pub policy: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// An audit entry before it is chained. No field may hold a secret or a raw user id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub time: i64,
+    pub token_id: String,
+    pub action: String,
+    pub namespace: String,
+    /// Hex keyed hash of the user id, or empty.
+    pub user_hash: String,
+    /// The item acted on (e.g. a credential name or token id), or empty.
+    pub target: String,
+    pub outcome: String,
+}
+
+/// A stored, chained audit entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: u64,
+    pub entry: AuditEntry,
+    pub hash: Vec<u8>,
+}
+
+/// Which audit entries to read. All bounds are inclusive except `after_seq`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub after_seq: Option<u64>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub token_id: Option<String>,
+    pub action: Option<String>,
+    pub limit: usize,
+}
