@@ -39,7 +39,9 @@ pub struct Header {
 /// Reads the header of an envelope without decrypting it (e.g. to pick the key version).
 pub fn header(envelope: &[u8]) -> Result<Header, CryptoError> {
     if envelope.len() < HEADER_LEN + TAG_LEN {
-        return Err(CryptoError::Truncated { len: envelope.len() });
+        return Err(CryptoError::Truncated {
+            len: envelope.len(),
+        });
     }
     let header = Header {
         format: envelope[0],
@@ -55,7 +57,12 @@ pub fn header(envelope: &[u8]) -> Result<Header, CryptoError> {
     Ok(header)
 }
 
-pub(crate) fn seal(key: &LessSafeKey, key_version: u32, ad: &AssociatedData, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn seal(
+    key: &LessSafeKey,
+    key_version: u32,
+    ad: &AssociatedData,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let nonce_bytes = random::bytes::<NONCE_LEN>()?;
     let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
     out.push(FORMAT_V1);
@@ -65,20 +72,32 @@ pub(crate) fn seal(key: &LessSafeKey, key_version: u32, ad: &AssociatedData, pla
     let aad = full_aad(&out[..HEADER_LEN], ad);
     out.extend_from_slice(plaintext);
     let mut body = out.split_off(HEADER_LEN);
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(&aad), &mut body)
-        .map_err(|_| CryptoError::Integrity)?;
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce_bytes),
+        Aad::from(&aad),
+        &mut body,
+    )
+    .map_err(|_| CryptoError::Integrity)?;
     out.extend_from_slice(&body);
     Ok(out)
 }
 
-pub(crate) fn open(key: &LessSafeKey, ad: &AssociatedData, envelope: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+pub(crate) fn open(
+    key: &LessSafeKey,
+    ad: &AssociatedData,
+    envelope: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     header(envelope)?;
     let mut nonce = [0u8; NONCE_LEN];
     nonce.copy_from_slice(&envelope[6..HEADER_LEN]);
     let aad = full_aad(&envelope[..HEADER_LEN], ad);
     let mut body = Zeroizing::new(envelope[HEADER_LEN..].to_vec());
     let plain_len = key
-        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(&aad), &mut body)
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&aad),
+            &mut body,
+        )
         .map_err(|_| CryptoError::Integrity)?
         .len();
     body.truncate(plain_len);
@@ -111,11 +130,17 @@ mod tests {
         let key = Key::<Data>::generate().unwrap();
         let mut sealed = key.seal(1, &AssociatedData::new("t"), b"abc").unwrap();
         sealed[0] = 9;
-        assert!(matches!(header(&sealed), Err(CryptoError::UnsupportedFormat { .. })));
+        assert!(matches!(
+            header(&sealed),
+            Err(CryptoError::UnsupportedFormat { .. })
+        ));
     }
 
     #[test]
     fn truncated_is_refused() {
-        assert!(matches!(header(&[1, 1, 0]), Err(CryptoError::Truncated { .. })));
+        assert!(matches!(
+            header(&[1, 1, 0]),
+            Err(CryptoError::Truncated { .. })
+        ));
     }
 }

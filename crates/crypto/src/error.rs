@@ -5,7 +5,9 @@
 pub enum CryptoError {
     /// The ciphertext, its header or its associated data were altered, or the wrong key was used.
     /// Deliberately carries no detail: an attacker learns nothing from which check failed.
-    #[error("integrity check failed: the ciphertext was altered, moved, or does not belong to this key")]
+    #[error(
+        "integrity check failed: the ciphertext was altered, moved, or does not belong to this key"
+    )]
     Integrity,
     /// The envelope names a format or algorithm this build does not know.
     #[error("unsupported ciphertext format {format} / algorithm {algorithm}")]

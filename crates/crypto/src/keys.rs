@@ -43,22 +43,20 @@ impl Macs for Data {}
 pub struct Key<P> {
     bytes: Zeroizing<[u8; KEY_LEN]>,
     aead: LessSafeKey,
-    mac: hmac::Key,
     purpose: PhantomData<fn() -> P>,
 }
 
 impl<P> Key<P> {
     /// Builds a key from raw bytes (the caller's copy should itself be zeroized).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let array: [u8; KEY_LEN] = bytes
-            .try_into()
-            .map_err(|_| CryptoError::InvalidKey(format!("expected {KEY_LEN} bytes, got {}", bytes.len())))?;
+        let array: [u8; KEY_LEN] = bytes.try_into().map_err(|_| {
+            CryptoError::InvalidKey(format!("expected {KEY_LEN} bytes, got {}", bytes.len()))
+        })?;
         let bytes = Zeroizing::new(array);
         let unbound = UnboundKey::new(&AES_256_GCM, bytes.as_slice())
             .map_err(|_| CryptoError::InvalidKey("rejected by AES-256-GCM".into()))?;
         Ok(Self {
             aead: LessSafeKey::new(unbound),
-            mac: hmac::Key::new(hmac::HMAC_SHA256, bytes.as_slice()),
             bytes,
             purpose: PhantomData,
         })
@@ -78,18 +76,32 @@ impl<P> Key<P> {
 
 impl<P: Encrypts> Key<P> {
     /// Encrypts `plaintext` bound to `ad`; `key_version` is recorded in the envelope header.
-    pub fn seal(&self, key_version: u32, ad: &AssociatedData, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub fn seal(
+        &self,
+        key_version: u32,
+        ad: &AssociatedData,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         envelope::seal(&self.aead, key_version, ad, plaintext)
     }
 
     /// Decrypts an envelope made by [`Key::seal`] with the same `ad`; anything else is
     /// [`CryptoError::Integrity`].
-    pub fn open(&self, ad: &AssociatedData, envelope_bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn open(
+        &self,
+        ad: &AssociatedData,
+        envelope_bytes: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         envelope::open(&self.aead, ad, envelope_bytes)
     }
 
     /// Encrypts another key under this one.
-    pub fn wrap<Q>(&self, key_version: u32, ad: &AssociatedData, key: &Key<Q>) -> Result<Vec<u8>, CryptoError> {
+    pub fn wrap<Q>(
+        &self,
+        key_version: u32,
+        ad: &AssociatedData,
+        key: &Key<Q>,
+    ) -> Result<Vec<u8>, CryptoError> {
         self.seal(key_version, ad, key.expose_bytes())
     }
 
@@ -103,7 +115,8 @@ impl<P: Encrypts> Key<P> {
 impl<P: Macs> Key<P> {
     /// HMAC-SHA256 of `message` under this key.
     pub fn mac(&self, message: &[u8]) -> [u8; 32] {
-        let tag = hmac::sign(&self.mac, message);
+        let key = hmac::Key::new(hmac::HMAC_SHA256, self.bytes.as_slice());
+        let tag = hmac::sign(&key, message);
         let mut out = [0u8; 32];
         out.copy_from_slice(tag.as_ref());
         out
@@ -147,7 +160,10 @@ mod tests {
         let key = Key::<Data>::generate().unwrap();
         let sealed = key.seal(1, &ad(), b"hello").unwrap();
         let other = AssociatedData::new("test").field("ns").number(2);
-        assert!(matches!(key.open(&other, &sealed), Err(CryptoError::Integrity)));
+        assert!(matches!(
+            key.open(&other, &sealed),
+            Err(CryptoError::Integrity)
+        ));
     }
 
     #[test]
@@ -166,7 +182,10 @@ mod tests {
         let a = Key::<Data>::generate().unwrap();
         let b = Key::<Data>::generate().unwrap();
         let sealed = a.seal(1, &ad(), b"x").unwrap();
-        assert!(matches!(b.open(&ad(), &sealed), Err(CryptoError::Integrity)));
+        assert!(matches!(
+            b.open(&ad(), &sealed),
+            Err(CryptoError::Integrity)
+        ));
     }
 
     #[test]

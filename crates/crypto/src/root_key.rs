@@ -33,7 +33,9 @@ pub fn load_file(path: &Path) -> Result<Key<Root>, CryptoError> {
             "permissions are {mode:o}; the key file must be readable by its owner only (chmod 600)"
         )));
     }
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?);
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?,
+    );
     decode(text.trim()).map_err(|e| fail(e.to_string()))
 }
 
@@ -104,7 +106,10 @@ mod tests {
         assert_eq!(mode, 0o600);
         let loaded = load_file(&path).unwrap();
         assert_eq!(loaded.expose_bytes(), key.expose_bytes());
-        assert!(create_file(&path).is_err(), "never overwrite an existing key");
+        assert!(
+            create_file(&path).is_err(),
+            "never overwrite an existing key"
+        );
     }
 
     #[test]
@@ -128,7 +133,10 @@ mod tests {
 
     #[test]
     fn bad_encodings_are_clear_errors() {
-        assert!(decode("not base64!").unwrap_err().to_string().contains("base64"));
+        assert!(decode("not base64!")
+            .unwrap_err()
+            .to_string()
+            .contains("base64"));
         assert!(decode("AAAA").unwrap_err().to_string().contains("32 bytes"));
     }
 }

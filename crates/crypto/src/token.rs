@@ -36,8 +36,14 @@ impl ApiToken {
     pub fn parse(presented: &str) -> Option<Self> {
         let rest = presented.strip_prefix(PREFIX)?;
         let (id, secret) = rest.split_once('_')?;
-        let id_ok = id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-        let secret_ok = secret.len() == 43 && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let id_ok = id.len() == 16
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        let secret_ok = secret.len() == 43
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !id_ok || !secret_ok {
             return None;
         }
@@ -107,7 +113,13 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_refused() {
-        for bad in ["", "sr_", "sr_abc_def", "Bearer x", "sr_0123456789abcdef_short"] {
+        for bad in [
+            "",
+            "sr_",
+            "sr_abc_def",
+            "Bearer x",
+            "sr_0123456789abcdef_short",
+        ] {
             assert!(ApiToken::parse(bad).is_none(), "{bad}");
         }
     }

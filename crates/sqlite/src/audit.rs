@@ -2,7 +2,9 @@
 //! transaction, so the chain is single even with many appenders.
 
 use rusqlite::{params, OptionalExtension, ToSql};
-use strongroom_storage::{AuditChainFn, AuditEntry, AuditFilter, AuditRow, AuditStore, StorageResult};
+use strongroom_storage::{
+    AuditChainFn, AuditEntry, AuditFilter, AuditRow, AuditStore, StorageResult,
+};
 
 use crate::connection::{map_err, SqliteStore};
 

@@ -32,7 +32,10 @@ impl SqliteStore {
     }
 
     /// Runs `work` in an immediate (write-locking) transaction and commits it.
-    pub(crate) fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> StorageResult<T>) -> StorageResult<T> {
+    pub(crate) fn write<T>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> StorageResult<T>,
+    ) -> StorageResult<T> {
         let mut conn = self.writer.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -43,7 +46,10 @@ impl SqliteStore {
     }
 
     /// Runs `work` on a pooled reader connection.
-    pub(crate) fn read<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StorageResult<T> {
+    pub(crate) fn read<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> StorageResult<T> {
         let conn = match self.readers.lock().pop() {
             Some(conn) => conn,
             None => open_connection(&self.path)?,
@@ -58,11 +64,15 @@ impl SqliteStore {
 }
 
 fn open_connection(path: &Path) -> StorageResult<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-        .map_err(map_err)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+    )
+    .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -92,7 +102,9 @@ fn migrate(conn: &mut Connection) -> StorageResult<()> {
 pub(crate) fn map_err(err: rusqlite::Error) -> StorageError {
     match &err {
         rusqlite::Error::SqliteFailure(e, _) => match e.code {
-            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StorageError::Unavailable(err.to_string()),
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                StorageError::Unavailable(err.to_string())
+            }
             ErrorCode::ConstraintViolation => StorageError::AlreadyExists,
             _ => StorageError::Backend(err.to_string()),
         },
@@ -116,7 +128,10 @@ impl MetaStore for SqliteStore {
     fn put_meta_if_absent(&self, key: &str, value: &[u8]) -> StorageResult<bool> {
         self.write(|tx| {
             let n = tx
-                .execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", rusqlite::params![key, value])
+                .execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+                    rusqlite::params![key, value],
+                )
                 .map_err(map_err)?;
             Ok(n == 1)
         })

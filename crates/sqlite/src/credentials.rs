@@ -2,7 +2,9 @@
 //! version, insert the new one, prune beyond `max_versions`, update the metadata row.
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
-use strongroom_storage::{CredentialStore, ItemKey, ItemMeta, NewVersion, StorageError, StorageResult, VersionRow};
+use strongroom_storage::{
+    CredentialStore, ItemKey, ItemMeta, NewVersion, StorageError, StorageResult, VersionRow,
+};
 
 use crate::connection::{map_err, SqliteStore};
 
@@ -25,30 +27,53 @@ fn version_at(r: &Row<'_>, at: usize, with_ciphertext: bool) -> rusqlite::Result
         created_at: r.get(at + 1)?,
         deleted_at: r.get(at + 2)?,
         destroyed: r.get::<_, i64>(at + 3)? != 0,
-        ciphertext: if with_ciphertext { r.get(at + 4)? } else { None },
+        ciphertext: if with_ciphertext {
+            r.get(at + 4)?
+        } else {
+            None
+        },
     })
 }
 
 fn read_meta(tx: &Transaction<'_>, key: &ItemKey) -> StorageResult<Option<ItemMeta>> {
-    tx.prepare_cached(&format!("SELECT {META_COLUMNS} FROM credentials WHERE {KEY_MATCH}"))
-        .and_then(|mut s| s.query_row(params![key.namespace, key.user_hash, key.name], |r| meta_at(r, 0)).optional())
-        .map_err(map_err)
+    tx.prepare_cached(&format!(
+        "SELECT {META_COLUMNS} FROM credentials WHERE {KEY_MATCH}"
+    ))
+    .and_then(|mut s| {
+        s.query_row(params![key.namespace, key.user_hash, key.name], |r| {
+            meta_at(r, 0)
+        })
+        .optional()
+    })
+    .map_err(map_err)
 }
 
 fn version_list(versions: &[u64]) -> String {
-    versions.iter().map(|v| (*v as i64).to_string()).collect::<Vec<_>>().join(",")
+    versions
+        .iter()
+        .map(|v| (*v as i64).to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl CredentialStore for SqliteStore {
     fn get_credential_meta(&self, key: &ItemKey) -> StorageResult<Option<ItemMeta>> {
         self.read(|c| {
-            c.prepare_cached(&format!("SELECT {META_COLUMNS} FROM credentials WHERE {KEY_MATCH}"))?
-                .query_row(params![key.namespace, key.user_hash, key.name], |r| meta_at(r, 0))
-                .optional()
+            c.prepare_cached(&format!(
+                "SELECT {META_COLUMNS} FROM credentials WHERE {KEY_MATCH}"
+            ))?
+            .query_row(params![key.namespace, key.user_hash, key.name], |r| {
+                meta_at(r, 0)
+            })
+            .optional()
         })
     }
 
-    fn get_credential_version(&self, key: &ItemKey, version: Option<u64>) -> StorageResult<Option<(ItemMeta, VersionRow)>> {
+    fn get_credential_version(
+        &self,
+        key: &ItemKey,
+        version: Option<u64>,
+    ) -> StorageResult<Option<(ItemMeta, VersionRow)>> {
         self.read(|c| {
             c.prepare_cached(
                 "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, \
@@ -65,9 +90,16 @@ impl CredentialStore for SqliteStore {
         })
     }
 
-    fn put_credential_version(&self, key: &ItemKey, expected_current: u64, new: &NewVersion) -> StorageResult<ItemMeta> {
+    fn put_credential_version(
+        &self,
+        key: &ItemKey,
+        expected_current: u64,
+        new: &NewVersion,
+    ) -> StorageResult<ItemMeta> {
         if new.version != expected_current + 1 || new.max_versions == 0 {
-            return Err(StorageError::Backend("a new version must follow the expected one".into()));
+            return Err(StorageError::Backend(
+                "a new version must follow the expected one".into(),
+            ));
         }
         self.write(|tx| {
             let existing = read_meta(tx, key)?;
@@ -122,7 +154,12 @@ impl CredentialStore for SqliteStore {
         })
     }
 
-    fn set_credential_deleted(&self, key: &ItemKey, versions: &[u64], deleted_at: Option<i64>) -> StorageResult<u64> {
+    fn set_credential_deleted(
+        &self,
+        key: &ItemKey,
+        versions: &[u64],
+        deleted_at: Option<i64>,
+    ) -> StorageResult<u64> {
         let list = version_list(versions);
         self.write(|tx| {
             let sql = format!(
@@ -151,8 +188,11 @@ impl CredentialStore for SqliteStore {
     fn delete_credential(&self, key: &ItemKey) -> StorageResult<bool> {
         self.write(|tx| {
             let p = params![key.namespace, key.user_hash, key.name];
-            tx.execute(&format!("DELETE FROM credential_versions WHERE {KEY_MATCH}"), p)
-                .map_err(map_err)?;
+            tx.execute(
+                &format!("DELETE FROM credential_versions WHERE {KEY_MATCH}"),
+                p,
+            )
+            .map_err(map_err)?;
             let n = tx
                 .execute(&format!("DELETE FROM credentials WHERE {KEY_MATCH}"), p)
                 .map_err(map_err)?;
@@ -160,7 +200,13 @@ impl CredentialStore for SqliteStore {
         })
     }
 
-    fn list_credentials(&self, namespace: &str, user_hash: &[u8], after: Option<&str>, limit: usize) -> StorageResult<Vec<(String, ItemMeta)>> {
+    fn list_credentials(
+        &self,
+        namespace: &str,
+        user_hash: &[u8],
+        after: Option<&str>,
+        limit: usize,
+    ) -> StorageResult<Vec<(String, ItemMeta)>> {
         self.read(|c| {
             c.prepare_cached(&format!(
                 "SELECT name, {META_COLUMNS} FROM credentials WHERE namespace = ?1 AND user_hash = ?2 AND name > ?3 \

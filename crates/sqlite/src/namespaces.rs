@@ -5,7 +5,8 @@ use strongroom_storage::{KekRow, NamespaceRow, NamespaceStore, StorageError, Sto
 
 use crate::connection::{map_err, SqliteStore};
 
-const NS_COLUMNS: &str = "name, created_at, wrapped_index_key, primary_kek_version, min_decrypt_version";
+const NS_COLUMNS: &str =
+    "name, created_at, wrapped_index_key, primary_kek_version, min_decrypt_version";
 
 fn ns_row(r: &Row<'_>) -> rusqlite::Result<NamespaceRow> {
     Ok(NamespaceRow {
@@ -36,17 +37,21 @@ impl NamespaceStore for SqliteStore {
 
     fn get_namespace(&self, name: &str) -> StorageResult<Option<NamespaceRow>> {
         self.read(|c| {
-            c.prepare_cached(&format!("SELECT {NS_COLUMNS} FROM namespaces WHERE name = ?1"))?
-                .query_row([name], ns_row)
-                .optional()
+            c.prepare_cached(&format!(
+                "SELECT {NS_COLUMNS} FROM namespaces WHERE name = ?1"
+            ))?
+            .query_row([name], ns_row)
+            .optional()
         })
     }
 
     fn list_namespaces(&self) -> StorageResult<Vec<NamespaceRow>> {
         self.read(|c| {
-            c.prepare_cached(&format!("SELECT {NS_COLUMNS} FROM namespaces ORDER BY name"))?
-                .query_map([], ns_row)?
-                .collect()
+            c.prepare_cached(&format!(
+                "SELECT {NS_COLUMNS} FROM namespaces ORDER BY name"
+            ))?
+            .query_map([], ns_row)?
+            .collect()
         })
     }
 

@@ -24,7 +24,15 @@ impl TokenStore for SqliteStore {
         self.write(|tx| {
             tx.execute(
                 &format!("INSERT INTO tokens ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-                params![t.id, t.secret_hash, t.name, t.policy, t.created_at, t.expires_at, t.revoked_at],
+                params![
+                    t.id,
+                    t.secret_hash,
+                    t.name,
+                    t.policy,
+                    t.created_at,
+                    t.expires_at,
+                    t.revoked_at
+                ],
             )
             .map_err(map_err)?;
             Ok(())
@@ -41,9 +49,11 @@ impl TokenStore for SqliteStore {
 
     fn list_tokens(&self, after: Option<&str>, limit: usize) -> StorageResult<Vec<TokenRow>> {
         self.read(|c| {
-            c.prepare_cached(&format!("SELECT {COLUMNS} FROM tokens WHERE id > ?1 ORDER BY id LIMIT ?2"))?
-                .query_map(params![after.unwrap_or(""), limit as i64], token_row)?
-                .collect()
+            c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM tokens WHERE id > ?1 ORDER BY id LIMIT ?2"
+            ))?
+            .query_map(params![after.unwrap_or(""), limit as i64], token_row)?
+            .collect()
         })
     }
 

@@ -21,22 +21,40 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
 impl UserStore for SqliteStore {
     fn get_user(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<Option<UserRow>> {
         self.read(|c| {
-            c.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE namespace = ?1 AND user_hash = ?2"))?
-                .query_row(params![namespace, user_hash], user_row)
-                .optional()
+            c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM users WHERE namespace = ?1 AND user_hash = ?2"
+            ))?
+            .query_row(params![namespace, user_hash], user_row)
+            .optional()
         })
     }
 
     fn insert_user(&self, u: &UserRow) -> StorageResult<()> {
         self.write(|tx| {
-            tx.prepare_cached(&format!("INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"))
-                .and_then(|mut s| s.execute(params![u.namespace, u.user_hash, u.encrypted_id, u.wrapped_key, u.kek_version, u.created_at]))
-                .map_err(map_err)?;
+            tx.prepare_cached(&format!(
+                "INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            ))
+            .and_then(|mut s| {
+                s.execute(params![
+                    u.namespace,
+                    u.user_hash,
+                    u.encrypted_id,
+                    u.wrapped_key,
+                    u.kek_version,
+                    u.created_at
+                ])
+            })
+            .map_err(map_err)?;
             Ok(())
         })
     }
 
-    fn list_users(&self, namespace: &str, after: Option<&[u8]>, limit: usize) -> StorageResult<Vec<UserRow>> {
+    fn list_users(
+        &self,
+        namespace: &str,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> StorageResult<Vec<UserRow>> {
         self.read(|c| {
             c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM users WHERE namespace = ?1 AND user_hash > ?2 ORDER BY user_hash LIMIT ?3"
@@ -46,7 +64,13 @@ impl UserStore for SqliteStore {
         })
     }
 
-    fn users_below_kek(&self, namespace: &str, version: u32, after: Option<&[u8]>, limit: usize) -> StorageResult<Vec<UserRow>> {
+    fn users_below_kek(
+        &self,
+        namespace: &str,
+        version: u32,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> StorageResult<Vec<UserRow>> {
         self.read(|c| {
             c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM users WHERE namespace = ?1 AND kek_version < ?2 AND user_hash > ?3 \
@@ -59,8 +83,10 @@ impl UserStore for SqliteStore {
 
     fn count_users_below_kek(&self, namespace: &str, version: u32) -> StorageResult<u64> {
         self.read(|c| {
-            c.prepare_cached("SELECT COUNT(*) FROM users WHERE namespace = ?1 AND kek_version < ?2")?
-                .query_row(params![namespace, version], |r| r.get::<_, i64>(0))
+            c.prepare_cached(
+                "SELECT COUNT(*) FROM users WHERE namespace = ?1 AND kek_version < ?2",
+            )?
+            .query_row(params![namespace, version], |r| r.get::<_, i64>(0))
         })
         .map(|n| n as u64)
     }
@@ -76,7 +102,13 @@ impl UserStore for SqliteStore {
             let mut applied = 0u64;
             for u in updates {
                 applied += stmt
-                    .execute(params![namespace, u.user_hash, u.wrapped_key, u.to_version, u.from_version])
+                    .execute(params![
+                        namespace,
+                        u.user_hash,
+                        u.wrapped_key,
+                        u.to_version,
+                        u.from_version
+                    ])
                     .map_err(map_err)? as u64;
             }
             Ok(applied)

@@ -28,7 +28,10 @@ fn reopening_keeps_data_and_schema() {
     use strongroom_storage::MetaStore;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.db");
-    SqliteStore::open(&path).unwrap().put_meta_if_absent("a", b"1").unwrap();
+    SqliteStore::open(&path)
+        .unwrap()
+        .put_meta_if_absent("a", b"1")
+        .unwrap();
     let again = SqliteStore::open(&path).unwrap();
     assert_eq!(again.get_meta("a").unwrap().as_deref(), Some(&b"1"[..]));
 }

@@ -77,7 +77,8 @@ fn version(v: u64, max: u32) -> NewVersion {
 }
 
 fn put(s: &dyn Storage, k: &ItemKey, v: u64) -> ItemMeta {
-    s.put_credential_version(k, v - 1, &version(v, 10)).expect("put version")
+    s.put_credential_version(k, v - 1, &version(v, 10))
+        .expect("put version")
 }
 
 pub fn meta_put_if_absent(s: &dyn Storage) {
@@ -94,27 +95,67 @@ pub fn namespace_lifecycle(s: &dyn Storage) {
     let got = s.get_namespace("app").unwrap().expect("namespace exists");
     assert_eq!(got.wrapped_index_key, vec![1, 2, 3]);
     assert_eq!(got.primary_kek_version, 1);
-    let again = s.create_namespace(&got, &KekRow { namespace: "app".into(), version: 1, wrapped_key: vec![], created_at: 1 });
-    assert!(matches!(again, Err(StorageError::AlreadyExists)), "{again:?}");
-    let names: Vec<_> = s.list_namespaces().unwrap().into_iter().map(|n| n.name).collect();
+    let again = s.create_namespace(
+        &got,
+        &KekRow {
+            namespace: "app".into(),
+            version: 1,
+            wrapped_key: vec![],
+            created_at: 1,
+        },
+    );
+    assert!(
+        matches!(again, Err(StorageError::AlreadyExists)),
+        "{again:?}"
+    );
+    let names: Vec<_> = s
+        .list_namespaces()
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
     assert_eq!(names, ["app", "bot"]);
 }
 
 pub fn kek_rotation_is_check_and_set(s: &dyn Storage) {
     ns(s, "app");
-    let v2 = KekRow { namespace: "app".into(), version: 2, wrapped_key: vec![2; 40], created_at: 2 };
+    let v2 = KekRow {
+        namespace: "app".into(),
+        version: 2,
+        wrapped_key: vec![2; 40],
+        created_at: 2,
+    };
     s.add_primary_kek(&v2, 1).unwrap();
-    let stale = KekRow { namespace: "app".into(), version: 2, wrapped_key: vec![3; 40], created_at: 3 };
-    assert!(matches!(s.add_primary_kek(&stale, 1), Err(StorageError::Conflict(_))));
-    assert_eq!(s.get_namespace("app").unwrap().unwrap().primary_kek_version, 2);
-    let versions: Vec<_> = s.list_keks("app").unwrap().into_iter().map(|k| (k.version, k.wrapped_key[0])).collect();
+    let stale = KekRow {
+        namespace: "app".into(),
+        version: 2,
+        wrapped_key: vec![3; 40],
+        created_at: 3,
+    };
+    assert!(matches!(
+        s.add_primary_kek(&stale, 1),
+        Err(StorageError::Conflict(_))
+    ));
+    assert_eq!(
+        s.get_namespace("app").unwrap().unwrap().primary_kek_version,
+        2
+    );
+    let versions: Vec<_> = s
+        .list_keks("app")
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.version, k.wrapped_key[0]))
+        .collect();
     assert_eq!(versions, [(1, 9), (2, 2)]);
 }
 
 pub fn min_decrypt_version_is_stored(s: &dyn Storage) {
     ns(s, "app");
     s.set_min_decrypt_version("app", 3).unwrap();
-    assert_eq!(s.get_namespace("app").unwrap().unwrap().min_decrypt_version, 3);
+    assert_eq!(
+        s.get_namespace("app").unwrap().unwrap().min_decrypt_version,
+        3
+    );
 }
 
 pub fn users_insert_get_and_conflict(s: &dyn Storage) {
@@ -122,7 +163,10 @@ pub fn users_insert_get_and_conflict(s: &dyn Storage) {
     s.insert_user(&user("app", 7)).unwrap();
     assert_eq!(s.get_user("app", &[7; 32]).unwrap(), Some(user("app", 7)));
     assert!(s.get_user("app", &[8; 32]).unwrap().is_none());
-    assert!(matches!(s.insert_user(&user("app", 7)), Err(StorageError::AlreadyExists)));
+    assert!(matches!(
+        s.insert_user(&user("app", 7)),
+        Err(StorageError::AlreadyExists)
+    ));
 }
 
 pub fn users_paginate_by_hash(s: &dyn Storage) {
@@ -133,9 +177,15 @@ pub fn users_paginate_by_hash(s: &dyn Storage) {
     }
     s.insert_user(&user("other", 9)).unwrap();
     let first = s.list_users("app", None, 2).unwrap();
-    assert_eq!(first.iter().map(|u| u.user_hash[0]).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(
+        first.iter().map(|u| u.user_hash[0]).collect::<Vec<_>>(),
+        [1, 2]
+    );
     let rest = s.list_users("app", Some(&first[1].user_hash), 10).unwrap();
-    assert_eq!(rest.iter().map(|u| u.user_hash[0]).collect::<Vec<_>>(), [3, 4, 5]);
+    assert_eq!(
+        rest.iter().map(|u| u.user_hash[0]).collect::<Vec<_>>(),
+        [3, 4, 5]
+    );
 }
 
 pub fn rewrap_applies_only_to_unchanged_rows(s: &dyn Storage) {
@@ -148,7 +198,12 @@ pub fn rewrap_applies_only_to_unchanged_rows(s: &dyn Storage) {
     assert_eq!(below.len(), 2);
     let updates: Vec<Rewrap> = [1u8, 2]
         .iter()
-        .map(|h| Rewrap { user_hash: vec![*h; 32], from_version: 1, to_version: 2, wrapped_key: vec![*h, 0xbb] })
+        .map(|h| Rewrap {
+            user_hash: vec![*h; 32],
+            from_version: 1,
+            to_version: 2,
+            wrapped_key: vec![*h, 0xbb],
+        })
         .collect();
     assert_eq!(s.rewrap_users("app", &updates).unwrap(), 2);
     // Replaying the same batch finds the rows changed and applies nothing.
@@ -173,17 +228,31 @@ pub fn credential_versions_roundtrip(s: &dyn Storage) {
     let (_, old) = s.get_credential_version(&k, Some(1)).unwrap().unwrap();
     assert_eq!(old.ciphertext.as_deref(), Some(&b"ct-1"[..]));
     assert!(s.get_credential_version(&k, Some(3)).unwrap().is_none());
-    let versions: Vec<_> = s.list_credential_versions(&k).unwrap().iter().map(|v| (v.version, v.ciphertext.is_none())).collect();
+    let versions: Vec<_> = s
+        .list_credential_versions(&k)
+        .unwrap()
+        .iter()
+        .map(|v| (v.version, v.ciphertext.is_none()))
+        .collect();
     assert_eq!(versions, [(1, true), (2, true)]);
-    assert_eq!(s.get_credential_meta(&k).unwrap().unwrap().current_version, 2);
+    assert_eq!(
+        s.get_credential_meta(&k).unwrap().unwrap().current_version,
+        2
+    );
 }
 
 pub fn credential_check_and_set(s: &dyn Storage) {
     ns(s, "app");
     let k = key("app", 1, "c");
     put(s, &k, 1);
-    assert!(matches!(s.put_credential_version(&k, 0, &version(1, 10)), Err(StorageError::Conflict(_))));
-    assert!(matches!(s.put_credential_version(&k, 5, &version(6, 10)), Err(StorageError::Conflict(_))));
+    assert!(matches!(
+        s.put_credential_version(&k, 0, &version(1, 10)),
+        Err(StorageError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.put_credential_version(&k, 5, &version(6, 10)),
+        Err(StorageError::Conflict(_))
+    ));
     put(s, &k, 2);
     let (_, v) = s.get_credential_version(&k, None).unwrap().unwrap();
     assert_eq!(v.ciphertext.as_deref(), Some(&b"ct-2"[..]));
@@ -195,10 +264,18 @@ pub fn credential_max_versions_prunes_oldest(s: &dyn Storage) {
     for v in 1..=5 {
         s.put_credential_version(&k, v - 1, &version(v, 3)).unwrap();
     }
-    let versions: Vec<_> = s.list_credential_versions(&k).unwrap().iter().map(|v| v.version).collect();
+    let versions: Vec<_> = s
+        .list_credential_versions(&k)
+        .unwrap()
+        .iter()
+        .map(|v| v.version)
+        .collect();
     assert_eq!(versions, [3, 4, 5]);
     let meta = s.get_credential_meta(&k).unwrap().unwrap();
-    assert_eq!((meta.oldest_version, meta.current_version, meta.max_versions), (3, 5, 3));
+    assert_eq!(
+        (meta.oldest_version, meta.current_version, meta.max_versions),
+        (3, 5, 3)
+    );
     assert!(s.get_credential_version(&k, Some(1)).unwrap().is_none());
 }
 
@@ -211,11 +288,22 @@ pub fn credential_soft_delete_undelete_destroy(s: &dyn Storage) {
     let (_, v2) = s.get_credential_version(&k, None).unwrap().unwrap();
     assert_eq!(v2.deleted_at, Some(500));
     assert_eq!(s.set_credential_deleted(&k, &[2], None).unwrap(), 1);
-    assert_eq!(s.get_credential_version(&k, None).unwrap().unwrap().1.deleted_at, None);
+    assert_eq!(
+        s.get_credential_version(&k, None)
+            .unwrap()
+            .unwrap()
+            .1
+            .deleted_at,
+        None
+    );
     assert_eq!(s.destroy_credential_versions(&k, &[1, 99]).unwrap(), 1);
     let (_, v1) = s.get_credential_version(&k, Some(1)).unwrap().unwrap();
     assert!(v1.destroyed && v1.ciphertext.is_none());
-    assert_eq!(s.set_credential_deleted(&k, &[1], None).unwrap(), 0, "a destroyed version cannot be undeleted");
+    assert_eq!(
+        s.set_credential_deleted(&k, &[1], None).unwrap(),
+        0,
+        "a destroyed version cannot be undeleted"
+    );
 }
 
 pub fn credential_delete_and_list(s: &dyn Storage) {
@@ -223,13 +311,26 @@ pub fn credential_delete_and_list(s: &dyn Storage) {
     for name in ["b", "a", "c"] {
         put(s, &key("app", 1, name), 1);
     }
-    let page: Vec<_> = s.list_credentials("app", &[1; 32], None, 2).unwrap().into_iter().map(|(n, _)| n).collect();
+    let page: Vec<_> = s
+        .list_credentials("app", &[1; 32], None, 2)
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     assert_eq!(page, ["a", "b"]);
-    let rest: Vec<_> = s.list_credentials("app", &[1; 32], Some("b"), 2).unwrap().into_iter().map(|(n, _)| n).collect();
+    let rest: Vec<_> = s
+        .list_credentials("app", &[1; 32], Some("b"), 2)
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     assert_eq!(rest, ["c"]);
     assert!(s.delete_credential(&key("app", 1, "b")).unwrap());
     assert!(!s.delete_credential(&key("app", 1, "b")).unwrap());
-    assert!(s.get_credential_version(&key("app", 1, "b"), Some(1)).unwrap().is_none());
+    assert!(s
+        .get_credential_version(&key("app", 1, "b"), Some(1))
+        .unwrap()
+        .is_none());
     // A deleted name starts again at version 1.
     put(s, &key("app", 1, "b"), 1);
 }
@@ -238,9 +339,18 @@ pub fn credentials_are_isolated(s: &dyn Storage) {
     ns(s, "app");
     ns(s, "bot");
     put(s, &key("app", 1, "c"), 1);
-    assert!(s.get_credential_version(&key("app", 2, "c"), None).unwrap().is_none());
-    assert!(s.get_credential_version(&key("bot", 1, "c"), None).unwrap().is_none());
-    assert!(s.list_credentials("app", &[2; 32], None, 10).unwrap().is_empty());
+    assert!(s
+        .get_credential_version(&key("app", 2, "c"), None)
+        .unwrap()
+        .is_none());
+    assert!(s
+        .get_credential_version(&key("bot", 1, "c"), None)
+        .unwrap()
+        .is_none());
+    assert!(s
+        .list_credentials("app", &[2; 32], None, 10)
+        .unwrap()
+        .is_empty());
 }
 
 pub fn tokens_lifecycle(s: &dyn Storage) {
@@ -255,10 +365,18 @@ pub fn tokens_lifecycle(s: &dyn Storage) {
     };
     s.insert_token(&row("b")).unwrap();
     s.insert_token(&row("a")).unwrap();
-    assert!(matches!(s.insert_token(&row("a")), Err(StorageError::AlreadyExists)));
+    assert!(matches!(
+        s.insert_token(&row("a")),
+        Err(StorageError::AlreadyExists)
+    ));
     assert_eq!(s.get_token("a").unwrap(), Some(row("a")));
     assert!(s.get_token("zz").unwrap().is_none());
-    let ids: Vec<_> = s.list_tokens(None, 10).unwrap().into_iter().map(|t| t.id).collect();
+    let ids: Vec<_> = s
+        .list_tokens(None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
     assert_eq!(ids, ["a", "b"]);
     assert_eq!(s.list_tokens(Some("a"), 10).unwrap().len(), 1);
     assert!(s.revoke_token("a", 50).unwrap());
@@ -288,22 +406,58 @@ fn test_chain(prev: &[u8], seq: u64, e: &AuditEntry) -> Vec<u8> {
 }
 
 pub fn audit_chains_and_filters(s: &dyn Storage) {
-    let last = s.append_audit(&[entry(10, "t1", "read"), entry(20, "t2", "write")], &test_chain).unwrap();
+    let last = s
+        .append_audit(
+            &[entry(10, "t1", "read"), entry(20, "t2", "write")],
+            &test_chain,
+        )
+        .unwrap();
     assert_eq!(last, 2);
-    s.append_audit(&[entry(30, "t1", "write")], &test_chain).unwrap();
-    let all = s.query_audit(&AuditFilter { limit: 100, ..Default::default() }).unwrap();
+    s.append_audit(&[entry(30, "t1", "write")], &test_chain)
+        .unwrap();
+    let all = s
+        .query_audit(&AuditFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(all[0].hash, test_chain(&[], 1, &all[0].entry));
     assert_eq!(all[1].hash, test_chain(&all[0].hash, 2, &all[1].entry));
     assert_eq!(all[2].hash, test_chain(&all[1].hash, 3, &all[2].entry));
     assert_eq!(all[1].entry, entry(20, "t2", "write"));
-    let by_token = s.query_audit(&AuditFilter { token_id: Some("t1".into()), limit: 100, ..Default::default() }).unwrap();
+    let by_token = s
+        .query_audit(&AuditFilter {
+            token_id: Some("t1".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(by_token.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 3]);
-    let by_action = s.query_audit(&AuditFilter { action: Some("write".into()), limit: 100, ..Default::default() }).unwrap();
+    let by_action = s
+        .query_audit(&AuditFilter {
+            action: Some("write".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(by_action.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3]);
-    let by_time = s.query_audit(&AuditFilter { since: Some(15), until: Some(25), limit: 100, ..Default::default() }).unwrap();
+    let by_time = s
+        .query_audit(&AuditFilter {
+            since: Some(15),
+            until: Some(25),
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(by_time.iter().map(|r| r.seq).collect::<Vec<_>>(), [2]);
-    let page = s.query_audit(&AuditFilter { after_seq: Some(1), limit: 1, ..Default::default() }).unwrap();
+    let page = s
+        .query_audit(&AuditFilter {
+            after_seq: Some(1),
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [2]);
 }
 
@@ -316,7 +470,9 @@ pub fn audit_concurrent_appenders_form_one_chain(s: &dyn Storage) {
                     loop {
                         match s.append_audit(std::slice::from_ref(&e), &test_chain) {
                             Ok(_) => break,
-                            Err(StorageError::Unavailable(_)) | Err(StorageError::Conflict(_)) => continue,
+                            Err(StorageError::Unavailable(_)) | Err(StorageError::Conflict(_)) => {
+                                continue
+                            }
                             Err(other) => panic!("append failed: {other}"),
                         }
                     }
@@ -324,12 +480,22 @@ pub fn audit_concurrent_appenders_form_one_chain(s: &dyn Storage) {
             });
         }
     });
-    let all = s.query_audit(&AuditFilter { limit: 1000, ..Default::default() }).unwrap();
+    let all = s
+        .query_audit(&AuditFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(all.len(), 100);
     let mut prev: Vec<u8> = Vec::new();
     for (i, row) in all.iter().enumerate() {
         assert_eq!(row.seq, i as u64 + 1);
-        assert_eq!(row.hash, test_chain(&prev, row.seq, &row.entry), "chain broken at {}", row.seq);
+        assert_eq!(
+            row.hash,
+            test_chain(&prev, row.seq, &row.entry),
+            "chain broken at {}",
+            row.seq
+        );
         prev = row.hash.clone();
     }
 }

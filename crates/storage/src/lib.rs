@@ -41,9 +41,20 @@ pub trait UserStore {
     /// Inserts a user; [`StorageError::AlreadyExists`] if a concurrent writer got there first.
     fn insert_user(&self, user: &UserRow) -> StorageResult<()>;
     /// Users ordered by hash, after `after` (exclusive).
-    fn list_users(&self, namespace: &str, after: Option<&[u8]>, limit: usize) -> StorageResult<Vec<UserRow>>;
+    fn list_users(
+        &self,
+        namespace: &str,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> StorageResult<Vec<UserRow>>;
     /// Users whose data key is wrapped under a key version below `version`, ordered by hash.
-    fn users_below_kek(&self, namespace: &str, version: u32, after: Option<&[u8]>, limit: usize) -> StorageResult<Vec<UserRow>>;
+    fn users_below_kek(
+        &self,
+        namespace: &str,
+        version: u32,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> StorageResult<Vec<UserRow>>;
     fn count_users_below_kek(&self, namespace: &str, version: u32) -> StorageResult<u64>;
     /// Replaces wrapped keys in one transaction; each update applies only if the user's key
     /// version is still the `from_version` it was read at. Returns how many applied.
@@ -54,20 +65,40 @@ pub trait UserStore {
 pub trait CredentialStore {
     fn get_credential_meta(&self, key: &ItemKey) -> StorageResult<Option<ItemMeta>>;
     /// The metadata and one version (the current one when `version` is `None`).
-    fn get_credential_version(&self, key: &ItemKey, version: Option<u64>) -> StorageResult<Option<(ItemMeta, VersionRow)>>;
+    fn get_credential_version(
+        &self,
+        key: &ItemKey,
+        version: Option<u64>,
+    ) -> StorageResult<Option<(ItemMeta, VersionRow)>>;
     /// Writes version `new.version`, if the current version is still `expected_current`
     /// (0 = the credential must not exist), keeping at most `max_versions` versions.
-    fn put_credential_version(&self, key: &ItemKey, expected_current: u64, new: &NewVersion) -> StorageResult<ItemMeta>;
+    fn put_credential_version(
+        &self,
+        key: &ItemKey,
+        expected_current: u64,
+        new: &NewVersion,
+    ) -> StorageResult<ItemMeta>;
     /// Every retained version, oldest first, without ciphertexts.
     fn list_credential_versions(&self, key: &ItemKey) -> StorageResult<Vec<VersionRow>>;
     /// Marks versions deleted at `deleted_at`, or undeleted when `None`. Returns how many changed.
-    fn set_credential_deleted(&self, key: &ItemKey, versions: &[u64], deleted_at: Option<i64>) -> StorageResult<u64>;
+    fn set_credential_deleted(
+        &self,
+        key: &ItemKey,
+        versions: &[u64],
+        deleted_at: Option<i64>,
+    ) -> StorageResult<u64>;
     /// Erases the ciphertext of versions for good. Returns how many changed.
     fn destroy_credential_versions(&self, key: &ItemKey, versions: &[u64]) -> StorageResult<u64>;
     /// Removes the credential, its metadata and every version.
     fn delete_credential(&self, key: &ItemKey) -> StorageResult<bool>;
     /// A user's credential names in order, after `after` (exclusive).
-    fn list_credentials(&self, namespace: &str, user_hash: &[u8], after: Option<&str>, limit: usize) -> StorageResult<Vec<(String, ItemMeta)>>;
+    fn list_credentials(
+        &self,
+        namespace: &str,
+        user_hash: &[u8],
+        after: Option<&str>,
+        limit: usize,
+    ) -> StorageResult<Vec<(String, ItemMeta)>>;
 }
 
 /// API tokens (digests only) and their policies (opaque bytes).
@@ -98,6 +129,28 @@ pub trait Health {
 }
 
 /// Everything a backend provides, as one object-safe trait.
-pub trait Storage: MetaStore + NamespaceStore + UserStore + CredentialStore + TokenStore + AuditStore + Health + Send + Sync {}
+pub trait Storage:
+    MetaStore
+    + NamespaceStore
+    + UserStore
+    + CredentialStore
+    + TokenStore
+    + AuditStore
+    + Health
+    + Send
+    + Sync
+{
+}
 
-impl<T> Storage for T where T: MetaStore + NamespaceStore + UserStore + CredentialStore + TokenStore + AuditStore + Health + Send + Sync {}
+impl<T> Storage for T where
+    T: MetaStore
+        + NamespaceStore
+        + UserStore
+        + CredentialStore
+        + TokenStore
+        + AuditStore
+        + Health
+        + Send
+        + Sync
+{
+}

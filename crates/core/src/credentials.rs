@@ -1,0 +1,614 @@
+//! Credentials: per-user secrets by name — OAuth token sets or generic JSON secrets — with
+//! versions in the manner of Vault's KV v2: history, reading old versions, check-and-set,
+//! soft delete / undelete, destroy, and a bounded number of versions kept.
+//!
+//! Each version is sealed under the user's data key with associated data binding namespace,
+//! user hash, name and version, so a ciphertext copied to another row never decrypts.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use strongroom_storage::{ItemKey, ItemMeta, NewVersion, StorageError, VersionRow};
+
+use crate::clock::{parse_rfc3339, rfc3339};
+use crate::keyring::contexts;
+use crate::secret_string::SecretString;
+use crate::users::{page_limit, UserRef};
+use crate::{names, Capability, CoreError, CoreResult, Page, Principal, Vault};
+
+const MAX_TOKEN_LEN: usize = 16 * 1024;
+const MAX_JSON_DEPTH: usize = 32;
+const MAX_VERSIONS_LIMIT: u32 = 100;
+const CAS_RETRIES: usize = 8;
+
+/// An OAuth 2.0 token set as an app received it from a provider.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthTokenSet {
+    pub access_token: SecretString,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<SecretString>,
+    /// RFC 3339 time the access token expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Any other fields the provider returned (e.g. `id_token`, `team_id`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
+}
+
+/// What a credential holds.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CredentialData {
+    /// An OAuth 2.0 token set.
+    Oauth2(OAuthTokenSet),
+    /// Any JSON object: API keys, passwords, connection strings.
+    Secret(SecretData),
+}
+
+/// A generic secret: a JSON object.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretData {
+    pub data: Map<String, Value>,
+}
+
+impl std::fmt::Debug for CredentialData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CredentialData::Oauth2(_) => f.write_str("CredentialData::Oauth2([redacted])"),
+            CredentialData::Secret(_) => f.write_str("CredentialData::Secret([redacted])"),
+        }
+    }
+}
+
+/// Options of a write.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutOptions {
+    /// Check-and-set: the write succeeds only if the current version is this (0 = must not exist).
+    pub cas: Option<u64>,
+    /// Versions to keep from now on (1–100).
+    pub max_versions: Option<u32>,
+}
+
+/// One version's bookkeeping, as returned to callers.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionInfo {
+    pub version: u64,
+    pub created_at: String,
+    pub deleted_at: Option<String>,
+    pub destroyed: bool,
+}
+
+/// A decrypted credential.
+#[derive(Debug, Serialize)]
+pub struct Credential {
+    pub name: String,
+    pub data: CredentialData,
+    pub metadata: VersionInfo,
+}
+
+/// A credential's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialMetadata {
+    pub name: String,
+    pub current_version: u64,
+    pub oldest_version: u64,
+    pub max_versions: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    pub versions: Vec<VersionInfo>,
+}
+
+/// A credential as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialSummary {
+    pub name: String,
+    pub current_version: u64,
+    pub updated_at: String,
+}
+
+fn version_info(v: &VersionRow) -> VersionInfo {
+    VersionInfo {
+        version: v.version,
+        created_at: rfc3339(v.created_at),
+        deleted_at: v.deleted_at.map(rfc3339),
+        destroyed: v.destroyed,
+    }
+}
+
+fn json_depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(json_depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(json_depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn check_object(field: &'static str, map: &Map<String, Value>) -> CoreResult<()> {
+    let depth = map.values().map(json_depth).max().unwrap_or(0) + 1;
+    if depth > MAX_JSON_DEPTH {
+        return Err(CoreError::Invalid {
+            field,
+            rule: format!("nests {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed"),
+        });
+    }
+    Ok(())
+}
+
+fn check_text(field: &'static str, value: &str, max: usize) -> CoreResult<()> {
+    if value.len() > max {
+        return Err(CoreError::Invalid {
+            field,
+            rule: format!("must be at most {max} bytes"),
+        });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(CoreError::Invalid {
+            field,
+            rule: "must not contain control characters".into(),
+        });
+    }
+    Ok(())
+}
+
+impl CredentialData {
+    /// Checks the documented rules; values are stored exactly as given.
+    pub fn validate(&self) -> CoreResult<()> {
+        match self {
+            CredentialData::Oauth2(t) => {
+                if t.access_token.expose().is_empty() {
+                    return Err(CoreError::Invalid {
+                        field: "access_token",
+                        rule: "must not be empty".into(),
+                    });
+                }
+                check_text("access_token", t.access_token.expose(), MAX_TOKEN_LEN)?;
+                if let Some(r) = &t.refresh_token {
+                    check_text("refresh_token", r.expose(), MAX_TOKEN_LEN)?;
+                }
+                if let Some(at) = &t.expires_at {
+                    if parse_rfc3339(at).is_none() {
+                        return Err(CoreError::Invalid {
+                            field: "expires_at",
+                            rule: "must be an RFC 3339 time such as 2026-01-31T12:00:00Z".into(),
+                        });
+                    }
+                }
+                if let Some(s) = &t.scope {
+                    check_text("scope", s, 4096)?;
+                }
+                if let Some(s) = &t.token_type {
+                    check_text("token_type", s, 64)?;
+                }
+                if let Some(p) = &t.provider {
+                    names::credential_name(p).map_err(|e| match e {
+                        CoreError::Invalid { rule, .. } => CoreError::Invalid {
+                            field: "provider",
+                            rule,
+                        },
+                        other => other,
+                    })?;
+                }
+                check_object("extra", &t.extra)
+            }
+            CredentialData::Secret(s) => {
+                if s.data.is_empty() {
+                    return Err(CoreError::Invalid {
+                        field: "data",
+                        rule: "must be a non-empty JSON object".into(),
+                    });
+                }
+                check_object("data", &s.data)
+            }
+        }
+    }
+}
+
+fn item_key(user: &UserRef, name: &str) -> ItemKey {
+    ItemKey {
+        namespace: user.keys.name.clone(),
+        user_hash: user.hash.clone(),
+        name: name.to_string(),
+    }
+}
+
+fn check_versions(versions: &[u64]) -> CoreResult<()> {
+    if versions.is_empty() || versions.len() > 100 || versions.contains(&0) {
+        return Err(CoreError::Invalid {
+            field: "versions",
+            rule: "must list 1 to 100 version numbers, each at least 1".into(),
+        });
+    }
+    Ok(())
+}
+
+impl Vault {
+    fn credential_op<T>(
+        &self,
+        who: &Principal,
+        action: &str,
+        cap: Capability,
+        ns: &str,
+        user_id: &str,
+        name: &str,
+        work: impl FnOnce(&UserRef) -> CoreResult<T>,
+    ) -> CoreResult<T> {
+        let resolved = names::namespace(ns)
+            .and_then(|_| names::credential_name(name))
+            .and_then(|_| who.require(cap, ns))
+            .and_then(|_| self.resolve_user(ns, user_id));
+        match resolved {
+            Ok(user) => {
+                let hash = user.hash.clone();
+                self.audited(who, action, ns, &hash, name, || work(&user))
+            }
+            Err(e) => self.audited(who, action, ns, &[], "", || Err(e)),
+        }
+    }
+
+    /// Writes a new version of a credential.
+    pub fn put_credential(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        name: &str,
+        data: &CredentialData,
+        options: PutOptions,
+    ) -> CoreResult<VersionInfo> {
+        self.credential_op(
+            who,
+            "credential.put",
+            Capability::Write,
+            ns,
+            user_id,
+            name,
+            |user| {
+                data.validate()?;
+                if let Some(m) = options.max_versions {
+                    if m == 0 || m > MAX_VERSIONS_LIMIT {
+                        return Err(CoreError::Invalid {
+                            field: "max_versions",
+                            rule: format!("must be between 1 and {MAX_VERSIONS_LIMIT}"),
+                        });
+                    }
+                }
+                let plaintext = zeroize::Zeroizing::new(
+                    serde_json::to_vec(data).map_err(|e| CoreError::Internal(e.to_string()))?,
+                );
+                let key = self.user_key_for_write(user, user_id)?;
+                let item = item_key(user, name);
+                for _ in 0..CAS_RETRIES {
+                    let meta = self.storage().get_credential_meta(&item)?;
+                    let current = meta.as_ref().map_or(0, |m| m.current_version);
+                    if let Some(expected) = options.cas {
+                        if expected != current {
+                            return Err(CoreError::Conflict(format!(
+                                "check-and-set expected version {expected}, current is {current}"
+                            )));
+                        }
+                    }
+                    let version = current + 1;
+                    let max_versions = options
+                        .max_versions
+                        .or(meta.map(|m| m.max_versions))
+                        .unwrap_or(self.default_max_versions());
+                    let ciphertext = key
+                        .seal(
+                            1,
+                            &contexts::credential(ns, &user.hash, name, version),
+                            &plaintext,
+                        )
+                        .map_err(|e| CoreError::Internal(e.to_string()))?;
+                    let new = NewVersion {
+                        version,
+                        created_at: self.now_ms(),
+                        ciphertext,
+                        max_versions,
+                    };
+                    match self.storage().put_credential_version(&item, current, &new) {
+                        Ok(_) => {
+                            return Ok(VersionInfo {
+                                version,
+                                created_at: rfc3339(new.created_at),
+                                deleted_at: None,
+                                destroyed: false,
+                            })
+                        }
+                        Err(StorageError::Conflict(msg)) if options.cas.is_some() => {
+                            return Err(CoreError::Conflict(msg))
+                        }
+                        Err(StorageError::Conflict(_)) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Err(CoreError::Conflict(
+                    "too many concurrent writers to this credential; retry".into(),
+                ))
+            },
+        )
+    }
+
+    /// Reads and decrypts a credential version (the current one by default).
+    pub fn get_credential(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        name: &str,
+        version: Option<u64>,
+    ) -> CoreResult<Credential> {
+        self.credential_op(
+            who,
+            "credential.read",
+            Capability::Read,
+            ns,
+            user_id,
+            name,
+            |user| {
+                let item = item_key(user, name);
+                let (_, row) = self
+                    .storage()
+                    .get_credential_version(&item, version)?
+                    .ok_or(CoreError::NotFound("credential"))?;
+                if row.destroyed {
+                    return Err(CoreError::Destroyed(row.version));
+                }
+                if row.deleted_at.is_some() {
+                    return Err(CoreError::Deleted(row.version));
+                }
+                let ciphertext = row
+                    .ciphertext
+                    .as_deref()
+                    .ok_or(CoreError::Integrity("credential"))?;
+                let key = self
+                    .existing_user_key(user)?
+                    .ok_or(CoreError::Integrity("credential"))?;
+                let plaintext = key
+                    .open(
+                        &contexts::credential(ns, &user.hash, name, row.version),
+                        ciphertext,
+                    )
+                    .map_err(|e| CoreError::from_crypto("credential", e))?;
+                let data: CredentialData = serde_json::from_slice(&plaintext)
+                    .map_err(|_| CoreError::Integrity("credential"))?;
+                Ok(Credential {
+                    name: name.to_string(),
+                    data,
+                    metadata: version_info(&row),
+                })
+            },
+        )
+    }
+
+    /// Whether the credential exists and its current version is readable (not deleted).
+    pub fn credential_exists(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        name: &str,
+    ) -> CoreResult<bool> {
+        self.credential_op(
+            who,
+            "credential.exists",
+            Capability::Read,
+            ns,
+            user_id,
+            name,
+            |user| {
+                Ok(self
+                    .storage()
+                    .get_credential_version(&item_key(user, name), None)?
+                    .is_some_and(|(_, v)| v.deleted_at.is_none() && !v.destroyed))
+            },
+        )
+    }
+
+    /// The credential's version history.
+    pub fn credential_metadata(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        name: &str,
+    ) -> CoreResult<CredentialMetadata> {
+        self.credential_op(
+            who,
+            "credential.metadata",
+            Capability::Read,
+            ns,
+            user_id,
+            name,
+            |user| {
+                let item = item_key(user, name);
+                let meta: ItemMeta = self
+                    .storage()
+                    .get_credential_meta(&item)?
+                    .ok_or(CoreError::NotFound("credential"))?;
+                let versions = self
+                    .storage()
+                    .list_credential_versions(&item)?
+                    .iter()
+                    .map(version_info)
+                    .collect();
+                Ok(CredentialMetadata {
+                    name: name.to_string(),
+                    current_version: meta.current_version,
+                    oldest_version: meta.oldest_version,
+                    max_versions: meta.max_versions,
+                    created_at: rfc3339(meta.created_at),
+                    updated_at: rfc3339(meta.updated_at),
+                    versions,
+                })
+            },
+        )
+    }
+
+    /// A user's credentials by name, a page at a time.
+    pub fn list_credentials(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> CoreResult<Page<CredentialSummary>> {
+        let result = names::namespace(ns)
+            .and_then(|_| who.require(Capability::List, ns))
+            .and_then(|_| self.resolve_user(ns, user_id));
+        let user = match result {
+            Ok(user) => user,
+            Err(e) => return self.audited(who, "credential.list", ns, &[], "", || Err(e)),
+        };
+        self.audited(who, "credential.list", ns, &user.hash.clone(), "", || {
+            let limit = page_limit(limit)?;
+            if let Some(c) = cursor {
+                names::credential_name(c).map_err(|_| CoreError::Invalid {
+                    field: "cursor",
+                    rule: "is not a cursor from a previous page".into(),
+                })?;
+            }
+            let rows = self
+                .storage()
+                .list_credentials(ns, &user.hash, cursor, limit)?;
+            let next_cursor = (rows.len() == limit)
+                .then(|| rows.last().map(|r| r.0.clone()))
+                .flatten();
+            let items = rows
+                .into_iter()
+                .map(|(name, m)| CredentialSummary {
+                    name,
+                    current_version: m.current_version,
+                    updated_at: rfc3339(m.updated_at),
+                })
+                .collect();
+            Ok(Page { items, next_cursor })
+        })
+    }
+
+    /// Soft-deletes versions (the current one when `versions` is empty); undelete restores them.
+    pub fn delete_credential_versions(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        name: &str,
+        versions: &[u64],
+    ) -> CoreResult<u64> {
+        self.credential_op(
+            who,
+            "credential.delete",
+            Capability::Delete,
+            ns,
+            user_id,
+            name,
+            |user| {
+                let item = item_key(user, name);
+                let meta = self
+                    .storage()
+                    .get_credential_meta(&item)?
+                    .ok_or(CoreError::NotFound("credential"))?;
+                let versions = if versions.is_empty() {
+                    vec![meta.current_version]
+                } else {
+                    versions.to_vec()
+                };
+                check_versions(&versions)?;
+                Ok(self
+                    .storage()
+                    .set_credential_deleted(&item, &versions, Some(self.now_ms()))?)
+            },
+        )
+    }
+
+    /// Restores soft-deleted versions.
+    pub fn undelete_credential_versions(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        name: &str,
+        versions: &[u64],
+    ) -> CoreResult<u64> {
+        self.credential_op(
+            who,
+            "credential.undelete",
+            Capability::Delete,
+            ns,
+            user_id,
+            name,
+            |user| {
+                check_versions(versions)?;
+                let item = item_key(user, name);
+                self.storage()
+                    .get_credential_meta(&item)?
+                    .ok_or(CoreError::NotFound("credential"))?;
+                Ok(self
+                    .storage()
+                    .set_credential_deleted(&item, versions, None)?)
+            },
+        )
+    }
+
+    /// Erases the ciphertext of versions for good.
+    pub fn destroy_credential_versions(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        name: &str,
+        versions: &[u64],
+    ) -> CoreResult<u64> {
+        self.credential_op(
+            who,
+            "credential.destroy",
+            Capability::Delete,
+            ns,
+            user_id,
+            name,
+            |user| {
+                check_versions(versions)?;
+                let item = item_key(user, name);
+                self.storage()
+                    .get_credential_meta(&item)?
+                    .ok_or(CoreError::NotFound("credential"))?;
+                Ok(self
+                    .storage()
+                    .destroy_credential_versions(&item, versions)?)
+            },
+        )
+    }
+
+    /// Removes a credential with its whole history.
+    pub fn delete_credential(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        name: &str,
+    ) -> CoreResult<()> {
+        self.credential_op(
+            who,
+            "credential.purge",
+            Capability::Delete,
+            ns,
+            user_id,
+            name,
+            |user| {
+                if self.storage().delete_credential(&item_key(user, name))? {
+                    Ok(())
+                } else {
+                    Err(CoreError::NotFound("credential"))
+                }
+            },
+        )
+    }
+}

@@ -1,0 +1,98 @@
+//! The domain's error type. Each variant maps to one HTTP status and stable code in the server;
+//! messages name the field and rule broken but never echo secrets or raw user ids.
+
+use strongroom_crypto::CryptoError;
+use strongroom_storage::StorageError;
+
+/// Why a domain operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// Caller input broke a documented rule.
+    #[error("{field}: {rule}")]
+    Invalid { field: &'static str, rule: String },
+    /// No such thing (or the caller may not know it exists).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The name is taken.
+    #[error("{0} already exists")]
+    AlreadyExists(&'static str),
+    /// A check-and-set precondition failed.
+    #[error("version conflict: {0}")]
+    Conflict(String),
+    /// The requested version is soft-deleted (can be undeleted).
+    #[error("version {0} is deleted")]
+    Deleted(u64),
+    /// The requested version was destroyed for good.
+    #[error("version {0} is destroyed")]
+    Destroyed(u64),
+    /// No valid credentials were presented.
+    #[error("authentication required: {0}")]
+    Unauthenticated(&'static str),
+    /// The principal's policy does not allow this.
+    #[error("permission denied: {0}")]
+    Forbidden(String),
+    /// Stored ciphertext failed authentication: edited, moved, or wrong key.
+    #[error(
+        "integrity check failed for stored {0}; it was altered or moved and will not be returned"
+    )]
+    Integrity(&'static str),
+    /// Data is wrapped under a key version below the namespace's minimum decryption version.
+    #[error("key version {version} is retired (minimum is {minimum}); rewrap before retiring")]
+    KeyRetired { version: u32, minimum: u32 },
+    /// A key version cannot be retired while data still depends on it.
+    #[error(
+        "{users} user keys are still wrapped under versions below {version}; run keys rewrap first"
+    )]
+    KeysStillInUse { version: u32, users: u64 },
+    /// The root key does not match this store.
+    #[error("the root key does not match this data store (key check failed); refusing to start with the wrong key")]
+    WrongRootKey,
+    /// The storage backend is temporarily unavailable; retry.
+    #[error("storage temporarily unavailable")]
+    Unavailable(#[source] StorageError),
+    /// Anything else: a bug or a broken backend. Details are logged, not sent to clients.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type CoreResult<T> = Result<T, CoreError>;
+
+impl From<StorageError> for CoreError {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::Unavailable(_) => CoreError::Unavailable(err),
+            StorageError::Conflict(msg) => CoreError::Conflict(msg),
+            StorageError::AlreadyExists => CoreError::AlreadyExists("row"),
+            StorageError::Backend(msg) => CoreError::Internal(format!("storage: {msg}")),
+            StorageError::Corrupt(msg) => CoreError::Internal(format!("corrupt row: {msg}")),
+        }
+    }
+}
+
+impl CoreError {
+    /// Maps a crypto failure while opening stored `what`.
+    pub(crate) fn from_crypto(what: &'static str, err: CryptoError) -> Self {
+        match err {
+            CryptoError::Integrity
+            | CryptoError::Truncated { .. }
+            | CryptoError::UnsupportedFormat { .. } => CoreError::Integrity(what),
+            other => CoreError::Internal(other.to_string()),
+        }
+    }
+
+    /// The audit outcome word for this error.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            CoreError::Invalid { .. } => "invalid",
+            CoreError::NotFound(_) | CoreError::Deleted(_) | CoreError::Destroyed(_) => "not_found",
+            CoreError::AlreadyExists(_)
+            | CoreError::Conflict(_)
+            | CoreError::KeysStillInUse { .. } => "conflict",
+            CoreError::Unauthenticated(_) | CoreError::Forbidden(_) => "denied",
+            CoreError::Integrity(_) | CoreError::KeyRetired { .. } | CoreError::WrongRootKey => {
+                "integrity_error"
+            }
+            CoreError::Unavailable(_) | CoreError::Internal(_) => "error",
+        }
+    }
+}

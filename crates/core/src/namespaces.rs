@@ -1,0 +1,261 @@
+//! Namespaces and their key lifecycle: create, rotate (new primary version, no downtime),
+//! rewrap (move user data keys to the primary version), and retire old versions by raising the
+//! minimum decryption version.
+
+use serde::Serialize;
+use strongroom_crypto::{Index, Kek, Key};
+use strongroom_storage::{KekRow, NamespaceRow, Rewrap, StorageError};
+
+use crate::clock::rfc3339;
+use crate::keyring::contexts;
+use crate::{names, Capability, CoreError, CoreResult, Principal, Vault};
+
+const REWRAP_BATCH: usize = 1000;
+
+/// A namespace as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct NamespaceInfo {
+    pub name: String,
+    pub created_at: String,
+    pub primary_key_version: u32,
+    pub min_decrypt_version: u32,
+}
+
+/// The state of a namespace's keys.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyStatus {
+    pub namespace: String,
+    pub primary_version: u32,
+    pub min_decrypt_version: u32,
+    pub versions: Vec<KeyVersion>,
+    /// Users whose data key is still wrapped under an older version.
+    pub users_on_old_versions: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyVersion {
+    pub version: u32,
+    pub created_at: String,
+}
+
+/// What a rewrap did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RewrapReport {
+    pub namespace: String,
+    pub primary_version: u32,
+    pub rewrapped: u64,
+    pub remaining: u64,
+}
+
+fn ns_info(row: &NamespaceRow) -> NamespaceInfo {
+    NamespaceInfo {
+        name: row.name.clone(),
+        created_at: rfc3339(row.created_at),
+        primary_key_version: row.primary_kek_version,
+        min_decrypt_version: row.min_decrypt_version,
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> CoreError {
+    CoreError::Internal(e.to_string())
+}
+
+impl Vault {
+    /// Creates a namespace with a fresh blind-index key and key version 1 (operators only).
+    pub fn create_namespace(&self, who: &Principal, name: &str) -> CoreResult<NamespaceInfo> {
+        self.audited_now(who, "namespace.create", name, &[], "", || {
+            who.require_operator()?;
+            names::namespace(name)?;
+            let root = self.keyring().root();
+            let index_key = Key::<Index>::generate().map_err(internal)?;
+            let kek = Key::<Kek>::generate().map_err(internal)?;
+            let now = self.now_ms();
+            let row = NamespaceRow {
+                name: name.to_string(),
+                created_at: now,
+                wrapped_index_key: root
+                    .wrap(0, &contexts::index_key(name), &index_key)
+                    .map_err(internal)?,
+                primary_kek_version: 1,
+                min_decrypt_version: 1,
+            };
+            let first = KekRow {
+                namespace: name.to_string(),
+                version: 1,
+                wrapped_key: root
+                    .wrap(0, &contexts::kek(name, 1), &kek)
+                    .map_err(internal)?,
+                created_at: now,
+            };
+            match self.storage().create_namespace(&row, &first) {
+                Ok(()) => Ok(ns_info(&row)),
+                Err(StorageError::AlreadyExists) => Err(CoreError::AlreadyExists("namespace")),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    /// The namespaces this principal may see.
+    pub fn list_namespaces(&self, who: &Principal) -> CoreResult<Vec<NamespaceInfo>> {
+        self.audited(who, "namespace.list", "", &[], "", || {
+            let rows = self.storage().list_namespaces()?;
+            Ok(rows
+                .iter()
+                .filter(|r| {
+                    who.policy
+                        .namespaces
+                        .iter()
+                        .any(|n| n == "*" || *n == r.name)
+                })
+                .map(ns_info)
+                .collect())
+        })
+    }
+
+    /// Key versions and how many users still depend on old ones (`admin` on the namespace).
+    pub fn key_status(&self, who: &Principal, namespace: &str) -> CoreResult<KeyStatus> {
+        self.audited(who, "keys.status", namespace, &[], "", || {
+            names::namespace(namespace)?;
+            who.require(Capability::Admin, namespace)?;
+            let row = self
+                .storage()
+                .get_namespace(namespace)?
+                .ok_or(CoreError::NotFound("namespace"))?;
+            let versions = self
+                .storage()
+                .list_keks(namespace)?
+                .iter()
+                .map(|k| KeyVersion {
+                    version: k.version,
+                    created_at: rfc3339(k.created_at),
+                })
+                .collect();
+            Ok(KeyStatus {
+                namespace: namespace.to_string(),
+                primary_version: row.primary_kek_version,
+                min_decrypt_version: row.min_decrypt_version,
+                versions,
+                users_on_old_versions: self
+                    .storage()
+                    .count_users_below_kek(namespace, row.primary_kek_version)?,
+            })
+        })
+    }
+
+    /// Adds a new key version and makes it primary. Existing data stays readable: old versions
+    /// keep decrypting until retired.
+    pub fn rotate_key(&self, who: &Principal, namespace: &str) -> CoreResult<KeyStatus> {
+        self.audited_now(who, "keys.rotate", namespace, &[], "", || {
+            names::namespace(namespace)?;
+            who.require(Capability::Admin, namespace)?;
+            let row = self
+                .storage()
+                .get_namespace(namespace)?
+                .ok_or(CoreError::NotFound("namespace"))?;
+            let version = row.primary_kek_version + 1;
+            let kek = Key::<Kek>::generate().map_err(internal)?;
+            let new = KekRow {
+                namespace: namespace.to_string(),
+                version,
+                wrapped_key: self
+                    .keyring()
+                    .root()
+                    .wrap(0, &contexts::kek(namespace, version), &kek)
+                    .map_err(internal)?,
+                created_at: self.now_ms(),
+            };
+            self.storage()
+                .add_primary_kek(&new, row.primary_kek_version)?;
+            self.keyring().invalidate(namespace);
+            Ok(())
+        })?;
+        self.key_status(who, namespace)
+    }
+
+    /// Re-wraps every user data key still under an older version with the primary version.
+    /// Safe to run while serving: each row is updated only if unchanged since it was read.
+    pub fn rewrap(&self, who: &Principal, namespace: &str) -> CoreResult<RewrapReport> {
+        self.audited_now(who, "keys.rewrap", namespace, &[], "", || {
+            names::namespace(namespace)?;
+            who.require(Capability::Admin, namespace)?;
+            let keys = self.keyring().reload(namespace)?;
+            let primary = keys.primary_kek()?;
+            let mut rewrapped = 0u64;
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let batch = self.storage().users_below_kek(
+                    namespace,
+                    keys.primary,
+                    after.as_deref(),
+                    REWRAP_BATCH,
+                )?;
+                let Some(last) = batch.last() else { break };
+                after = Some(last.user_hash.clone());
+                let mut updates = Vec::with_capacity(batch.len());
+                for user in &batch {
+                    let data_key = self.keyring().unwrap_user_key(&keys, user)?;
+                    let ad = contexts::user_key(namespace, &user.user_hash);
+                    updates.push(Rewrap {
+                        user_hash: user.user_hash.clone(),
+                        from_version: user.kek_version,
+                        to_version: keys.primary,
+                        wrapped_key: primary
+                            .wrap(keys.primary, &ad, &data_key)
+                            .map_err(internal)?,
+                    });
+                }
+                rewrapped += self.storage().rewrap_users(namespace, &updates)?;
+            }
+            Ok(RewrapReport {
+                namespace: namespace.to_string(),
+                primary_version: keys.primary,
+                rewrapped,
+                remaining: self
+                    .storage()
+                    .count_users_below_kek(namespace, keys.primary)?,
+            })
+        })
+    }
+
+    /// Retires key versions below `version`: they will no longer decrypt. Refused while any
+    /// user key still depends on them.
+    pub fn set_min_decrypt_version(
+        &self,
+        who: &Principal,
+        namespace: &str,
+        version: u32,
+    ) -> CoreResult<KeyStatus> {
+        self.audited_now(
+            who,
+            "keys.set_min_version",
+            namespace,
+            &[],
+            &version.to_string(),
+            || {
+                names::namespace(namespace)?;
+                who.require(Capability::Admin, namespace)?;
+                let row = self
+                    .storage()
+                    .get_namespace(namespace)?
+                    .ok_or(CoreError::NotFound("namespace"))?;
+                if version == 0 || version > row.primary_kek_version {
+                    return Err(CoreError::Invalid {
+                        field: "version",
+                        rule: format!(
+                            "must be between 1 and the primary version {}",
+                            row.primary_kek_version
+                        ),
+                    });
+                }
+                let users = self.storage().count_users_below_kek(namespace, version)?;
+                if users > 0 {
+                    return Err(CoreError::KeysStillInUse { version, users });
+                }
+                self.storage().set_min_decrypt_version(namespace, version)?;
+                self.keyring().invalidate(namespace);
+                Ok(())
+            },
+        )?;
+        self.key_status(who, namespace)
+    }
+}

@@ -1,0 +1,193 @@
+//! API tokens: creation (operators only), listing, revocation and authentication.
+//!
+//! The database holds only the SHA-256 digest of a token's secret and its policy. A token that
+//! authenticated is trusted from an in-memory cache for `token_cache_ttl_ms`; revoking through
+//! this node drops it from the cache at once, other nodes notice within that time.
+
+use std::collections::HashMap;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use strongroom_crypto::token::ApiToken;
+use strongroom_storage::TokenRow;
+
+use crate::clock::rfc3339;
+use crate::{names, CoreError, CoreResult, Page, Policy, Principal, Vault};
+
+const CACHE_LIMIT: usize = 10_000;
+
+/// A token as shown in listings: never its secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub policy: Policy,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Clone)]
+struct CachedToken {
+    secret_hash: Vec<u8>,
+    policy: Policy,
+    expires_at: Option<i64>,
+    cached_at: i64,
+}
+
+/// Recently validated tokens.
+#[derive(Default)]
+pub(crate) struct TokenCache {
+    entries: Mutex<HashMap<String, CachedToken>>,
+}
+
+fn info(row: &TokenRow) -> CoreResult<TokenInfo> {
+    Ok(TokenInfo {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        policy: serde_json::from_slice(&row.policy)
+            .map_err(|e| CoreError::Internal(format!("stored policy: {e}")))?,
+        created_at: rfc3339(row.created_at),
+        expires_at: row.expires_at.map(rfc3339),
+        revoked_at: row.revoked_at.map(rfc3339),
+    })
+}
+
+fn validate_policy(policy: &Policy) -> CoreResult<()> {
+    if policy.namespaces.is_empty() {
+        return Err(CoreError::Invalid {
+            field: "namespaces",
+            rule: "must list at least one namespace (or \"*\")".into(),
+        });
+    }
+    for ns in &policy.namespaces {
+        if ns != "*" {
+            names::namespace(ns)?;
+        }
+    }
+    if policy.capabilities.is_empty() {
+        return Err(CoreError::Invalid {
+            field: "capabilities",
+            rule: "must list at least one capability".into(),
+        });
+    }
+    if policy.rate_limit_per_sec == Some(0) {
+        return Err(CoreError::Invalid {
+            field: "rate_limit_per_sec",
+            rule: "must be at least 1 (omit it for no limit)".into(),
+        });
+    }
+    Ok(())
+}
+
+impl Vault {
+    /// Creates a token (operators only). The returned [`ApiToken`] is the only copy of its secret.
+    pub fn create_token(
+        &self,
+        who: &Principal,
+        name: &str,
+        policy: Policy,
+        expires_at: Option<i64>,
+    ) -> CoreResult<(TokenInfo, ApiToken)> {
+        self.audited_now(who, "token.create", "", &[], "", || {
+            who.require_operator()?;
+            names::token_name(name)?;
+            validate_policy(&policy)?;
+            let now = self.now_ms();
+            if let Some(at) = expires_at {
+                if at <= now {
+                    return Err(CoreError::Invalid {
+                        field: "expires_at",
+                        rule: "must be in the future".into(),
+                    });
+                }
+            }
+            let token = ApiToken::generate().map_err(|e| CoreError::Internal(e.to_string()))?;
+            let row = TokenRow {
+                id: token.id().to_string(),
+                secret_hash: token.hash().to_vec(),
+                name: name.to_string(),
+                policy: serde_json::to_vec(&policy)
+                    .map_err(|e| CoreError::Internal(e.to_string()))?,
+                created_at: now,
+                expires_at,
+                revoked_at: None,
+            };
+            self.storage().insert_token(&row)?;
+            Ok((info(&row)?, token))
+        })
+    }
+
+    /// Lists tokens (operators only), by id.
+    pub fn list_tokens(
+        &self,
+        who: &Principal,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> CoreResult<Page<TokenInfo>> {
+        self.audited(who, "token.list", "", &[], "", || {
+            who.require_operator()?;
+            let limit = crate::users::page_limit(limit)?;
+            let rows = self.storage().list_tokens(cursor, limit)?;
+            let next_cursor = (rows.len() == limit)
+                .then(|| rows.last().map(|r| r.id.clone()))
+                .flatten();
+            Ok(Page {
+                items: rows.iter().map(info).collect::<CoreResult<_>>()?,
+                next_cursor,
+            })
+        })
+    }
+
+    /// Revokes a token (operators only); it stops working on this node at once.
+    pub fn revoke_token(&self, who: &Principal, id: &str) -> CoreResult<()> {
+        self.audited_now(who, "token.revoke", "", &[], id, || {
+            who.require_operator()?;
+            self.token_cache().entries.lock().remove(id);
+            if self.storage().revoke_token(id, self.now_ms())? {
+                Ok(())
+            } else {
+                Err(CoreError::NotFound("active token"))
+            }
+        })
+    }
+
+    /// Checks a presented bearer token; the error never says which part was wrong.
+    pub fn authenticate(&self, presented: &str) -> CoreResult<Principal> {
+        const BAD: CoreError =
+            CoreError::Unauthenticated("the token is invalid, expired or revoked");
+        let token = ApiToken::parse(presented).ok_or(BAD)?;
+        let now = self.now_ms();
+        let cached = self.token_cache().entries.lock().get(token.id()).cloned();
+        let entry = match cached {
+            Some(c) if now - c.cached_at < self.token_cache_ttl_ms() => c,
+            _ => {
+                let row = self.storage().get_token(token.id())?.ok_or(BAD)?;
+                if row.revoked_at.is_some() {
+                    self.token_cache().entries.lock().remove(token.id());
+                    return Err(BAD);
+                }
+                let entry = CachedToken {
+                    secret_hash: row.secret_hash.clone(),
+                    policy: serde_json::from_slice(&row.policy)
+                        .map_err(|e| CoreError::Internal(format!("stored policy: {e}")))?,
+                    expires_at: row.expires_at,
+                    cached_at: now,
+                };
+                let mut cache = self.token_cache().entries.lock();
+                if cache.len() >= CACHE_LIMIT {
+                    cache.clear();
+                }
+                cache.insert(token.id().to_string(), entry.clone());
+                entry
+            }
+        };
+        if !token.matches(&entry.secret_hash) || entry.expires_at.is_some_and(|at| at <= now) {
+            return Err(BAD);
+        }
+        Ok(Principal {
+            token_id: token.id().to_string(),
+            policy: entry.policy,
+        })
+    }
+}

@@ -1,0 +1,147 @@
+//! Users inside a namespace: their rows are keyed by a keyed hash of the app's user id, the id
+//! itself is stored encrypted under the user's own data key, and the data key is created on the
+//! user's first write.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use strongroom_crypto::{Data, Key};
+use strongroom_storage::{StorageError, UserRow};
+
+use crate::keyring::{contexts, NamespaceKeys};
+use crate::{names, Capability, CoreError, CoreResult, Page, Principal, Vault};
+
+/// A user as listed to an authorized caller.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserSummary {
+    pub user: String,
+    pub created_at: String,
+}
+
+/// A resolved user: namespace keys and the keyed hash of the id.
+pub(crate) struct UserRef {
+    pub keys: Arc<NamespaceKeys>,
+    pub hash: Vec<u8>,
+}
+
+impl Vault {
+    /// Validates the ids and computes the user's keyed hash.
+    pub(crate) fn resolve_user(&self, namespace: &str, user_id: &str) -> CoreResult<UserRef> {
+        names::namespace(namespace)?;
+        names::user_id(user_id)?;
+        let keys = self.keyring().namespace(namespace)?;
+        let hash = keys.user_hash(user_id);
+        Ok(UserRef { keys, hash })
+    }
+
+    /// The user's data key if the user exists.
+    pub(crate) fn existing_user_key(&self, user: &UserRef) -> CoreResult<Option<Arc<Key<Data>>>> {
+        match self.storage().get_user(&user.keys.name, &user.hash)? {
+            Some(row) => self.keyring().data_key(&user.keys, &row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The user's data key, creating the user (and key) on first use.
+    pub(crate) fn user_key_for_write(
+        &self,
+        user: &UserRef,
+        user_id: &str,
+    ) -> CoreResult<Arc<Key<Data>>> {
+        if let Some(key) = self.existing_user_key(user)? {
+            return Ok(key);
+        }
+        let ns = &user.keys;
+        let data_key = Key::<Data>::generate().map_err(|e| CoreError::Internal(e.to_string()))?;
+        let wrapped_key = ns
+            .primary_kek()?
+            .wrap(
+                ns.primary,
+                &contexts::user_key(&ns.name, &user.hash),
+                &data_key,
+            )
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let encrypted_id = data_key
+            .seal(
+                1,
+                &contexts::user_id(&ns.name, &user.hash),
+                user_id.as_bytes(),
+            )
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let row = UserRow {
+            namespace: ns.name.clone(),
+            user_hash: user.hash.clone(),
+            encrypted_id,
+            wrapped_key,
+            kek_version: ns.primary,
+            created_at: self.now_ms(),
+        };
+        match self.storage().insert_user(&row) {
+            Ok(()) => self.keyring().data_key(ns, &row),
+            // A concurrent first write created the user: use theirs.
+            Err(StorageError::AlreadyExists) => self
+                .existing_user_key(user)?
+                .ok_or_else(|| CoreError::Internal("user vanished after insert conflict".into())),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Lists the users of a namespace, decrypting their ids (needs `list`).
+    pub fn list_users(
+        &self,
+        who: &Principal,
+        namespace: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> CoreResult<Page<UserSummary>> {
+        self.audited(who, "user.list", namespace, &[], "", || {
+            names::namespace(namespace)?;
+            who.require(Capability::List, namespace)?;
+            let keys = self.keyring().namespace(namespace)?;
+            let after = cursor
+                .map(|c| {
+                    hex::decode(c).map_err(|_| CoreError::Invalid {
+                        field: "cursor",
+                        rule: "is not a cursor from a previous page".into(),
+                    })
+                })
+                .transpose()?;
+            let limit = page_limit(limit)?;
+            let rows = self
+                .storage()
+                .list_users(namespace, after.as_deref(), limit)?;
+            let next_cursor = (rows.len() == limit)
+                .then(|| rows.last().map(|r| hex::encode(&r.user_hash)))
+                .flatten();
+            let mut items = Vec::with_capacity(rows.len());
+            for row in rows {
+                let key = self.keyring().data_key(&keys, &row)?;
+                let id = key
+                    .open(
+                        &contexts::user_id(namespace, &row.user_hash),
+                        &row.encrypted_id,
+                    )
+                    .map_err(|e| CoreError::from_crypto("user id", e))?;
+                let user =
+                    String::from_utf8(id.to_vec()).map_err(|_| CoreError::Integrity("user id"))?;
+                items.push(UserSummary {
+                    user,
+                    created_at: crate::clock::rfc3339(row.created_at),
+                });
+            }
+            Ok(Page { items, next_cursor })
+        })
+    }
+}
+
+/// Checks a page size: 1..=1000.
+pub(crate) fn page_limit(limit: usize) -> CoreResult<usize> {
+    if (1..=1000).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(CoreError::Invalid {
+            field: "limit",
+            rule: format!("must be between 1 and 1000, got {limit}"),
+        })
+    }
+}
