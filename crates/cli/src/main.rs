@@ -1,1 +1,67 @@
-fn main() {}
+//! The `strongroom` binary: `serve` runs the server; every other command is a client of a
+//! running server's HTTP API (address and token from flags or the environment).
+
+mod client;
+mod commands;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Strongroom: encrypted, audited, per-user storage for app credentials and user data.
+#[derive(Parser)]
+#[command(name = "strongroom", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    conn: client::Connection,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (creates the data directory, root key and admin token on first start).
+    Serve(serve::ServeArgs),
+    /// Create and list namespaces (one per app or tenant).
+    #[command(subcommand)]
+    Namespace(commands::NamespaceCommand),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(commands::TokenCommand),
+    /// Store, read, version and delete users' credentials.
+    #[command(subcommand, name = "cred")]
+    Credential(commands::CredentialCommand),
+    /// List the users of a namespace.
+    #[command(subcommand)]
+    Users(commands::UsersCommand),
+    /// Rotate, rewrap and retire namespace keys.
+    #[command(subcommand)]
+    Keys(commands::KeysCommand),
+    /// Query and verify the audit log.
+    #[command(subcommand)]
+    Audit(commands::AuditCommand),
+    /// Print a new random root key (base64) for STRONGROOM_ROOT_KEY.
+    Keygen,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Namespace(c) => commands::namespace(&cli.conn, c),
+        Command::Token(c) => commands::token(&cli.conn, c),
+        Command::Credential(c) => commands::credential(&cli.conn, c),
+        Command::Users(c) => commands::users(&cli.conn, c),
+        Command::Keys(c) => commands::keys(&cli.conn, c),
+        Command::Audit(c) => commands::audit(&cli.conn, c),
+        Command::Keygen => commands::keygen(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -15,6 +15,7 @@ use crate::clock::rfc3339;
 use crate::{names, CoreError, CoreResult, Page, Policy, Principal, Vault};
 
 const CACHE_LIMIT: usize = 10_000;
+const MAX_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
 
 /// A token as shown in listings: never its secret.
 #[derive(Debug, Clone, Serialize)]
@@ -87,21 +88,22 @@ impl Vault {
         who: &Principal,
         name: &str,
         policy: Policy,
-        expires_at: Option<i64>,
+        expires_in_secs: Option<u64>,
     ) -> CoreResult<(TokenInfo, ApiToken)> {
         self.audited_now(who, "token.create", "", &[], "", || {
             who.require_operator()?;
             names::token_name(name)?;
             validate_policy(&policy)?;
             let now = self.now_ms();
-            if let Some(at) = expires_at {
-                if at <= now {
+            if let Some(secs) = expires_in_secs {
+                if !(1..=MAX_LIFETIME_SECS).contains(&secs) {
                     return Err(CoreError::Invalid {
-                        field: "expires_at",
-                        rule: "must be in the future".into(),
+                        field: "expires_in_secs",
+                        rule: format!("must be between 1 and {MAX_LIFETIME_SECS} (ten years)"),
                     });
                 }
             }
+            let expires_at = expires_in_secs.map(|secs| now + secs as i64 * 1000);
             let token = ApiToken::generate().map_err(|e| CoreError::Internal(e.to_string()))?;
             let row = TokenRow {
                 id: token.id().to_string(),

@@ -1,1 +1,64 @@
-//! placeholder
+//! Strongroom's HTTP API: a thin shell over `strongroom-core`.
+//!
+//! Handlers parse (with extractors that turn every malformed input into the one error shape),
+//! authenticate (the [`extract::Authenticated`] extractor, with lock-out after repeated
+//! failures and per-token rate limits), call the vault on the blocking pool, and map the result.
+//! Authorization and audit happen inside the vault, so no handler can skip them.
+//! [`router`] is for in-process tests; [`serve`] runs it on a listener until `shutdown`.
+
+pub mod error;
+pub mod extract;
+pub mod guard;
+pub mod metrics;
+mod openapi;
+mod routes;
+mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::header::AUTHORIZATION;
+use axum::Router;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use state::{AppState, ServerSettings};
+
+/// The whole API as an axum router.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings.max_body_bytes;
+    let timeout = Duration::from_millis(state.settings.request_timeout_ms);
+    routes::all()
+        .fallback(routes::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then drains in-flight requests and
+/// flushes the audit log.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let vault = state.vault.clone();
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tokio::task::spawn_blocking(move || vault.flush_audit())
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)
+}

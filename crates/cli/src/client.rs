@@ -1,0 +1,107 @@
+//! A small blocking HTTP client for the CLI commands. Server errors are shown as
+//! `error: <code>: <message>` with a non-zero exit.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use clap::Args;
+use serde_json::Value;
+
+/// Where the server is and how to authenticate.
+#[derive(Args, Clone)]
+pub struct Connection {
+    /// Server address.
+    #[arg(
+        long,
+        env = "STRONGROOM_ADDR",
+        default_value = "http://127.0.0.1:8470",
+        global = true
+    )]
+    pub addr: String,
+    /// API token (prefer the environment variable: flags show up in process lists).
+    #[arg(long, env = "STRONGROOM_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    pub fn new(conn: &Connection) -> Result<Self> {
+        let token = conn
+            .token
+            .clone()
+            .ok_or_else(|| anyhow!("no API token: set STRONGROOM_TOKEN or pass --token"))?;
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(60))
+            .build();
+        Ok(Self {
+            agent,
+            base: conn.addr.trim_end_matches('/').to_string(),
+            token,
+        })
+    }
+
+    /// Sends a request and returns the JSON answer (`Value::Null` for empty bodies).
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let request = self
+            .agent
+            .request(method, &url)
+            .set("Authorization", &format!("Bearer {}", self.token));
+        let response = match body {
+            Some(b) => request.send_json(b.clone()),
+            None => request.call(),
+        };
+        match response {
+            Ok(resp) => read_json(resp),
+            Err(ureq::Error::Status(status, resp)) => {
+                let body = read_json(resp).unwrap_or(Value::Null);
+                let code = body["error"]["code"]
+                    .as_str()
+                    .unwrap_or("http_error")
+                    .to_string();
+                let message = body["error"]["message"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("HTTP {status}"));
+                Err(anyhow!("{code}: {message}"))
+            }
+            Err(ureq::Error::Transport(t)) => {
+                Err(anyhow!("cannot reach the server at {}: {t}", self.base))
+            }
+        }
+    }
+}
+
+fn read_json(resp: ureq::Response) -> Result<Value> {
+    let text = resp.into_string().context("reading the response")?;
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(&text).context("the server answered with invalid JSON")
+}
+
+/// Percent-encodes one path segment.
+pub fn segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':' | b'@') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Prints a JSON answer, pretty.
+pub fn print(value: &Value) -> Result<()> {
+    if !value.is_null() {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    }
+    Ok(())
+}

@@ -1,0 +1,451 @@
+//! The client commands: each builds one API request and prints the JSON answer.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use crate::client::{print, segment, Client, Connection};
+
+type Outcome = Result<ExitCode>;
+
+fn done(value: Value) -> Outcome {
+    print(&value)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Subcommand)]
+pub enum NamespaceCommand {
+    /// Create a namespace.
+    Create { name: String },
+    /// List the namespaces this token may see.
+    List,
+}
+
+pub fn namespace(conn: &Connection, cmd: NamespaceCommand) -> Outcome {
+    let c = Client::new(conn)?;
+    match cmd {
+        NamespaceCommand::Create { name } => {
+            done(c.call("POST", "/v1/sys/namespaces", Some(&json!({ "name": name })))?)
+        }
+        NamespaceCommand::List => done(c.call("GET", "/v1/sys/namespaces", None)?),
+    }
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; its secret is printed once.
+    Create {
+        /// A label for the token.
+        #[arg(long)]
+        name: String,
+        /// Namespaces it may touch (repeat, or `*` for all).
+        #[arg(long = "namespace", required = true)]
+        namespaces: Vec<String>,
+        /// Capabilities: read, write, delete, list, admin (comma-separated).
+        #[arg(long = "cap", value_delimiter = ',', required = true)]
+        capabilities: Vec<String>,
+        /// Lifetime in seconds.
+        #[arg(long)]
+        expires_in: Option<u64>,
+        /// Requests per second allowed.
+        #[arg(long)]
+        rate_limit: Option<u32>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: String },
+    /// Show the token in use.
+    Whoami,
+}
+
+pub fn token(conn: &Connection, cmd: TokenCommand) -> Outcome {
+    let c = Client::new(conn)?;
+    match cmd {
+        TokenCommand::Create {
+            name,
+            namespaces,
+            capabilities,
+            expires_in,
+            rate_limit,
+        } => {
+            let mut body =
+                json!({ "name": name, "namespaces": namespaces, "capabilities": capabilities });
+            if let Some(secs) = expires_in {
+                body["expires_in_secs"] = json!(secs);
+            }
+            if let Some(rate) = rate_limit {
+                body["rate_limit_per_sec"] = json!(rate);
+            }
+            done(c.call("POST", "/v1/sys/tokens", Some(&body))?)
+        }
+        TokenCommand::List => done(c.call("GET", "/v1/sys/tokens", None)?),
+        TokenCommand::Revoke { id } => {
+            c.call("DELETE", &format!("/v1/sys/tokens/{}", segment(&id)), None)?;
+            eprintln!("revoked {id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Whoami => done(c.call("GET", "/v1/sys/tokens/self", None)?),
+    }
+}
+
+#[derive(Subcommand)]
+pub enum CredentialCommand {
+    /// Write a new version. The data is JSON: `{"type":"oauth2","access_token":…}` or
+    /// `{"type":"secret","data":{…}}`, given inline, as @FILE, or as - for standard input.
+    Put {
+        namespace: String,
+        user: String,
+        name: String,
+        #[arg(long)]
+        data: String,
+        /// Check-and-set: only write if the current version is this (0 = must not exist).
+        #[arg(long)]
+        cas: Option<u64>,
+        /// Versions to keep.
+        #[arg(long)]
+        max_versions: Option<u32>,
+    },
+    /// Read the current (or a given) version.
+    Get {
+        namespace: String,
+        user: String,
+        name: String,
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    /// Exit 0 if the credential exists, 1 if not.
+    Exists {
+        namespace: String,
+        user: String,
+        name: String,
+    },
+    /// List a user's credentials.
+    List {
+        namespace: String,
+        user: String,
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Show the version history.
+    History {
+        namespace: String,
+        user: String,
+        name: String,
+    },
+    /// Soft-delete versions (default: the current one).
+    Delete {
+        namespace: String,
+        user: String,
+        name: String,
+        #[arg(long, value_delimiter = ',')]
+        versions: Vec<u64>,
+    },
+    /// Restore soft-deleted versions.
+    Undelete {
+        namespace: String,
+        user: String,
+        name: String,
+        #[arg(long, value_delimiter = ',', required = true)]
+        versions: Vec<u64>,
+    },
+    /// Destroy versions for good.
+    Destroy {
+        namespace: String,
+        user: String,
+        name: String,
+        #[arg(long, value_delimiter = ',', required = true)]
+        versions: Vec<u64>,
+    },
+    /// Remove the credential and its whole history.
+    Purge {
+        namespace: String,
+        user: String,
+        name: String,
+    },
+}
+
+fn cred_path(ns: &str, user: &str, name: &str) -> String {
+    format!(
+        "/v1/ns/{}/users/{}/credentials/{}",
+        segment(ns),
+        segment(user),
+        segment(name)
+    )
+}
+
+fn read_data(arg: &str) -> Result<Value> {
+    let text = if arg == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading standard input")?;
+        s
+    } else if let Some(path) = arg.strip_prefix('@') {
+        std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?
+    } else {
+        arg.to_string()
+    };
+    serde_json::from_str(&text).context("--data is not valid JSON")
+}
+
+pub fn credential(conn: &Connection, cmd: CredentialCommand) -> Outcome {
+    let c = Client::new(conn)?;
+    match cmd {
+        CredentialCommand::Put {
+            namespace,
+            user,
+            name,
+            data,
+            cas,
+            max_versions,
+        } => {
+            let mut options = json!({});
+            if let Some(cas) = cas {
+                options["cas"] = json!(cas);
+            }
+            if let Some(m) = max_versions {
+                options["max_versions"] = json!(m);
+            }
+            let body = json!({ "data": read_data(&data)?, "options": options });
+            done(c.call("PUT", &cred_path(&namespace, &user, &name), Some(&body))?)
+        }
+        CredentialCommand::Get {
+            namespace,
+            user,
+            name,
+            version,
+        } => {
+            let query = version.map(|v| format!("?version={v}")).unwrap_or_default();
+            done(c.call(
+                "GET",
+                &format!("{}{query}", cred_path(&namespace, &user, &name)),
+                None,
+            )?)
+        }
+        CredentialCommand::Exists {
+            namespace,
+            user,
+            name,
+        } => match c.call("HEAD", &cred_path(&namespace, &user, &name), None) {
+            Ok(_) => Ok(ExitCode::SUCCESS),
+            Err(e) if e.to_string().starts_with("http_error: HTTP 404") => Ok(ExitCode::from(1)),
+            Err(e) => Err(e),
+        },
+        CredentialCommand::List {
+            namespace,
+            user,
+            cursor,
+            limit,
+        } => {
+            let mut path = format!(
+                "/v1/ns/{}/users/{}/credentials?limit={limit}",
+                segment(&namespace),
+                segment(&user)
+            );
+            if let Some(cursor) = cursor {
+                path.push_str(&format!("&cursor={}", segment(&cursor)));
+            }
+            done(c.call("GET", &path, None)?)
+        }
+        CredentialCommand::History {
+            namespace,
+            user,
+            name,
+        } => done(c.call(
+            "GET",
+            &format!("{}/metadata", cred_path(&namespace, &user, &name)),
+            None,
+        )?),
+        CredentialCommand::Delete {
+            namespace,
+            user,
+            name,
+            versions,
+        } => {
+            if versions.is_empty() {
+                c.call("DELETE", &cred_path(&namespace, &user, &name), None)?;
+                eprintln!("deleted the current version");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                done(c.call(
+                    "POST",
+                    &format!("{}/delete", cred_path(&namespace, &user, &name)),
+                    Some(&json!({ "versions": versions })),
+                )?)
+            }
+        }
+        CredentialCommand::Undelete {
+            namespace,
+            user,
+            name,
+            versions,
+        } => done(c.call(
+            "POST",
+            &format!("{}/undelete", cred_path(&namespace, &user, &name)),
+            Some(&json!({ "versions": versions })),
+        )?),
+        CredentialCommand::Destroy {
+            namespace,
+            user,
+            name,
+            versions,
+        } => done(c.call(
+            "POST",
+            &format!("{}/destroy", cred_path(&namespace, &user, &name)),
+            Some(&json!({ "versions": versions })),
+        )?),
+        CredentialCommand::Purge {
+            namespace,
+            user,
+            name,
+        } => {
+            c.call(
+                "DELETE",
+                &format!("{}/metadata", cred_path(&namespace, &user, &name)),
+                None,
+            )?;
+            eprintln!("purged {name}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// List a namespace's users (ids are decrypted for the caller).
+    List {
+        namespace: String,
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+pub fn users(conn: &Connection, cmd: UsersCommand) -> Outcome {
+    let c = Client::new(conn)?;
+    match cmd {
+        UsersCommand::List {
+            namespace,
+            cursor,
+            limit,
+        } => {
+            let mut path = format!("/v1/ns/{}/users?limit={limit}", segment(&namespace));
+            if let Some(cursor) = cursor {
+                path.push_str(&format!("&cursor={}", segment(&cursor)));
+            }
+            done(c.call("GET", &path, None)?)
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Show key versions and how many users still use old ones.
+    Status { namespace: String },
+    /// Make a new key version primary (no downtime; old versions keep decrypting).
+    Rotate { namespace: String },
+    /// Re-wrap every user data key under the primary version.
+    Rewrap { namespace: String },
+    /// Retire versions below VERSION: they will no longer decrypt.
+    Retire {
+        namespace: String,
+        /// The new minimum decryption version.
+        #[arg(long)]
+        below: u32,
+    },
+}
+
+pub fn keys(conn: &Connection, cmd: KeysCommand) -> Outcome {
+    let c = Client::new(conn)?;
+    let base = |ns: &str| format!("/v1/ns/{}/keys", segment(ns));
+    match cmd {
+        KeysCommand::Status { namespace } => done(c.call("GET", &base(&namespace), None)?),
+        KeysCommand::Rotate { namespace } => {
+            done(c.call("POST", &format!("{}/rotate", base(&namespace)), None)?)
+        }
+        KeysCommand::Rewrap { namespace } => {
+            done(c.call("POST", &format!("{}/rewrap", base(&namespace)), None)?)
+        }
+        KeysCommand::Retire { namespace, below } => done(c.call(
+            "POST",
+            &format!("{}/min-version", base(&namespace)),
+            Some(&json!({ "version": below })),
+        )?),
+    }
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; exits 1 if any entry was edited or removed.
+    Verify,
+    /// List entries, oldest first.
+    Query {
+        /// RFC 3339 time, inclusive.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long)]
+        token_id: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+pub fn audit(conn: &Connection, cmd: AuditCommand) -> Outcome {
+    let c = Client::new(conn)?;
+    match cmd {
+        AuditCommand::Verify => {
+            let report = c.call("POST", "/v1/sys/audit/verify", None)?;
+            print(&report)?;
+            if report["valid"] == json!(true) {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(1))
+            }
+        }
+        AuditCommand::Query {
+            since,
+            until,
+            token_id,
+            action,
+            cursor,
+            limit,
+        } => {
+            let mut query = vec![format!("limit={limit}")];
+            for (key, value) in [
+                ("since", since),
+                ("until", until),
+                ("token_id", token_id),
+                ("action", action),
+                ("cursor", cursor),
+            ] {
+                if let Some(v) = value {
+                    query.push(format!("{key}={}", segment(&v)));
+                }
+            }
+            done(c.call("GET", &format!("/v1/sys/audit?{}", query.join("&")), None)?)
+        }
+    }
+}
+
+pub fn keygen() -> Outcome {
+    let key = strongroom_crypto::Key::<strongroom_crypto::Root>::generate()?;
+    let text = strongroom_crypto::root_key::encode(&key);
+    if text.is_empty() {
+        bail!("key generation failed");
+    }
+    println!("{}", text.as_str());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,180 @@
+//! `strongroom serve`: prepare the data directory and root key, open the vault, serve HTTP
+//! until SIGINT/SIGTERM, then drain and flush the audit log.
+//!
+//! Standard output carries only what a person must see once (the bootstrap admin token and the
+//! listening address); logs go to standard error and never contain secrets.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use strongroom_core::{CoreError, SystemClock, Vault, VaultSettings};
+use strongroom_crypto::{root_key, Key, Root};
+use strongroom_server::{AppState, ServerSettings};
+use strongroom_sqlite::SqliteStore;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Directory for the database and (by default) the root key file.
+    #[arg(long, env = "STRONGROOM_DATA_DIR", default_value = "./strongroom-data")]
+    data_dir: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "STRONGROOM_LISTEN", default_value = "127.0.0.1:8470")]
+    listen: SocketAddr,
+    /// Root key file (base64, mode 0600). Default: DATA_DIR/root.key, created on first start.
+    #[arg(long, env = "STRONGROOM_ROOT_KEY_FILE")]
+    root_key_file: Option<PathBuf>,
+    /// Log format on standard error.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_body_bytes: usize,
+    /// Request timeout in seconds.
+    #[arg(long, default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// Failed authentications from one address (per minute) before it is locked out.
+    #[arg(long, default_value_t = 10)]
+    lockout_threshold: u32,
+    /// Seconds a locked-out address waits.
+    #[arg(long, default_value_t = 60)]
+    lockout_secs: u64,
+    /// User data keys kept unwrapped in memory.
+    #[arg(long, default_value_t = 65_536)]
+    data_key_cache: usize,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// The root key: `STRONGROOM_ROOT_KEY` if set, else the key file (created on a fresh data dir).
+fn load_root_key(args: &ServeArgs, db_exists: bool) -> Result<Key<Root>> {
+    if let Ok(text) = std::env::var("STRONGROOM_ROOT_KEY") {
+        if args.root_key_file.is_some() {
+            bail!("give the root key in exactly one way: STRONGROOM_ROOT_KEY or --root-key-file, not both");
+        }
+        return root_key::decode(&text).context("STRONGROOM_ROOT_KEY");
+    }
+    let path = args
+        .root_key_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("root.key"));
+    if path.exists() {
+        return Ok(root_key::load_file(&path)?);
+    }
+    if db_exists {
+        bail!(
+            "the root key file {} is missing, but {} holds data encrypted under a root key; restore the key file or set STRONGROOM_ROOT_KEY",
+            path.display(),
+            args.data_dir.display()
+        );
+    }
+    let key = root_key::create_file(&path)?;
+    eprintln!(
+        "created root key file {} (mode 0600): back it up; without it the data cannot be read",
+        path.display()
+    );
+    Ok(key)
+}
+
+fn prepare_data_dir(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating data directory {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    init_logs(args.log_format);
+    prepare_data_dir(&args.data_dir)?;
+    let db_path = args.data_dir.join("strongroom.db");
+    let db_exists = db_path.exists();
+    let root = load_root_key(&args, db_exists)?;
+    let store =
+        SqliteStore::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
+    let settings = VaultSettings {
+        data_key_cache: args.data_key_cache,
+        ..VaultSettings::default()
+    };
+    let opened = match Vault::open(Arc::new(store), root, Arc::new(SystemClock), settings) {
+        Ok(opened) => opened,
+        Err(CoreError::WrongRootKey) => bail!("{}", CoreError::WrongRootKey),
+        Err(other) => return Err(other).context("opening the vault"),
+    };
+    if let Some(token) = &opened.bootstrap_token {
+        println!(
+            "Initialised a new Strongroom in {}",
+            args.data_dir.display()
+        );
+        println!(
+            "Admin token (shown once; store it safely): {}",
+            token.expose_text()
+        );
+    }
+    drop(opened.bootstrap_token);
+    let server_settings = ServerSettings {
+        max_body_bytes: args.max_body_bytes,
+        request_timeout_ms: args.request_timeout_secs * 1000,
+        lockout_threshold: args.lockout_threshold,
+        lockout_secs: args.lockout_secs,
+        ..ServerSettings::default()
+    };
+    let state = AppState::new(opened.vault, server_settings);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        println!("Listening on http://{addr}");
+        tracing::info!(%addr, "strongroom serving");
+        strongroom_server::serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("shut down cleanly");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; draining requests");
+}

@@ -1,0 +1,171 @@
+//! Operator endpoints: health, readiness, metrics, namespaces, tokens, audit.
+
+use std::collections::BTreeSet;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use strongroom_core::audit::{AuditQuery, AuditRecord, VerifyReport};
+use strongroom_core::clock::parse_rfc3339;
+use strongroom_core::namespaces::NamespaceInfo;
+use strongroom_core::tokens::TokenInfo;
+use strongroom_core::{Capability, Page, Policy};
+
+use super::{PageQuery, DEFAULT_PAGE};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated};
+use crate::state::AppState;
+
+pub(crate) async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub(crate) async fn ready(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    app.run(|v| v.ping()).await?;
+    Ok(Json(json!({"status": "ready"})))
+}
+
+pub(crate) async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateNamespaceBody {
+    name: String,
+}
+
+pub(crate) async fn create_namespace(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiJson(body): ApiJson<CreateNamespaceBody>,
+) -> Result<(StatusCode, Json<NamespaceInfo>), ApiError> {
+    let info = app
+        .run(move |v| v.create_namespace(&who, &body.name))
+        .await?;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+pub(crate) async fn list_namespaces(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let items = app.run(move |v| v.list_namespaces(&who)).await?;
+    Ok(Json(json!({ "items": items })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateTokenBody {
+    name: String,
+    namespaces: Vec<String>,
+    capabilities: BTreeSet<Capability>,
+    expires_in_secs: Option<u64>,
+    rate_limit_per_sec: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct CreatedToken {
+    /// The token itself: shown this once, stored only as a hash.
+    token: String,
+    #[serde(flatten)]
+    info: TokenInfo,
+}
+
+pub(crate) async fn create_token(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiJson(body): ApiJson<CreateTokenBody>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    let policy = Policy {
+        namespaces: body.namespaces,
+        capabilities: body.capabilities,
+        rate_limit_per_sec: body.rate_limit_per_sec,
+    };
+    let (info, token) = app
+        .run(move |v| v.create_token(&who, &body.name, policy, body.expires_in_secs))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token: token.expose_text().to_string(),
+            info,
+        }),
+    ))
+}
+
+pub(crate) async fn list_tokens(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Page<TokenInfo>>, ApiError> {
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    app.run(move |v| v.list_tokens(&who, q.cursor.as_deref(), limit))
+        .await
+        .map(Json)
+}
+
+pub(crate) async fn token_self(Authenticated(who): Authenticated) -> Json<Value> {
+    Json(json!({"id": who.token_id, "policy": who.policy}))
+}
+
+pub(crate) async fn revoke_token(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    app.run(move |v| v.revoke_token(&who, &id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditParams {
+    since: Option<String>,
+    until: Option<String>,
+    token_id: Option<String>,
+    action: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+fn time_param(name: &str, value: Option<String>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|t| {
+            parse_rfc3339(&t).ok_or_else(|| {
+                ApiError::BadParameter(format!(
+                    "{name}: must be an RFC 3339 time such as 2026-01-31T12:00:00Z"
+                ))
+            })
+        })
+        .transpose()
+}
+
+pub(crate) async fn query_audit(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiQuery(p): ApiQuery<AuditParams>,
+) -> Result<Json<Page<AuditRecord>>, ApiError> {
+    let q = AuditQuery {
+        since: time_param("since", p.since)?,
+        until: time_param("until", p.until)?,
+        token_id: p.token_id,
+        action: p.action,
+        cursor: p.cursor,
+        limit: p.limit.unwrap_or(DEFAULT_PAGE),
+    };
+    app.run(move |v| v.query_audit(&who, &q)).await.map(Json)
+}
+
+pub(crate) async fn verify_audit(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+) -> Result<Json<VerifyReport>, ApiError> {
+    app.run(move |v| v.verify_audit(&who)).await.map(Json)
+}
