@@ -1,0 +1,252 @@
+//! Running the real `strongroom` binary for end-to-end tests: start `serve` on port 0, read the
+//! admin token and address it prints, wait on readiness (never a fixed sleep), stop it with
+//! SIGTERM on drop.
+
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of the support module"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_strongroom");
+
+pub struct Server {
+    pub child: Option<Child>,
+    pub base: String,
+    pub admin: Option<String>,
+    pub data_dir: PathBuf,
+    pub log_path: PathBuf,
+}
+
+/// A response reduced to what tests look at.
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub retry_after: Option<String>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+impl Server {
+    /// Starts `strongroom serve` on `data_dir` with extra flags and environment.
+    pub fn start(data_dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::try_start(data_dir, flags, env).expect("server should start")
+    }
+
+    /// Starts the server; `Err(stderr)` if it exits before listening.
+    pub fn try_start(
+        data_dir: &Path,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Server, String> {
+        let log_path = data_dir.with_extension(format!("log-{}", std::process::id()));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(flags);
+        cmd.env_remove("STRONGROOM_ROOT_KEY")
+            .env("RUST_LOG", "debug");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut admin = None;
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(t) =
+                        line.strip_prefix("Admin token (shown once; store it safely): ")
+                    {
+                        admin = Some(t.trim().to_string());
+                    }
+                    if let Some(addr) = line.strip_prefix("Listening on ") {
+                        break addr.trim().to_string();
+                    }
+                }
+                _ => {
+                    let _ = child.wait();
+                    return Err(std::fs::read_to_string(&log_path).unwrap_or_default());
+                }
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let server = Server {
+            child: Some(child),
+            base,
+            admin,
+            data_dir: data_dir.to_path_buf(),
+            log_path,
+        };
+        server.wait_ready();
+        Ok(server)
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.request("GET", "/v1/sys/ready", None, None).status == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("server never became ready");
+    }
+
+    pub fn admin(&self) -> &str {
+        self.admin
+            .as_deref()
+            .expect("admin token printed on first start")
+    }
+
+    /// Sends a request with an optional bearer token and raw body (sent as JSON).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Reply {
+        self.request_with(method, path, token, body, "application/json")
+    }
+
+    pub fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        content_type: &str,
+    ) -> Reply {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(30))
+            .build();
+        let mut req = agent.request(method, &format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let result = match body {
+            Some(b) => req.set("Content-Type", content_type).send_string(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("transport error on {method} {path}: {e}"),
+        };
+        let status = resp.status();
+        let retry_after = resp.header("Retry-After").map(str::to_string);
+        Reply {
+            status,
+            body: resp.into_string().unwrap_or_default(),
+            retry_after,
+        }
+    }
+
+    /// Runs a CLI command against this server with `token`; returns (exit code, stdout, stderr).
+    pub fn cli(&self, token: &str, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("STRONGROOM_ADDR", &self.base)
+            .env("STRONGROOM_TOKEN", token)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Stops the server with SIGTERM and returns its exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_file(&self.log_path);
+    }
+}
+
+/// Creates a namespace and a token for it with the given capabilities; returns the token.
+pub fn app_token(server: &Server, ns: &str, caps: &[&str]) -> String {
+    let r = server.request(
+        "POST",
+        "/v1/sys/namespaces",
+        Some(server.admin()),
+        Some(&format!(r#"{{"name":"{ns}"}}"#)),
+    );
+    assert!(
+        r.status == 201 || r.code() == "already_exists",
+        "{}",
+        r.body
+    );
+    let body =
+        serde_json::json!({"name": format!("{ns}-app"), "namespaces": [ns], "capabilities": caps})
+            .to_string();
+    let r = server.request("POST", "/v1/sys/tokens", Some(server.admin()), Some(&body));
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()["token"].as_str().unwrap().to_string()
+}
+
+pub fn oauth_body(access: &str) -> String {
+    serde_json::json!({"data": {
+        "type": "oauth2", "access_token": access, "refresh_token": format!("{access}-refresh"),
+        "expires_at": "2030-01-01T00:00:00Z", "scope": "user-read-email", "token_type": "Bearer", "provider": "spotify"
+    }})
+    .to_string()
+}
