@@ -5,6 +5,16 @@ mod support;
 
 use support::{app_token, oauth_body, Server};
 
+/// Method, path, token, body, expected status, expected error code.
+type Case<'a> = (
+    &'a str,
+    String,
+    Option<&'a str>,
+    Option<String>,
+    u16,
+    &'a str,
+);
+
 #[test]
 fn bad_requests_get_clear_4xx_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -35,7 +45,7 @@ fn bad_requests_get_clear_4xx_errors() {
         r#"{{"data":{{"type":"secret","data":{{"a":"{}"}}}}}}"#,
         "x".repeat(70 * 1024)
     );
-    let cases: Vec<(&str, String, Option<&str>, Option<String>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "PUT",
             "/v1/ns/app/users/a%2Fb/credentials/c".into(),

@@ -233,8 +233,7 @@ impl Vault {
     fn credential_op<T>(
         &self,
         who: &Principal,
-        action: &str,
-        cap: Capability,
+        (action, cap): (&str, Capability),
         ns: &str,
         user_id: &str,
         name: &str,
@@ -265,8 +264,7 @@ impl Vault {
     ) -> CoreResult<VersionInfo> {
         self.credential_op(
             who,
-            "credential.put",
-            Capability::Write,
+            ("credential.put", Capability::Write),
             ns,
             user_id,
             name,
@@ -347,8 +345,7 @@ impl Vault {
     ) -> CoreResult<Credential> {
         self.credential_op(
             who,
-            "credential.read",
-            Capability::Read,
+            ("credential.read", Capability::Read),
             ns,
             user_id,
             name,
@@ -398,8 +395,7 @@ impl Vault {
     ) -> CoreResult<bool> {
         self.credential_op(
             who,
-            "credential.exists",
-            Capability::Read,
+            ("credential.exists", Capability::Read),
             ns,
             user_id,
             name,
@@ -422,8 +418,7 @@ impl Vault {
     ) -> CoreResult<CredentialMetadata> {
         self.credential_op(
             who,
-            "credential.metadata",
-            Capability::Read,
+            ("credential.metadata", Capability::Read),
             ns,
             user_id,
             name,
@@ -505,8 +500,7 @@ impl Vault {
     ) -> CoreResult<u64> {
         self.credential_op(
             who,
-            "credential.delete",
-            Capability::Delete,
+            ("credential.delete", Capability::Delete),
             ns,
             user_id,
             name,
@@ -540,8 +534,7 @@ impl Vault {
     ) -> CoreResult<u64> {
         self.credential_op(
             who,
-            "credential.undelete",
-            Capability::Delete,
+            ("credential.undelete", Capability::Delete),
             ns,
             user_id,
             name,
@@ -569,8 +562,7 @@ impl Vault {
     ) -> CoreResult<u64> {
         self.credential_op(
             who,
-            "credential.destroy",
-            Capability::Delete,
+            ("credential.destroy", Capability::Delete),
             ns,
             user_id,
             name,
@@ -597,8 +589,7 @@ impl Vault {
     ) -> CoreResult<()> {
         self.credential_op(
             who,
-            "credential.purge",
-            Capability::Delete,
+            ("credential.purge", Capability::Delete),
             ns,
             user_id,
             name,

@@ -78,6 +78,9 @@ impl NamespaceKeys {
     }
 }
 
+/// Unwrapped user data keys by (namespace, user hash); eviction drops (and so zeroizes) a key.
+type DataKeyCache = LruCache<(String, Vec<u8>), Arc<Key<Data>>>;
+
 /// Cached, unwrapped keys over the storage backend.
 pub struct Keyring {
     root: Key<Root>,
@@ -85,7 +88,7 @@ pub struct Keyring {
     clock: Arc<dyn Clock>,
     ttl_ms: i64,
     namespaces: RwLock<HashMap<String, Arc<NamespaceKeys>>>,
-    data_keys: Mutex<LruCache<(String, Vec<u8>), Arc<Key<Data>>>>,
+    data_keys: Mutex<DataKeyCache>,
 }
 
 impl Keyring {

@@ -24,6 +24,7 @@ use axum::Router;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 
+pub use routes::paths as route_paths;
 pub use state::{AppState, ServerSettings};
 
 /// The whole API as an axum router.

@@ -4,7 +4,7 @@ mod credentials;
 mod keys;
 mod sys;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
 use serde::Deserialize;
 
@@ -22,63 +22,76 @@ pub(crate) struct PageQuery {
     pub limit: Option<usize>,
 }
 
-pub(crate) fn all() -> Router<AppState> {
-    let cred = "/v1/ns/{namespace}/users/{user}/credentials/{name}";
-    Router::new()
-        .route("/v1/sys/health", get(sys::health))
-        .route("/v1/sys/ready", get(sys::ready))
-        .route("/v1/sys/metrics", get(sys::metrics))
-        .route("/v1/openapi.json", get(crate::openapi::document))
-        .route(
+const CRED: &str = "/v1/ns/{namespace}/users/{user}/credentials/{name}";
+
+/// Every route: path template and its handlers.
+fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/v1/sys/health", get(sys::health)),
+        ("/v1/sys/ready", get(sys::ready)),
+        ("/v1/sys/metrics", get(sys::metrics)),
+        ("/v1/openapi.json", get(crate::openapi::document)),
+        (
             "/v1/sys/namespaces",
             get(sys::list_namespaces).post(sys::create_namespace),
-        )
-        .route(
+        ),
+        (
             "/v1/sys/tokens",
             get(sys::list_tokens).post(sys::create_token),
-        )
-        .route("/v1/sys/tokens/self", get(sys::token_self))
-        .route(
-            "/v1/sys/tokens/{id}",
-            axum::routing::delete(sys::revoke_token),
-        )
-        .route("/v1/sys/audit", get(sys::query_audit))
-        .route("/v1/sys/audit/verify", post(sys::verify_audit))
-        .route("/v1/ns/{namespace}/keys", get(keys::status))
-        .route("/v1/ns/{namespace}/keys/rotate", post(keys::rotate))
-        .route("/v1/ns/{namespace}/keys/rewrap", post(keys::rewrap))
-        .route(
+        ),
+        ("/v1/sys/tokens/self", get(sys::token_self)),
+        ("/v1/sys/tokens/{id}", delete(sys::revoke_token)),
+        ("/v1/sys/audit", get(sys::query_audit)),
+        ("/v1/sys/audit/verify", post(sys::verify_audit)),
+        ("/v1/ns/{namespace}/keys", get(keys::status)),
+        ("/v1/ns/{namespace}/keys/rotate", post(keys::rotate)),
+        ("/v1/ns/{namespace}/keys/rewrap", post(keys::rewrap)),
+        (
             "/v1/ns/{namespace}/keys/min-version",
             post(keys::set_min_version),
-        )
-        .route("/v1/ns/{namespace}/users", get(credentials::list_users))
-        .route(
+        ),
+        ("/v1/ns/{namespace}/users", get(credentials::list_users)),
+        (
             "/v1/ns/{namespace}/users/{user}/credentials",
             get(credentials::list),
-        )
-        .route(
-            cred,
+        ),
+        (
+            CRED,
             get(credentials::get)
                 .head(credentials::exists)
                 .put(credentials::put)
                 .delete(credentials::delete_current),
-        )
-        .route(
-            &format!("{cred}/metadata"),
+        ),
+        (
+            "/v1/ns/{namespace}/users/{user}/credentials/{name}/metadata",
             get(credentials::metadata).delete(credentials::purge),
-        )
-        .route(
-            &format!("{cred}/delete"),
+        ),
+        (
+            "/v1/ns/{namespace}/users/{user}/credentials/{name}/delete",
             post(credentials::delete_versions),
-        )
-        .route(
-            &format!("{cred}/undelete"),
+        ),
+        (
+            "/v1/ns/{namespace}/users/{user}/credentials/{name}/undelete",
             post(credentials::undelete_versions),
-        )
-        .route(
-            &format!("{cred}/destroy"),
+        ),
+        (
+            "/v1/ns/{namespace}/users/{user}/credentials/{name}/destroy",
             post(credentials::destroy_versions),
-        )
+        ),
+    ]
+}
+
+pub(crate) fn all() -> Router<AppState> {
+    table()
+        .into_iter()
+        .fold(Router::new(), |router, (path, handlers)| {
+            router.route(path, handlers)
+        })
+}
+
+/// The path templates served (the OpenAPI test compares them with the document).
+pub fn paths() -> Vec<&'static str> {
+    table().into_iter().map(|(path, _)| path).collect()
 }
 
 /// Fallback for unknown paths.
