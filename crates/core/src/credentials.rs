@@ -18,7 +18,6 @@ use crate::{names, Capability, CoreError, CoreResult, Page, Principal, Vault};
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 const MAX_JSON_DEPTH: usize = 32;
 const MAX_VERSIONS_LIMIT: u32 = 100;
-const CAS_RETRIES: usize = 8;
 
 /// An OAuth 2.0 token set as an app received it from a provider.
 #[derive(Serialize, Deserialize)]
@@ -283,53 +282,34 @@ impl Vault {
                 );
                 let key = self.user_key_for_write(user, user_id)?;
                 let item = item_key(user, name);
-                for _ in 0..CAS_RETRIES {
-                    let meta = self.storage().get_credential_meta(&item)?;
-                    let current = meta.as_ref().map_or(0, |m| m.current_version);
-                    if let Some(expected) = options.cas {
-                        if expected != current {
-                            return Err(CoreError::Conflict(format!(
-                                "check-and-set expected version {expected}, current is {current}"
-                            )));
-                        }
+                let new = NewVersion {
+                    created_at: self.now_ms(),
+                    max_versions: options.max_versions,
+                    default_max_versions: self.default_max_versions(),
+                };
+                let seal = |version: u64| {
+                    key.seal(
+                        1,
+                        &contexts::credential(ns, &user.hash, name, version),
+                        &plaintext,
+                    )
+                    .map_err(|e| e.to_string())
+                };
+                match self
+                    .storage()
+                    .put_credential_version(&item, options.cas, &new, &seal)
+                {
+                    Ok(meta) => Ok(VersionInfo {
+                        version: meta.current_version,
+                        created_at: rfc3339(new.created_at),
+                        deleted_at: None,
+                        destroyed: false,
+                    }),
+                    Err(StorageError::Conflict(msg)) => {
+                        Err(CoreError::Conflict(format!("check-and-set failed: {msg}")))
                     }
-                    let version = current + 1;
-                    let max_versions = options
-                        .max_versions
-                        .or(meta.map(|m| m.max_versions))
-                        .unwrap_or(self.default_max_versions());
-                    let ciphertext = key
-                        .seal(
-                            1,
-                            &contexts::credential(ns, &user.hash, name, version),
-                            &plaintext,
-                        )
-                        .map_err(|e| CoreError::Internal(e.to_string()))?;
-                    let new = NewVersion {
-                        version,
-                        created_at: self.now_ms(),
-                        ciphertext,
-                        max_versions,
-                    };
-                    match self.storage().put_credential_version(&item, current, &new) {
-                        Ok(_) => {
-                            return Ok(VersionInfo {
-                                version,
-                                created_at: rfc3339(new.created_at),
-                                deleted_at: None,
-                                destroyed: false,
-                            })
-                        }
-                        Err(StorageError::Conflict(msg)) if options.cas.is_some() => {
-                            return Err(CoreError::Conflict(msg))
-                        }
-                        Err(StorageError::Conflict(_)) => continue,
-                        Err(e) => return Err(e.into()),
-                    }
+                    Err(e) => Err(e.into()),
                 }
-                Err(CoreError::Conflict(
-                    "too many concurrent writers to this credential; retry".into(),
-                ))
             },
         )
     }

@@ -63,6 +63,7 @@ impl From<StorageError> for CoreError {
             StorageError::Unavailable(_) => CoreError::Unavailable(err),
             StorageError::Conflict(msg) => CoreError::Conflict(msg),
             StorageError::AlreadyExists => CoreError::AlreadyExists("row"),
+            StorageError::Aborted(msg) => CoreError::Internal(format!("write aborted: {msg}")),
             StorageError::Backend(msg) => CoreError::Internal(format!("storage: {msg}")),
             StorageError::Corrupt(msg) => CoreError::Internal(format!("corrupt row: {msg}")),
         }

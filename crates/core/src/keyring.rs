@@ -162,6 +162,14 @@ impl Keyring {
         self.namespaces.write().remove(name);
     }
 
+    /// A user's data key if it is cached (no storage read).
+    pub fn cached_data_key(&self, ns: &str, user_hash: &[u8]) -> Option<Arc<Key<Data>>> {
+        self.data_keys
+            .lock()
+            .get(&(ns.to_string(), user_hash.to_vec()))
+            .cloned()
+    }
+
     /// A user's data key, from cache or by unwrapping the stored row.
     pub fn data_key(&self, ns: &NamespaceKeys, user: &UserRow) -> CoreResult<Arc<Key<Data>>> {
         let cache_key = (ns.name.clone(), user.user_hash.clone());

@@ -36,6 +36,9 @@ impl Vault {
 
     /// The user's data key if the user exists.
     pub(crate) fn existing_user_key(&self, user: &UserRef) -> CoreResult<Option<Arc<Key<Data>>>> {
+        if let Some(key) = self.keyring().cached_data_key(&user.keys.name, &user.hash) {
+            return Ok(Some(key));
+        }
         match self.storage().get_user(&user.keys.name, &user.hash)? {
             Some(row) => self.keyring().data_key(&user.keys, &row).map(Some),
             None => Ok(None),

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use strongroom_storage::{
-    CredentialStore, ItemKey, ItemMeta, NewVersion, StorageError, StorageResult, VersionRow,
+    CredentialStore, ItemKey, ItemMeta, NewVersion, SealFn, StorageError, StorageResult, VersionRow,
 };
 
 use crate::connection::{map_err, SqliteStore};
@@ -93,37 +93,45 @@ impl CredentialStore for SqliteStore {
     fn put_credential_version(
         &self,
         key: &ItemKey,
-        expected_current: u64,
+        expected_current: Option<u64>,
         new: &NewVersion,
+        seal: &SealFn<'_>,
     ) -> StorageResult<ItemMeta> {
-        if new.version != expected_current + 1 || new.max_versions == 0 {
-            return Err(StorageError::Backend(
-                "a new version must follow the expected one".into(),
-            ));
-        }
         self.write(|tx| {
             let existing = read_meta(tx, key)?;
             let current = existing.as_ref().map_or(0, |m| m.current_version);
-            if current != expected_current {
-                return Err(StorageError::Conflict(format!(
-                    "expected version {expected_current}, found {current}"
-                )));
+            if let Some(expected) = expected_current {
+                if current != expected {
+                    return Err(StorageError::Conflict(format!(
+                        "expected version {expected}, found {current}"
+                    )));
+                }
             }
+            let version = current + 1;
+            let max_versions = new
+                .max_versions
+                .or(existing.as_ref().map(|m| m.max_versions))
+                .unwrap_or(new.default_max_versions)
+                .max(1);
+            let ciphertext = seal(version).map_err(StorageError::Aborted)?;
             let p = params![key.namespace, key.user_hash, key.name];
             tx.prepare_cached(
                 "INSERT INTO credential_versions (namespace, user_hash, name, version, created_at, deleted_at, destroyed, ciphertext) \
                  VALUES (?1, ?2, ?3, ?4, ?5, NULL, 0, ?6)",
             )
-            .and_then(|mut s| s.execute(params![p[0], p[1], p[2], new.version as i64, new.created_at, new.ciphertext]))
+            .and_then(|mut s| s.execute(params![p[0], p[1], p[2], version as i64, new.created_at, ciphertext]))
             .map_err(map_err)?;
-            let keep_from = new.version.saturating_sub(u64::from(new.max_versions) - 1).max(1);
-            tx.prepare_cached(&format!("DELETE FROM credential_versions WHERE {KEY_MATCH} AND version < ?4"))
-                .and_then(|mut s| s.execute(params![p[0], p[1], p[2], keep_from as i64]))
-                .map_err(map_err)?;
-            let oldest: i64 = tx
-                .prepare_cached(&format!("SELECT MIN(version) FROM credential_versions WHERE {KEY_MATCH}"))
-                .and_then(|mut s| s.query_row(p, |r| r.get(0)))
-                .map_err(map_err)?;
+            let keep_from = version.saturating_sub(u64::from(max_versions) - 1).max(1);
+            let mut oldest = existing.as_ref().map_or(version, |m| m.oldest_version);
+            if oldest < keep_from {
+                tx.prepare_cached(&format!("DELETE FROM credential_versions WHERE {KEY_MATCH} AND version < ?4"))
+                    .and_then(|mut s| s.execute(params![p[0], p[1], p[2], keep_from as i64]))
+                    .map_err(map_err)?;
+                oldest = tx
+                    .prepare_cached(&format!("SELECT MIN(version) FROM credential_versions WHERE {KEY_MATCH}"))
+                    .and_then(|mut s| s.query_row(p, |r| r.get::<_, i64>(0)))
+                    .map_err(map_err)? as u64;
+            }
             let created_at = existing.as_ref().map_or(new.created_at, |m| m.created_at);
             tx.prepare_cached(&format!(
                 "INSERT INTO credentials (namespace, user_hash, name, {META_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
@@ -131,13 +139,13 @@ impl CredentialStore for SqliteStore {
                  oldest_version = excluded.oldest_version, max_versions = excluded.max_versions, updated_at = excluded.updated_at"
             ))
             .and_then(|mut s| {
-                s.execute(params![p[0], p[1], p[2], new.version as i64, oldest, new.max_versions, created_at, new.created_at])
+                s.execute(params![p[0], p[1], p[2], version as i64, oldest as i64, max_versions, created_at, new.created_at])
             })
             .map_err(map_err)?;
             Ok(ItemMeta {
-                current_version: new.version,
-                oldest_version: oldest as u64,
-                max_versions: new.max_versions,
+                current_version: version,
+                oldest_version: oldest,
+                max_versions,
                 created_at,
                 updated_at: new.created_at,
             })

@@ -15,7 +15,8 @@ macro_rules! conformance_tests {
             meta_put_if_absent, namespace_lifecycle, kek_rotation_is_check_and_set,
             min_decrypt_version_is_stored, users_insert_get_and_conflict, users_paginate_by_hash,
             rewrap_applies_only_to_unchanged_rows, credential_versions_roundtrip,
-            credential_check_and_set, credential_max_versions_prunes_oldest,
+            credential_check_and_set, credential_unconditional_writes_append, credential_aborted_seal_writes_nothing,
+            credential_max_versions_keep_setting, credential_max_versions_prunes_oldest,
             credential_soft_delete_undelete_destroy, credential_delete_and_list,
             credentials_are_isolated, tokens_lifecycle, audit_chains_and_filters,
             audit_concurrent_appenders_form_one_chain, ping_succeeds);
@@ -69,15 +70,18 @@ fn key(namespace: &str, hash: u8, name: &str) -> ItemKey {
 
 fn version(v: u64, max: u32) -> NewVersion {
     NewVersion {
-        version: v,
         created_at: 100 + v as i64,
-        ciphertext: format!("ct-{v}").into_bytes(),
-        max_versions: max,
+        max_versions: Some(max),
+        default_max_versions: 10,
     }
 }
 
+fn seal(v: u64) -> Result<Vec<u8>, String> {
+    Ok(format!("ct-{v}").into_bytes())
+}
+
 fn put(s: &dyn Storage, k: &ItemKey, v: u64) -> ItemMeta {
-    s.put_credential_version(k, v - 1, &version(v, 10))
+    s.put_credential_version(k, Some(v - 1), &version(v, 10), &seal)
         .expect("put version")
 }
 
@@ -246,11 +250,11 @@ pub fn credential_check_and_set(s: &dyn Storage) {
     let k = key("app", 1, "c");
     put(s, &k, 1);
     assert!(matches!(
-        s.put_credential_version(&k, 0, &version(1, 10)),
+        s.put_credential_version(&k, Some(0), &version(1, 10), &seal),
         Err(StorageError::Conflict(_))
     ));
     assert!(matches!(
-        s.put_credential_version(&k, 5, &version(6, 10)),
+        s.put_credential_version(&k, Some(5), &version(6, 10), &seal),
         Err(StorageError::Conflict(_))
     ));
     put(s, &k, 2);
@@ -258,11 +262,75 @@ pub fn credential_check_and_set(s: &dyn Storage) {
     assert_eq!(v.ciphertext.as_deref(), Some(&b"ct-2"[..]));
 }
 
+pub fn credential_unconditional_writes_append(s: &dyn Storage) {
+    ns(s, "app");
+    let k = key("app", 1, "c");
+    for expected in 1..=3u64 {
+        let meta = s
+            .put_credential_version(&k, None, &version(expected, 10), &seal)
+            .unwrap();
+        assert_eq!(meta.current_version, expected);
+    }
+    let (_, v) = s.get_credential_version(&k, None).unwrap().unwrap();
+    assert_eq!(
+        v.ciphertext.as_deref(),
+        Some(&b"ct-3"[..]),
+        "seal receives the version it writes"
+    );
+}
+
+pub fn credential_aborted_seal_writes_nothing(s: &dyn Storage) {
+    ns(s, "app");
+    let k = key("app", 1, "c");
+    put(s, &k, 1);
+    let failing = |_: u64| -> Result<Vec<u8>, String> { Err("no".into()) };
+    let result = s.put_credential_version(&k, None, &version(2, 10), &failing);
+    assert!(
+        matches!(result, Err(StorageError::Aborted(_))),
+        "{result:?}"
+    );
+    assert_eq!(
+        s.get_credential_meta(&k).unwrap().unwrap().current_version,
+        1
+    );
+    assert_eq!(s.list_credential_versions(&k).unwrap().len(), 1);
+}
+
+pub fn credential_max_versions_keep_setting(s: &dyn Storage) {
+    ns(s, "app");
+    let k = key("app", 1, "c");
+    let keep = |n| NewVersion {
+        created_at: 1,
+        max_versions: n,
+        default_max_versions: 4,
+    };
+    s.put_credential_version(&k, None, &keep(None), &seal)
+        .unwrap();
+    assert_eq!(
+        s.get_credential_meta(&k).unwrap().unwrap().max_versions,
+        4,
+        "a new credential takes the default"
+    );
+    s.put_credential_version(&k, None, &keep(Some(2)), &seal)
+        .unwrap();
+    for _ in 0..3 {
+        s.put_credential_version(&k, None, &keep(None), &seal)
+            .unwrap();
+    }
+    let meta = s.get_credential_meta(&k).unwrap().unwrap();
+    assert_eq!(
+        (meta.max_versions, meta.current_version, meta.oldest_version),
+        (2, 5, 4),
+        "the setting is kept"
+    );
+}
+
 pub fn credential_max_versions_prunes_oldest(s: &dyn Storage) {
     ns(s, "app");
     let k = key("app", 1, "c");
     for v in 1..=5 {
-        s.put_credential_version(&k, v - 1, &version(v, 3)).unwrap();
+        s.put_credential_version(&k, Some(v - 1), &version(v, 3), &seal)
+            .unwrap();
     }
     let versions: Vec<_> = s
         .list_credential_versions(&k)

@@ -6,6 +6,9 @@ pub enum StorageError {
     /// A check-and-set or conditional update found the state changed; retrying may succeed.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The caller's callback aborted the transaction; nothing was written.
+    #[error("aborted: {0}")]
+    Aborted(String),
     /// A row with that key already exists.
     #[error("already exists")]
     AlreadyExists,

@@ -70,13 +70,16 @@ pub trait CredentialStore {
         key: &ItemKey,
         version: Option<u64>,
     ) -> StorageResult<Option<(ItemMeta, VersionRow)>>;
-    /// Writes version `new.version`, if the current version is still `expected_current`
-    /// (0 = the credential must not exist), keeping at most `max_versions` versions.
+    /// Writes the next version, if the current version is `expected_current` (when given;
+    /// 0 = the credential must not exist), and prunes to the credential's `max_versions`.
+    /// `seal` is called inside the transaction with the new version number; an `Err` from it
+    /// aborts with [`StorageError::Aborted`] and nothing is written.
     fn put_credential_version(
         &self,
         key: &ItemKey,
-        expected_current: u64,
+        expected_current: Option<u64>,
         new: &NewVersion,
+        seal: &SealFn<'_>,
     ) -> StorageResult<ItemMeta>;
     /// Every retained version, oldest first, without ciphertexts.
     fn list_credential_versions(&self, key: &ItemKey) -> StorageResult<Vec<VersionRow>>;

@@ -72,14 +72,19 @@ pub struct VersionRow {
     pub ciphertext: Option<Vec<u8>>,
 }
 
-/// A version to write.
+/// How to write the next version of a credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewVersion {
-    pub version: u64,
     pub created_at: i64,
-    pub ciphertext: Vec<u8>,
-    pub max_versions: u32,
+    /// Versions to keep from now on; `None` keeps the credential's setting, or
+    /// `default_max_versions` for a new credential.
+    pub max_versions: Option<u32>,
+    pub default_max_versions: u32,
 }
+
+/// Produces the ciphertext of the version numbered by its argument, inside the write
+/// transaction (the version is part of the associated data). An `Err` aborts the write.
+pub type SealFn<'a> = dyn Fn(u64) -> Result<Vec<u8>, String> + 'a;
 
 /// An API token: only the digest of its secret, and its policy as opaque bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
