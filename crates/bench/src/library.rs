@@ -1,0 +1,100 @@
+//! Library scenarios: point reads and writes of a 1 KiB token set for random users, through the
+//! vault (validation, authorization, encryption, audit) and through the plain store.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use strongroom_storage::CredentialStore;
+
+use crate::report::{Measure, Row};
+use crate::setup::{plain_key, plain_put, user_id, vault_put, Fixture, Rng, NAME, NAMESPACE};
+use crate::Params;
+
+/// Runs `work(thread, ops)` on `threads` threads and returns operations per second.
+fn timed(
+    threads: usize,
+    ops: usize,
+    work: impl Fn(usize, usize) -> Result<()> + Sync,
+) -> Result<f64> {
+    let per_thread = ops / threads;
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let work = &work;
+                scope.spawn(move || work(t, per_thread))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().expect("bench thread panicked"))
+    })?;
+    Ok((per_thread * threads) as f64 / started.elapsed().as_secs_f64())
+}
+
+fn per_sec(value: f64) -> Measure {
+    Measure {
+        per_sec: value,
+        ..Measure::default()
+    }
+}
+
+pub fn run(f: &Fixture, params: &Params) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for threads in [1usize, 2] {
+        let plain = timed(threads, params.get_ops, |t, n| {
+            let mut rng = Rng::new(t as u64 + 1);
+            for _ in 0..n {
+                let got = f
+                    .plain
+                    .get_credential_version(&plain_key(rng.below(f.users)), None)?;
+                assert!(got.is_some());
+            }
+            Ok(())
+        })?;
+        let vault = timed(threads, params.get_ops, |t, n| {
+            let mut rng = Rng::new(t as u64 + 1);
+            for _ in 0..n {
+                let cred = f.vault.get_credential(
+                    &f.who,
+                    NAMESPACE,
+                    &user_id(rng.below(f.users)),
+                    NAME,
+                    None,
+                )?;
+                std::hint::black_box(cred);
+            }
+            Ok(())
+        })?;
+        rows.push(Row::new(
+            format!("library get, {} users, {threads} thread(s)", f.users),
+            per_sec(vault),
+            per_sec(plain),
+            ">= 0.75x",
+        ));
+    }
+    for threads in [1usize, 2] {
+        let plain = timed(threads, params.put_ops, |t, n| {
+            let mut rng = Rng::new(t as u64 + 7);
+            for round in 0..n {
+                plain_put(&f.plain, rng.below(f.users), round + 1, 2)?;
+            }
+            Ok(())
+        })?;
+        let vault = timed(threads, params.put_ops, |t, n| {
+            let mut rng = Rng::new(t as u64 + 7);
+            for round in 0..n {
+                vault_put(&f.vault, &f.who, rng.below(f.users), round + 1)?;
+            }
+            Ok(())
+        })?;
+        rows.push(Row::new(
+            format!("library put, {} users, {threads} thread(s)", f.users),
+            per_sec(vault),
+            per_sec(plain),
+            ">= 0.70x",
+        ));
+    }
+    f.vault.flush_audit()?;
+    Ok(rows)
+}

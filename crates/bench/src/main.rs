@@ -1,0 +1,62 @@
+//! `strongroom-bench`: runs every scenario twice in one process — through Strongroom (library
+//! or HTTP, with encryption, authorization and audit) and through the same SQLite storage and
+//! schema with plaintext and no auth (the limit) — then prints a table and writes JSON with the
+//! ratios, the machine's CPU count and the exact parameters.
+
+mod http;
+mod library;
+mod loadgen;
+mod report;
+mod rewrap;
+mod setup;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Parser;
+
+/// Benchmark Strongroom beside the no-encryption limit.
+#[derive(Parser, Debug, Clone, serde::Serialize)]
+#[command(name = "strongroom-bench")]
+pub struct Params {
+    /// Users stored (each with one ~1 KiB OAuth token set).
+    #[arg(long, default_value_t = 100_000)]
+    pub users: usize,
+    /// Library reads per run.
+    #[arg(long, default_value_t = 200_000)]
+    pub get_ops: usize,
+    /// Library writes per run.
+    #[arg(long, default_value_t = 30_000)]
+    pub put_ops: usize,
+    /// Seconds of load per HTTP run.
+    #[arg(long, default_value_t = 5)]
+    pub http_secs: u64,
+    /// Keep-alive connection counts for the HTTP runs.
+    #[arg(long, value_delimiter = ',', default_value = "64,256")]
+    pub connections: Vec<usize>,
+    /// User data keys kept unwrapped (Strongroom's `--data-key-cache`).
+    #[arg(long, default_value_t = 65_536)]
+    pub data_key_cache: usize,
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "bench-results.json")]
+    pub out: PathBuf,
+    /// Skip the HTTP scenarios.
+    #[arg(long)]
+    pub no_http: bool,
+}
+
+fn main() -> Result<()> {
+    let params = Params::parse();
+    eprintln!("strongroom-bench {params:?}");
+    let fixture = setup::Fixture::build(&params)?;
+    let mut rows = Vec::new();
+    rows.extend(library::run(&fixture, &params)?);
+    if !params.no_http {
+        rows.extend(http::run(&fixture, &params)?);
+    }
+    rows.extend(rewrap::run(&fixture)?);
+    report::print_table(&rows);
+    report::write_json(&params, &rows)?;
+    eprintln!("wrote {}", params.out.display());
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! The two stores every scenario runs against: a Strongroom vault on SQLite, and a plain
+//! SQLite store with the same schema holding the same token sets as plaintext.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use strongroom_core::credentials::{CredentialData, PutOptions};
+use strongroom_core::{Principal, SystemClock, Vault, VaultSettings};
+use strongroom_crypto::{Key, Root};
+use strongroom_sqlite::SqliteStore;
+use strongroom_storage::{CredentialStore, ItemKey, NewVersion};
+
+use crate::Params;
+
+pub const NAMESPACE: &str = "bench";
+pub const NAME: &str = "spotify";
+
+pub struct Fixture {
+    pub vault: Vault,
+    pub plain: Arc<SqliteStore>,
+    pub who: Principal,
+    pub users: usize,
+    _dir: tempfile::TempDir,
+}
+
+/// The JSON of a ~1 KiB OAuth token set for user `i`.
+pub fn token_set_json(i: usize, round: usize) -> String {
+    let access = format!("{:0>700}", format!("BQD{i}x{round}"));
+    serde_json::json!({
+        "type": "oauth2",
+        "access_token": access,
+        "refresh_token": format!("{:0>180}", format!("AQC{i}")),
+        "expires_at": "2030-01-01T00:00:00Z",
+        "scope": "user-read-private user-read-email playlist-modify-public",
+        "token_type": "Bearer",
+        "provider": "spotify"
+    })
+    .to_string()
+}
+
+pub fn user_id(i: usize) -> String {
+    format!("telegram:{}", 100_000_000 + i)
+}
+
+pub fn plain_key(i: usize) -> ItemKey {
+    ItemKey {
+        namespace: NAMESPACE.into(),
+        user_hash: user_id(i).into_bytes(),
+        name: NAME.into(),
+    }
+}
+
+pub fn plain_put(store: &SqliteStore, i: usize, round: usize, now: i64) -> Result<()> {
+    let body = token_set_json(i, round).into_bytes();
+    let new = NewVersion {
+        created_at: now,
+        max_versions: None,
+        default_max_versions: 10,
+    };
+    store.put_credential_version(&plain_key(i), None, &new, &|_| Ok(body.clone()))?;
+    Ok(())
+}
+
+pub fn vault_put(vault: &Vault, who: &Principal, i: usize, round: usize) -> Result<()> {
+    let data: CredentialData = serde_json::from_str(&token_set_json(i, round))?;
+    vault.put_credential(
+        who,
+        NAMESPACE,
+        &user_id(i),
+        NAME,
+        &data,
+        PutOptions::default(),
+    )?;
+    Ok(())
+}
+
+impl Fixture {
+    pub fn build(params: &Params) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let store = Arc::new(SqliteStore::open(&dir.path().join("strongroom.db"))?);
+        let settings = VaultSettings {
+            data_key_cache: params.data_key_cache,
+            ..VaultSettings::default()
+        };
+        let opened = Vault::open(
+            store,
+            Key::<Root>::generate()?,
+            Arc::new(SystemClock),
+            settings,
+        )
+        .context("open vault")?;
+        let vault = opened.vault;
+        let who = Principal::system("bench");
+        vault.create_namespace(&who, NAMESPACE)?;
+        let plain = Arc::new(SqliteStore::open(&dir.path().join("plain.db"))?);
+        let started = Instant::now();
+        for i in 0..params.users {
+            vault_put(&vault, &who, i, 0)?;
+            plain_put(&plain, i, 0, 1)?;
+        }
+        vault.flush_audit()?;
+        eprintln!(
+            "populated {} users in both stores in {:.1}s",
+            params.users,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(Self {
+            vault,
+            plain,
+            who,
+            users: params.users,
+            _dir: dir,
+        })
+    }
+}
+
+/// A small xorshift generator: deterministic, allocation-free, good enough to pick users.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
