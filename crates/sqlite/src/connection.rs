@@ -3,20 +3,31 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 use strongroom_storage::{Health, MetaStore, StorageError, StorageResult};
 
 use crate::schema::MIGRATIONS;
 
+/// Reader connections at most: enough for a few cores; more only thrash the page caches.
 const READER_POOL: usize = 8;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Memory-map up to this much of the file: reads then cost no system call per page.
+const MMAP_BYTES: i64 = 1 << 30;
+/// Page cache per connection, in KiB.
+const CACHE_KIB: i64 = 16 * 1024;
+
+struct Readers {
+    idle: Vec<Connection>,
+    open: usize,
+}
 
 /// A Strongroom store in one SQLite file.
 pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Readers>,
+    reader_freed: Condvar,
 }
 
 impl SqliteStore {
@@ -27,7 +38,11 @@ impl SqliteStore {
         Ok(Self {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::new(Readers {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            reader_freed: Condvar::new(),
         })
     }
 
@@ -45,20 +60,39 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Runs `work` on a pooled reader connection.
+    /// Runs `work` on a pooled reader connection, waiting for one when all are busy.
     pub(crate) fn read<T>(
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> StorageResult<T> {
-        let conn = match self.readers.lock().pop() {
+        let pooled = {
+            let mut pool = self.readers.lock();
+            loop {
+                if let Some(conn) = pool.idle.pop() {
+                    break Some(conn);
+                }
+                if pool.open < READER_POOL {
+                    pool.open += 1;
+                    break None;
+                }
+                if self
+                    .reader_freed
+                    .wait_for(&mut pool, BUSY_TIMEOUT)
+                    .timed_out()
+                {
+                    return Err(StorageError::Unavailable(
+                        "no reader connection became free in time".into(),
+                    ));
+                }
+            }
+        };
+        let conn = match pooled {
             Some(conn) => conn,
-            None => open_connection(&self.path)?,
+            None => open_connection(&self.path).inspect_err(|_| self.readers.lock().open -= 1)?,
         };
         let out = work(&conn).map_err(map_err);
-        let mut pool = self.readers.lock();
-        if pool.len() < READER_POOL {
-            pool.push(conn);
-        }
+        self.readers.lock().idle.push(conn);
+        self.reader_freed.notify_one();
         out
     }
 }
@@ -69,9 +103,10 @@ fn open_connection(path: &Path) -> StorageResult<Connection> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-    )
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA mmap_size = {MMAP_BYTES}; PRAGMA cache_size = -{CACHE_KIB};"
+    ))
     .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)

@@ -21,7 +21,7 @@ fn fresh() -> TempStore {
     TempStore { store, _dir: dir }
 }
 
-strongroom_storage::conformance_tests!(fresh());
+strongroom_storage::conformance_tests!(Some(fresh()));
 
 #[test]
 fn reopening_keeps_data_and_schema() {

@@ -1,0 +1,204 @@
+//! Versioned credentials on PostgreSQL. A write locks the credential's metadata row
+//! (`SELECT … FOR UPDATE`, creating it first if needed), so concurrent writers on any number of
+//! nodes are serialized by the database and check-and-set is exact.
+
+use postgres::Row;
+use strongroom_storage::{
+    CredentialStore, ItemKey, ItemMeta, NewVersion, SealFn, StorageError, StorageResult, VersionRow,
+};
+
+use crate::connection::{PgStore, Tx};
+
+fn meta_at(r: &Row, at: usize) -> ItemMeta {
+    ItemMeta {
+        current_version: r.get::<_, i64>(at) as u64,
+        oldest_version: r.get::<_, i64>(at + 1) as u64,
+        max_versions: r.get::<_, i64>(at + 2) as u32,
+        created_at: r.get(at + 3),
+        updated_at: r.get(at + 4),
+    }
+}
+
+fn version_at(r: &Row, at: usize, with_ciphertext: bool) -> VersionRow {
+    VersionRow {
+        version: r.get::<_, i64>(at) as u64,
+        created_at: r.get(at + 1),
+        deleted_at: r.get(at + 2),
+        destroyed: r.get(at + 3),
+        ciphertext: if with_ciphertext { r.get(at + 4) } else { None },
+    }
+}
+
+fn versions(list: &[u64]) -> Vec<i64> {
+    list.iter().map(|v| *v as i64).collect()
+}
+
+/// Locks the metadata row, creating a placeholder (version 0, invisible until commit) if absent.
+fn lock_meta(tx: &mut Tx<'_>, key: &ItemKey, now: i64) -> StorageResult<Option<ItemMeta>> {
+    const SELECT: &str = "SELECT current_version, oldest_version, max_versions, created_at, updated_at FROM credentials \
+                          WHERE namespace = $1 AND user_hash = $2 AND name = $3 FOR UPDATE";
+    let p: [&(dyn postgres::types::ToSql + Sync); 3] = [&key.namespace, &key.user_hash, &key.name];
+    if let Some(row) = tx.query_opt(SELECT, &p)? {
+        let meta = meta_at(&row, 0);
+        return Ok((meta.current_version > 0).then_some(meta));
+    }
+    tx.execute(
+        "INSERT INTO credentials (namespace, user_hash, name, current_version, oldest_version, max_versions, created_at, updated_at) \
+         VALUES ($1, $2, $3, 0, 0, 1, $4, $4) ON CONFLICT DO NOTHING",
+        &[&key.namespace, &key.user_hash, &key.name, &now],
+    )?;
+    let row = tx
+        .query_opt(SELECT, &p)?
+        .ok_or_else(|| StorageError::Backend("credential row vanished while locked".into()))?;
+    let meta = meta_at(&row, 0);
+    Ok((meta.current_version > 0).then_some(meta))
+}
+
+impl CredentialStore for PgStore {
+    fn get_credential_meta(&self, key: &ItemKey) -> StorageResult<Option<ItemMeta>> {
+        self.read(|c| {
+            Ok(c.query_opt(
+                "SELECT current_version, oldest_version, max_versions, created_at, updated_at FROM credentials \
+                 WHERE namespace = $1 AND user_hash = $2 AND name = $3 AND current_version > 0",
+                &[&key.namespace, &key.user_hash, &key.name],
+            )?
+            .map(|r| meta_at(&r, 0)))
+        })
+    }
+
+    fn get_credential_version(
+        &self,
+        key: &ItemKey,
+        version: Option<u64>,
+    ) -> StorageResult<Option<(ItemMeta, VersionRow)>> {
+        let version = version.map(|v| v as i64);
+        self.read(|c| {
+            Ok(c.query_opt(
+                "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, \
+                        v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
+                 FROM credentials c JOIN credential_versions v \
+                   ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
+                  AND v.version = COALESCE($4::BIGINT, c.current_version) \
+                 WHERE c.namespace = $1 AND c.user_hash = $2 AND c.name = $3",
+                &[&key.namespace, &key.user_hash, &key.name, &version],
+            )?
+            .map(|r| (meta_at(&r, 0), version_at(&r, 5, true))))
+        })
+    }
+
+    fn put_credential_version(
+        &self,
+        key: &ItemKey,
+        expected_current: Option<u64>,
+        new: &NewVersion,
+        seal: &SealFn<'_>,
+    ) -> StorageResult<ItemMeta> {
+        self.write(|tx| {
+            let existing = lock_meta(tx, key, new.created_at)?;
+            let current = existing.as_ref().map_or(0, |m| m.current_version);
+            if let Some(expected) = expected_current {
+                if current != expected {
+                    return Err(StorageError::Conflict(format!("expected version {expected}, found {current}")));
+                }
+            }
+            let version = current + 1;
+            let max_versions = new.max_versions.or(existing.as_ref().map(|m| m.max_versions)).unwrap_or(new.default_max_versions).max(1);
+            let ciphertext = seal(version).map_err(StorageError::Aborted)?;
+            tx.execute(
+                "INSERT INTO credential_versions (namespace, user_hash, name, version, created_at, deleted_at, destroyed, ciphertext) \
+                 VALUES ($1, $2, $3, $4, $5, NULL, FALSE, $6)",
+                &[&key.namespace, &key.user_hash, &key.name, &(version as i64), &new.created_at, &ciphertext],
+            )?;
+            let keep_from = version.saturating_sub(u64::from(max_versions) - 1).max(1);
+            let mut oldest = existing.as_ref().map_or(version, |m| m.oldest_version);
+            if oldest < keep_from {
+                tx.execute(
+                    "DELETE FROM credential_versions WHERE namespace = $1 AND user_hash = $2 AND name = $3 AND version < $4",
+                    &[&key.namespace, &key.user_hash, &key.name, &(keep_from as i64)],
+                )?;
+                oldest = tx
+                    .query_opt(
+                        "SELECT MIN(version) FROM credential_versions WHERE namespace = $1 AND user_hash = $2 AND name = $3",
+                        &[&key.namespace, &key.user_hash, &key.name],
+                    )?
+                    .and_then(|r| r.get::<_, Option<i64>>(0))
+                    .unwrap_or(version as i64) as u64;
+            }
+            let created_at = existing.as_ref().map_or(new.created_at, |m| m.created_at);
+            tx.execute(
+                "UPDATE credentials SET current_version = $4, oldest_version = $5, max_versions = $6, created_at = $7, updated_at = $8 \
+                 WHERE namespace = $1 AND user_hash = $2 AND name = $3",
+                &[&key.namespace, &key.user_hash, &key.name, &(version as i64), &(oldest as i64), &i64::from(max_versions), &created_at, &new.created_at],
+            )?;
+            Ok(ItemMeta { current_version: version, oldest_version: oldest, max_versions, created_at, updated_at: new.created_at })
+        })
+    }
+
+    fn list_credential_versions(&self, key: &ItemKey) -> StorageResult<Vec<VersionRow>> {
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT version, created_at, deleted_at, destroyed FROM credential_versions \
+                 WHERE namespace = $1 AND user_hash = $2 AND name = $3 ORDER BY version",
+                &[&key.namespace, &key.user_hash, &key.name],
+            )?
+            .iter()
+            .map(|r| version_at(r, 0, false))
+            .collect())
+        })
+    }
+
+    fn set_credential_deleted(
+        &self,
+        key: &ItemKey,
+        list: &[u64],
+        deleted_at: Option<i64>,
+    ) -> StorageResult<u64> {
+        let list = versions(list);
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE credential_versions SET deleted_at = $4 WHERE namespace = $1 AND user_hash = $2 AND name = $3 \
+                 AND destroyed = FALSE AND deleted_at IS DISTINCT FROM $4 AND version = ANY($5)",
+                &[&key.namespace, &key.user_hash, &key.name, &deleted_at, &list],
+            )
+        })
+    }
+
+    fn destroy_credential_versions(&self, key: &ItemKey, list: &[u64]) -> StorageResult<u64> {
+        let list = versions(list);
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE credential_versions SET destroyed = TRUE, ciphertext = NULL WHERE namespace = $1 AND user_hash = $2 AND name = $3 \
+                 AND destroyed = FALSE AND version = ANY($4)",
+                &[&key.namespace, &key.user_hash, &key.name, &list],
+            )
+        })
+    }
+
+    fn delete_credential(&self, key: &ItemKey) -> StorageResult<bool> {
+        self.write(|tx| {
+            let p: [&(dyn postgres::types::ToSql + Sync); 3] = [&key.namespace, &key.user_hash, &key.name];
+            tx.execute("DELETE FROM credential_versions WHERE namespace = $1 AND user_hash = $2 AND name = $3", &p)?;
+            Ok(tx.execute("DELETE FROM credentials WHERE namespace = $1 AND user_hash = $2 AND name = $3 AND current_version > 0", &p)? == 1)
+        })
+    }
+
+    fn list_credentials(
+        &self,
+        namespace: &str,
+        user_hash: &[u8],
+        after: Option<&str>,
+        limit: usize,
+    ) -> StorageResult<Vec<(String, ItemMeta)>> {
+        let after = after.unwrap_or("");
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT name, current_version, oldest_version, max_versions, created_at, updated_at FROM credentials \
+                 WHERE namespace = $1 AND user_hash = $2 AND name > $3 AND current_version > 0 ORDER BY name LIMIT $4",
+                &[&namespace, &user_hash, &after, &(limit as i64)],
+            )?
+            .iter()
+            .map(|r| (r.get(0), meta_at(r, 1)))
+            .collect())
+        })
+    }
+}

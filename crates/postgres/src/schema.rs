@@ -1,0 +1,85 @@
+//! Versioned schema migrations, applied at start under a transaction-scoped advisory lock so
+//! several nodes starting at once apply each migration exactly once. Entries are frozen: change
+//! the schema only by appending one. Text columns that are ordered or paged on use the "C"
+//! collation, so order is byte order, as in SQLite.
+
+/// Advisory lock key that serializes migrations (and nothing else).
+pub(crate) const MIGRATION_LOCK: i64 = 0x5354_524f_4e47_0001;
+/// Advisory lock key that serializes audit appends, keeping one hash chain.
+pub(crate) const AUDIT_LOCK: i64 = 0x5354_524f_4e47_0002;
+
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: the spine — keys, users, credentials, tokens, audit.
+    r#"
+    CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL);
+    CREATE TABLE namespaces (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        created_at BIGINT NOT NULL,
+        wrapped_index_key BYTEA NOT NULL,
+        primary_kek_version BIGINT NOT NULL,
+        min_decrypt_version BIGINT NOT NULL
+    );
+    CREATE TABLE keks (
+        namespace TEXT COLLATE "C" NOT NULL REFERENCES namespaces(name),
+        version BIGINT NOT NULL,
+        wrapped_key BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (namespace, version)
+    );
+    CREATE TABLE users (
+        namespace TEXT COLLATE "C" NOT NULL,
+        user_hash BYTEA NOT NULL,
+        encrypted_id BYTEA NOT NULL,
+        wrapped_key BYTEA NOT NULL,
+        kek_version BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (namespace, user_hash)
+    );
+    CREATE INDEX users_by_kek ON users (namespace, kek_version, user_hash);
+    CREATE TABLE credentials (
+        namespace TEXT COLLATE "C" NOT NULL,
+        user_hash BYTEA NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        current_version BIGINT NOT NULL,
+        oldest_version BIGINT NOT NULL,
+        max_versions BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (namespace, user_hash, name)
+    );
+    CREATE TABLE credential_versions (
+        namespace TEXT COLLATE "C" NOT NULL,
+        user_hash BYTEA NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        version BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        deleted_at BIGINT,
+        destroyed BOOLEAN NOT NULL DEFAULT FALSE,
+        ciphertext BYTEA,
+        PRIMARY KEY (namespace, user_hash, name, version)
+    );
+    CREATE TABLE tokens (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        secret_hash BYTEA NOT NULL,
+        name TEXT NOT NULL,
+        policy BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        revoked_at BIGINT
+    );
+    CREATE TABLE audit (
+        seq BIGINT PRIMARY KEY,
+        time BIGINT NOT NULL,
+        token_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        user_hash TEXT NOT NULL,
+        target TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        hash BYTEA NOT NULL
+    );
+    CREATE INDEX audit_by_time ON audit (time);
+    CREATE INDEX audit_by_token ON audit (token_id, seq);
+    CREATE INDEX audit_by_action ON audit (action, seq);
+    "#,
+];
