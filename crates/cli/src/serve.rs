@@ -9,13 +9,16 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use strongroom_core::{CoreError, SystemClock, Vault, VaultSettings};
 use strongroom_crypto::{root_key, Key, Root};
+use strongroom_postgres::{PgSettings, PgStore};
 use strongroom_server::{AppState, ServerSettings};
 use strongroom_sqlite::SqliteStore;
+use strongroom_storage::Storage;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum LogFormat {
@@ -49,6 +52,22 @@ pub struct ServeArgs {
     /// Seconds a locked-out address waits.
     #[arg(long, default_value_t = 60)]
     lockout_secs: u64,
+    /// Storage: sqlite://PATH (default: DATA_DIR/strongroom.db) or postgres://USER@HOST:PORT/DB
+    /// (several nodes may share one PostgreSQL database).
+    #[arg(long, env = "STRONGROOM_DATABASE", hide_env_values = true)]
+    database: Option<String>,
+    /// PostgreSQL: connections per node.
+    #[arg(long, default_value_t = 16)]
+    db_pool_size: usize,
+    /// PostgreSQL: seconds to wait when connecting.
+    #[arg(long, default_value_t = 5)]
+    db_connect_timeout_secs: u64,
+    /// PostgreSQL: seconds a request waits for a free connection before answering 503.
+    #[arg(long, default_value_t = 5)]
+    db_checkout_timeout_secs: u64,
+    /// PostgreSQL: schema to use instead of public (created if missing).
+    #[arg(long, env = "STRONGROOM_DB_SCHEMA")]
+    db_schema: Option<String>,
     /// User data keys kept unwrapped in memory.
     #[arg(long, default_value_t = 65_536)]
     data_key_cache: usize,
@@ -110,16 +129,65 @@ fn prepare_data_dir(dir: &Path) -> Result<()> {
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
     init_logs(args.log_format);
     prepare_data_dir(&args.data_dir)?;
-    let db_path = args.data_dir.join("strongroom.db");
-    let db_exists = db_path.exists();
-    let root = load_root_key(&args, db_exists)?;
-    let store =
-        SqliteStore::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
+    let database = Database::parse(args.database.as_deref(), &args.data_dir)?;
+    let store: Arc<dyn Storage> = match &database {
+        Database::Sqlite(path) => {
+            let root_exists = path.exists();
+            let root = load_root_key(&args, root_exists)?;
+            let store =
+                SqliteStore::open(path).with_context(|| format!("opening {}", path.display()))?;
+            return serve_store(args, Arc::new(store), root);
+        }
+        Database::Postgres(url) => {
+            if std::env::var("STRONGROOM_ROOT_KEY").is_err() && args.root_key_file.is_none() {
+                bail!(
+                    "with a PostgreSQL database every node needs the same root key: set STRONGROOM_ROOT_KEY \
+                     or --root-key-file (make one with `strongroom keygen`)"
+                );
+            }
+            let settings = PgSettings {
+                pool_size: args.db_pool_size,
+                connect_timeout: Duration::from_secs(args.db_connect_timeout_secs),
+                checkout_timeout: Duration::from_secs(args.db_checkout_timeout_secs),
+                schema: args.db_schema.clone(),
+                ..PgSettings::new(url)
+            };
+            Arc::new(PgStore::open(settings).context("connecting to PostgreSQL")?)
+        }
+    };
+    let root = load_root_key(&args, true)?;
+    serve_store(args, store, root)
+}
+
+/// Which backend `--database` names.
+enum Database {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Database {
+    fn parse(value: Option<&str>, data_dir: &Path) -> Result<Self> {
+        match value {
+            None => Ok(Database::Sqlite(data_dir.join("strongroom.db"))),
+            Some(v) if v.starts_with("postgres://") || v.starts_with("postgresql://") => {
+                Ok(Database::Postgres(v.to_string()))
+            }
+            Some(v) => match v.strip_prefix("sqlite://") {
+                Some(path) if !path.is_empty() => Ok(Database::Sqlite(PathBuf::from(path))),
+                _ => bail!(
+                    "--database must be sqlite://PATH or postgres://USER@HOST:PORT/DB (got a value of another shape)"
+                ),
+            },
+        }
+    }
+}
+
+fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Result<ExitCode> {
     let settings = VaultSettings {
         data_key_cache: args.data_key_cache,
         ..VaultSettings::default()
     };
-    let opened = match Vault::open(Arc::new(store), root, Arc::new(SystemClock), settings) {
+    let opened = match Vault::open(store, root, Arc::new(SystemClock), settings) {
         Ok(opened) => opened,
         Err(CoreError::WrongRootKey) => bail!("{}", CoreError::WrongRootKey),
         Err(other) => return Err(other).context("opening the vault"),

@@ -246,7 +246,7 @@ fn audit_verify_detects_an_edited_or_removed_entry() {
     }
     assert_eq!(server.cli(&admin, &["audit", "verify"]).0, 0);
     server.stop();
-    let conn = rusqlite::Connection::open(data.join("strongroom.db")).unwrap();
+    let conn = rusqlite::Connection::open(data.join("strongroom.audit.db")).unwrap();
     conn.execute("UPDATE audit SET outcome = 'denied' WHERE seq = 4", [])
         .unwrap();
     drop(conn);
@@ -255,7 +255,7 @@ fn audit_verify_detects_an_edited_or_removed_entry() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("\"first_bad_seq\": 4"), "{out}");
     server.stop();
-    let conn = rusqlite::Connection::open(data.join("strongroom.db")).unwrap();
+    let conn = rusqlite::Connection::open(data.join("strongroom.audit.db")).unwrap();
     conn.execute("UPDATE audit SET outcome = 'ok' WHERE seq = 4", [])
         .unwrap();
     conn.execute("DELETE FROM audit WHERE seq = 6", []).unwrap();

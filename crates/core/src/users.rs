@@ -54,7 +54,10 @@ impl Vault {
         if let Some(key) = self.existing_user_key(user)? {
             return Ok(key);
         }
-        let ns = &user.keys;
+        // A new user is wrapped under the primary version as the database has it now, not as
+        // this node cached it: another node may have rotated (and be about to retire) since.
+        let fresh = self.keyring().reload(&user.keys.name)?;
+        let ns = &fresh;
         let data_key = Key::<Data>::generate().map_err(|e| CoreError::Internal(e.to_string()))?;
         let wrapped_key = ns
             .primary_kek()?

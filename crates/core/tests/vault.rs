@@ -282,7 +282,7 @@ fn ciphertext_moved_between_users_or_names_is_refused() {
     ));
     // Integrity failures are audited.
     v.flush_audit().unwrap();
-    let count: i64 = rusqlite::Connection::open(&f.db)
+    let count: i64 = rusqlite::Connection::open(SqliteStore::audit_path(&f.db))
         .unwrap()
         .query_row(
             "SELECT COUNT(*) FROM audit WHERE outcome = 'integrity_error'",
@@ -444,12 +444,21 @@ fn audit_chain_verifies_and_detects_edits_and_removals() {
     let report = f.vault.verify_audit(&who).unwrap();
     assert!(report.valid, "{report:?}");
     assert!(report.entries_checked >= 11);
-    sql(&f.db, "UPDATE audit SET outcome = 'denied' WHERE seq = 5");
+    sql(
+        &SqliteStore::audit_path(&f.db),
+        "UPDATE audit SET outcome = 'denied' WHERE seq = 5",
+    );
     let report = f.vault.verify_audit(&who).unwrap();
     assert_eq!((report.valid, report.first_bad_seq), (false, Some(5)));
-    sql(&f.db, "UPDATE audit SET outcome = 'ok' WHERE seq = 5");
+    sql(
+        &SqliteStore::audit_path(&f.db),
+        "UPDATE audit SET outcome = 'ok' WHERE seq = 5",
+    );
     assert!(f.vault.verify_audit(&who).unwrap().valid);
-    sql(&f.db, "DELETE FROM audit WHERE seq = 7");
+    sql(
+        &SqliteStore::audit_path(&f.db),
+        "DELETE FROM audit WHERE seq = 7",
+    );
     let report = f.vault.verify_audit(&who).unwrap();
     assert_eq!((report.valid, report.first_bad_seq), (false, Some(7)));
 }

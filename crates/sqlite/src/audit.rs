@@ -1,5 +1,5 @@
-//! The audit log on SQLite. The previous hash is read inside the writer's immediate
-//! transaction, so the chain is single even with many appenders.
+//! The audit log on SQLite, in its own file. The previous hash is read inside the audit
+//! writer's immediate transaction, so the chain is single even with many appenders.
 
 use rusqlite::{params, OptionalExtension, ToSql};
 use strongroom_storage::{
@@ -10,7 +10,7 @@ use crate::connection::{map_err, SqliteStore};
 
 impl AuditStore for SqliteStore {
     fn append_audit(&self, entries: &[AuditEntry], chain: &AuditChainFn<'_>) -> StorageResult<u64> {
-        self.write(|tx| {
+        self.write_audit(|tx| {
             let last: Option<(i64, Vec<u8>)> = tx
                 .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
                 .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
@@ -59,7 +59,7 @@ impl AuditStore for SqliteStore {
         let limit = f.limit as i64;
         args.push(&limit);
         sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", args.len()));
-        self.read(|c| {
+        self.read_audit(|c| {
             c.prepare_cached(&sql)?
                 .query_map(args.as_slice(), |r| {
                     Ok(AuditRow {

@@ -7,13 +7,11 @@ use parking_lot::{Condvar, Mutex};
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 use strongroom_storage::{Health, MetaStore, StorageError, StorageResult};
 
-use crate::schema::MIGRATIONS;
+use crate::schema::{AUDIT_MIGRATIONS, MIGRATIONS};
 
 /// Reader connections at most: enough for a few cores; more only thrash the page caches.
 const READER_POOL: usize = 8;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Memory-map up to this much of the file: reads then cost no system call per page.
-const MMAP_BYTES: i64 = 1 << 30;
 /// Page cache per connection, in KiB.
 const CACHE_KIB: i64 = 16 * 1024;
 
@@ -26,6 +24,9 @@ struct Readers {
 pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
+    /// The audit log lives in its own file (`<name>.audit.db`): its constant appends would
+    /// otherwise invalidate every reader's page cache of the data file many times a second.
+    audit: Mutex<Connection>,
     readers: Mutex<Readers>,
     reader_freed: Condvar,
 }
@@ -34,16 +35,46 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub fn open(path: &Path) -> StorageResult<Self> {
         let mut writer = open_connection(path)?;
-        migrate(&mut writer)?;
+        migrate(&mut writer, MIGRATIONS)?;
+        let mut audit = open_connection(&Self::audit_path(path))?;
+        migrate(&mut audit, AUDIT_MIGRATIONS)?;
         Ok(Self {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
+            audit: Mutex::new(audit),
             readers: Mutex::new(Readers {
                 idle: Vec::new(),
                 open: 0,
             }),
             reader_freed: Condvar::new(),
         })
+    }
+
+    /// The audit log file that belongs to the database at `path`.
+    pub fn audit_path(path: &Path) -> PathBuf {
+        path.with_extension("audit.db")
+    }
+
+    /// Runs `work` in an immediate transaction on the audit file and commits it.
+    pub(crate) fn write_audit<T>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        let mut conn = self.audit.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        let out = work(&tx)?;
+        tx.commit().map_err(map_err)?;
+        Ok(out)
+    }
+
+    /// Runs `work` on the audit file's connection.
+    pub(crate) fn read_audit<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> StorageResult<T> {
+        work(&self.audit.lock()).map_err(map_err)
     }
 
     /// Runs `work` in an immediate (write-locking) transaction and commits it.
@@ -105,27 +136,27 @@ fn open_connection(path: &Path) -> StorageResult<Connection> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA mmap_size = {MMAP_BYTES}; PRAGMA cache_size = -{CACHE_KIB};"
+         PRAGMA cache_size = -{CACHE_KIB};"
     ))
     .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
-fn migrate(conn: &mut Connection) -> StorageResult<()> {
+fn migrate(conn: &mut Connection, migrations: &[&str]) -> StorageResult<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Exclusive)
         .map_err(map_err)?;
     let applied: usize = tx
         .query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
         .map_err(map_err)? as usize;
-    if applied > MIGRATIONS.len() {
+    if applied > migrations.len() {
         return Err(StorageError::Backend(format!(
             "database schema version {applied} is newer than this build knows ({}); upgrade strongroom",
-            MIGRATIONS.len()
+            migrations.len()
         )));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+    for (index, sql) in migrations.iter().enumerate().skip(applied) {
         tx.execute_batch(sql).map_err(map_err)?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))
             .map_err(map_err)?;

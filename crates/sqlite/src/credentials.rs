@@ -74,19 +74,33 @@ impl CredentialStore for SqliteStore {
         key: &ItemKey,
         version: Option<u64>,
     ) -> StorageResult<Option<(ItemMeta, VersionRow)>> {
-        self.read(|c| {
-            c.prepare_cached(
-                "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, \
-                        v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
-                 FROM credentials c JOIN credential_versions v \
-                   ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
-                  AND v.version = COALESCE(?4, c.current_version) \
-                 WHERE c.namespace = ?1 AND c.user_hash = ?2 AND c.name = ?3",
-            )?
-            .query_row(params![key.namespace, key.user_hash, key.name, version.map(|v| v as i64)], |r| {
-                Ok((meta_at(r, 0)?, version_at(r, 5, true)?))
-            })
-            .optional()
+        // Two statements rather than `COALESCE(?4, current_version)`: a bound value that the
+        // planner inspects makes SQLite re-prepare the statement on every rebind.
+        const LATEST: &str = "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, \
+                    v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
+             FROM credentials c JOIN credential_versions v \
+               ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
+              AND v.version = c.current_version \
+             WHERE c.namespace = ?1 AND c.user_hash = ?2 AND c.name = ?3";
+        const EXACT: &str = "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, \
+                    v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
+             FROM credentials c JOIN credential_versions v \
+               ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
+              AND v.version = ?4 \
+             WHERE c.namespace = ?1 AND c.user_hash = ?2 AND c.name = ?3";
+        let row = |r: &rusqlite::Row<'_>| Ok((meta_at(r, 0)?, version_at(r, 5, true)?));
+        self.read(|c| match version {
+            None => c
+                .prepare_cached(LATEST)?
+                .query_row(params![key.namespace, key.user_hash, key.name], row)
+                .optional(),
+            Some(v) => c
+                .prepare_cached(EXACT)?
+                .query_row(
+                    params![key.namespace, key.user_hash, key.name, v as i64],
+                    row,
+                )
+                .optional(),
         })
     }
 

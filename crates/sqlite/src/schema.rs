@@ -3,7 +3,7 @@
 //! schema only by appending a migration.
 
 pub(crate) const MIGRATIONS: &[&str] = &[
-    // 1: the spine — keys, users, credentials, tokens, audit.
+    // 1: the spine — keys, users, credentials, tokens.
     r#"
     CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
     CREATE TABLE namespaces (
@@ -61,6 +61,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         expires_at INTEGER,
         revoked_at INTEGER
     );
+    "#,
+];
+
+/// Migrations of the audit file, which lives beside the data file.
+pub(crate) const AUDIT_MIGRATIONS: &[&str] = &[
+    // 1: the hash-chained audit log.
+    r#"
     CREATE TABLE audit (
         seq INTEGER PRIMARY KEY,
         time INTEGER NOT NULL,

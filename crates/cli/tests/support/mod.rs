@@ -250,3 +250,29 @@ pub fn oauth_body(access: &str) -> String {
     }})
     .to_string()
 }
+
+/// The test PostgreSQL server's URL; panics when it is required and missing, `None` only when
+/// `STRONGROOM_SKIP_POSTGRES=1` asks to skip PostgreSQL tests.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("STRONGROOM_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("STRONGROOM_SKIP_POSTGRES").as_deref() == Ok("1") => {
+            eprintln!("STRONGROOM_SKIP_POSTGRES=1: PostgreSQL test skipped on request");
+            None
+        }
+        _ => panic!("STRONGROOM_TEST_POSTGRES_URL is not set: run scripts/test, or set STRONGROOM_SKIP_POSTGRES=1 to skip on purpose"),
+    }
+}
+
+/// A root key shared by several nodes.
+pub fn shared_root_key() -> String {
+    let out = Command::new(BIN).arg("keygen").output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Starts a node on PostgreSQL `url`, schema `schema`, with `root_key`.
+pub fn start_node(dir: &Path, url: &str, schema: &str, root_key: &str, flags: &[&str]) -> Server {
+    let mut all = vec!["--database", url, "--db-schema", schema];
+    all.extend_from_slice(flags);
+    Server::start(dir, &all, &[("STRONGROOM_ROOT_KEY", root_key)])
+}
