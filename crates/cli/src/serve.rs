@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use strongroom_core::jobs::{self, JobRunner, JobSettings};
 use strongroom_core::{CoreError, SystemClock, Vault, VaultSettings};
 use strongroom_crypto::{root_key, Key, Root};
 use strongroom_postgres::{PgSettings, PgStore};
@@ -68,6 +69,15 @@ pub struct ServeArgs {
     /// PostgreSQL: schema to use instead of public (created if missing).
     #[arg(long, env = "STRONGROOM_DB_SCHEMA")]
     db_schema: Option<String>,
+    /// This node's name in job leases (default: a random id).
+    #[arg(long, env = "STRONGROOM_NODE_ID")]
+    node_id: Option<String>,
+    /// Seconds between background job ticks (key rewrap after rotation, …).
+    #[arg(long, default_value_t = 10)]
+    job_interval_secs: u64,
+    /// Seconds a job lease lasts without renewal (how soon another node takes over a dead one).
+    #[arg(long, default_value_t = 30)]
+    lease_ttl_secs: u64,
     /// User data keys kept unwrapped in memory.
     #[arg(long, default_value_t = 65_536)]
     data_key_cache: usize,
@@ -210,7 +220,21 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Res
         lockout_secs: args.lockout_secs,
         ..ServerSettings::default()
     };
-    let state = AppState::new(opened.vault, server_settings);
+    let node_id = match &args.node_id {
+        Some(id) => id.clone(),
+        None => format!("node-{}", hex_id()?),
+    };
+    let jobs = JobRunner::start(
+        opened.vault.clone(),
+        jobs::standard_jobs(),
+        JobSettings {
+            node_id: node_id.clone(),
+            interval: Duration::from_secs(args.job_interval_secs.max(1)),
+            lease_ttl: Duration::from_secs(args.lease_ttl_secs.max(1)),
+        },
+    );
+    tracing::info!(node_id, "background jobs started");
+    let state = AppState::with_node_id(opened.vault, server_settings, &node_id);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -222,10 +246,17 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Res
         println!("Listening on http://{addr}");
         tracing::info!(%addr, "strongroom serving");
         strongroom_server::serve(listener, state, shutdown_signal()).await?;
-        tracing::info!("shut down cleanly");
         Ok::<_, anyhow::Error>(())
     })?;
+    jobs.stop();
+    tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Eight random bytes as hex, for a default node id.
+fn hex_id() -> Result<String> {
+    let bytes = strongroom_crypto::random::bytes::<8>()?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 async fn shutdown_signal() {

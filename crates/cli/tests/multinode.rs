@@ -143,3 +143,72 @@ fn three_nodes_share_one_database() {
         }
     }
 }
+
+#[test]
+fn a_dead_job_holder_is_replaced_after_its_lease_expires() {
+    let Some(url) = postgres_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let key = shared_root_key();
+    let schema = schema("lease");
+    let flags = |id: &'static str| {
+        vec![
+            "--node-id",
+            id,
+            "--job-interval-secs",
+            "1",
+            "--lease-ttl-secs",
+            "3",
+        ]
+    };
+    let mut nodes: Vec<Server> = ["n0", "n1", "n2"]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            start_node(
+                &dir.path().join(format!("n{i}")),
+                &url,
+                &schema,
+                &key,
+                &flags(id),
+            )
+        })
+        .collect();
+    let admin = nodes[0].admin().to_string();
+    let holder = |node: &Server| -> Option<String> {
+        let r = node.request("GET", "/v1/sys/jobs", Some(&admin), None);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["jobs"][0]["holder"].as_str().map(str::to_string)
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let first = loop {
+        if let Some(h) = holder(&nodes[0]) {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "no node took the job lease");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let dead = ["n0", "n1", "n2"]
+        .iter()
+        .position(|id| *id == first)
+        .expect("holder is one of the nodes");
+    nodes[dead].child.take().unwrap().kill().unwrap();
+    let killed_at = Instant::now();
+    let survivor = &nodes[(dead + 1) % 3];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let next = loop {
+        match holder(survivor) {
+            Some(h) if h != first => break h,
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no node took over the lease of the dead holder"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(next != first && ["n0", "n1", "n2"].contains(&next.as_str()));
+    eprintln!(
+        "lease moved from {first} to {next} {:?} after the kill",
+        killed_at.elapsed()
+    );
+}

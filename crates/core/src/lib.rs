@@ -10,6 +10,7 @@ pub mod audit;
 pub mod clock;
 pub mod credentials;
 mod error;
+pub mod jobs;
 pub mod keyring;
 pub mod names;
 pub mod namespaces;

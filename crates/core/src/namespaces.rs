@@ -7,7 +7,7 @@ use strongroom_crypto::{Index, Kek, Key};
 use strongroom_storage::{KekRow, NamespaceRow, Rewrap, StorageError};
 
 use crate::clock::rfc3339;
-use crate::keyring::contexts;
+use crate::keyring::{contexts, NamespaceKeys};
 use crate::{names, Capability, CoreError, CoreResult, Principal, Vault};
 
 const REWRAP_BATCH: usize = 1000;
@@ -179,32 +179,15 @@ impl Vault {
             names::namespace(namespace)?;
             who.require(Capability::Admin, namespace)?;
             let keys = self.keyring().reload(namespace)?;
-            let primary = keys.primary_kek()?;
             let mut rewrapped = 0u64;
             let mut after: Option<Vec<u8>> = None;
             loop {
-                let batch = self.storage().users_below_kek(
-                    namespace,
-                    keys.primary,
-                    after.as_deref(),
-                    REWRAP_BATCH,
-                )?;
-                let Some(last) = batch.last() else { break };
-                after = Some(last.user_hash.clone());
-                let mut updates = Vec::with_capacity(batch.len());
-                for user in &batch {
-                    let data_key = self.keyring().unwrap_user_key(&keys, user)?;
-                    let ad = contexts::user_key(namespace, &user.user_hash);
-                    updates.push(Rewrap {
-                        user_hash: user.user_hash.clone(),
-                        from_version: user.kek_version,
-                        to_version: keys.primary,
-                        wrapped_key: primary
-                            .wrap(keys.primary, &ad, &data_key)
-                            .map_err(internal)?,
-                    });
+                let (done, last) = self.rewrap_batch(&keys, after.as_deref())?;
+                rewrapped += done;
+                match last {
+                    Some(last) => after = Some(last),
+                    None => break,
                 }
-                rewrapped += self.storage().rewrap_users(namespace, &updates)?;
             }
             Ok(RewrapReport {
                 namespace: namespace.to_string(),
@@ -215,6 +198,62 @@ impl Vault {
                     .count_users_below_kek(namespace, keys.primary)?,
             })
         })
+    }
+
+    /// Re-wraps one batch of user keys below the primary version, after `after`. Returns how
+    /// many were re-wrapped and the last user hash seen (`None` when there were none left).
+    pub(crate) fn rewrap_batch(
+        &self,
+        keys: &NamespaceKeys,
+        after: Option<&[u8]>,
+    ) -> CoreResult<(u64, Option<Vec<u8>>)> {
+        let namespace = keys.name.as_str();
+        let primary = keys.primary_kek()?;
+        let batch = self
+            .storage()
+            .users_below_kek(namespace, keys.primary, after, REWRAP_BATCH)?;
+        let Some(last) = batch.last() else {
+            return Ok((0, None));
+        };
+        let last = last.user_hash.clone();
+        let mut updates = Vec::with_capacity(batch.len());
+        for user in &batch {
+            let data_key = self.keyring().unwrap_user_key(keys, user)?;
+            let ad = contexts::user_key(namespace, &user.user_hash);
+            updates.push(Rewrap {
+                user_hash: user.user_hash.clone(),
+                from_version: user.kek_version,
+                to_version: keys.primary,
+                wrapped_key: primary
+                    .wrap(keys.primary, &ad, &data_key)
+                    .map_err(internal)?,
+            });
+        }
+        Ok((
+            self.storage().rewrap_users(namespace, &updates)?,
+            Some(last),
+        ))
+    }
+
+    /// Background work: re-wraps one batch in the first namespace that has user keys under an
+    /// old version. `Ok(true)` when it did something (so more may be waiting).
+    pub(crate) fn rewrap_some(&self) -> CoreResult<bool> {
+        for ns in self.storage().list_namespaces()? {
+            if self
+                .storage()
+                .count_users_below_kek(&ns.name, ns.primary_kek_version)?
+                == 0
+            {
+                continue;
+            }
+            let keys = self.keyring().reload(&ns.name)?;
+            let who = Principal::system("job:key-rewrap");
+            let done = self.audited(&who, "keys.rewrap", &ns.name, &[], "background", || {
+                self.rewrap_batch(&keys, None).map(|(done, _)| done)
+            })?;
+            return Ok(done > 0);
+        }
+        Ok(false)
     }
 
     /// Retires key versions below `version`: they will no longer decrypt. Refused while any

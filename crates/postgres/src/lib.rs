@@ -12,6 +12,7 @@
 mod audit;
 mod connection;
 mod credentials;
+mod leases;
 mod namespaces;
 mod schema;
 mod tokens;

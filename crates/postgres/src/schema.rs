@@ -82,4 +82,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_by_token ON audit (token_id, seq);
     CREATE INDEX audit_by_action ON audit (action, seq);
     "#,
+    // 2: leases for background jobs.
+    r#"
+    CREATE TABLE leases (name TEXT COLLATE "C" PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL);
+    "#,
 ];

@@ -41,11 +41,18 @@ pub struct AppState {
     pub guards: Arc<Guards>,
     pub metrics: Arc<Metrics>,
     pub settings: Arc<ServerSettings>,
+    /// This node's name in job leases.
+    pub node_id: Arc<str>,
 }
 
 impl AppState {
     pub fn new(vault: Vault, settings: ServerSettings) -> Self {
+        Self::with_node_id(vault, settings, "standalone")
+    }
+
+    pub fn with_node_id(vault: Vault, settings: ServerSettings, node_id: &str) -> Self {
         Self {
+            node_id: node_id.into(),
             guards: Arc::new(Guards::new(&settings)),
             metrics: Arc::new(Metrics::default()),
             settings: Arc::new(settings),

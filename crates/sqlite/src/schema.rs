@@ -62,6 +62,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         revoked_at INTEGER
     );
     "#,
+    // 2: leases for background jobs.
+    r#"
+    CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL);
+    "#,
 ];
 
 /// Migrations of the audit file, which lives beside the data file.

@@ -19,7 +19,8 @@ macro_rules! conformance_tests {
             credential_max_versions_keep_setting, credential_max_versions_prunes_oldest,
             credential_soft_delete_undelete_destroy, credential_delete_and_list,
             credentials_are_isolated, tokens_lifecycle, audit_chains_and_filters,
-            audit_concurrent_appenders_form_one_chain, ping_succeeds);
+            audit_concurrent_appenders_form_one_chain, leases_have_one_holder,
+            leases_release_only_your_own, ping_succeeds);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
         $(
@@ -566,6 +567,57 @@ pub fn audit_concurrent_appenders_form_one_chain(s: &dyn Storage) {
         );
         prev = row.hash.clone();
     }
+}
+
+pub fn leases_have_one_holder(s: &dyn Storage) {
+    assert!(s.get_lease("job").unwrap().is_none());
+    assert!(s.acquire_lease("job", "node-a", 100, 200).unwrap());
+    assert!(
+        !s.acquire_lease("job", "node-b", 150, 250).unwrap(),
+        "held and not expired"
+    );
+    assert!(
+        s.acquire_lease("job", "node-a", 150, 300).unwrap(),
+        "the holder renews"
+    );
+    let lease = s.get_lease("job").unwrap().unwrap();
+    assert_eq!((lease.owner.as_str(), lease.expires_at), ("node-a", 300));
+    assert!(
+        s.acquire_lease("job", "node-b", 300, 400).unwrap(),
+        "expired: another node takes over"
+    );
+    assert!(!s.acquire_lease("job", "node-a", 310, 410).unwrap());
+    assert!(
+        s.acquire_lease("other", "node-a", 310, 410).unwrap(),
+        "leases are independent"
+    );
+    // Many contenders at once: exactly one wins.
+    let winners: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                scope.spawn(move || {
+                    s.acquire_lease("race", &format!("n{i}"), 1, 1000)
+                        .unwrap_or(false)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
+    });
+    assert_eq!(winners, 1);
+}
+
+pub fn leases_release_only_your_own(s: &dyn Storage) {
+    assert!(s.acquire_lease("job", "node-a", 100, 200).unwrap());
+    assert!(!s.release_lease("job", "node-b").unwrap(), "not yours");
+    assert_eq!(s.get_lease("job").unwrap().unwrap().owner, "node-a");
+    assert!(s.release_lease("job", "node-a").unwrap());
+    assert!(
+        s.acquire_lease("job", "node-b", 101, 201).unwrap(),
+        "free after release"
+    );
 }
 
 pub fn ping_succeeds(s: &dyn Storage) {

@@ -126,6 +126,23 @@ pub trait AuditStore {
 /// Computes an entry's chain hash from the previous hash and the entry's sequence number.
 pub type AuditChainFn<'a> = dyn Fn(&[u8], u64, &AuditEntry) -> Vec<u8> + 'a;
 
+/// Leases: at most one holder per name at a time, with an expiry, so a background job runs on
+/// one node of a cluster and moves to another when its holder dies.
+pub trait LeaseStore {
+    /// Takes `name` for `owner` until `expires_at` if it is free, expired at `now`, or already
+    /// held by `owner` (a renewal). Returns whether `owner` holds it now.
+    fn acquire_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> StorageResult<bool>;
+    /// Releases `name` only if `owner` holds it; returns whether it did.
+    fn release_lease(&self, name: &str, owner: &str) -> StorageResult<bool>;
+    fn get_lease(&self, name: &str) -> StorageResult<Option<LeaseRow>>;
+}
+
 /// Liveness of the backend.
 pub trait Health {
     fn ping(&self) -> StorageResult<()>;
@@ -139,6 +156,7 @@ pub trait Storage:
     + CredentialStore
     + TokenStore
     + AuditStore
+    + LeaseStore
     + Health
     + Send
     + Sync
@@ -152,6 +170,7 @@ impl<T> Storage for T where
         + CredentialStore
         + TokenStore
         + AuditStore
+        + LeaseStore
         + Health
         + Send
         + Sync

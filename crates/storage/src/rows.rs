@@ -130,3 +130,11 @@ pub struct AuditFilter {
     pub action: Option<String>,
     pub limit: usize,
 }
+
+/// A lease and its current holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRow {
+    pub name: String,
+    pub owner: String,
+    pub expires_at: i64,
+}

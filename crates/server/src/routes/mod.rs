@@ -43,6 +43,7 @@ fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/v1/sys/tokens/{id}", delete(sys::revoke_token)),
         ("/v1/sys/audit", get(sys::query_audit)),
         ("/v1/sys/audit/verify", post(sys::verify_audit)),
+        ("/v1/sys/jobs", get(sys::jobs)),
         ("/v1/ns/{namespace}/keys", get(keys::status)),
         ("/v1/ns/{namespace}/keys/rotate", post(keys::rotate)),
         ("/v1/ns/{namespace}/keys/rewrap", post(keys::rewrap)),

@@ -169,3 +169,12 @@ pub(crate) async fn verify_audit(
 ) -> Result<Json<VerifyReport>, ApiError> {
     app.run(move |v| v.verify_audit(&who)).await.map(Json)
 }
+
+pub(crate) async fn jobs(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let node_id = app.node_id.to_string();
+    let leases = app.run(move |v| v.job_leases(&who)).await?;
+    Ok(Json(json!({ "node_id": node_id, "jobs": leases })))
+}

@@ -1,0 +1,169 @@
+//! Background jobs that run on one node of a cluster at a time.
+//!
+//! Each job has a thread that, every `interval`, takes (or renews) the job's lease in the
+//! database — `acquire_lease(name, node_id, now, now + lease_ttl)` — and runs one unit of work
+//! only while it holds it. A node that dies stops renewing; once the lease expires another
+//! node's next tick takes it over. On a clean stop a node releases only its own leases. Work
+//! that reports more waiting runs again at once (renewing the lease first).
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+use serde::Serialize;
+use strongroom_storage::LeaseRow;
+
+use crate::clock::rfc3339;
+use crate::{CoreResult, Principal, Vault};
+
+/// One kind of background work.
+pub trait Job: Send + Sync + 'static {
+    /// The job's name, which is also its lease's name.
+    fn name(&self) -> &'static str;
+    /// Does one unit of work; `Ok(true)` when more may be waiting.
+    fn run_once(&self, vault: &Vault) -> CoreResult<bool>;
+}
+
+/// Moves user data keys to the primary key version after a rotation, batch by batch.
+pub struct RewrapJob;
+
+impl Job for RewrapJob {
+    fn name(&self) -> &'static str {
+        "key-rewrap"
+    }
+
+    fn run_once(&self, vault: &Vault) -> CoreResult<bool> {
+        vault.rewrap_some()
+    }
+}
+
+/// The jobs every node runs.
+pub fn standard_jobs() -> Vec<Arc<dyn Job>> {
+    vec![Arc::new(RewrapJob)]
+}
+
+/// How jobs are scheduled on this node.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// This node's name in leases.
+    pub node_id: String,
+    pub interval: Duration,
+    pub lease_ttl: Duration,
+}
+
+#[derive(Default)]
+struct Stop {
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Stop {
+    /// Waits up to `timeout`; returns true once stopped.
+    fn wait(&self, timeout: Duration) -> bool {
+        let mut stopped = self.stopped.lock();
+        if !*stopped && !timeout.is_zero() {
+            self.wake.wait_for(&mut stopped, timeout);
+        }
+        *stopped
+    }
+}
+
+/// The running job threads of this node.
+pub struct JobRunner {
+    stop: Arc<Stop>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl JobRunner {
+    pub fn start(vault: Vault, jobs: Vec<Arc<dyn Job>>, settings: JobSettings) -> Self {
+        let stop = Arc::new(Stop::default());
+        let threads = jobs
+            .into_iter()
+            .filter_map(|job| {
+                let (vault, stop, settings) = (vault.clone(), stop.clone(), settings.clone());
+                std::thread::Builder::new()
+                    .name(format!("job-{}", job.name()))
+                    .spawn(move || job_loop(&vault, job.as_ref(), &settings, &stop))
+                    .ok()
+            })
+            .collect();
+        Self { stop, threads }
+    }
+
+    /// Stops every job thread, releasing the leases this node holds.
+    pub fn stop(self) {
+        *self.stop.stopped.lock() = true;
+        self.stop.wake.notify_all();
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn job_loop(vault: &Vault, job: &dyn Job, settings: &JobSettings, stop: &Stop) {
+    let ttl = settings.lease_ttl.as_millis() as i64;
+    let mut failures = 0u32;
+    loop {
+        let now = vault.now_ms();
+        let held =
+            match vault
+                .storage()
+                .acquire_lease(job.name(), &settings.node_id, now, now + ttl)
+            {
+                Ok(held) => held,
+                Err(err) => {
+                    tracing::warn!(job = job.name(), error = %err, "could not take the job lease");
+                    false
+                }
+            };
+        let mut pause = settings.interval;
+        if held {
+            match job.run_once(vault) {
+                Ok(true) => pause = Duration::ZERO,
+                Ok(false) => failures = 0,
+                Err(err) => {
+                    failures = (failures + 1).min(6);
+                    // Back off: interval × 2^failures, at most 64 intervals.
+                    pause = settings.interval * (1 << failures);
+                    tracing::warn!(job = job.name(), error = %err, "background job failed; backing off");
+                }
+            }
+        }
+        if stop.wait(pause) {
+            if held {
+                let _ = vault.storage().release_lease(job.name(), &settings.node_id);
+            }
+            return;
+        }
+    }
+}
+
+/// A job's lease as shown to operators.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobLease {
+    pub name: String,
+    pub holder: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+impl Vault {
+    /// Who holds each standard job's lease (operators only).
+    pub fn job_leases(&self, who: &Principal) -> CoreResult<Vec<JobLease>> {
+        self.audited(who, "jobs.status", "", &[], "", || {
+            who.require_operator()?;
+            standard_jobs()
+                .iter()
+                .map(|job| {
+                    let lease: Option<LeaseRow> = self.storage().get_lease(job.name())?;
+                    let live = lease.filter(|l| l.expires_at > self.now_ms());
+                    Ok(JobLease {
+                        name: job.name().to_string(),
+                        holder: live.as_ref().map(|l| l.owner.clone()),
+                        expires_at: live.map(|l| rfc3339(l.expires_at)),
+                    })
+                })
+                .collect()
+        })
+    }
+}
