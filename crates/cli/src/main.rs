@@ -3,6 +3,7 @@
 
 mod client;
 mod commands;
+mod migrate;
 mod serve;
 
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ enum Command {
     /// Query and verify the audit log.
     #[command(subcommand)]
     Audit(commands::AuditCommand),
+    /// Copy a whole store between backends (e.g. SQLite → PostgreSQL), verified by checksums.
+    Migrate(migrate::MigrateArgs),
     /// Print a new random root key (base64) for STRONGROOM_ROOT_KEY.
     Keygen,
 }
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Users(c) => commands::users(&cli.conn, c),
         Command::Keys(c) => commands::keys(&cli.conn, c),
         Command::Audit(c) => commands::audit(&cli.conn, c),
+        Command::Migrate(args) => migrate::run(args),
         Command::Keygen => commands::keygen(),
     };
     match result {

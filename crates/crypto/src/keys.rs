@@ -7,6 +7,7 @@
 //! zeroized on drop and reachable only through [`Key::expose_bytes`].
 
 use std::marker::PhantomData;
+use std::sync::OnceLock;
 
 use aws_lc_rs::aead::{LessSafeKey, UnboundKey, AES_256_GCM};
 use aws_lc_rs::hmac;
@@ -43,6 +44,9 @@ impl Macs for Data {}
 pub struct Key<P> {
     bytes: Zeroizing<[u8; KEY_LEN]>,
     aead: LessSafeKey,
+    /// The HMAC state, built on first use (only index and root keys are ever used to MAC, so
+    /// the many cached data keys do not pay for it).
+    mac: OnceLock<Box<hmac::Key>>,
     purpose: PhantomData<fn() -> P>,
 }
 
@@ -57,6 +61,7 @@ impl<P> Key<P> {
             .map_err(|_| CryptoError::InvalidKey("rejected by AES-256-GCM".into()))?;
         Ok(Self {
             aead: LessSafeKey::new(unbound),
+            mac: OnceLock::new(),
             bytes,
             purpose: PhantomData,
         })
@@ -115,8 +120,10 @@ impl<P: Encrypts> Key<P> {
 impl<P: Macs> Key<P> {
     /// HMAC-SHA256 of `message` under this key.
     pub fn mac(&self, message: &[u8]) -> [u8; 32] {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, self.bytes.as_slice());
-        let tag = hmac::sign(&key, message);
+        let key = self
+            .mac
+            .get_or_init(|| Box::new(hmac::Key::new(hmac::HMAC_SHA256, self.bytes.as_slice())));
+        let tag = hmac::sign(key, message);
         let mut out = [0u8; 32];
         out.copy_from_slice(tag.as_ref());
         out

@@ -72,6 +72,15 @@ fn prepared(
 }
 
 impl Conn {
+    /// A statement built at run time (not cached).
+    pub(crate) fn query_dynamic(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        self.client.query(sql, params)
+    }
+
     pub(crate) fn query(
         &mut self,
         sql: &'static str,
@@ -98,6 +107,15 @@ pub(crate) struct Tx<'a> {
 }
 
 impl Tx<'_> {
+    /// A statement built at run time (not cached).
+    pub(crate) fn execute_dynamic(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StorageResult<u64> {
+        self.tx.execute(sql, params).map_err(map_err)
+    }
+
     pub(crate) fn query_opt(
         &mut self,
         sql: &'static str,

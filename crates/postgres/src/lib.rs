@@ -11,6 +11,7 @@
 
 mod audit;
 mod connection;
+mod copy;
 mod credentials;
 mod leases;
 mod namespaces;

@@ -79,8 +79,6 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         hash BYTEA NOT NULL
     );
     CREATE INDEX audit_by_time ON audit (time);
-    CREATE INDEX audit_by_token ON audit (token_id, seq);
-    CREATE INDEX audit_by_action ON audit (action, seq);
     "#,
     // 2: leases for background jobs.
     r#"

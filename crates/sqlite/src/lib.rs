@@ -7,6 +7,7 @@
 
 mod audit;
 mod connection;
+mod copy;
 mod credentials;
 mod leases;
 mod namespaces;

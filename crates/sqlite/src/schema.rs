@@ -84,7 +84,5 @@ pub(crate) const AUDIT_MIGRATIONS: &[&str] = &[
         hash BLOB NOT NULL
     );
     CREATE INDEX audit_by_time ON audit (time);
-    CREATE INDEX audit_by_token ON audit (token_id, seq);
-    CREATE INDEX audit_by_action ON audit (action, seq);
     "#,
 ];

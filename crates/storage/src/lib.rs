@@ -10,6 +10,7 @@
 //! [`conformance`] is the test suite every backend runs unchanged.
 
 pub mod conformance;
+pub mod copy;
 mod error;
 mod rows;
 

@@ -1,0 +1,170 @@
+//! Whole-store copy between backends (`strongroom migrate`): the interchange description of
+//! every table, and the trait a backend implements to export and import rows as they are.
+//! Nothing is decrypted: ciphertexts, wrapped keys and hashes are copied byte for byte.
+
+use crate::StorageResult;
+
+/// The type of a column in the interchange format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    Int,
+    Text,
+    Bytes,
+    Bool,
+}
+
+/// One table: its columns in order, and how many leading columns form the primary key.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSpec {
+    pub name: &'static str,
+    pub columns: &'static [(&'static str, ColumnType)],
+    pub key_columns: usize,
+}
+
+use ColumnType::{Bool, Bytes, Int, Text};
+
+/// Every table a store holds that a copy must carry, parents before children. Leases are not
+/// copied: they describe the running cluster, not the data.
+pub const TABLES: &[TableSpec] = &[
+    TableSpec {
+        name: "meta",
+        columns: &[("key", Text), ("value", Bytes)],
+        key_columns: 1,
+    },
+    TableSpec {
+        name: "namespaces",
+        columns: &[
+            ("name", Text),
+            ("created_at", Int),
+            ("wrapped_index_key", Bytes),
+            ("primary_kek_version", Int),
+            ("min_decrypt_version", Int),
+        ],
+        key_columns: 1,
+    },
+    TableSpec {
+        name: "keks",
+        columns: &[
+            ("namespace", Text),
+            ("version", Int),
+            ("wrapped_key", Bytes),
+            ("created_at", Int),
+        ],
+        key_columns: 2,
+    },
+    TableSpec {
+        name: "users",
+        columns: &[
+            ("namespace", Text),
+            ("user_hash", Bytes),
+            ("encrypted_id", Bytes),
+            ("wrapped_key", Bytes),
+            ("kek_version", Int),
+            ("created_at", Int),
+        ],
+        key_columns: 2,
+    },
+    TableSpec {
+        name: "credentials",
+        columns: &[
+            ("namespace", Text),
+            ("user_hash", Bytes),
+            ("name", Text),
+            ("current_version", Int),
+            ("oldest_version", Int),
+            ("max_versions", Int),
+            ("created_at", Int),
+            ("updated_at", Int),
+        ],
+        key_columns: 3,
+    },
+    TableSpec {
+        name: "credential_versions",
+        columns: &[
+            ("namespace", Text),
+            ("user_hash", Bytes),
+            ("name", Text),
+            ("version", Int),
+            ("created_at", Int),
+            ("deleted_at", Int),
+            ("destroyed", Bool),
+            ("ciphertext", Bytes),
+        ],
+        key_columns: 4,
+    },
+    TableSpec {
+        name: "tokens",
+        columns: &[
+            ("id", Text),
+            ("secret_hash", Bytes),
+            ("name", Text),
+            ("policy", Bytes),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("revoked_at", Int),
+        ],
+        key_columns: 1,
+    },
+    TableSpec {
+        name: "audit",
+        columns: &[
+            ("seq", Int),
+            ("time", Int),
+            ("token_id", Text),
+            ("action", Text),
+            ("namespace", Text),
+            ("user_hash", Text),
+            ("target", Text),
+            ("outcome", Text),
+            ("hash", Bytes),
+        ],
+        key_columns: 1,
+    },
+];
+
+/// One value as it crosses between backends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawValue {
+    Null,
+    Int(i64),
+    Text(String),
+    Bytes(Vec<u8>),
+    Bool(bool),
+}
+
+/// One row, columns in [`TableSpec::columns`] order.
+pub type RawRow = Vec<RawValue>;
+
+/// Exporting and importing rows as they are.
+pub trait TableCopy {
+    /// Rows of `table` in primary-key order, after the row whose key is `after`.
+    fn export_rows(
+        &self,
+        table: &TableSpec,
+        after: Option<&[RawValue]>,
+        limit: usize,
+    ) -> StorageResult<Vec<RawRow>>;
+    /// Inserts rows in one transaction, replacing rows with the same key. Returns rows written.
+    fn import_rows(&self, table: &TableSpec, rows: &[RawRow]) -> StorageResult<u64>;
+    fn count_rows(&self, table: &TableSpec) -> StorageResult<u64>;
+    /// The key of the last row in primary-key order (where a resumed copy continues).
+    fn last_key(&self, table: &TableSpec) -> StorageResult<Option<Vec<RawValue>>>;
+}
+
+impl TableSpec {
+    pub fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|(c, _)| *c)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub fn key_list(&self) -> String {
+        self.columns[..self.key_columns]
+            .iter()
+            .map(|(c, _)| *c)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
