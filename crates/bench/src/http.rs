@@ -14,8 +14,7 @@ use axum::routing::get;
 use axum::Router;
 use strongroom_core::{Capability, Policy};
 use strongroom_server::{AppState, ServerSettings};
-use strongroom_sqlite::SqliteStore;
-use strongroom_storage::{CredentialStore, ItemKey, NewVersion};
+use strongroom_storage::{ItemKey, NewVersion, Storage};
 use tokio::sync::oneshot;
 
 use crate::loadgen::{self, RequestFn};
@@ -84,7 +83,7 @@ fn plain_key(user: String, name: String) -> ItemKey {
 }
 
 async fn plain_get(
-    State(store): State<Arc<SqliteStore>>,
+    State(store): State<Arc<dyn Storage>>,
     Path((user, name)): Path<(String, String)>,
 ) -> Result<Vec<u8>, StatusCode> {
     let found = tokio::task::spawn_blocking(move || {
@@ -99,7 +98,7 @@ async fn plain_get(
 }
 
 async fn plain_put(
-    State(store): State<Arc<SqliteStore>>,
+    State(store): State<Arc<dyn Storage>>,
     Path((user, name)): Path<(String, String)>,
     body: Bytes,
 ) -> StatusCode {
@@ -182,7 +181,7 @@ pub fn run(f: &Fixture, params: &Params) -> Result<Vec<Row>> {
             "no errors"
         };
         rows.push(Row::new(
-            format!("HTTP get, {conns} connections"),
+            format!("{} HTTP get, {conns} connections", f.backend),
             ours,
             limit,
             target,
@@ -212,7 +211,7 @@ pub fn run(f: &Fixture, params: &Params) -> Result<Vec<Row>> {
         let limit = loadgen::run(plain.addr, conns, duration, plain_put);
         let ours = loadgen::run(strongroom.addr, conns, duration, sr_put);
         rows.push(Row::new(
-            format!("HTTP put, {conns} connections"),
+            format!("{} HTTP put, {conns} connections", f.backend),
             ours,
             limit,
             "no errors",

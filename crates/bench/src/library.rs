@@ -4,7 +4,6 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use strongroom_storage::CredentialStore;
 
 use crate::report::{Measure, Row};
 use crate::setup::{plain_key, plain_put, user_id, vault_put, Fixture, Rng, NAME, NAMESPACE};
@@ -41,7 +40,12 @@ fn per_sec(value: f64) -> Measure {
 
 pub fn run(f: &Fixture, params: &Params) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
-    for threads in [1usize, 2] {
+    let thread_counts: &[usize] = if f.backend == "postgres" {
+        &[1, 16]
+    } else {
+        &[1, 2]
+    };
+    for &threads in thread_counts {
         let plain = timed(threads, params.get_ops, |t, n| {
             let mut rng = Rng::new(t as u64 + 1);
             for _ in 0..n {
@@ -67,17 +71,20 @@ pub fn run(f: &Fixture, params: &Params) -> Result<Vec<Row>> {
             Ok(())
         })?;
         rows.push(Row::new(
-            format!("library get, {} users, {threads} thread(s)", f.users),
+            format!(
+                "{} library get, {} users, {threads} thread(s)",
+                f.backend, f.users
+            ),
             per_sec(vault),
             per_sec(plain),
             ">= 0.75x",
         ));
     }
-    for threads in [1usize, 2] {
+    for &threads in thread_counts {
         let plain = timed(threads, params.put_ops, |t, n| {
             let mut rng = Rng::new(t as u64 + 7);
             for round in 0..n {
-                plain_put(&f.plain, rng.below(f.users), round + 1, 2)?;
+                plain_put(f.plain.as_ref(), rng.below(f.users), round + 1, 2)?;
             }
             Ok(())
         })?;
@@ -89,7 +96,10 @@ pub fn run(f: &Fixture, params: &Params) -> Result<Vec<Row>> {
             Ok(())
         })?;
         rows.push(Row::new(
-            format!("library put, {} users, {threads} thread(s)", f.users),
+            format!(
+                "{} library put, {} users, {threads} thread(s)",
+                f.backend, f.users
+            ),
             per_sec(vault),
             per_sec(plain),
             ">= 0.70x",

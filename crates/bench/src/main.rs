@@ -40,6 +40,12 @@ pub struct Params {
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench-results.json")]
     pub out: PathBuf,
+    /// Also run every scenario on PostgreSQL at this URL (e.g. from `scripts/postgres start`).
+    #[arg(long)]
+    pub postgres: Option<String>,
+    /// Users stored for the PostgreSQL scenarios.
+    #[arg(long, default_value_t = 20_000)]
+    pub pg_users: usize,
     /// Skip the HTTP scenarios.
     #[arg(long)]
     pub no_http: bool,
@@ -48,13 +54,18 @@ pub struct Params {
 fn main() -> Result<()> {
     let params = Params::parse();
     eprintln!("strongroom-bench {params:?}");
-    let fixture = setup::Fixture::build(&params)?;
     let mut rows = Vec::new();
-    rows.extend(library::run(&fixture, &params)?);
-    if !params.no_http {
-        rows.extend(http::run(&fixture, &params)?);
+    let mut fixtures = vec![setup::Fixture::sqlite(&params)?];
+    if let Some(url) = &params.postgres {
+        fixtures.push(setup::Fixture::postgres(url, &params)?);
     }
-    rows.extend(rewrap::run(&fixture)?);
+    for fixture in &fixtures {
+        rows.extend(library::run(fixture, &params)?);
+        if !params.no_http {
+            rows.extend(http::run(fixture, &params)?);
+        }
+        rows.extend(rewrap::run(fixture)?);
+    }
     report::print_table(&rows);
     report::write_json(&params, &rows)?;
     eprintln!("wrote {}", params.out.display());

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use strongroom_storage::{Rewrap, UserRow, UserStore};
+use strongroom_storage::{Rewrap, UserRow};
 
 use crate::report::{Measure, Row};
 use crate::setup::{Fixture, NAMESPACE};
@@ -58,7 +58,7 @@ pub fn run(f: &Fixture) -> Result<Vec<Row>> {
         "rewrap incomplete: {report:?}"
     );
     Ok(vec![Row::new(
-        format!("rewrap user keys, {} users", f.users),
+        format!("{} rewrap user keys, {} users", f.backend, f.users),
         Measure {
             per_sec: rate,
             ..Measure::default()

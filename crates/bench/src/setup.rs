@@ -8,8 +8,9 @@ use anyhow::{Context, Result};
 use strongroom_core::credentials::{CredentialData, PutOptions};
 use strongroom_core::{Principal, SystemClock, Vault, VaultSettings};
 use strongroom_crypto::{Key, Root};
+use strongroom_postgres::{PgSettings, PgStore};
 use strongroom_sqlite::SqliteStore;
-use strongroom_storage::{CredentialStore, ItemKey, NewVersion};
+use strongroom_storage::{ItemKey, NewVersion, Storage};
 
 use crate::Params;
 
@@ -17,11 +18,13 @@ pub const NAMESPACE: &str = "bench";
 pub const NAME: &str = "spotify";
 
 pub struct Fixture {
+    /// "sqlite" or "postgres": prefixes the scenario names.
+    pub backend: &'static str,
     pub vault: Vault,
-    pub plain: Arc<SqliteStore>,
+    pub plain: Arc<dyn Storage>,
     pub who: Principal,
     pub users: usize,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// The JSON of a ~1 KiB OAuth token set for user `i`.
@@ -51,7 +54,7 @@ pub fn plain_key(i: usize) -> ItemKey {
     }
 }
 
-pub fn plain_put(store: &SqliteStore, i: usize, round: usize, now: i64) -> Result<()> {
+pub fn plain_put(store: &dyn Storage, i: usize, round: usize, now: i64) -> Result<()> {
     let body = token_set_json(i, round).into_bytes();
     let new = NewVersion {
         created_at: now,
@@ -76,9 +79,34 @@ pub fn vault_put(vault: &Vault, who: &Principal, i: usize, round: usize) -> Resu
 }
 
 impl Fixture {
-    pub fn build(params: &Params) -> Result<Self> {
+    /// Both stores on SQLite files in a temporary directory.
+    pub fn sqlite(params: &Params) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let store = Arc::new(SqliteStore::open(&dir.path().join("strongroom.db"))?);
+        let plain = Arc::new(SqliteStore::open(&dir.path().join("plain.db"))?);
+        Self::build("sqlite", store, plain, params.users, params, Some(dir))
+    }
+
+    /// Both stores on PostgreSQL at `url`, each in a fresh schema.
+    pub fn postgres(url: &str, params: &Params) -> Result<Self> {
+        let schema = |name: &str| PgSettings {
+            schema: Some(format!("bench_{name}_{}", std::process::id())),
+            pool_size: 16,
+            ..PgSettings::new(url)
+        };
+        let store = Arc::new(PgStore::open(schema("vault"))?);
+        let plain = Arc::new(PgStore::open(schema("plain"))?);
+        Self::build("postgres", store, plain, params.pg_users, params, None)
+    }
+
+    fn build(
+        backend: &'static str,
+        store: Arc<dyn Storage>,
+        plain: Arc<dyn Storage>,
+        users: usize,
+        params: &Params,
+        dir: Option<tempfile::TempDir>,
+    ) -> Result<Self> {
         let settings = VaultSettings {
             data_key_cache: params.data_key_cache,
             ..VaultSettings::default()
@@ -93,23 +121,22 @@ impl Fixture {
         let vault = opened.vault;
         let who = Principal::system("bench");
         vault.create_namespace(&who, NAMESPACE)?;
-        let plain = Arc::new(SqliteStore::open(&dir.path().join("plain.db"))?);
         let started = Instant::now();
-        for i in 0..params.users {
+        for i in 0..users {
             vault_put(&vault, &who, i, 0)?;
-            plain_put(&plain, i, 0, 1)?;
+            plain_put(plain.as_ref(), i, 0, 1)?;
         }
         vault.flush_audit()?;
         eprintln!(
-            "populated {} users in both stores in {:.1}s",
-            params.users,
+            "{backend}: populated {users} users in both stores in {:.1}s",
             started.elapsed().as_secs_f64()
         );
         Ok(Self {
+            backend,
             vault,
             plain,
             who,
-            users: params.users,
+            users,
             _dir: dir,
         })
     }
