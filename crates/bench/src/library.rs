@@ -16,6 +16,14 @@ fn timed(
     work: impl Fn(usize, usize) -> Result<()> + Sync,
 ) -> Result<f64> {
     let per_thread = ops / threads;
+    // Warm-up, not measured: caches, connections, and whatever the previous run left behind
+    // (a PostgreSQL checkpoint, a WAL checkpoint) settle before the clock starts.
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let work = &work;
+            scope.spawn(move || work(t, per_thread / 10));
+        }
+    });
     let started = Instant::now();
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)

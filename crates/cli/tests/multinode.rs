@@ -212,3 +212,52 @@ fn a_dead_job_holder_is_replaced_after_its_lease_expires() {
         killed_at.elapsed()
     );
 }
+
+#[test]
+fn a_lockout_on_one_node_holds_on_every_node() {
+    let Some(url) = postgres_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let key = shared_root_key();
+    let schema = schema("lockout");
+    let flags = ["--lockout-threshold", "3", "--lockout-secs", "30"];
+    let a = start_node(&dir.path().join("a"), &url, &schema, &key, &flags);
+    let b = start_node(&dir.path().join("b"), &url, &schema, &key, &flags);
+    let admin = a.admin().to_string();
+    let bad = "sr_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    // Failures spread over both nodes count together: 2 on A, 1 on B locks the client.
+    assert_eq!(
+        a.request("GET", "/v1/sys/tokens/self", Some(bad), None)
+            .status,
+        401
+    );
+    assert_eq!(
+        a.request("GET", "/v1/sys/tokens/self", Some(bad), None)
+            .status,
+        401
+    );
+    assert_eq!(
+        b.request("GET", "/v1/sys/tokens/self", Some(bad), None)
+            .status,
+        401
+    );
+    let r = b.request("GET", "/v1/sys/tokens/self", Some(&admin), None);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (429, "locked_out"),
+        "B locked the client at once"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = a.request("GET", "/v1/sys/tokens/self", Some(&admin), None);
+        if r.status == 429 {
+            assert_eq!(r.code(), "locked_out");
+            assert!(r.retry_after.is_some());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lock-out never reached node A"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

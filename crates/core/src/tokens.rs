@@ -193,3 +193,45 @@ impl Vault {
         })
     }
 }
+
+/// How repeated authentication failures lock a client out (shared by every node).
+#[derive(Debug, Clone, Copy)]
+pub struct LockoutPolicy {
+    pub threshold: u32,
+    pub window_ms: i64,
+    pub lockout_ms: i64,
+}
+
+impl Vault {
+    /// Counts a failed authentication from `client` (an address); returns the end of its
+    /// lock-out (Unix ms) once it is locked out, on every node.
+    pub fn record_auth_failure(
+        &self,
+        client: &str,
+        policy: LockoutPolicy,
+    ) -> CoreResult<Option<i64>> {
+        Ok(self.storage().record_auth_failure(
+            client,
+            self.now_ms(),
+            policy.window_ms,
+            policy.threshold.max(1),
+            policy.lockout_ms,
+        )?)
+    }
+
+    /// Clients locked out now, with the remaining milliseconds of each lock.
+    pub fn active_lockouts(&self) -> CoreResult<Vec<(String, i64)>> {
+        let now = self.now_ms();
+        Ok(self
+            .storage()
+            .active_lockouts(now)?
+            .into_iter()
+            .map(|(client, until)| (client, until - now))
+            .collect())
+    }
+
+    /// Milliseconds until `until` (Unix ms), for turning stored times into local deadlines.
+    pub fn millis_until(&self, until: i64) -> i64 {
+        until - self.now_ms()
+    }
+}

@@ -84,4 +84,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE leases (name TEXT COLLATE "C" PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL);
     "#,
+    // 3: authentication failures shared by every node.
+    r#"
+    CREATE TABLE auth_failures (
+        client TEXT PRIMARY KEY,
+        window_start BIGINT NOT NULL,
+        failures BIGINT NOT NULL,
+        locked_until BIGINT
+    );
+    "#,
 ];

@@ -90,15 +90,27 @@ impl FromRequestParts<AppState> for Authenticated {
         };
         match state.run(move |vault| vault.authenticate(&presented)).await {
             Ok(principal) => {
-                state.guards.auth_succeeded(ip);
                 state.guards.check_rate(&principal)?;
                 Ok(Authenticated(principal))
             }
             Err(ApiError::Core(CoreError::Unauthenticated(msg))) => {
                 state.metrics.auth_failure();
-                state.guards.auth_failed(ip);
-                let vault = state.vault.clone();
-                vault.record_audit("", "auth", "", "denied");
+                state.vault.record_audit("", "auth", "", "denied");
+                let policy = state.guards.policy();
+                let client = ip.to_string();
+                let locked = state
+                    .run(move |v| {
+                        let until = v.record_auth_failure(&client, policy)?;
+                        Ok(until.map(|u| v.millis_until(u)))
+                    })
+                    .await;
+                match locked {
+                    Ok(Some(remaining_ms)) => state.guards.lock(ip, remaining_ms),
+                    Ok(None) => {}
+                    Err(err) => {
+                        tracing::warn!(error = ?err, "could not count an authentication failure")
+                    }
+                }
                 Err(ApiError::Core(CoreError::Unauthenticated(msg)))
             }
             Err(other) => Err(other),

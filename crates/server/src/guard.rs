@@ -1,27 +1,23 @@
 //! Abuse guards: temporary lock-out of a client address after repeated authentication
 //! failures, and a token-bucket rate limit per API token (from the token's policy).
 //!
-//! Both live in this node's memory. Behind several nodes each node counts on its own, so the
-//! effective lock-out threshold is per node; the limits still bound guessing to a rate that
-//! cannot matter against 256-bit token secrets.
+//! Failures are counted in the database, so a client locked out by one node is locked out on
+//! all of them: the node that locks it knows at once, the others within a second (each node
+//! re-reads the active lock-outs every second). Rate-limit buckets stay per node: a token's
+//! limit applies on each node it talks to.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use strongroom_core::tokens::LockoutPolicy;
 use strongroom_core::Principal;
 
 use crate::error::ApiError;
 use crate::state::ServerSettings;
 
 const TABLE_LIMIT: usize = 100_000;
-
-struct Failures {
-    count: u32,
-    window_start: Instant,
-    locked_until: Option<Instant>,
-}
 
 struct Bucket {
     tokens: f64,
@@ -30,31 +26,37 @@ struct Bucket {
 
 /// Lock-out and rate-limit state of this node.
 pub struct Guards {
-    threshold: u32,
-    window: Duration,
-    lockout: Duration,
-    failures: Mutex<HashMap<IpAddr, Failures>>,
+    policy: LockoutPolicy,
+    /// This node's view of the clients locked out cluster-wide: updated at once when this node
+    /// locks a client, and replaced from the database every second.
+    locks: Mutex<HashMap<IpAddr, Instant>>,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
 impl Guards {
     pub fn new(settings: &ServerSettings) -> Self {
         Self {
-            threshold: settings.lockout_threshold.max(1),
-            window: Duration::from_secs(settings.lockout_window_secs),
-            lockout: Duration::from_secs(settings.lockout_secs),
-            failures: Mutex::new(HashMap::new()),
+            policy: LockoutPolicy {
+                threshold: settings.lockout_threshold.max(1),
+                window_ms: settings.lockout_window_secs as i64 * 1000,
+                lockout_ms: settings.lockout_secs as i64 * 1000,
+            },
+            locks: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The lock-out rule, for counting a failure in the database.
+    pub fn policy(&self) -> LockoutPolicy {
+        self.policy
     }
 
     /// Refuses a client that is locked out.
     pub fn check_lockout(&self, ip: IpAddr) -> Result<(), ApiError> {
         let now = Instant::now();
-        let table = self.failures.lock();
-        if let Some(until) = table.get(&ip).and_then(|f| f.locked_until) {
-            if until > now {
-                let retry = (until - now).as_secs().max(1);
+        if let Some(until) = self.locks.lock().get(&ip) {
+            if *until > now {
+                let retry = (*until - now).as_secs().max(1);
                 return Err(ApiError::TooManyRequests {
                     code: "locked_out",
                     retry_after_secs: retry,
@@ -64,40 +66,31 @@ impl Guards {
         Ok(())
     }
 
-    /// Counts a failed authentication; locks the client out at the threshold.
-    pub fn auth_failed(&self, ip: IpAddr) {
-        let now = Instant::now();
-        let mut table = self.failures.lock();
-        if table.len() >= TABLE_LIMIT {
-            table.retain(|_, f| {
-                f.locked_until.is_some_and(|u| u > now) || now - f.window_start < self.window
-            });
-        }
-        let entry = table.entry(ip).or_insert(Failures {
-            count: 0,
-            window_start: now,
-            locked_until: None,
-        });
-        if now - entry.window_start > self.window || entry.locked_until.is_some_and(|u| u <= now) {
-            *entry = Failures {
-                count: 0,
-                window_start: now,
-                locked_until: None,
-            };
-        }
-        entry.count += 1;
-        if entry.count >= self.threshold {
-            entry.locked_until = Some(now + self.lockout);
-            tracing::warn!(client = %ip, failures = entry.count, "client locked out after repeated authentication failures");
+    /// Records that `ip` is locked out for `remaining_ms` more milliseconds.
+    pub fn lock(&self, ip: IpAddr, remaining_ms: i64) {
+        if remaining_ms > 0 {
+            tracing::warn!(client = %ip, "client locked out after repeated authentication failures");
+            self.locks.lock().insert(
+                ip,
+                Instant::now() + Duration::from_millis(remaining_ms as u64),
+            );
         }
     }
 
-    /// Clears the failure count of a client that authenticated.
-    pub fn auth_succeeded(&self, ip: IpAddr) {
-        let mut table = self.failures.lock();
-        if table.contains_key(&ip) {
-            table.remove(&ip);
-        }
+    /// Replaces this node's view with the database's list of (client, remaining ms).
+    pub fn replace_locks(&self, active: Vec<(String, i64)>) {
+        let now = Instant::now();
+        let fresh: HashMap<IpAddr, Instant> = active
+            .into_iter()
+            .filter_map(|(client, ms)| {
+                Some((
+                    client.parse().ok()?,
+                    now + Duration::from_millis(ms.max(0) as u64),
+                ))
+            })
+            .take(TABLE_LIMIT)
+            .collect();
+        *self.locks.lock() = fresh;
     }
 
     /// Applies the token's rate limit, if its policy has one.

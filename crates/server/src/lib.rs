@@ -54,12 +54,27 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let vault = state.vault.clone();
+    let refresher = tokio::spawn(refresh_lockouts(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    refresher.abort();
+    served?;
     tokio::task::spawn_blocking(move || vault.flush_audit())
         .await
         .map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)
+}
+
+/// Keeps this node's view of cluster-wide lock-outs current (every second).
+async fn refresh_lockouts(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        match state.run(|v| v.active_lockouts()).await {
+            Ok(active) => state.guards.replace_locks(active),
+            Err(err) => tracing::debug!(error = ?err, "could not read lock-outs"),
+        }
+    }
 }

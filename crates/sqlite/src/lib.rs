@@ -10,6 +10,7 @@ mod connection;
 mod copy;
 mod credentials;
 mod leases;
+mod lockouts;
 mod namespaces;
 mod schema;
 mod tokens;

@@ -66,6 +66,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL);
     "#,
+    // 3: authentication failures shared by every node.
+    r#"
+    CREATE TABLE auth_failures (
+        client TEXT PRIMARY KEY,
+        window_start INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        locked_until INTEGER
+    );
+    "#,
 ];
 
 /// Migrations of the audit file, which lives beside the data file.

@@ -20,7 +20,7 @@ macro_rules! conformance_tests {
             credential_soft_delete_undelete_destroy, credential_delete_and_list,
             credentials_are_isolated, tokens_lifecycle, audit_chains_and_filters,
             audit_concurrent_appenders_form_one_chain, leases_have_one_holder,
-            leases_release_only_your_own, ping_succeeds);
+            leases_release_only_your_own, lockouts_count_within_a_window, ping_succeeds);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
         $(
@@ -618,6 +618,35 @@ pub fn leases_release_only_your_own(s: &dyn Storage) {
         s.acquire_lease("job", "node-b", 101, 201).unwrap(),
         "free after release"
     );
+}
+
+pub fn lockouts_count_within_a_window(s: &dyn Storage) {
+    let fail = |client: &str, now: i64| s.record_auth_failure(client, now, 1000, 3, 5000).unwrap();
+    assert_eq!(fail("10.0.0.1", 0), None);
+    assert_eq!(fail("10.0.0.1", 100), None);
+    assert_eq!(fail("10.0.0.2", 150), None, "clients count separately");
+    assert_eq!(
+        fail("10.0.0.1", 200),
+        Some(5200),
+        "third failure within the window locks"
+    );
+    assert_eq!(
+        s.active_lockouts(300).unwrap(),
+        vec![("10.0.0.1".to_string(), 5200)]
+    );
+    assert_eq!(
+        fail("10.0.0.1", 400),
+        Some(5200),
+        "still locked; the lock is not extended"
+    );
+    assert!(s.active_lockouts(5200).unwrap().is_empty(), "the lock ends");
+    assert_eq!(
+        fail("10.0.0.1", 6000),
+        None,
+        "after the lock the count starts again"
+    );
+    assert_eq!(fail("10.0.0.2", 2000), None, "an old window starts again");
+    assert_eq!(fail("10.0.0.2", 2100), None);
 }
 
 pub fn ping_succeeds(s: &dyn Storage) {

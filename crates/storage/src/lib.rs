@@ -144,6 +144,24 @@ pub trait LeaseStore {
     fn get_lease(&self, name: &str) -> StorageResult<Option<LeaseRow>>;
 }
 
+/// Authentication failures per client address, shared by every node, so a lock-out decided on
+/// one node holds on all of them.
+pub trait LockoutStore {
+    /// Counts a failed authentication from `client` at `now`. A count older than `window_ms`
+    /// (or whose lock has ended) starts again at 1. When the count reaches `threshold` the client
+    /// is locked until `now + lockout_ms`. Returns the end of the client's lock, if locked.
+    fn record_auth_failure(
+        &self,
+        client: &str,
+        now: i64,
+        window_ms: i64,
+        threshold: u32,
+        lockout_ms: i64,
+    ) -> StorageResult<Option<i64>>;
+    /// Clients locked out at `now`, with the end of each lock.
+    fn active_lockouts(&self, now: i64) -> StorageResult<Vec<(String, i64)>>;
+}
+
 /// Liveness of the backend.
 pub trait Health {
     fn ping(&self) -> StorageResult<()>;
@@ -158,6 +176,7 @@ pub trait Storage:
     + TokenStore
     + AuditStore
     + LeaseStore
+    + LockoutStore
     + Health
     + Send
     + Sync
@@ -172,6 +191,7 @@ impl<T> Storage for T where
         + TokenStore
         + AuditStore
         + LeaseStore
+        + LockoutStore
         + Health
         + Send
         + Sync
