@@ -22,7 +22,7 @@ use crate::clock::rfc3339;
 use crate::{CoreError, CoreResult, Page, Principal, Vault};
 
 /// How long a queued entry may wait before the writer appends it.
-pub const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 const MAX_BATCH: usize = 4096;
 
 struct Shared {
