@@ -4,6 +4,29 @@
 //! the audit writer. Every data operation takes a [`Principal`] (who is asking), is authorized
 //! here against that principal's policy, and is audited here — so the HTTP server, the CLI and
 //! library users all get the same checks, and no entry point can forget them.
+//!
+//! Used as a library:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use strongroom_core::credentials::{CredentialData, PutOptions};
+//! use strongroom_core::{Principal, SystemClock, Vault, VaultSettings};
+//! use strongroom_crypto::{Key, Root};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Arc::new(strongroom_sqlite::SqliteStore::open(&dir.path().join("vault.db")).unwrap());
+//! let root = Key::<Root>::generate().unwrap(); // in real use: root_key::load_file(...)
+//! let vault = Vault::open(store, root, Arc::new(SystemClock), VaultSettings::default()).unwrap().vault;
+//! let me = Principal::system("my-bot"); // audited as "my-bot"
+//! vault.create_namespace(&me, "musicbot").unwrap();
+//!
+//! let token: CredentialData = serde_json::from_str(
+//!     r#"{"type": "oauth2", "access_token": "BQD…", "refresh_token": "AQC…", "provider": "spotify"}"#,
+//! ).unwrap();
+//! vault.put_credential(&me, "musicbot", "telegram:123456789", "spotify", &token, PutOptions::default()).unwrap();
+//! let read = vault.get_credential(&me, "musicbot", "telegram:123456789", "spotify", None).unwrap();
+//! assert_eq!(read.metadata.version, 1);
+//! ```
 
 pub mod access;
 pub mod audit;

@@ -141,8 +141,11 @@ fn open_connection(path: &Path) -> StorageResult<Connection> {
     .map_err(map_err)?;
     // Query-planner stability: plans never depend on bound values, so a cached statement is
     // never re-prepared because a parameter changed (the profile showed that on every read).
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
-        .map_err(map_err)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
