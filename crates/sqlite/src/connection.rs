@@ -60,13 +60,7 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Transaction<'_>) -> StorageResult<T>,
     ) -> StorageResult<T> {
-        let mut conn = self.audit.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(map_err)?;
-        let out = work(&tx)?;
-        tx.commit().map_err(map_err)?;
-        Ok(out)
+        immediate(&self.audit, work)
     }
 
     /// Runs `work` on the audit file's connection.
@@ -82,13 +76,7 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Transaction<'_>) -> StorageResult<T>,
     ) -> StorageResult<T> {
-        let mut conn = self.writer.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(map_err)?;
-        let out = work(&tx)?;
-        tx.commit().map_err(map_err)?;
-        Ok(out)
+        immediate(&self.writer, work)
     }
 
     /// Runs `work` on a pooled reader connection, waiting for one when all are busy.
@@ -126,6 +114,21 @@ impl SqliteStore {
         self.reader_freed.notify_one();
         out
     }
+}
+
+/// Runs `work` in a `BEGIN IMMEDIATE` transaction on `conn` and commits it; an error from
+/// `work` rolls it back.
+fn immediate<T>(
+    conn: &Mutex<Connection>,
+    work: impl FnOnce(&Transaction<'_>) -> StorageResult<T>,
+) -> StorageResult<T> {
+    let mut conn = conn.lock();
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map_err)?;
+    let out = work(&tx)?;
+    tx.commit().map_err(map_err)?;
+    Ok(out)
 }
 
 fn open_connection(path: &Path) -> StorageResult<Connection> {
