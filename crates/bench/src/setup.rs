@@ -10,7 +10,7 @@ use strongroom_core::{Principal, SystemClock, Vault, VaultSettings};
 use strongroom_crypto::{Key, Root};
 use strongroom_postgres::{PgSettings, PgStore};
 use strongroom_sqlite::SqliteStore;
-use strongroom_storage::{ItemKey, NewVersion, Storage};
+use strongroom_storage::{ItemKey, NewVersion, Storage, UserRow};
 
 use crate::Params;
 
@@ -52,6 +52,19 @@ pub fn plain_key(i: usize) -> ItemKey {
         user_hash: user_id(i).into_bytes(),
         name: NAME.into(),
     }
+}
+
+/// The plain store's user row: same schema, placeholder bytes of the same sizes.
+pub fn plain_user(store: &dyn Storage, i: usize) -> Result<()> {
+    store.insert_user(&UserRow {
+        namespace: NAMESPACE.into(),
+        user_hash: user_id(i).into_bytes(),
+        encrypted_id: vec![0; 52],
+        wrapped_key: vec![0; 66],
+        kek_version: 1,
+        created_at: 1,
+    })?;
+    Ok(())
 }
 
 pub fn plain_put(store: &dyn Storage, i: usize, round: usize, now: i64) -> Result<()> {
@@ -124,6 +137,7 @@ impl Fixture {
         let started = Instant::now();
         for i in 0..users {
             vault_put(&vault, &who, i, 0)?;
+            plain_user(plain.as_ref(), i)?;
             plain_put(plain.as_ref(), i, 0, 1)?;
         }
         vault.flush_audit()?;

@@ -44,7 +44,7 @@ pub enum TokenCommand {
         /// Namespaces it may touch (repeat, or `*` for all).
         #[arg(long = "namespace", required = true)]
         namespaces: Vec<String>,
-        /// Capabilities: read, write, delete, list, admin (comma-separated).
+        /// Capabilities: read, write, delete, list, export, erase, admin (comma-separated).
         #[arg(long = "cap", value_delimiter = ',', required = true)]
         capabilities: Vec<String>,
         /// Lifetime in seconds.
@@ -318,6 +318,18 @@ pub fn credential(conn: &Connection, cmd: CredentialCommand) -> Outcome {
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
+    /// Export everything held about a user as JSON (format strongroom-user-export/1).
+    Export { namespace: String, user: String },
+    /// Erase a user for good: the data key is destroyed at once, then the rows are purged.
+    Erase {
+        namespace: String,
+        user: String,
+        /// Repeat the user id to confirm (erasure cannot be undone).
+        #[arg(long)]
+        confirm: String,
+    },
+    /// Show whether an erased user's rows are still being purged.
+    ErasureStatus { namespace: String, user: String },
     /// List a namespace's users (ids are decrypted for the caller).
     List {
         namespace: String,
@@ -340,6 +352,35 @@ pub fn users(conn: &Connection, cmd: UsersCommand) -> Outcome {
             if let Some(cursor) = cursor {
                 path.push_str(&format!("&cursor={}", segment(&cursor)));
             }
+            done(c.call("GET", &path, None)?)
+        }
+        UsersCommand::Export { namespace, user } => {
+            let path = format!(
+                "/v1/ns/{}/users/{}/export",
+                segment(&namespace),
+                segment(&user)
+            );
+            done(c.call("GET", &path, None)?)
+        }
+        UsersCommand::Erase {
+            namespace,
+            user,
+            confirm,
+        } => {
+            let path = format!(
+                "/v1/ns/{}/users/{}?confirm={}",
+                segment(&namespace),
+                segment(&user),
+                segment(&confirm)
+            );
+            done(c.call("DELETE", &path, None)?)
+        }
+        UsersCommand::ErasureStatus { namespace, user } => {
+            let path = format!(
+                "/v1/ns/{}/users/{}/erasure",
+                segment(&namespace),
+                segment(&user)
+            );
             done(c.call("GET", &path, None)?)
         }
     }

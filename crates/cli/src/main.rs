@@ -33,7 +33,7 @@ enum Command {
     /// Store, read, version and delete users' credentials.
     #[command(subcommand, name = "cred")]
     Credential(commands::CredentialCommand),
-    /// List the users of a namespace.
+    /// List, export and erase the users of a namespace.
     #[command(subcommand)]
     Users(commands::UsersCommand),
     /// Rotate, rewrap and retire namespace keys.

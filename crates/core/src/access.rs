@@ -18,6 +18,10 @@ pub enum Capability {
     Write,
     Delete,
     List,
+    /// Export everything held about a user.
+    Export,
+    /// Erase a user completely.
+    Erase,
     Admin,
 }
 
@@ -28,6 +32,8 @@ impl Capability {
             Capability::Write => "write",
             Capability::Delete => "delete",
             Capability::List => "list",
+            Capability::Export => "export",
+            Capability::Erase => "erase",
             Capability::Admin => "admin",
         }
     }

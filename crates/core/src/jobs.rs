@@ -38,9 +38,22 @@ impl Job for RewrapJob {
     }
 }
 
+/// Finishes purging erased users (large users, or erasures interrupted by a crash).
+pub struct ErasurePurgeJob;
+
+impl Job for ErasurePurgeJob {
+    fn name(&self) -> &'static str {
+        "erasure-purge"
+    }
+
+    fn run_once(&self, vault: &Vault) -> CoreResult<bool> {
+        vault.purge_some()
+    }
+}
+
 /// The jobs every node runs.
 pub fn standard_jobs() -> Vec<Arc<dyn Job>> {
-    vec![Arc::new(RewrapJob)]
+    vec![Arc::new(RewrapJob), Arc::new(ErasurePurgeJob)]
 }
 
 /// How jobs are scheduled on this node.

@@ -210,6 +210,13 @@ impl Keyring {
         .map_err(|e| CoreError::from_crypto("user key", e))
     }
 
+    /// Drops one user's cached data key (erasure), which zeroizes it.
+    pub fn forget_data_key(&self, ns: &str, user_hash: &[u8]) {
+        self.data_keys
+            .lock()
+            .pop(&(ns.to_string(), user_hash.to_vec()));
+    }
+
     /// Drops every cached data key (e.g. on seal).
     pub fn forget_data_keys(&self) {
         self.data_keys.lock().clear();

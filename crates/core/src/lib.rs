@@ -35,6 +35,7 @@ pub mod credentials;
 mod error;
 pub mod jobs;
 pub mod keyring;
+pub mod lifecycle;
 pub mod names;
 pub mod namespaces;
 pub mod secret_string;

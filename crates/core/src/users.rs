@@ -56,6 +56,15 @@ impl Vault {
         }
         // A new user is wrapped under the primary version as the database has it now, not as
         // this node cached it: another node may have rotated (and be about to retire) since.
+        if self
+            .storage()
+            .erasure_pending(&user.keys.name, &user.hash)?
+        {
+            return Err(CoreError::Conflict(
+                "this user was erased and the purge is still running; retry when it has finished"
+                    .into(),
+            ));
+        }
         let fresh = self.keyring().reload(&user.keys.name)?;
         let ns = &fresh;
         let data_key = Key::<Data>::generate().map_err(|e| CoreError::Internal(e.to_string()))?;

@@ -76,7 +76,8 @@ impl CredentialStore for PgStore {
             Ok(c.query_opt(
                 "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, \
                         v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
-                 FROM credentials c JOIN credential_versions v \
+                 FROM credentials c JOIN users u ON u.namespace = c.namespace AND u.user_hash = c.user_hash \
+                 JOIN credential_versions v \
                    ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
                   AND v.version = COALESCE($4::BIGINT, c.current_version) \
                  WHERE c.namespace = $1 AND c.user_hash = $2 AND c.name = $3",
@@ -193,7 +194,8 @@ impl CredentialStore for PgStore {
         self.read(|c| {
             Ok(c.query(
                 "SELECT name, current_version, oldest_version, max_versions, created_at, updated_at FROM credentials \
-                 WHERE namespace = $1 AND user_hash = $2 AND name > $3 AND current_version > 0 ORDER BY name LIMIT $4",
+                 WHERE namespace = $1 AND user_hash = $2 AND name > $3 AND current_version > 0 \
+                 AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = $1 AND u.user_hash = $2) ORDER BY name LIMIT $4",
                 &[&namespace, &user_hash, &after, &(limit as i64)],
             )?
             .iter()

@@ -13,6 +13,7 @@ mod audit;
 mod connection;
 mod copy;
 mod credentials;
+mod erasure;
 mod leases;
 mod lockouts;
 mod namespaces;

@@ -93,4 +93,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         locked_until BIGINT
     );
     "#,
+    // 4: erasures whose purge has not finished.
+    r#"
+    CREATE TABLE erasures (
+        namespace TEXT COLLATE "C" NOT NULL,
+        user_hash BYTEA NOT NULL,
+        started_at BIGINT NOT NULL,
+        PRIMARY KEY (namespace, user_hash)
+    );
+    "#,
 ];

@@ -78,13 +78,15 @@ impl CredentialStore for SqliteStore {
         // planner inspects makes SQLite re-prepare the statement on every rebind.
         const LATEST: &str = "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, \
                     v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
-             FROM credentials c JOIN credential_versions v \
+             FROM credentials c JOIN users u ON u.namespace = c.namespace AND u.user_hash = c.user_hash \
+             JOIN credential_versions v \
                ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
               AND v.version = c.current_version \
              WHERE c.namespace = ?1 AND c.user_hash = ?2 AND c.name = ?3";
         const EXACT: &str = "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, \
                     v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
-             FROM credentials c JOIN credential_versions v \
+             FROM credentials c JOIN users u ON u.namespace = c.namespace AND u.user_hash = c.user_hash \
+             JOIN credential_versions v \
                ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
               AND v.version = ?4 \
              WHERE c.namespace = ?1 AND c.user_hash = ?2 AND c.name = ?3";
@@ -232,6 +234,7 @@ impl CredentialStore for SqliteStore {
         self.read(|c| {
             c.prepare_cached(&format!(
                 "SELECT name, {META_COLUMNS} FROM credentials WHERE namespace = ?1 AND user_hash = ?2 AND name > ?3 \
+                 AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = ?1 AND u.user_hash = ?2) \
                  ORDER BY name LIMIT ?4"
             ))?
             .query_map(params![namespace, user_hash, after.unwrap_or(""), limit as i64], |r| {

@@ -75,6 +75,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         locked_until INTEGER
     );
     "#,
+    // 4: erasures whose purge has not finished.
+    r#"
+    CREATE TABLE erasures (
+        namespace TEXT NOT NULL,
+        user_hash BLOB NOT NULL,
+        started_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, user_hash)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Migrations of the audit file, which lives beside the data file.

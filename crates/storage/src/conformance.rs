@@ -17,6 +17,7 @@ macro_rules! conformance_tests {
             rewrap_applies_only_to_unchanged_rows, credential_versions_roundtrip,
             credential_check_and_set, credential_unconditional_writes_append, credential_aborted_seal_writes_nothing,
             credential_max_versions_keep_setting, credential_max_versions_prunes_oldest,
+            credentials_vanish_with_their_user, erasure_lifecycle,
             credential_soft_delete_undelete_destroy, credential_delete_and_list,
             credentials_are_isolated, tokens_lifecycle, audit_chains_and_filters,
             audit_concurrent_appenders_form_one_chain, leases_have_one_holder,
@@ -48,6 +49,14 @@ fn ns(s: &dyn Storage, name: &str) {
         created_at: 1,
     };
     s.create_namespace(&row, &kek).expect("create namespace");
+}
+
+/// A namespace with users 1 and 2 (credentials are readable only while their user exists).
+fn ns_with_users(s: &dyn Storage, name: &str) {
+    ns(s, name);
+    for hash in [1, 2] {
+        s.insert_user(&user(name, hash)).expect("insert user");
+    }
 }
 
 fn user(namespace: &str, hash: u8) -> UserRow {
@@ -221,7 +230,7 @@ pub fn rewrap_applies_only_to_unchanged_rows(s: &dyn Storage) {
 }
 
 pub fn credential_versions_roundtrip(s: &dyn Storage) {
-    ns(s, "app");
+    ns_with_users(s, "app");
     let k = key("app", 1, "spotify");
     assert!(s.get_credential_version(&k, None).unwrap().is_none());
     put(s, &k, 1);
@@ -247,7 +256,7 @@ pub fn credential_versions_roundtrip(s: &dyn Storage) {
 }
 
 pub fn credential_check_and_set(s: &dyn Storage) {
-    ns(s, "app");
+    ns_with_users(s, "app");
     let k = key("app", 1, "c");
     put(s, &k, 1);
     assert!(matches!(
@@ -264,7 +273,7 @@ pub fn credential_check_and_set(s: &dyn Storage) {
 }
 
 pub fn credential_unconditional_writes_append(s: &dyn Storage) {
-    ns(s, "app");
+    ns_with_users(s, "app");
     let k = key("app", 1, "c");
     for expected in 1..=3u64 {
         let meta = s
@@ -281,7 +290,7 @@ pub fn credential_unconditional_writes_append(s: &dyn Storage) {
 }
 
 pub fn credential_aborted_seal_writes_nothing(s: &dyn Storage) {
-    ns(s, "app");
+    ns_with_users(s, "app");
     let k = key("app", 1, "c");
     put(s, &k, 1);
     let failing = |_: u64| -> Result<Vec<u8>, String> { Err("no".into()) };
@@ -298,7 +307,7 @@ pub fn credential_aborted_seal_writes_nothing(s: &dyn Storage) {
 }
 
 pub fn credential_max_versions_keep_setting(s: &dyn Storage) {
-    ns(s, "app");
+    ns_with_users(s, "app");
     let k = key("app", 1, "c");
     let keep = |n| NewVersion {
         created_at: 1,
@@ -327,7 +336,7 @@ pub fn credential_max_versions_keep_setting(s: &dyn Storage) {
 }
 
 pub fn credential_max_versions_prunes_oldest(s: &dyn Storage) {
-    ns(s, "app");
+    ns_with_users(s, "app");
     let k = key("app", 1, "c");
     for v in 1..=5 {
         s.put_credential_version(&k, Some(v - 1), &version(v, 3), &seal)
@@ -349,7 +358,7 @@ pub fn credential_max_versions_prunes_oldest(s: &dyn Storage) {
 }
 
 pub fn credential_soft_delete_undelete_destroy(s: &dyn Storage) {
-    ns(s, "app");
+    ns_with_users(s, "app");
     let k = key("app", 1, "c");
     put(s, &k, 1);
     put(s, &k, 2);
@@ -376,7 +385,7 @@ pub fn credential_soft_delete_undelete_destroy(s: &dyn Storage) {
 }
 
 pub fn credential_delete_and_list(s: &dyn Storage) {
-    ns(s, "app");
+    ns_with_users(s, "app");
     for name in ["b", "a", "c"] {
         put(s, &key("app", 1, name), 1);
     }
@@ -405,8 +414,8 @@ pub fn credential_delete_and_list(s: &dyn Storage) {
 }
 
 pub fn credentials_are_isolated(s: &dyn Storage) {
-    ns(s, "app");
-    ns(s, "bot");
+    ns_with_users(s, "app");
+    ns_with_users(s, "bot");
     put(s, &key("app", 1, "c"), 1);
     assert!(s
         .get_credential_version(&key("app", 2, "c"), None)
@@ -420,6 +429,79 @@ pub fn credentials_are_isolated(s: &dyn Storage) {
         .list_credentials("app", &[2; 32], None, 10)
         .unwrap()
         .is_empty());
+}
+
+pub fn credentials_vanish_with_their_user(s: &dyn Storage) {
+    ns_with_users(s, "app");
+    put(s, &key("app", 1, "c"), 1);
+    put(s, &key("app", 2, "c"), 1);
+    assert!(s.begin_erasure("app", &[1; 32], 10).unwrap());
+    // The user's key is gone: its rows are no longer returned, even before they are purged.
+    assert!(s
+        .get_credential_version(&key("app", 1, "c"), None)
+        .unwrap()
+        .is_none());
+    assert!(s
+        .list_credentials("app", &[1; 32], None, 10)
+        .unwrap()
+        .is_empty());
+    assert!(
+        s.get_credential_version(&key("app", 2, "c"), None)
+            .unwrap()
+            .is_some(),
+        "other users untouched"
+    );
+}
+
+pub fn erasure_lifecycle(s: &dyn Storage) {
+    ns_with_users(s, "app");
+    for name in ["a", "b", "c"] {
+        let k = key("app", 1, name);
+        put(s, &k, 1);
+        put(s, &k, 2);
+    }
+    put(s, &key("app", 2, "a"), 1);
+    assert_eq!(
+        s.count_user_items("app", &[1; 32]).unwrap(),
+        9,
+        "6 versions and 3 metadata rows"
+    );
+    assert!(
+        !s.begin_erasure("app", &[9; 32], 10).unwrap(),
+        "no such user"
+    );
+    assert!(s.begin_erasure("app", &[1; 32], 10).unwrap());
+    assert!(
+        s.get_user("app", &[1; 32]).unwrap().is_none(),
+        "the wrapped data key is gone at once"
+    );
+    assert!(s.erasure_pending("app", &[1; 32]).unwrap());
+    assert!(
+        !s.begin_erasure("app", &[1; 32], 11).unwrap(),
+        "already erased"
+    );
+    let pending = s.pending_erasures(10).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (
+            pending[0].namespace.as_str(),
+            pending[0].user_hash.clone(),
+            pending[0].started_at
+        ),
+        ("app", vec![1; 32], 10)
+    );
+    assert_eq!(s.purge_user_items("app", &[1; 32], 4).unwrap(), 4);
+    assert_eq!(s.count_user_items("app", &[1; 32]).unwrap(), 5);
+    assert_eq!(s.purge_user_items("app", &[1; 32], 100).unwrap(), 5);
+    assert_eq!(s.purge_user_items("app", &[1; 32], 100).unwrap(), 0);
+    assert!(s.finish_erasure("app", &[1; 32]).unwrap());
+    assert!(!s.erasure_pending("app", &[1; 32]).unwrap());
+    assert!(s.pending_erasures(10).unwrap().is_empty());
+    assert_eq!(
+        s.count_user_items("app", &[2; 32]).unwrap(),
+        2,
+        "other users untouched"
+    );
 }
 
 pub fn tokens_lifecycle(s: &dyn Storage) {

@@ -65,7 +65,8 @@ pub trait UserStore {
 /// Versioned credentials of a user.
 pub trait CredentialStore {
     fn get_credential_meta(&self, key: &ItemKey) -> StorageResult<Option<ItemMeta>>;
-    /// The metadata and one version (the current one when `version` is `None`).
+    /// The metadata and one version (the current one when `version` is `None`); nothing once
+    /// the user's row (and so its data key) is gone.
     fn get_credential_version(
         &self,
         key: &ItemKey,
@@ -95,7 +96,8 @@ pub trait CredentialStore {
     fn destroy_credential_versions(&self, key: &ItemKey, versions: &[u64]) -> StorageResult<u64>;
     /// Removes the credential, its metadata and every version.
     fn delete_credential(&self, key: &ItemKey) -> StorageResult<bool>;
-    /// A user's credential names in order, after `after` (exclusive).
+    /// A user's credential names in order, after `after` (exclusive); none once the user's row
+    /// is gone.
     fn list_credentials(
         &self,
         namespace: &str,
@@ -144,6 +146,31 @@ pub trait LeaseStore {
     fn get_lease(&self, name: &str) -> StorageResult<Option<LeaseRow>>;
 }
 
+/// Erasing a user: the wrapped data key is deleted first (crypto-shredding: every ciphertext
+/// of the user becomes unreadable at once), then the user's rows are purged in batches. A
+/// pending-erasure row records the work so an interrupted purge is finished later.
+pub trait ErasureStore {
+    /// In one transaction: deletes the user's row (with its wrapped data key) and records a
+    /// pending erasure. Returns false if the user does not exist.
+    fn begin_erasure(&self, namespace: &str, user_hash: &[u8], now: i64) -> StorageResult<bool>;
+    /// Whether an erasure of this user is recorded and not finished.
+    fn erasure_pending(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<bool>;
+    /// Deletes up to `limit` of the user's stored rows (versions first, then metadata);
+    /// returns how many it deleted.
+    fn purge_user_items(
+        &self,
+        namespace: &str,
+        user_hash: &[u8],
+        limit: usize,
+    ) -> StorageResult<u64>;
+    /// Rows still stored for the user (credential versions and metadata).
+    fn count_user_items(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<u64>;
+    /// Removes the pending-erasure record; returns whether there was one.
+    fn finish_erasure(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<bool>;
+    /// Erasures not finished yet, oldest first.
+    fn pending_erasures(&self, limit: usize) -> StorageResult<Vec<ErasureRow>>;
+}
+
 /// Authentication failures per client address, shared by every node, so a lock-out decided on
 /// one node holds on all of them.
 pub trait LockoutStore {
@@ -177,6 +204,7 @@ pub trait Storage:
     + AuditStore
     + LeaseStore
     + LockoutStore
+    + ErasureStore
     + Health
     + Send
     + Sync
@@ -192,6 +220,7 @@ impl<T> Storage for T where
         + AuditStore
         + LeaseStore
         + LockoutStore
+        + ErasureStore
         + Health
         + Send
         + Sync

@@ -138,3 +138,11 @@ pub struct LeaseRow {
     pub owner: String,
     pub expires_at: i64,
 }
+
+/// An erasure whose purge has not finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureRow {
+    pub namespace: String,
+    pub user_hash: Vec<u8>,
+    pub started_at: i64,
+}

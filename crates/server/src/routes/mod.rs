@@ -2,6 +2,7 @@
 
 mod credentials;
 mod keys;
+mod lifecycle;
 mod sys;
 
 use axum::routing::{delete, get, post, MethodRouter};
@@ -52,6 +53,15 @@ fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(keys::set_min_version),
         ),
         ("/v1/ns/{namespace}/users", get(credentials::list_users)),
+        ("/v1/ns/{namespace}/users/{user}", delete(lifecycle::erase)),
+        (
+            "/v1/ns/{namespace}/users/{user}/export",
+            get(lifecycle::export),
+        ),
+        (
+            "/v1/ns/{namespace}/users/{user}/erasure",
+            get(lifecycle::erasure_status),
+        ),
         (
             "/v1/ns/{namespace}/users/{user}/credentials",
             get(credentials::list),

@@ -1,0 +1,259 @@
+//! Data-subject rights: export everything held about a user, and erase it.
+//!
+//! Erasure is immediate by crypto-shredding: the user's row — holding the wrapped data key —
+//! is deleted first, in the same transaction that records a pending erasure, and the key is
+//! dropped from this node's cache. From that moment every ciphertext of the user is unreadable
+//! (storage returns a user's rows only while the user row exists, so other nodes' cached keys
+//! find nothing to decrypt either). The rows are then purged: in the same call for small users,
+//! by the `erasure-purge` background job for large ones or when a node died mid-purge.
+//! The audit log records the erasure with the user's keyed hash, never the id.
+//!
+//! Backups: a backup taken before the erasure still holds the wrapped data key. Restoring it
+//! would resurrect the user; operators must re-apply erasures after a restore (the audit log's
+//! `user.erase` entries list the keyed hashes) or expire backups within their retention promise.
+
+use serde::Serialize;
+
+use crate::clock::rfc3339;
+use crate::credentials::{CredentialData, VersionInfo};
+use crate::keyring::contexts;
+use crate::users::UserRef;
+use crate::{names, Capability, CoreError, CoreResult, Principal, Vault};
+
+/// Rows purged within the erase call before the rest is left to the background job.
+pub const SYNC_PURGE_LIMIT: u64 = 1000;
+const PURGE_BATCH: usize = 500;
+const EXPORT_FORMAT: &str = "strongroom-user-export/1";
+
+/// What an erase did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErasureReport {
+    /// The user's keyed hash (the only name the audit log keeps).
+    pub user_hash: String,
+    pub erased_at: String,
+    pub items_purged: u64,
+    /// True when rows remain for the background purge (they are already unreadable).
+    pub purge_pending: bool,
+}
+
+/// Where an erasure stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErasureStatus {
+    pub user_hash: String,
+    pub purge_pending: bool,
+    pub items_remaining: u64,
+}
+
+/// Everything held about a user, decrypted (the documented export format).
+#[derive(Debug, Serialize)]
+pub struct UserExport {
+    pub format: &'static str,
+    pub namespace: String,
+    pub user: String,
+    pub exported_at: String,
+    pub credentials: Vec<ExportedCredential>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExportedCredential {
+    pub name: String,
+    pub current_version: u64,
+    /// Every live version (soft-deleted and destroyed versions are not data the app holds).
+    pub versions: Vec<ExportedVersion>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExportedVersion {
+    #[serde(flatten)]
+    pub metadata: VersionInfo,
+    pub data: CredentialData,
+}
+
+impl Vault {
+    fn user_op<T>(
+        &self,
+        who: &Principal,
+        action: &str,
+        cap: Capability,
+        ns: &str,
+        user_id: &str,
+        work: impl FnOnce(&UserRef) -> CoreResult<T>,
+    ) -> CoreResult<T> {
+        let resolved = names::namespace(ns)
+            .and_then(|_| who.require(cap, ns))
+            .and_then(|_| self.resolve_user(ns, user_id));
+        match resolved {
+            Ok(user) => {
+                let hash = user.hash.clone();
+                self.audited_now(who, action, ns, &hash, "", || work(&user))
+            }
+            Err(e) => self.audited_now(who, action, ns, &[], "", || Err(e)),
+        }
+    }
+
+    /// Exports every live credential version of a user, decrypted (needs `export`).
+    pub fn export_user(&self, who: &Principal, ns: &str, user_id: &str) -> CoreResult<UserExport> {
+        self.user_op(
+            who,
+            "user.export",
+            Capability::Export,
+            ns,
+            user_id,
+            |user| {
+                let key = self
+                    .existing_user_key(user)?
+                    .ok_or(CoreError::NotFound("user"))?;
+                let mut credentials = Vec::new();
+                let mut after: Option<String> = None;
+                loop {
+                    let page =
+                        self.storage()
+                            .list_credentials(ns, &user.hash, after.as_deref(), 1000)?;
+                    let Some((last, _)) = page.last() else { break };
+                    after = Some(last.clone());
+                    for (name, meta) in page {
+                        let item = strongroom_storage::ItemKey {
+                            namespace: ns.to_string(),
+                            user_hash: user.hash.clone(),
+                            name: name.clone(),
+                        };
+                        let mut versions = Vec::new();
+                        for v in self.storage().list_credential_versions(&item)? {
+                            if v.destroyed || v.deleted_at.is_some() {
+                                continue;
+                            }
+                            let Some((_, row)) = self
+                                .storage()
+                                .get_credential_version(&item, Some(v.version))?
+                            else {
+                                continue;
+                            };
+                            let ciphertext = row
+                                .ciphertext
+                                .as_deref()
+                                .ok_or(CoreError::Integrity("credential"))?;
+                            let plain = key
+                                .open(
+                                    &contexts::credential(ns, &user.hash, &name, row.version),
+                                    ciphertext,
+                                )
+                                .map_err(|e| CoreError::from_crypto("credential", e))?;
+                            let data: CredentialData = serde_json::from_slice(&plain)
+                                .map_err(|_| CoreError::Integrity("credential"))?;
+                            versions.push(ExportedVersion {
+                                metadata: VersionInfo {
+                                    version: row.version,
+                                    created_at: rfc3339(row.created_at),
+                                    deleted_at: None,
+                                    destroyed: false,
+                                },
+                                data,
+                            });
+                        }
+                        credentials.push(ExportedCredential {
+                            name,
+                            current_version: meta.current_version,
+                            versions,
+                        });
+                    }
+                }
+                Ok(UserExport {
+                    format: EXPORT_FORMAT,
+                    namespace: ns.to_string(),
+                    user: user_id.to_string(),
+                    exported_at: rfc3339(self.now_ms()),
+                    credentials,
+                })
+            },
+        )
+    }
+
+    /// Erases a user: crypto-shred at once, then purge. `confirm` must repeat the user id.
+    pub fn erase_user(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        confirm: &str,
+    ) -> CoreResult<ErasureReport> {
+        self.user_op(who, "user.erase", Capability::Erase, ns, user_id, |user| {
+            if confirm != user_id {
+                return Err(CoreError::Invalid {
+                    field: "confirm",
+                    rule: "must repeat the user id exactly (erasure cannot be undone)".into(),
+                });
+            }
+            let now = self.now_ms();
+            if !self.storage().begin_erasure(ns, &user.hash, now)? {
+                return Err(CoreError::NotFound("user"));
+            }
+            self.keyring().forget_data_key(ns, &user.hash);
+            let (items_purged, done) = self.purge_user(ns, &user.hash, SYNC_PURGE_LIMIT)?;
+            Ok(ErasureReport {
+                user_hash: hex::encode(&user.hash),
+                erased_at: rfc3339(now),
+                items_purged,
+                purge_pending: !done,
+            })
+        })
+    }
+
+    /// Where a user's erasure stands (needs `erase`).
+    pub fn erasure_status(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+    ) -> CoreResult<ErasureStatus> {
+        self.user_op(
+            who,
+            "user.erasure_status",
+            Capability::Erase,
+            ns,
+            user_id,
+            |user| {
+                Ok(ErasureStatus {
+                    user_hash: hex::encode(&user.hash),
+                    purge_pending: self.storage().erasure_pending(ns, &user.hash)?,
+                    items_remaining: self.storage().count_user_items(ns, &user.hash)?,
+                })
+            },
+        )
+    }
+
+    /// Purges up to `budget` rows of an erased user; finishes the erasure when none remain.
+    /// Returns rows purged and whether the erasure is finished.
+    fn purge_user(&self, ns: &str, user_hash: &[u8], budget: u64) -> CoreResult<(u64, bool)> {
+        let mut purged = 0u64;
+        while purged < budget {
+            let n = self
+                .storage()
+                .purge_user_items(ns, user_hash, PURGE_BATCH)?;
+            purged += n;
+            if n == 0 {
+                self.storage().finish_erasure(ns, user_hash)?;
+                return Ok((purged, true));
+            }
+        }
+        Ok((purged, false))
+    }
+
+    /// Background work: continues the oldest unfinished erasure. `Ok(true)` when it did work.
+    pub(crate) fn purge_some(&self) -> CoreResult<bool> {
+        let Some(next) = self.storage().pending_erasures(1)?.pop() else {
+            return Ok(false);
+        };
+        let who = Principal::system("job:erasure-purge");
+        self.audited(
+            &who,
+            "user.purge",
+            &next.namespace,
+            &next.user_hash,
+            "",
+            || {
+                self.purge_user(&next.namespace, &next.user_hash, 10 * PURGE_BATCH as u64)
+                    .map(|_| true)
+            },
+        )
+    }
+}

@@ -1,0 +1,92 @@
+//! Erasing users on PostgreSQL: the user row (with its wrapped data key) goes first, in the
+//! same transaction that records the pending erasure; rows are then purged in bounded batches.
+
+use strongroom_storage::{ErasureRow, ErasureStore, StorageResult};
+
+use crate::connection::PgStore;
+
+impl ErasureStore for PgStore {
+    fn begin_erasure(&self, namespace: &str, user_hash: &[u8], now: i64) -> StorageResult<bool> {
+        self.write(|tx| {
+            if tx.execute(
+                "DELETE FROM users WHERE namespace = $1 AND user_hash = $2",
+                &[&namespace, &user_hash],
+            )? == 0
+            {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO erasures (namespace, user_hash, started_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (namespace, user_hash) DO UPDATE SET started_at = excluded.started_at",
+                &[&namespace, &user_hash, &now],
+            )?;
+            Ok(true)
+        })
+    }
+
+    fn erasure_pending(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<bool> {
+        self.read(|c| {
+            Ok(c.query_opt(
+                "SELECT 1 FROM erasures WHERE namespace = $1 AND user_hash = $2",
+                &[&namespace, &user_hash],
+            )?
+            .is_some())
+        })
+    }
+
+    fn purge_user_items(
+        &self,
+        namespace: &str,
+        user_hash: &[u8],
+        limit: usize,
+    ) -> StorageResult<u64> {
+        let limit = limit as i64;
+        self.write(|tx| {
+            let versions = tx.execute(
+                "DELETE FROM credential_versions WHERE (namespace, user_hash, name, version) IN \
+                 (SELECT namespace, user_hash, name, version FROM credential_versions \
+                  WHERE namespace = $1 AND user_hash = $2 LIMIT $3)",
+                &[&namespace, &user_hash, &limit],
+            )?;
+            let left = limit - versions as i64;
+            if left == 0 {
+                return Ok(versions);
+            }
+            let metadata = tx.execute(
+                "DELETE FROM credentials WHERE (namespace, user_hash, name) IN \
+                 (SELECT namespace, user_hash, name FROM credentials WHERE namespace = $1 AND user_hash = $2 LIMIT $3)",
+                &[&namespace, &user_hash, &left],
+            )?;
+            Ok(versions + metadata)
+        })
+    }
+
+    fn count_user_items(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<u64> {
+        self.read(|c| {
+            let row = c.query_opt(
+                "SELECT (SELECT COUNT(*) FROM credential_versions WHERE namespace = $1 AND user_hash = $2) + \
+                        (SELECT COUNT(*) FROM credentials WHERE namespace = $1 AND user_hash = $2 AND current_version > 0)",
+                &[&namespace, &user_hash],
+            )?;
+            Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
+        })
+    }
+
+    fn finish_erasure(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<bool> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM erasures WHERE namespace = $1 AND user_hash = $2",
+                &[&namespace, &user_hash],
+            )? == 1)
+        })
+    }
+
+    fn pending_erasures(&self, limit: usize) -> StorageResult<Vec<ErasureRow>> {
+        self.read(|c| {
+            Ok(c.query("SELECT namespace, user_hash, started_at FROM erasures ORDER BY started_at LIMIT $1", &[&(limit as i64)])?
+                .iter()
+                .map(|r| ErasureRow { namespace: r.get(0), user_hash: r.get(1), started_at: r.get(2) })
+                .collect())
+        })
+    }
+}

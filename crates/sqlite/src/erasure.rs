@@ -1,0 +1,96 @@
+//! Erasing users on SQLite: the user row (with its wrapped data key) goes first, in the same
+//! transaction that records the pending erasure; rows are then purged in bounded batches.
+
+use rusqlite::{params, OptionalExtension};
+use strongroom_storage::{ErasureRow, ErasureStore, StorageResult};
+
+use crate::connection::{map_err, SqliteStore};
+
+impl ErasureStore for SqliteStore {
+    fn begin_erasure(&self, namespace: &str, user_hash: &[u8], now: i64) -> StorageResult<bool> {
+        self.write(|tx| {
+            let gone = tx
+                .execute("DELETE FROM users WHERE namespace = ?1 AND user_hash = ?2", params![namespace, user_hash])
+                .map_err(map_err)?;
+            if gone == 0 {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO erasures (namespace, user_hash, started_at) VALUES (?1, ?2, ?3)",
+                params![namespace, user_hash, now],
+            )
+            .map_err(map_err)?;
+            Ok(true)
+        })
+    }
+
+    fn erasure_pending(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<bool> {
+        self.read(|c| {
+            c.prepare_cached("SELECT 1 FROM erasures WHERE namespace = ?1 AND user_hash = ?2")?
+                .query_row(params![namespace, user_hash], |_| Ok(()))
+                .optional()
+                .map(|found| found.is_some())
+        })
+    }
+
+    fn purge_user_items(
+        &self,
+        namespace: &str,
+        user_hash: &[u8],
+        limit: usize,
+    ) -> StorageResult<u64> {
+        self.write(|tx| {
+            let versions = tx
+                .execute(
+                    "DELETE FROM credential_versions WHERE (namespace, user_hash, name, version) IN \
+                     (SELECT namespace, user_hash, name, version FROM credential_versions \
+                      WHERE namespace = ?1 AND user_hash = ?2 LIMIT ?3)",
+                    params![namespace, user_hash, limit as i64],
+                )
+                .map_err(map_err)? as u64;
+            let left = limit as u64 - versions;
+            if left == 0 {
+                return Ok(versions);
+            }
+            let metadata = tx
+                .execute(
+                    "DELETE FROM credentials WHERE (namespace, user_hash, name) IN \
+                     (SELECT namespace, user_hash, name FROM credentials WHERE namespace = ?1 AND user_hash = ?2 LIMIT ?3)",
+                    params![namespace, user_hash, left as i64],
+                )
+                .map_err(map_err)? as u64;
+            Ok(versions + metadata)
+        })
+    }
+
+    fn count_user_items(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<u64> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT (SELECT COUNT(*) FROM credential_versions WHERE namespace = ?1 AND user_hash = ?2) + \
+                        (SELECT COUNT(*) FROM credentials WHERE namespace = ?1 AND user_hash = ?2)",
+                params![namespace, user_hash],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .map(|n| n as u64)
+    }
+
+    fn finish_erasure(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<bool> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM erasures WHERE namespace = ?1 AND user_hash = ?2",
+                params![namespace, user_hash],
+            )
+            .map(|n| n == 1)
+            .map_err(map_err)
+        })
+    }
+
+    fn pending_erasures(&self, limit: usize) -> StorageResult<Vec<ErasureRow>> {
+        self.read(|c| {
+            c.prepare_cached("SELECT namespace, user_hash, started_at FROM erasures ORDER BY started_at LIMIT ?1")?
+                .query_map([limit as i64], |r| Ok(ErasureRow { namespace: r.get(0)?, user_hash: r.get(1)?, started_at: r.get(2)? }))?
+                .collect()
+        })
+    }
+}
