@@ -3,6 +3,7 @@
 //! schema with plaintext and no auth (the limit) — then prints a table and writes JSON with the
 //! ratios, the machine's CPU count and the exact parameters.
 
+mod erasure;
 mod http;
 mod library;
 mod loadgen;
@@ -65,6 +66,7 @@ fn main() -> Result<()> {
             rows.extend(http::run(fixture, &params)?);
         }
         rows.extend(rewrap::run(fixture)?);
+        rows.extend(erasure::run(fixture)?);
     }
     report::print_table(&rows);
     report::write_json(&params, &rows)?;

@@ -26,7 +26,7 @@ pub struct Row {
     pub scenario: String,
     pub strongroom: Measure,
     pub limit: Measure,
-    /// strongroom.per_sec / limit.per_sec
+    /// strongroom.per_sec / limit.per_sec (for latency rows, per_sec is 1000 / ms)
     pub ratio: f64,
     pub target: String,
 }
