@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use strongroom_core::jobs::{self, JobRunner, JobSettings};
-use strongroom_core::{CoreError, SystemClock, Vault, VaultSettings};
+use strongroom_core::{CoreError, Policy, Principal, SystemClock, Vault, VaultSettings};
 use strongroom_crypto::{root_key, Key, Root};
 use strongroom_postgres::{PgSettings, PgStore};
 use strongroom_server::{AppState, ServerSettings};
@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// PostgreSQL: schema to use instead of public (created if missing).
     #[arg(long, env = "STRONGROOM_DB_SCHEMA")]
     db_schema: Option<String>,
+    /// Print a new operator token at start (recovery when every operator token is lost);
+    /// needs the root key, and is audited.
+    #[arg(long)]
+    new_admin_token: bool,
     /// This node's name in job leases (default: a random id).
     #[arg(long, env = "STRONGROOM_NODE_ID")]
     node_id: Option<String>,
@@ -213,6 +217,21 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Res
         );
     }
     drop(opened.bootstrap_token);
+    if args.new_admin_token {
+        let recovery = Principal::system("recovery");
+        let (info, token) = opened
+            .vault
+            .create_token(&recovery, "recovery-admin", Policy::operator(), None)
+            .context("creating a recovery operator token")?;
+        tracing::warn!(
+            token_id = info.id,
+            "a recovery operator token was created at start"
+        );
+        println!(
+            "Admin token (shown once; store it safely): {}",
+            token.expose_text()
+        );
+    }
     let server_settings = ServerSettings {
         max_body_bytes: args.max_body_bytes,
         request_timeout_ms: args.request_timeout_secs * 1000,

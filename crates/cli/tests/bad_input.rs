@@ -540,3 +540,59 @@ fn revoked_and_expired_tokens_stop_working() {
     assert_eq!(code, 1);
     assert!(err.contains("not_found"), "{err}");
 }
+
+#[test]
+fn the_last_operator_token_cannot_be_revoked_and_can_be_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let mut server = Server::start(&data, &[], &[]);
+    let admin = server.admin().to_string();
+    let admin_id = admin.split('_').nth(1).unwrap().to_string();
+    let r = server.request(
+        "DELETE",
+        &format!("/v1/sys/tokens/{admin_id}"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (409, "version_conflict"),
+        "{}",
+        r.body
+    );
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("last active operator token"));
+    // With a second operator token the first one can go.
+    let body = r#"{"name":"ops-2","namespaces":["*"],"capabilities":["admin"]}"#;
+    let second = server
+        .request("POST", "/v1/sys/tokens", Some(&admin), Some(body))
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        server
+            .request(
+                "DELETE",
+                &format!("/v1/sys/tokens/{admin_id}"),
+                Some(&second),
+                None
+            )
+            .status,
+        204
+    );
+    server.stop();
+    // Recovery on the host, with the root key: a new operator token at start.
+    let server = Server::start(&data, &["--new-admin-token"], &[]);
+    let recovered = server.admin().to_string();
+    assert_eq!(
+        server
+            .request("GET", "/v1/sys/tokens", Some(&recovered), None)
+            .status,
+        200
+    );
+    let (_, audit, _) = server.cli(&recovered, &["audit", "query", "--token-id", "recovery"]);
+    assert!(audit.contains("token.create"), "{audit}");
+}

@@ -145,6 +145,7 @@ impl Vault {
     pub fn revoke_token(&self, who: &Principal, id: &str) -> CoreResult<()> {
         self.audited_now(who, "token.revoke", "", &[], id, || {
             who.require_operator()?;
+            self.refuse_revoking_last_operator(id)?;
             self.token_cache().entries.lock().remove(id);
             if self.storage().revoke_token(id, self.now_ms())? {
                 Ok(())
@@ -152,6 +153,33 @@ impl Vault {
                 Err(CoreError::NotFound("active token"))
             }
         })
+    }
+
+    /// Revoking the last active operator token would leave nobody able to administer the
+    /// store (recovery then needs `strongroom serve --new-admin-token` on the host).
+    fn refuse_revoking_last_operator(&self, id: &str) -> CoreResult<()> {
+        let now = self.now_ms();
+        let mut operators = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.storage().list_tokens(after.as_deref(), 1000)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for row in page {
+                let active = row.revoked_at.is_none() && row.expires_at.is_none_or(|at| at > now);
+                let operator =
+                    serde_json::from_slice::<Policy>(&row.policy).is_ok_and(|p| p.is_operator());
+                if active && operator {
+                    operators.push(row.id);
+                }
+            }
+        }
+        if operators.len() == 1 && operators[0] == id {
+            return Err(CoreError::Conflict(
+                "this is the last active operator token; create another operator token before revoking it".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks a presented bearer token; the error never says which part was wrong.

@@ -155,7 +155,7 @@ pub(crate) async fn list(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<CredentialSummary>>, ApiError> {
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    app.run(move |v| v.list_credentials(&who, &ns, &user, q.cursor.as_deref(), limit))
+    app.run(move |v| v.list_credentials(&who, &ns, &user, q.cursor(), limit))
         .await
         .map(Json)
 }
@@ -167,7 +167,7 @@ pub(crate) async fn list_users(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<UserSummary>>, ApiError> {
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    app.run(move |v| v.list_users(&who, &ns, q.cursor.as_deref(), limit))
+    app.run(move |v| v.list_users(&who, &ns, q.cursor(), limit))
         .await
         .map(Json)
 }

@@ -23,6 +23,13 @@ pub(crate) struct PageQuery {
     pub limit: Option<usize>,
 }
 
+impl PageQuery {
+    /// The cursor, with an empty `?cursor=` meaning the first page.
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref().filter(|c| !c.is_empty())
+    }
+}
+
 const CRED: &str = "/v1/ns/{namespace}/users/{user}/credentials/{name}";
 
 /// Every route: path template and its handlers.

@@ -106,7 +106,7 @@ pub(crate) async fn list_tokens(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<TokenInfo>>, ApiError> {
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    app.run(move |v| v.list_tokens(&who, q.cursor.as_deref(), limit))
+    app.run(move |v| v.list_tokens(&who, q.cursor(), limit))
         .await
         .map(Json)
 }
@@ -157,7 +157,7 @@ pub(crate) async fn query_audit(
         until: time_param("until", p.until)?,
         token_id: p.token_id,
         action: p.action,
-        cursor: p.cursor,
+        cursor: p.cursor.filter(|c| !c.is_empty()),
         limit: p.limit.unwrap_or(DEFAULT_PAGE),
     };
     app.run(move |v| v.query_audit(&who, &q)).await.map(Json)
