@@ -42,6 +42,15 @@ impl ErasureStore for PgStore {
     ) -> StorageResult<u64> {
         let limit = limit as i64;
         self.write(|tx| {
+            let events = tx.execute(
+                "DELETE FROM events WHERE (namespace, user_hash, time, id) IN \
+                 (SELECT namespace, user_hash, time, id FROM events WHERE namespace = $1 AND user_hash = $2 LIMIT $3)",
+                &[&namespace, &user_hash, &limit],
+            )?;
+            if events as i64 == limit {
+                return Ok(events);
+            }
+            let limit = limit - events as i64;
             let versions = tx.execute(
                 "DELETE FROM credential_versions WHERE (namespace, user_hash, name, version) IN \
                  (SELECT namespace, user_hash, name, version FROM credential_versions \
@@ -50,21 +59,22 @@ impl ErasureStore for PgStore {
             )?;
             let left = limit - versions as i64;
             if left == 0 {
-                return Ok(versions);
+                return Ok(events + versions);
             }
             let metadata = tx.execute(
                 "DELETE FROM credentials WHERE (namespace, user_hash, name) IN \
                  (SELECT namespace, user_hash, name FROM credentials WHERE namespace = $1 AND user_hash = $2 LIMIT $3)",
                 &[&namespace, &user_hash, &left],
             )?;
-            Ok(versions + metadata)
+            Ok(events + versions + metadata)
         })
     }
 
     fn count_user_items(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<u64> {
         self.read(|c| {
             let row = c.query_opt(
-                "SELECT (SELECT COUNT(*) FROM credential_versions WHERE namespace = $1 AND user_hash = $2) + \
+                "SELECT (SELECT COUNT(*) FROM events WHERE namespace = $1 AND user_hash = $2) + \
+                        (SELECT COUNT(*) FROM credential_versions WHERE namespace = $1 AND user_hash = $2) + \
                         (SELECT COUNT(*) FROM credentials WHERE namespace = $1 AND user_hash = $2 AND current_version > 0)",
                 &[&namespace, &user_hash],
             )?;

@@ -14,6 +14,7 @@ mod connection;
 mod copy;
 mod credentials;
 mod erasure;
+mod events;
 mod leases;
 mod lockouts;
 mod namespaces;

@@ -102,4 +102,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (namespace, user_hash)
     );
     "#,
+    // 5: per-user events and per-namespace retention.
+    r#"
+    CREATE TABLE events (
+        namespace TEXT COLLATE "C" NOT NULL,
+        user_hash BYTEA NOT NULL,
+        time BIGINT NOT NULL,
+        id BYTEA NOT NULL,
+        type_hash BYTEA NOT NULL,
+        ciphertext BYTEA NOT NULL,
+        PRIMARY KEY (namespace, user_hash, time, id)
+    );
+    CREATE INDEX events_by_type ON events (namespace, user_hash, type_hash, time, id);
+    CREATE INDEX events_by_age ON events (namespace, time);
+    CREATE TABLE event_retention (namespace TEXT COLLATE "C" PRIMARY KEY, days BIGINT NOT NULL);
+    "#,
 ];

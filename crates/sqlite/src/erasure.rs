@@ -40,6 +40,17 @@ impl ErasureStore for SqliteStore {
         limit: usize,
     ) -> StorageResult<u64> {
         self.write(|tx| {
+            let events = tx
+                .execute(
+                    "DELETE FROM events WHERE rowid IN \
+                     (SELECT rowid FROM events WHERE namespace = ?1 AND user_hash = ?2 LIMIT ?3)",
+                    params![namespace, user_hash, limit as i64],
+                )
+                .map_err(map_err)? as u64;
+            if events == limit as u64 {
+                return Ok(events);
+            }
+            let limit = limit - events as usize;
             let versions = tx
                 .execute(
                     "DELETE FROM credential_versions WHERE (namespace, user_hash, name, version) IN \
@@ -50,7 +61,7 @@ impl ErasureStore for SqliteStore {
                 .map_err(map_err)? as u64;
             let left = limit as u64 - versions;
             if left == 0 {
-                return Ok(versions);
+                return Ok(events + versions);
             }
             let metadata = tx
                 .execute(
@@ -59,14 +70,15 @@ impl ErasureStore for SqliteStore {
                     params![namespace, user_hash, left as i64],
                 )
                 .map_err(map_err)? as u64;
-            Ok(versions + metadata)
+            Ok(events + versions + metadata)
         })
     }
 
     fn count_user_items(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<u64> {
         self.read(|c| {
             c.query_row(
-                "SELECT (SELECT COUNT(*) FROM credential_versions WHERE namespace = ?1 AND user_hash = ?2) + \
+                "SELECT (SELECT COUNT(*) FROM events WHERE namespace = ?1 AND user_hash = ?2) + \
+                        (SELECT COUNT(*) FROM credential_versions WHERE namespace = ?1 AND user_hash = ?2) + \
                         (SELECT COUNT(*) FROM credentials WHERE namespace = ?1 AND user_hash = ?2)",
                 params![namespace, user_hash],
                 |r| r.get::<_, i64>(0),

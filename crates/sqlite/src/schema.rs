@@ -84,6 +84,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (namespace, user_hash)
     ) WITHOUT ROWID;
     "#,
+    // 5: per-user events and per-namespace retention.
+    r#"
+    CREATE TABLE events (
+        namespace TEXT NOT NULL,
+        user_hash BLOB NOT NULL,
+        time INTEGER NOT NULL,
+        id BLOB NOT NULL,
+        type_hash BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        PRIMARY KEY (namespace, user_hash, time, id)
+    );
+    CREATE INDEX events_by_type ON events (namespace, user_hash, type_hash, time, id);
+    CREATE INDEX events_by_age ON events (namespace, time);
+    CREATE TABLE event_retention (namespace TEXT PRIMARY KEY, days INTEGER NOT NULL);
+    "#,
 ];
 
 /// Migrations of the audit file, which lives beside the data file.

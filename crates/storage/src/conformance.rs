@@ -17,7 +17,8 @@ macro_rules! conformance_tests {
             rewrap_applies_only_to_unchanged_rows, credential_versions_roundtrip,
             credential_check_and_set, credential_unconditional_writes_append, credential_aborted_seal_writes_nothing,
             credential_max_versions_keep_setting, credential_max_versions_prunes_oldest,
-            credentials_vanish_with_their_user, erasure_lifecycle,
+            credentials_vanish_with_their_user, erasure_lifecycle, events_query_newest_first,
+            events_retention, events_are_purged_with_their_user,
             credential_soft_delete_undelete_destroy, credential_delete_and_list,
             credentials_are_isolated, tokens_lifecycle, audit_chains_and_filters,
             audit_concurrent_appenders_form_one_chain, leases_have_one_holder,
@@ -502,6 +503,131 @@ pub fn erasure_lifecycle(s: &dyn Storage) {
         2,
         "other users untouched"
     );
+}
+
+fn event(namespace: &str, hash: u8, time: i64, id: u8, kind: u8) -> EventRow {
+    EventRow {
+        namespace: namespace.into(),
+        user_hash: vec![hash; 32],
+        time,
+        id: vec![id; 16],
+        type_hash: vec![kind; 32],
+        ciphertext: vec![time as u8, id],
+    }
+}
+
+fn events_query(hash: u8) -> EventQuery {
+    EventQuery {
+        namespace: "app".into(),
+        user_hash: vec![hash; 32],
+        type_hash: None,
+        since: None,
+        until: None,
+        before: None,
+        limit: 100,
+    }
+}
+
+pub fn events_query_newest_first(s: &dyn Storage) {
+    ns_with_users(s, "app");
+    s.append_events(&[
+        event("app", 1, 10, 1, 7),
+        event("app", 1, 20, 2, 8),
+        event("app", 1, 20, 3, 7),
+        event("app", 1, 30, 4, 7),
+        event("app", 2, 15, 5, 7),
+    ])
+    .unwrap();
+    let times = |rows: Vec<EventRow>| rows.iter().map(|e| (e.time, e.id[0])).collect::<Vec<_>>();
+    assert_eq!(
+        times(s.query_events(&events_query(1)).unwrap()),
+        [(30, 4), (20, 3), (20, 2), (10, 1)]
+    );
+    let by_type = EventQuery {
+        type_hash: Some(vec![7; 32]),
+        ..events_query(1)
+    };
+    assert_eq!(
+        times(s.query_events(&by_type).unwrap()),
+        [(30, 4), (20, 3), (10, 1)]
+    );
+    let range = EventQuery {
+        since: Some(15),
+        until: Some(25),
+        ..events_query(1)
+    };
+    assert_eq!(times(s.query_events(&range).unwrap()), [(20, 3), (20, 2)]);
+    let page = EventQuery {
+        limit: 2,
+        ..events_query(1)
+    };
+    let first = s.query_events(&page).unwrap();
+    let last = first.last().unwrap();
+    let next = EventQuery {
+        before: Some((last.time, last.id.clone())),
+        ..page
+    };
+    assert_eq!(times(s.query_events(&next).unwrap()), [(20, 2), (10, 1)]);
+    assert_eq!(
+        s.query_events(&events_query(1)).unwrap()[0].ciphertext,
+        vec![30, 4],
+        "bytes come back as stored"
+    );
+    assert_eq!(times(s.query_events(&events_query(2)).unwrap()), [(15, 5)]);
+}
+
+pub fn events_retention(s: &dyn Storage) {
+    ns_with_users(s, "app");
+    ns_with_users(s, "bot");
+    s.append_events(&[
+        event("app", 1, 10, 1, 7),
+        event("app", 2, 20, 2, 7),
+        event("app", 1, 30, 3, 7),
+        event("bot", 1, 5, 4, 7),
+    ])
+    .unwrap();
+    assert!(s.event_retentions().unwrap().is_empty());
+    s.set_event_retention("app", Some(30)).unwrap();
+    s.set_event_retention("bot", Some(7)).unwrap();
+    s.set_event_retention("bot", None).unwrap();
+    assert_eq!(s.event_retentions().unwrap(), vec![("app".to_string(), 30)]);
+    assert_eq!(
+        s.delete_events_before("app", 25, 1).unwrap(),
+        1,
+        "bounded by the limit"
+    );
+    assert_eq!(s.delete_events_before("app", 25, 100).unwrap(), 1);
+    assert_eq!(s.delete_events_before("app", 25, 100).unwrap(), 0);
+    assert_eq!(s.query_events(&events_query(1)).unwrap().len(), 1);
+    let bot = EventQuery {
+        namespace: "bot".into(),
+        ..events_query(1)
+    };
+    assert_eq!(
+        s.query_events(&bot).unwrap().len(),
+        1,
+        "other namespaces untouched"
+    );
+}
+
+pub fn events_are_purged_with_their_user(s: &dyn Storage) {
+    ns_with_users(s, "app");
+    s.append_events(&[
+        event("app", 1, 10, 1, 7),
+        event("app", 1, 20, 2, 7),
+        event("app", 2, 20, 3, 7),
+    ])
+    .unwrap();
+    put(s, &key("app", 1, "c"), 1);
+    assert_eq!(s.count_user_items("app", &[1; 32]).unwrap(), 4);
+    assert!(s.begin_erasure("app", &[1; 32], 1).unwrap());
+    assert!(
+        s.query_events(&events_query(1)).unwrap().is_empty(),
+        "unreadable once the user row is gone"
+    );
+    assert_eq!(s.purge_user_items("app", &[1; 32], 100).unwrap(), 4);
+    assert_eq!(s.count_user_items("app", &[1; 32]).unwrap(), 0);
+    assert_eq!(s.query_events(&events_query(2)).unwrap().len(), 1);
 }
 
 pub fn tokens_lifecycle(s: &dyn Storage) {

@@ -93,6 +93,23 @@ pub const TABLES: &[TableSpec] = &[
         key_columns: 4,
     },
     TableSpec {
+        name: "events",
+        columns: &[
+            ("namespace", Text),
+            ("user_hash", Bytes),
+            ("time", Int),
+            ("id", Bytes),
+            ("type_hash", Bytes),
+            ("ciphertext", Bytes),
+        ],
+        key_columns: 4,
+    },
+    TableSpec {
+        name: "event_retention",
+        columns: &[("namespace", Text), ("days", Int)],
+        key_columns: 1,
+    },
+    TableSpec {
         name: "tokens",
         columns: &[
             ("id", Text),

@@ -146,6 +146,26 @@ pub trait LeaseStore {
     fn get_lease(&self, name: &str) -> StorageResult<Option<LeaseRow>>;
 }
 
+/// Per-user, append-only, encrypted events.
+pub trait EventStore {
+    /// Appends events in one transaction.
+    fn append_events(&self, events: &[EventRow]) -> StorageResult<()>;
+    /// A user's events, newest first (time, then id, descending); none once the user's row is
+    /// gone.
+    fn query_events(&self, query: &EventQuery) -> StorageResult<Vec<EventRow>>;
+    /// Deletes up to `limit` events of `namespace` older than `before`; returns how many.
+    fn delete_events_before(
+        &self,
+        namespace: &str,
+        before: i64,
+        limit: usize,
+    ) -> StorageResult<u64>;
+    /// Sets (or with `None` clears) how many days a namespace keeps events.
+    fn set_event_retention(&self, namespace: &str, days: Option<u32>) -> StorageResult<()>;
+    /// Every namespace with a retention, and its days.
+    fn event_retentions(&self) -> StorageResult<Vec<(String, u32)>>;
+}
+
 /// Erasing a user: the wrapped data key is deleted first (crypto-shredding: every ciphertext
 /// of the user becomes unreadable at once), then the user's rows are purged in batches. A
 /// pending-erasure row records the work so an interrupted purge is finished later.
@@ -155,7 +175,7 @@ pub trait ErasureStore {
     fn begin_erasure(&self, namespace: &str, user_hash: &[u8], now: i64) -> StorageResult<bool>;
     /// Whether an erasure of this user is recorded and not finished.
     fn erasure_pending(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<bool>;
-    /// Deletes up to `limit` of the user's stored rows (versions first, then metadata);
+    /// Deletes up to `limit` of the user's stored rows (events, versions, then metadata);
     /// returns how many it deleted.
     fn purge_user_items(
         &self,
@@ -163,7 +183,7 @@ pub trait ErasureStore {
         user_hash: &[u8],
         limit: usize,
     ) -> StorageResult<u64>;
-    /// Rows still stored for the user (credential versions and metadata).
+    /// Rows still stored for the user (events, credential versions and metadata).
     fn count_user_items(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<u64>;
     /// Removes the pending-erasure record; returns whether there was one.
     fn finish_erasure(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<bool>;
@@ -205,6 +225,7 @@ pub trait Storage:
     + LeaseStore
     + LockoutStore
     + ErasureStore
+    + EventStore
     + Health
     + Send
     + Sync
@@ -221,6 +242,7 @@ impl<T> Storage for T where
         + LeaseStore
         + LockoutStore
         + ErasureStore
+        + EventStore
         + Health
         + Send
         + Sync

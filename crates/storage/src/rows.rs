@@ -146,3 +146,27 @@ pub struct ErasureRow {
     pub user_hash: Vec<u8>,
     pub started_at: i64,
 }
+
+/// One stored event: the type only as a keyed hash, everything else sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub namespace: String,
+    pub user_hash: Vec<u8>,
+    pub time: i64,
+    /// Random, unique within a user and time.
+    pub id: Vec<u8>,
+    pub type_hash: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+/// Which events to read. Times are inclusive; `before` is an exclusive (time, id) cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    pub namespace: String,
+    pub user_hash: Vec<u8>,
+    pub type_hash: Option<Vec<u8>>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub before: Option<(i64, Vec<u8>)>,
+    pub limit: usize,
+}
