@@ -490,3 +490,103 @@ pub fn keygen() -> Outcome {
     println!("{}", text.as_str());
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Subcommand)]
+pub enum EventsCommand {
+    /// Append one event for a user.
+    Append {
+        namespace: String,
+        user: String,
+        /// The event type, e.g. command.play.
+        #[arg(long = "type")]
+        event_type: String,
+        /// JSON object with the details.
+        #[arg(long)]
+        details: Option<String>,
+        /// RFC 3339 time (default now).
+        #[arg(long)]
+        time: Option<String>,
+    },
+    /// List a user's events, newest first.
+    List {
+        namespace: String,
+        user: String,
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// RFC 3339, inclusive.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Keep a namespace's events for N days (omit --days to keep them forever).
+    Retention {
+        namespace: String,
+        #[arg(long)]
+        days: Option<u32>,
+    },
+}
+
+pub fn events(conn: &Connection, cmd: EventsCommand) -> Outcome {
+    let c = Client::new(conn)?;
+    match cmd {
+        EventsCommand::Append {
+            namespace,
+            user,
+            event_type,
+            details,
+            time,
+        } => {
+            let mut event = json!({ "type": event_type });
+            if let Some(d) = details {
+                event["details"] =
+                    serde_json::from_str(&d).context("--details is not valid JSON")?;
+            }
+            if let Some(t) = time {
+                event["time"] = json!(t);
+            }
+            let path = format!(
+                "/v1/ns/{}/users/{}/events",
+                segment(&namespace),
+                segment(&user)
+            );
+            done(c.call("POST", &path, Some(&json!({ "events": [event] })))?)
+        }
+        EventsCommand::List {
+            namespace,
+            user,
+            event_type,
+            since,
+            until,
+            cursor,
+            limit,
+        } => {
+            let mut query = vec![format!("limit={limit}")];
+            for (key, value) in [
+                ("type", event_type),
+                ("since", since),
+                ("until", until),
+                ("cursor", cursor),
+            ] {
+                if let Some(v) = value {
+                    query.push(format!("{key}={}", segment(&v)));
+                }
+            }
+            let path = format!(
+                "/v1/ns/{}/users/{}/events?{}",
+                segment(&namespace),
+                segment(&user),
+                query.join("&")
+            );
+            done(c.call("GET", &path, None)?)
+        }
+        EventsCommand::Retention { namespace, days } => {
+            let path = format!("/v1/ns/{}/events/retention", segment(&namespace));
+            done(c.call("PUT", &path, Some(&json!({ "days": days })))?)
+        }
+    }
+}

@@ -36,6 +36,9 @@ enum Command {
     /// List, export and erase the users of a namespace.
     #[command(subcommand)]
     Users(commands::UsersCommand),
+    /// Append and query users' events; set a namespace's event retention.
+    #[command(subcommand)]
+    Events(commands::EventsCommand),
     /// Rotate, rewrap and retire namespace keys.
     #[command(subcommand)]
     Keys(commands::KeysCommand),
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Token(c) => commands::token(&cli.conn, c),
         Command::Credential(c) => commands::credential(&cli.conn, c),
         Command::Users(c) => commands::users(&cli.conn, c),
+        Command::Events(c) => commands::events(&cli.conn, c),
         Command::Keys(c) => commands::keys(&cli.conn, c),
         Command::Audit(c) => commands::audit(&cli.conn, c),
         Command::Migrate(args) => migrate::run(args),

@@ -51,9 +51,26 @@ impl Job for ErasurePurgeJob {
     }
 }
 
+/// Deletes events older than their namespace's retention.
+pub struct EventRetentionJob;
+
+impl Job for EventRetentionJob {
+    fn name(&self) -> &'static str {
+        "event-retention"
+    }
+
+    fn run_once(&self, vault: &Vault) -> CoreResult<bool> {
+        vault.enforce_event_retention()
+    }
+}
+
 /// The jobs every node runs.
 pub fn standard_jobs() -> Vec<Arc<dyn Job>> {
-    vec![Arc::new(RewrapJob), Arc::new(ErasurePurgeJob)]
+    vec![
+        Arc::new(RewrapJob),
+        Arc::new(ErasurePurgeJob),
+        Arc::new(EventRetentionJob),
+    ]
 }
 
 /// How jobs are scheduled on this node.

@@ -40,6 +40,13 @@ pub mod contexts {
             .field(namespace)
             .field(user_hash)
     }
+    pub fn event(namespace: &str, user_hash: &[u8], time: i64, id: &[u8]) -> AssociatedData {
+        AssociatedData::new("event")
+            .field(namespace)
+            .field(user_hash)
+            .number(time as u64)
+            .field(id)
+    }
     pub fn credential(
         namespace: &str,
         user_hash: &[u8],

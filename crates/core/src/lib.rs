@@ -33,6 +33,7 @@ pub mod audit;
 pub mod clock;
 pub mod credentials;
 mod error;
+pub mod events;
 pub mod jobs;
 pub mod keyring;
 pub mod lifecycle;

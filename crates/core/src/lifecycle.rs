@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::clock::rfc3339;
 use crate::credentials::{CredentialData, VersionInfo};
+use crate::events::Event;
 use crate::keyring::contexts;
 use crate::users::UserRef;
 use crate::{names, Capability, CoreError, CoreResult, Principal, Vault};
@@ -52,6 +53,8 @@ pub struct UserExport {
     pub user: String,
     pub exported_at: String,
     pub credentials: Vec<ExportedCredential>,
+    /// Every event, newest first.
+    pub events: Vec<Event>,
 }
 
 #[derive(Debug, Serialize)]
@@ -157,12 +160,14 @@ impl Vault {
                         });
                     }
                 }
+                let events = self.all_events(who, ns, user_id)?;
                 Ok(UserExport {
                     format: EXPORT_FORMAT,
                     namespace: ns.to_string(),
                     user: user_id.to_string(),
                     exported_at: rfc3339(self.now_ms()),
                     credentials,
+                    events,
                 })
             },
         )

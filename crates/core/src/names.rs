@@ -18,6 +18,13 @@ pub fn credential_name(value: &str) -> CoreResult<()> {
     })
 }
 
+/// Event types: 1–64 of `A-Z a-z 0-9 . _ - :`, starting with a letter or digit.
+pub fn event_type(value: &str) -> CoreResult<()> {
+    check("type", value, 64, |b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':')
+    })
+}
+
 /// Token names (labels): 1–128 of `A-Z a-z 0-9 . _ - :` and space, starting with a letter or digit.
 pub fn token_name(value: &str) -> CoreResult<()> {
     check("name", value, 128, |b| {

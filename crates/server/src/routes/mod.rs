@@ -1,6 +1,7 @@
 //! The route table. Paths use the route templates that also label metrics and logs.
 
 mod credentials;
+mod events;
 mod keys;
 mod lifecycle;
 mod sys;
@@ -68,6 +69,14 @@ fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
         (
             "/v1/ns/{namespace}/users/{user}/erasure",
             get(lifecycle::erasure_status),
+        ),
+        (
+            "/v1/ns/{namespace}/users/{user}/events",
+            get(events::query).post(events::append),
+        ),
+        (
+            "/v1/ns/{namespace}/events/retention",
+            axum::routing::put(events::retention),
         ),
         (
             "/v1/ns/{namespace}/users/{user}/credentials",

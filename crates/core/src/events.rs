@@ -1,0 +1,311 @@
+//! Events: an append-only, per-user log (a bot's "user ran /play at 12:03"), encrypted under
+//! the user's data key. The event type is stored only as a keyed hash (so "which users did X"
+//! cannot be read from the database), its plain name sealed with the details. Appends come in
+//! batches of up to 1,000, one transaction each. A namespace may set a retention in days; the
+//! `event-retention` background job deletes older events.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use strongroom_crypto::random;
+use strongroom_storage::{EventQuery, EventRow};
+
+use crate::clock::{parse_rfc3339, rfc3339};
+use crate::keyring::{contexts, NamespaceKeys};
+use crate::users::page_limit;
+use crate::{names, Capability, CoreError, CoreResult, Page, Principal, Vault};
+
+const MAX_BATCH: usize = 1000;
+const MAX_DETAILS_DEPTH: usize = 16;
+const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
+const MAX_RETENTION_DAYS: u32 = 3650;
+const DAY_MS: i64 = 24 * 3600 * 1000;
+const RETENTION_BATCH: usize = 5000;
+
+/// An event to append.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEvent {
+    /// The event type, e.g. `command.play`: 1–64 of `A-Z a-z 0-9 . _ - :`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// RFC 3339; defaults to now. At most 5 minutes in the future.
+    #[serde(default)]
+    pub time: Option<String>,
+    #[serde(default)]
+    pub details: Map<String, Value>,
+}
+
+/// A stored event, decrypted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub time: String,
+    pub details: Map<String, Value>,
+}
+
+/// What is sealed for each event.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    #[serde(rename = "type")]
+    event_type: String,
+    details: Map<String, Value>,
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub event_type: Option<String>,
+    /// Unix ms, inclusive.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+fn type_hash(keys: &NamespaceKeys, event_type: &str) -> Vec<u8> {
+    let mut message = b"event-type\0".to_vec();
+    message.extend_from_slice(event_type.as_bytes());
+    keys.index_key.mac(&message).to_vec()
+}
+
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn cursor_of(row: &EventRow) -> String {
+    format!("{}.{}", row.time, hex::encode(&row.id))
+}
+
+fn parse_cursor(cursor: &str) -> CoreResult<(i64, Vec<u8>)> {
+    let bad = || CoreError::Invalid {
+        field: "cursor",
+        rule: "is not a cursor from a previous page".into(),
+    };
+    let (time, id) = cursor.split_once('.').ok_or_else(bad)?;
+    Ok((
+        time.parse().map_err(|_| bad())?,
+        hex::decode(id).map_err(|_| bad())?,
+    ))
+}
+
+impl Vault {
+    /// Appends a batch of events for a user (needs `write`); returns their ids.
+    pub fn append_events(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        events: &[NewEvent],
+    ) -> CoreResult<Vec<String>> {
+        let resolved = names::namespace(ns)
+            .and_then(|_| who.require(Capability::Write, ns))
+            .and_then(|_| self.resolve_user(ns, user_id));
+        let user = match resolved {
+            Ok(user) => user,
+            Err(e) => return self.audited(who, "event.append", ns, &[], "", || Err(e)),
+        };
+        let hash = user.hash.clone();
+        self.audited(who, "event.append", ns, &hash, &events.len().to_string(), || {
+            if events.is_empty() || events.len() > MAX_BATCH {
+                return Err(CoreError::Invalid { field: "events", rule: format!("must hold 1 to {MAX_BATCH} events") });
+            }
+            let now = self.now_ms();
+            let mut prepared = Vec::with_capacity(events.len());
+            for e in events {
+                names::event_type(&e.event_type)?;
+                let time = match &e.time {
+                    Some(t) => parse_rfc3339(t).ok_or_else(|| CoreError::Invalid { field: "time", rule: "must be an RFC 3339 time such as 2026-01-31T12:00:00Z".into() })?,
+                    None => now,
+                };
+                if time > now + MAX_FUTURE_MS {
+                    return Err(CoreError::Invalid { field: "time", rule: "must not be more than 5 minutes in the future".into() });
+                }
+                let nested = e.details.values().map(depth).max().unwrap_or(0) + 1;
+                if nested > MAX_DETAILS_DEPTH {
+                    return Err(CoreError::Invalid { field: "details", rule: format!("nests {nested} levels deep; at most {MAX_DETAILS_DEPTH} are allowed") });
+                }
+                prepared.push((e, time));
+            }
+            let key = self.user_key_for_write(&user, user_id)?;
+            let mut rows = Vec::with_capacity(prepared.len());
+            for (e, time) in prepared {
+                let id = random::bytes::<16>().map_err(|e| CoreError::Internal(e.to_string()))?.to_vec();
+                let plain = zeroize::Zeroizing::new(
+                    serde_json::to_vec(&Sealed { event_type: e.event_type.clone(), details: e.details.clone() })
+                        .map_err(|e| CoreError::Internal(e.to_string()))?,
+                );
+                let ciphertext = key
+                    .seal(1, &contexts::event(ns, &user.hash, time, &id), &plain)
+                    .map_err(|e| CoreError::Internal(e.to_string()))?;
+                rows.push(EventRow { namespace: ns.to_string(), user_hash: user.hash.clone(), time, id, type_hash: type_hash(&user.keys, &e.event_type), ciphertext });
+            }
+            self.storage().append_events(&rows)?;
+            Ok(rows.iter().map(|r| hex::encode(&r.id)).collect())
+        })
+    }
+
+    /// A user's events, newest first (needs `read`).
+    pub fn query_events(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        filter: &EventFilter,
+    ) -> CoreResult<Page<Event>> {
+        let resolved = names::namespace(ns)
+            .and_then(|_| who.require(Capability::Read, ns))
+            .and_then(|_| self.resolve_user(ns, user_id));
+        let user = match resolved {
+            Ok(user) => user,
+            Err(e) => return self.audited(who, "event.query", ns, &[], "", || Err(e)),
+        };
+        let hash = user.hash.clone();
+        self.audited(
+            who,
+            "event.query",
+            ns,
+            &hash,
+            filter.event_type.as_deref().unwrap_or(""),
+            || {
+                let limit = page_limit(filter.limit)?;
+                if let Some(t) = &filter.event_type {
+                    names::event_type(t)?;
+                }
+                let before = filter
+                    .cursor
+                    .as_deref()
+                    .filter(|c| !c.is_empty())
+                    .map(parse_cursor)
+                    .transpose()?;
+                let query = EventQuery {
+                    namespace: ns.to_string(),
+                    user_hash: user.hash.clone(),
+                    type_hash: filter
+                        .event_type
+                        .as_deref()
+                        .map(|t| type_hash(&user.keys, t)),
+                    since: filter.since,
+                    until: filter.until,
+                    before,
+                    limit,
+                };
+                let rows = self.storage().query_events(&query)?;
+                let next_cursor = (rows.len() == limit)
+                    .then(|| rows.last().map(cursor_of))
+                    .flatten();
+                if rows.is_empty() {
+                    return Ok(Page {
+                        items: Vec::new(),
+                        next_cursor,
+                    });
+                }
+                let key = self
+                    .existing_user_key(&user)?
+                    .ok_or(CoreError::Integrity("event"))?;
+                let items = rows
+                    .iter()
+                    .map(|row| {
+                        let plain = key
+                            .open(
+                                &contexts::event(ns, &user.hash, row.time, &row.id),
+                                &row.ciphertext,
+                            )
+                            .map_err(|e| CoreError::from_crypto("event", e))?;
+                        let sealed: Sealed = serde_json::from_slice(&plain)
+                            .map_err(|_| CoreError::Integrity("event"))?;
+                        Ok(Event {
+                            id: hex::encode(&row.id),
+                            event_type: sealed.event_type,
+                            time: rfc3339(row.time),
+                            details: sealed.details,
+                        })
+                    })
+                    .collect::<CoreResult<Vec<_>>>()?;
+                Ok(Page { items, next_cursor })
+            },
+        )
+    }
+
+    /// Sets how many days a namespace keeps events (`None`: forever). Needs `admin` there.
+    pub fn set_event_retention(
+        &self,
+        who: &Principal,
+        ns: &str,
+        days: Option<u32>,
+    ) -> CoreResult<Option<u32>> {
+        self.audited_now(
+            who,
+            "event.retention",
+            ns,
+            &[],
+            &days.map(|d| d.to_string()).unwrap_or_default(),
+            || {
+                names::namespace(ns)?;
+                who.require(Capability::Admin, ns)?;
+                self.keyring().namespace(ns)?;
+                if let Some(d) = days {
+                    if d == 0 || d > MAX_RETENTION_DAYS {
+                        return Err(CoreError::Invalid {
+                            field: "days",
+                            rule: format!(
+                                "must be between 1 and {MAX_RETENTION_DAYS} (or null for no limit)"
+                            ),
+                        });
+                    }
+                }
+                self.storage().set_event_retention(ns, days)?;
+                Ok(days)
+            },
+        )
+    }
+
+    /// Background work: deletes events past their namespace's retention. `Ok(true)` when more
+    /// may be waiting.
+    pub(crate) fn enforce_event_retention(&self) -> CoreResult<bool> {
+        let mut more = false;
+        for (ns, days) in self.storage().event_retentions()? {
+            let cutoff = self.now_ms() - i64::from(days) * DAY_MS;
+            let who = Principal::system("job:event-retention");
+            let deleted = self
+                .storage()
+                .delete_events_before(&ns, cutoff, RETENTION_BATCH)?;
+            if deleted > 0 {
+                self.audited(&who, "event.expire", &ns, &[], &deleted.to_string(), || {
+                    Ok(())
+                })?;
+            }
+            more |= deleted == RETENTION_BATCH as u64;
+        }
+        Ok(more)
+    }
+
+    /// Every event of a user, decrypted, for export.
+    pub(crate) fn all_events(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+    ) -> CoreResult<Vec<Event>> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let filter = EventFilter {
+                cursor: cursor.clone(),
+                limit: 1000,
+                ..EventFilter::default()
+            };
+            let page = self.query_events(who, ns, user_id, &filter)?;
+            all.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+}

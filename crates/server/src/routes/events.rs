@@ -1,0 +1,100 @@
+//! Event endpoints: append a batch, query newest first, set a namespace's retention.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use strongroom_core::clock::parse_rfc3339;
+use strongroom_core::events::{Event, EventFilter, NewEvent};
+use strongroom_core::Page;
+
+use super::DEFAULT_PAGE;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AppendBody {
+    events: Vec<NewEvent>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventParams {
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RetentionBody {
+    /// Days to keep events; null keeps them forever.
+    days: Option<u32>,
+}
+
+fn time_param(name: &str, value: Option<String>) -> Result<Option<i64>, ApiError> {
+    value
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            parse_rfc3339(&t).ok_or_else(|| {
+                ApiError::BadParameter(format!(
+                    "{name}: must be an RFC 3339 time such as 2026-01-31T12:00:00Z"
+                ))
+            })
+        })
+        .transpose()
+}
+
+pub(crate) async fn append(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath((ns, user)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<AppendBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let ids = app
+        .run(move |v| v.append_events(&who, &ns, &user, &body.events))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "appended": ids.len(), "ids": ids })),
+    ))
+}
+
+pub(crate) async fn query(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath((ns, user)): ApiPath<(String, String)>,
+    ApiQuery(p): ApiQuery<EventParams>,
+) -> Result<Json<Page<Event>>, ApiError> {
+    let filter = EventFilter {
+        event_type: p.event_type.filter(|t| !t.is_empty()),
+        since: time_param("since", p.since)?,
+        until: time_param("until", p.until)?,
+        cursor: p.cursor,
+        limit: p.limit.unwrap_or(DEFAULT_PAGE),
+    };
+    app.run(move |v| v.query_events(&who, &ns, &user, &filter))
+        .await
+        .map(Json)
+}
+
+pub(crate) async fn retention(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath(ns): ApiPath<String>,
+    ApiJson(body): ApiJson<RetentionBody>,
+) -> Result<Json<Value>, ApiError> {
+    let namespace = ns.clone();
+    let days = app
+        .run(move |v| v.set_event_retention(&who, &ns, body.days))
+        .await?;
+    Ok(Json(
+        json!({ "namespace": namespace, "retention_days": days }),
+    ))
+}
