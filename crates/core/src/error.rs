@@ -19,6 +19,9 @@ pub enum CoreError {
     /// A check-and-set precondition failed.
     #[error("version conflict: {0}")]
     Conflict(String),
+    /// A unique field already holds that value in another record.
+    #[error("{0}")]
+    UniqueViolation(String),
     /// The requested version is soft-deleted (can be undeleted).
     #[error("version {0} is deleted")]
     Deleted(u64),
@@ -66,6 +69,9 @@ impl From<StorageError> for CoreError {
             StorageError::Aborted(msg) => CoreError::Internal(format!("write aborted: {msg}")),
             StorageError::Backend(msg) => CoreError::Internal(format!("storage: {msg}")),
             StorageError::Corrupt(msg) => CoreError::Internal(format!("corrupt row: {msg}")),
+            StorageError::UniqueViolation(field) => CoreError::UniqueViolation(format!(
+                "{field}: another record of this collection already has that value (the field is unique)"
+            )),
         }
     }
 }

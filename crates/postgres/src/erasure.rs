@@ -42,13 +42,28 @@ impl ErasureStore for PgStore {
     ) -> StorageResult<u64> {
         let limit = limit as i64;
         self.write(|tx| {
+            tx.execute(
+                "DELETE FROM record_index i USING (SELECT namespace, collection, user_hash, key FROM records \
+                 WHERE namespace = $1 AND user_hash = $2 LIMIT $3) e \
+                 WHERE i.namespace = e.namespace AND i.collection = e.collection AND i.user_hash = e.user_hash AND i.key = e.key",
+                &[&namespace, &user_hash, &limit],
+            )?;
+            let records = tx.execute(
+                "DELETE FROM records WHERE (namespace, collection, user_hash, key) IN \
+                 (SELECT namespace, collection, user_hash, key FROM records WHERE namespace = $1 AND user_hash = $2 LIMIT $3)",
+                &[&namespace, &user_hash, &limit],
+            )?;
+            if records as i64 == limit {
+                return Ok(records);
+            }
+            let limit = limit - records as i64;
             let events = tx.execute(
                 "DELETE FROM events WHERE (namespace, user_hash, time, id) IN \
                  (SELECT namespace, user_hash, time, id FROM events WHERE namespace = $1 AND user_hash = $2 LIMIT $3)",
                 &[&namespace, &user_hash, &limit],
             )?;
             if events as i64 == limit {
-                return Ok(events);
+                return Ok(records + events);
             }
             let limit = limit - events as i64;
             let versions = tx.execute(
@@ -59,21 +74,22 @@ impl ErasureStore for PgStore {
             )?;
             let left = limit - versions as i64;
             if left == 0 {
-                return Ok(events + versions);
+                return Ok(records + events + versions);
             }
             let metadata = tx.execute(
                 "DELETE FROM credentials WHERE (namespace, user_hash, name) IN \
                  (SELECT namespace, user_hash, name FROM credentials WHERE namespace = $1 AND user_hash = $2 LIMIT $3)",
                 &[&namespace, &user_hash, &left],
             )?;
-            Ok(events + versions + metadata)
+            Ok(records + events + versions + metadata)
         })
     }
 
     fn count_user_items(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<u64> {
         self.read(|c| {
             let row = c.query_opt(
-                "SELECT (SELECT COUNT(*) FROM events WHERE namespace = $1 AND user_hash = $2) + \
+                "SELECT (SELECT COUNT(*) FROM records WHERE namespace = $1 AND user_hash = $2) + \
+                        (SELECT COUNT(*) FROM events WHERE namespace = $1 AND user_hash = $2) + \
                         (SELECT COUNT(*) FROM credential_versions WHERE namespace = $1 AND user_hash = $2) + \
                         (SELECT COUNT(*) FROM credentials WHERE namespace = $1 AND user_hash = $2 AND current_version > 0)",
                 &[&namespace, &user_hash],

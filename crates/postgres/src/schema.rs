@@ -117,4 +117,39 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_by_age ON events (namespace, time);
     CREATE TABLE event_retention (namespace TEXT COLLATE "C" PRIMARY KEY, days BIGINT NOT NULL);
     "#,
+    // 6: record collections, records, and their keyed-hash index.
+    r#"
+    CREATE TABLE collections (
+        namespace TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        settings BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (namespace, name)
+    );
+    CREATE TABLE records (
+        namespace TEXT COLLATE "C" NOT NULL,
+        collection TEXT COLLATE "C" NOT NULL,
+        user_hash BYTEA NOT NULL,
+        key TEXT COLLATE "C" NOT NULL,
+        version BIGINT NOT NULL,
+        expires_at BIGINT,
+        updated_at BIGINT NOT NULL,
+        ciphertext BYTEA NOT NULL,
+        PRIMARY KEY (namespace, collection, user_hash, key)
+    );
+    CREATE INDEX records_by_expiry ON records (expires_at) WHERE expires_at IS NOT NULL;
+    CREATE INDEX records_by_owner ON records (namespace, user_hash);
+    CREATE TABLE record_index (
+        namespace TEXT COLLATE "C" NOT NULL,
+        collection TEXT COLLATE "C" NOT NULL,
+        field TEXT COLLATE "C" NOT NULL,
+        value_hash BYTEA NOT NULL,
+        user_hash BYTEA NOT NULL,
+        key TEXT COLLATE "C" NOT NULL,
+        is_unique BOOLEAN NOT NULL,
+        PRIMARY KEY (namespace, collection, field, value_hash, user_hash, key)
+    );
+    CREATE UNIQUE INDEX record_index_unique ON record_index (namespace, collection, field, value_hash) WHERE is_unique;
+    CREATE INDEX record_index_by_record ON record_index (namespace, collection, user_hash, key);
+    "#,
 ];

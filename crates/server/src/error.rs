@@ -78,6 +78,7 @@ fn core_parts(e: &CoreError) -> (StatusCode, &'static str, String) {
         CoreError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", msg),
         CoreError::AlreadyExists(_) => (StatusCode::CONFLICT, "already_exists", msg),
         CoreError::Conflict(_) => (StatusCode::CONFLICT, "version_conflict", msg),
+        CoreError::UniqueViolation(_) => (StatusCode::CONFLICT, "unique_violation", msg),
         CoreError::Deleted(_) => (StatusCode::NOT_FOUND, "version_deleted", msg),
         CoreError::Destroyed(_) => (StatusCode::GONE, "version_destroyed", msg),
         CoreError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", msg),

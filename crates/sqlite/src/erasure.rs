@@ -40,6 +40,23 @@ impl ErasureStore for SqliteStore {
         limit: usize,
     ) -> StorageResult<u64> {
         self.write(|tx| {
+            tx.execute(
+                "DELETE FROM record_index WHERE (namespace, collection, user_hash, key) IN \
+                 (SELECT namespace, collection, user_hash, key FROM records WHERE namespace = ?1 AND user_hash = ?2 LIMIT ?3)",
+                params![namespace, user_hash, limit as i64],
+            )
+            .map_err(map_err)?;
+            let records = tx
+                .execute(
+                    "DELETE FROM records WHERE rowid IN \
+                     (SELECT rowid FROM records WHERE namespace = ?1 AND user_hash = ?2 LIMIT ?3)",
+                    params![namespace, user_hash, limit as i64],
+                )
+                .map_err(map_err)? as u64;
+            if records == limit as u64 {
+                return Ok(records);
+            }
+            let limit = limit - records as usize;
             let events = tx
                 .execute(
                     "DELETE FROM events WHERE rowid IN \
@@ -48,7 +65,7 @@ impl ErasureStore for SqliteStore {
                 )
                 .map_err(map_err)? as u64;
             if events == limit as u64 {
-                return Ok(events);
+                return Ok(records + events);
             }
             let limit = limit - events as usize;
             let versions = tx
@@ -61,7 +78,7 @@ impl ErasureStore for SqliteStore {
                 .map_err(map_err)? as u64;
             let left = limit as u64 - versions;
             if left == 0 {
-                return Ok(events + versions);
+                return Ok(records + events + versions);
             }
             let metadata = tx
                 .execute(
@@ -70,14 +87,15 @@ impl ErasureStore for SqliteStore {
                     params![namespace, user_hash, left as i64],
                 )
                 .map_err(map_err)? as u64;
-            Ok(events + versions + metadata)
+            Ok(records + events + versions + metadata)
         })
     }
 
     fn count_user_items(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<u64> {
         self.read(|c| {
             c.query_row(
-                "SELECT (SELECT COUNT(*) FROM events WHERE namespace = ?1 AND user_hash = ?2) + \
+                "SELECT (SELECT COUNT(*) FROM records WHERE namespace = ?1 AND user_hash = ?2) + \
+                        (SELECT COUNT(*) FROM events WHERE namespace = ?1 AND user_hash = ?2) + \
                         (SELECT COUNT(*) FROM credential_versions WHERE namespace = ?1 AND user_hash = ?2) + \
                         (SELECT COUNT(*) FROM credentials WHERE namespace = ?1 AND user_hash = ?2)",
                 params![namespace, user_hash],

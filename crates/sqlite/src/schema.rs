@@ -99,6 +99,41 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_by_age ON events (namespace, time);
     CREATE TABLE event_retention (namespace TEXT PRIMARY KEY, days INTEGER NOT NULL);
     "#,
+    // 6: record collections, records, and their keyed-hash index.
+    r#"
+    CREATE TABLE collections (
+        namespace TEXT NOT NULL,
+        name TEXT NOT NULL,
+        settings BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, name)
+    );
+    CREATE TABLE records (
+        namespace TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        user_hash BLOB NOT NULL,
+        key TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        expires_at INTEGER,
+        updated_at INTEGER NOT NULL,
+        ciphertext BLOB NOT NULL,
+        PRIMARY KEY (namespace, collection, user_hash, key)
+    );
+    CREATE INDEX records_by_expiry ON records (expires_at) WHERE expires_at IS NOT NULL;
+    CREATE INDEX records_by_owner ON records (namespace, user_hash);
+    CREATE TABLE record_index (
+        namespace TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        field TEXT NOT NULL,
+        value_hash BLOB NOT NULL,
+        user_hash BLOB NOT NULL,
+        key TEXT NOT NULL,
+        is_unique INTEGER NOT NULL,
+        PRIMARY KEY (namespace, collection, field, value_hash, user_hash, key)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX record_index_unique ON record_index (namespace, collection, field, value_hash) WHERE is_unique = 1;
+    CREATE INDEX record_index_by_record ON record_index (namespace, collection, user_hash, key);
+    "#,
 ];
 
 /// Migrations of the audit file, which lives beside the data file.

@@ -18,7 +18,8 @@ macro_rules! conformance_tests {
             credential_check_and_set, credential_unconditional_writes_append, credential_aborted_seal_writes_nothing,
             credential_max_versions_keep_setting, credential_max_versions_prunes_oldest,
             credentials_vanish_with_their_user, erasure_lifecycle, events_query_newest_first,
-            events_retention, events_are_purged_with_their_user,
+            events_retention, events_are_purged_with_their_user, collections_roundtrip,
+            records_versions_and_expiry, records_index_and_unique, records_vanish_with_their_user,
             credential_soft_delete_undelete_destroy, credential_delete_and_list,
             credentials_are_isolated, tokens_lifecycle, audit_chains_and_filters,
             audit_concurrent_appenders_form_one_chain, leases_have_one_holder,
@@ -628,6 +629,237 @@ pub fn events_are_purged_with_their_user(s: &dyn Storage) {
     assert_eq!(s.purge_user_items("app", &[1; 32], 100).unwrap(), 4);
     assert_eq!(s.count_user_items("app", &[1; 32]).unwrap(), 0);
     assert_eq!(s.query_events(&events_query(2)).unwrap().len(), 1);
+}
+
+fn rkey(hash: u8, key: &str) -> RecordKey {
+    RecordKey {
+        namespace: "app".into(),
+        collection: "profiles".into(),
+        user_hash: vec![hash; 32],
+        key: key.into(),
+    }
+}
+
+fn rwrite(
+    hash: u8,
+    key: &str,
+    expected: Option<u64>,
+    expires_at: Option<i64>,
+    index: Vec<IndexEntry>,
+) -> RecordWrite {
+    RecordWrite {
+        key: rkey(hash, key),
+        expected_version: expected,
+        expires_at,
+        now: 100,
+        index,
+    }
+}
+
+fn index_entry(field: &str, value: u8, unique: bool) -> IndexEntry {
+    IndexEntry {
+        field: field.into(),
+        value_hash: vec![value; 32],
+        unique,
+    }
+}
+
+pub fn collections_roundtrip(s: &dyn Storage) {
+    ns(s, "app");
+    assert!(s.get_collection("app", "profiles").unwrap().is_none());
+    s.put_collection("app", "profiles", b"v1", 1).unwrap();
+    s.put_collection("app", "cache", b"c", 1).unwrap();
+    s.put_collection("app", "profiles", b"v2", 2).unwrap();
+    assert_eq!(
+        s.get_collection("app", "profiles").unwrap().as_deref(),
+        Some(&b"v2"[..])
+    );
+    let names: Vec<_> = s
+        .list_collections("app")
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["cache", "profiles"]);
+}
+
+pub fn records_versions_and_expiry(s: &dyn Storage) {
+    ns_with_users(s, "app");
+    assert_eq!(
+        s.put_record(&rwrite(1, "me", Some(0), None, vec![]), &seal)
+            .unwrap(),
+        1
+    );
+    assert!(matches!(
+        s.put_record(&rwrite(1, "me", Some(0), None, vec![]), &seal),
+        Err(StorageError::Conflict(_))
+    ));
+    assert_eq!(
+        s.put_record(&rwrite(1, "me", None, Some(500), vec![]), &seal)
+            .unwrap(),
+        2
+    );
+    let row = s.get_record(&rkey(1, "me"), 499).unwrap().unwrap();
+    assert_eq!(
+        (row.version, row.expires_at, row.ciphertext.clone()),
+        (2, Some(500), b"ct-2".to_vec())
+    );
+    assert!(
+        s.get_record(&rkey(1, "me"), 500).unwrap().is_none(),
+        "not returned the moment it expires"
+    );
+    assert!(s
+        .list_records("app", "profiles", &[1; 32], None, 10, 500)
+        .unwrap()
+        .is_empty());
+    // An expired record counts as absent for check-and-set, and versions start again.
+    assert_eq!(
+        s.put_record(
+            &RecordWrite {
+                now: 600,
+                ..rwrite(1, "me", Some(0), None, vec![])
+            },
+            &seal
+        )
+        .unwrap(),
+        1
+    );
+    s.put_record(&rwrite(1, "a", None, Some(150), vec![]), &seal)
+        .unwrap();
+    s.put_record(&rwrite(1, "b", None, None, vec![]), &seal)
+        .unwrap();
+    let keys: Vec<_> = s
+        .list_records("app", "profiles", &[1; 32], None, 10, 120)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(keys, ["a", "b", "me"]);
+    let keys: Vec<_> = s
+        .list_records("app", "profiles", &[1; 32], Some("a"), 1, 120)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(keys, ["b"]);
+    assert_eq!(
+        s.purge_expired_records(200, 100).unwrap(),
+        1,
+        "only 'a' has expired by then"
+    );
+    assert!(s.delete_record(&rkey(1, "b")).unwrap());
+    assert!(!s.delete_record(&rkey(1, "b")).unwrap());
+    assert!(
+        s.get_record(&rkey(2, "me"), 120).unwrap().is_none(),
+        "owners are separate"
+    );
+}
+
+pub fn records_index_and_unique(s: &dyn Storage) {
+    ns_with_users(s, "app");
+    s.put_record(
+        &rwrite(
+            1,
+            "me",
+            None,
+            None,
+            vec![index_entry("email", 7, true), index_entry("tier", 1, false)],
+        ),
+        &seal,
+    )
+    .unwrap();
+    s.put_record(
+        &rwrite(
+            2,
+            "me",
+            None,
+            None,
+            vec![index_entry("email", 8, true), index_entry("tier", 1, false)],
+        ),
+        &seal,
+    )
+    .unwrap();
+    let found = |field: &str, v: u8| {
+        s.lookup_records("app", "profiles", field, &[v; 32], 120, 10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.user_hash[0])
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(found("email", 7), [1]);
+    let mut tier = found("tier", 1);
+    tier.sort();
+    assert_eq!(tier, [1, 2]);
+    let taken = s.put_record(
+        &rwrite(2, "me", None, None, vec![index_entry("email", 7, true)]),
+        &seal,
+    );
+    assert!(
+        matches!(&taken, Err(StorageError::UniqueViolation(f)) if f == "email"),
+        "{taken:?}"
+    );
+    assert_eq!(
+        s.get_record(&rkey(2, "me"), 120).unwrap().unwrap().version,
+        1,
+        "the failed write changed nothing"
+    );
+    assert_eq!(found("email", 8), [2]);
+    // Rewriting replaces the entries: user 1 gives up 7, so user 2 may take it.
+    s.put_record(
+        &rwrite(1, "me", None, None, vec![index_entry("email", 9, true)]),
+        &seal,
+    )
+    .unwrap();
+    assert!(found("email", 7).is_empty());
+    s.put_record(
+        &rwrite(2, "me", None, None, vec![index_entry("email", 7, true)]),
+        &seal,
+    )
+    .unwrap();
+    assert_eq!(found("email", 7), [2]);
+    // An expired holder of a unique value does not block a new one.
+    s.put_record(
+        &rwrite(
+            1,
+            "old",
+            None,
+            Some(110),
+            vec![index_entry("nick", 3, true)],
+        ),
+        &seal,
+    )
+    .unwrap();
+    let later = RecordWrite {
+        now: 200,
+        ..rwrite(2, "new", None, None, vec![index_entry("nick", 3, true)])
+    };
+    s.put_record(&later, &seal).unwrap();
+    assert!(s.delete_record(&rkey(2, "me")).unwrap());
+    assert!(
+        found("email", 7).is_empty(),
+        "deleting a record removes its entries"
+    );
+}
+
+pub fn records_vanish_with_their_user(s: &dyn Storage) {
+    ns_with_users(s, "app");
+    s.put_record(
+        &rwrite(1, "me", None, None, vec![index_entry("email", 7, true)]),
+        &seal,
+    )
+    .unwrap();
+    s.put_record(&rwrite(2, "me", None, None, vec![]), &seal)
+        .unwrap();
+    assert_eq!(s.count_user_items("app", &[1; 32]).unwrap(), 1);
+    assert!(s.begin_erasure("app", &[1; 32], 1).unwrap());
+    assert!(s.get_record(&rkey(1, "me"), 120).unwrap().is_none());
+    assert!(s
+        .lookup_records("app", "profiles", "email", &[7; 32], 120, 10)
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.purge_user_items("app", &[1; 32], 100).unwrap(), 1);
+    assert_eq!(s.count_user_items("app", &[1; 32]).unwrap(), 0);
+    assert!(s.get_record(&rkey(2, "me"), 120).unwrap().is_some());
 }
 
 pub fn tokens_lifecycle(s: &dyn Storage) {

@@ -110,6 +110,43 @@ pub const TABLES: &[TableSpec] = &[
         key_columns: 1,
     },
     TableSpec {
+        name: "collections",
+        columns: &[
+            ("namespace", Text),
+            ("name", Text),
+            ("settings", Bytes),
+            ("created_at", Int),
+        ],
+        key_columns: 2,
+    },
+    TableSpec {
+        name: "records",
+        columns: &[
+            ("namespace", Text),
+            ("collection", Text),
+            ("user_hash", Bytes),
+            ("key", Text),
+            ("version", Int),
+            ("expires_at", Int),
+            ("updated_at", Int),
+            ("ciphertext", Bytes),
+        ],
+        key_columns: 4,
+    },
+    TableSpec {
+        name: "record_index",
+        columns: &[
+            ("namespace", Text),
+            ("collection", Text),
+            ("field", Text),
+            ("value_hash", Bytes),
+            ("user_hash", Bytes),
+            ("key", Text),
+            ("is_unique", Bool),
+        ],
+        key_columns: 6,
+    },
+    TableSpec {
         name: "tokens",
         columns: &[
             ("id", Text),

@@ -9,6 +9,9 @@ pub enum StorageError {
     /// The caller's callback aborted the transaction; nothing was written.
     #[error("aborted: {0}")]
     Aborted(String),
+    /// A unique index entry for this field value is held by another live record.
+    #[error("unique field {0} already holds that value")]
+    UniqueViolation(String),
     /// A row with that key already exists.
     #[error("already exists")]
     AlreadyExists,

@@ -146,6 +146,51 @@ pub trait LeaseStore {
     fn get_lease(&self, name: &str) -> StorageResult<Option<LeaseRow>>;
 }
 
+/// Records: JSON documents in named collections, per user or per namespace, with optional
+/// expiry and keyed-hash index entries for equality look-ups and unique fields.
+pub trait RecordStore {
+    /// Creates or replaces a collection's settings (opaque bytes).
+    fn put_collection(
+        &self,
+        namespace: &str,
+        name: &str,
+        settings: &[u8],
+        now: i64,
+    ) -> StorageResult<()>;
+    fn get_collection(&self, namespace: &str, name: &str) -> StorageResult<Option<Vec<u8>>>;
+    fn list_collections(&self, namespace: &str) -> StorageResult<Vec<(String, Vec<u8>)>>;
+    /// Writes the next version of a record if the current (unexpired) version is
+    /// `expected_version` (when given; 0 = must not exist), replacing its index entries.
+    /// A unique entry already held by another live record fails with
+    /// [`StorageError::UniqueViolation`]. `seal(version)` makes the ciphertext.
+    fn put_record(&self, write: &RecordWrite, seal: &SealFn<'_>) -> StorageResult<u64>;
+    /// A record unless missing, expired at `now`, or its user's row is gone.
+    fn get_record(&self, key: &RecordKey, now: i64) -> StorageResult<Option<RecordRow>>;
+    fn delete_record(&self, key: &RecordKey) -> StorageResult<bool>;
+    /// Live records of one owner, by key, after `after`.
+    fn list_records(
+        &self,
+        namespace: &str,
+        collection: &str,
+        user_hash: &[u8],
+        after: Option<&str>,
+        limit: usize,
+        now: i64,
+    ) -> StorageResult<Vec<RecordRow>>;
+    /// Live records whose `field` index entry has `value_hash`.
+    fn lookup_records(
+        &self,
+        namespace: &str,
+        collection: &str,
+        field: &str,
+        value_hash: &[u8],
+        now: i64,
+        limit: usize,
+    ) -> StorageResult<Vec<RecordRow>>;
+    /// Deletes up to `limit` records expired at `now`; returns how many.
+    fn purge_expired_records(&self, now: i64, limit: usize) -> StorageResult<u64>;
+}
+
 /// Per-user, append-only, encrypted events.
 pub trait EventStore {
     /// Appends events in one transaction.
@@ -175,7 +220,7 @@ pub trait ErasureStore {
     fn begin_erasure(&self, namespace: &str, user_hash: &[u8], now: i64) -> StorageResult<bool>;
     /// Whether an erasure of this user is recorded and not finished.
     fn erasure_pending(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<bool>;
-    /// Deletes up to `limit` of the user's stored rows (events, versions, then metadata);
+    /// Deletes up to `limit` of the user's stored rows (records, events, versions, metadata);
     /// returns how many it deleted.
     fn purge_user_items(
         &self,
@@ -183,7 +228,7 @@ pub trait ErasureStore {
         user_hash: &[u8],
         limit: usize,
     ) -> StorageResult<u64>;
-    /// Rows still stored for the user (events, credential versions and metadata).
+    /// Rows still stored for the user (records, events, credential versions and metadata).
     fn count_user_items(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<u64>;
     /// Removes the pending-erasure record; returns whether there was one.
     fn finish_erasure(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<bool>;
@@ -226,6 +271,7 @@ pub trait Storage:
     + LockoutStore
     + ErasureStore
     + EventStore
+    + RecordStore
     + Health
     + Send
     + Sync
@@ -243,6 +289,7 @@ impl<T> Storage for T where
         + LockoutStore
         + ErasureStore
         + EventStore
+        + RecordStore
         + Health
         + Send
         + Sync

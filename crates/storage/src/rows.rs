@@ -170,3 +170,42 @@ pub struct EventQuery {
     pub before: Option<(i64, Vec<u8>)>,
     pub limit: usize,
 }
+
+/// Identifies a record: namespace, collection, owner (user hash; the namespace's own
+/// pseudo-user for namespace-wide collections), key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordKey {
+    pub namespace: String,
+    pub collection: String,
+    pub user_hash: Vec<u8>,
+    pub key: String,
+}
+
+/// One keyed-hash index entry of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub field: String,
+    pub value_hash: Vec<u8>,
+    pub unique: bool,
+}
+
+/// A record write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordWrite {
+    pub key: RecordKey,
+    pub expected_version: Option<u64>,
+    pub expires_at: Option<i64>,
+    pub now: i64,
+    pub index: Vec<IndexEntry>,
+}
+
+/// A stored record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRow {
+    pub user_hash: Vec<u8>,
+    pub key: String,
+    pub version: u64,
+    pub expires_at: Option<i64>,
+    pub updated_at: i64,
+    pub ciphertext: Vec<u8>,
+}

@@ -1,0 +1,217 @@
+//! Records on PostgreSQL: a write locks the record row (`FOR UPDATE`) for check-and-set and
+//! replaces its keyed-hash index entries; a partial unique index enforces unique fields.
+//! Expired records are never returned and are swept in batches.
+
+use postgres::Row;
+use strongroom_storage::{
+    RecordKey, RecordRow, RecordStore, RecordWrite, SealFn, StorageError, StorageResult,
+};
+
+use crate::connection::{PgStore, Tx};
+
+fn record_row(r: &Row) -> RecordRow {
+    RecordRow {
+        user_hash: r.get(0),
+        key: r.get(1),
+        version: r.get::<_, i64>(2) as u64,
+        expires_at: r.get(3),
+        updated_at: r.get(4),
+        ciphertext: r.get(5),
+    }
+}
+
+fn delete_entries(tx: &mut Tx<'_>, k: &RecordKey) -> StorageResult<()> {
+    tx.execute(
+        "DELETE FROM record_index WHERE namespace = $1 AND collection = $2 AND user_hash = $3 AND key = $4",
+        &[&k.namespace, &k.collection, &k.user_hash, &k.key],
+    )?;
+    Ok(())
+}
+
+impl RecordStore for PgStore {
+    fn put_collection(
+        &self,
+        namespace: &str,
+        name: &str,
+        settings: &[u8],
+        now: i64,
+    ) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO collections (namespace, name, settings, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (namespace, name) DO UPDATE SET settings = excluded.settings",
+                &[&namespace, &name, &settings, &now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn get_collection(&self, namespace: &str, name: &str) -> StorageResult<Option<Vec<u8>>> {
+        self.read(|c| {
+            Ok(c.query_opt(
+                "SELECT settings FROM collections WHERE namespace = $1 AND name = $2",
+                &[&namespace, &name],
+            )?
+            .map(|r| r.get(0)))
+        })
+    }
+
+    fn list_collections(&self, namespace: &str) -> StorageResult<Vec<(String, Vec<u8>)>> {
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT name, settings FROM collections WHERE namespace = $1 ORDER BY name",
+                &[&namespace],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+        })
+    }
+
+    fn put_record(&self, w: &RecordWrite, seal: &SealFn<'_>) -> StorageResult<u64> {
+        let k = &w.key;
+        self.write(|tx| {
+            let current = tx.query_opt(
+                "SELECT version, expires_at FROM records WHERE namespace = $1 AND collection = $2 AND user_hash = $3 AND key = $4 FOR UPDATE",
+                &[&k.namespace, &k.collection, &k.user_hash, &k.key],
+            )?;
+            let live = match current.map(|r| (r.get::<_, i64>(0), r.get::<_, Option<i64>>(1))) {
+                Some((version, expires)) if expires.is_none_or(|e| e > w.now) => version as u64,
+                _ => 0,
+            };
+            if let Some(expected) = w.expected_version {
+                if expected != live {
+                    return Err(StorageError::Conflict(format!("expected version {expected}, found {live}")));
+                }
+            }
+            let version = live + 1;
+            let ciphertext = seal(version).map_err(StorageError::Aborted)?;
+            tx.execute(
+                "INSERT INTO records (namespace, collection, user_hash, key, version, expires_at, updated_at, ciphertext) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (namespace, collection, user_hash, key) DO UPDATE SET \
+                 version = excluded.version, expires_at = excluded.expires_at, updated_at = excluded.updated_at, ciphertext = excluded.ciphertext",
+                &[&k.namespace, &k.collection, &k.user_hash, &k.key, &(version as i64), &w.expires_at, &w.now, &ciphertext],
+            )
+            .map_err(|e| match e {
+                // Two first writes of one record raced: report it like a lost check-and-set.
+                StorageError::AlreadyExists => StorageError::Conflict("the record was created concurrently".into()),
+                other => other,
+            })?;
+            delete_entries(tx, k)?;
+            for e in &w.index {
+                if e.unique {
+                    // A value held only by an expired record is free again.
+                    tx.execute(
+                        "DELETE FROM record_index i WHERE i.namespace = $1 AND i.collection = $2 AND i.field = $3 AND i.value_hash = $4 \
+                         AND i.is_unique AND EXISTS (SELECT 1 FROM records r WHERE r.namespace = i.namespace \
+                         AND r.collection = i.collection AND r.user_hash = i.user_hash AND r.key = i.key \
+                         AND r.expires_at IS NOT NULL AND r.expires_at <= $5)",
+                        &[&k.namespace, &k.collection, &e.field, &e.value_hash, &w.now],
+                    )?;
+                }
+                tx.execute(
+                    "INSERT INTO record_index (namespace, collection, field, value_hash, user_hash, key, is_unique) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[&k.namespace, &k.collection, &e.field, &e.value_hash, &k.user_hash, &k.key, &e.unique],
+                )
+                .map_err(|err| match err {
+                    StorageError::AlreadyExists => StorageError::UniqueViolation(e.field.clone()),
+                    other => other,
+                })?;
+            }
+            Ok(version)
+        })
+    }
+
+    fn get_record(&self, k: &RecordKey, now: i64) -> StorageResult<Option<RecordRow>> {
+        self.read(|c| {
+            Ok(c.query_opt(
+                "SELECT r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext FROM records r \
+                 WHERE r.namespace = $1 AND r.collection = $2 AND r.user_hash = $3 AND r.key = $4 \
+                 AND (r.expires_at IS NULL OR r.expires_at > $5) \
+                 AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = r.namespace AND u.user_hash = r.user_hash)",
+                &[&k.namespace, &k.collection, &k.user_hash, &k.key, &now],
+            )?
+            .map(|r| record_row(&r)))
+        })
+    }
+
+    fn delete_record(&self, k: &RecordKey) -> StorageResult<bool> {
+        self.write(|tx| {
+            delete_entries(tx, k)?;
+            Ok(tx.execute(
+                "DELETE FROM records WHERE namespace = $1 AND collection = $2 AND user_hash = $3 AND key = $4",
+                &[&k.namespace, &k.collection, &k.user_hash, &k.key],
+            )? == 1)
+        })
+    }
+
+    fn list_records(
+        &self,
+        namespace: &str,
+        collection: &str,
+        user_hash: &[u8],
+        after: Option<&str>,
+        limit: usize,
+        now: i64,
+    ) -> StorageResult<Vec<RecordRow>> {
+        let after = after.unwrap_or("");
+        let limit = limit as i64;
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext FROM records r \
+                 WHERE r.namespace = $1 AND r.collection = $2 AND r.user_hash = $3 AND r.key > $4 \
+                 AND (r.expires_at IS NULL OR r.expires_at > $5) \
+                 AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = r.namespace AND u.user_hash = r.user_hash) \
+                 ORDER BY r.key LIMIT $6",
+                &[&namespace, &collection, &user_hash, &after, &now, &limit],
+            )?
+            .iter()
+            .map(record_row)
+            .collect())
+        })
+    }
+
+    fn lookup_records(
+        &self,
+        namespace: &str,
+        collection: &str,
+        field: &str,
+        value_hash: &[u8],
+        now: i64,
+        limit: usize,
+    ) -> StorageResult<Vec<RecordRow>> {
+        let limit = limit as i64;
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext FROM record_index i \
+                 JOIN records r ON r.namespace = i.namespace AND r.collection = i.collection AND r.user_hash = i.user_hash AND r.key = i.key \
+                 WHERE i.namespace = $1 AND i.collection = $2 AND i.field = $3 AND i.value_hash = $4 \
+                 AND (r.expires_at IS NULL OR r.expires_at > $5) \
+                 AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = r.namespace AND u.user_hash = r.user_hash) \
+                 ORDER BY r.user_hash, r.key LIMIT $6",
+                &[&namespace, &collection, &field, &value_hash, &now, &limit],
+            )?
+            .iter()
+            .map(record_row)
+            .collect())
+        })
+    }
+
+    fn purge_expired_records(&self, now: i64, limit: usize) -> StorageResult<u64> {
+        let limit = limit as i64;
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM record_index i USING (SELECT namespace, collection, user_hash, key FROM records \
+                 WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2) e \
+                 WHERE i.namespace = e.namespace AND i.collection = e.collection AND i.user_hash = e.user_hash AND i.key = e.key",
+                &[&now, &limit],
+            )?;
+            tx.execute(
+                "DELETE FROM records WHERE (namespace, collection, user_hash, key) IN \
+                 (SELECT namespace, collection, user_hash, key FROM records WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2)",
+                &[&now, &limit],
+            )
+        })
+    }
+}

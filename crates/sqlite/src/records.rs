@@ -1,0 +1,213 @@
+//! Records on SQLite: one immediate transaction per write (check-and-set against the live
+//! version, replace the keyed-hash index entries); a partial unique index enforces unique
+//! fields. Expired records are never returned and are swept in batches.
+
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+use strongroom_storage::{
+    RecordKey, RecordRow, RecordStore, RecordWrite, SealFn, StorageError, StorageResult,
+};
+
+use crate::connection::{map_err, SqliteStore};
+
+const COLUMNS: &str = "r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext";
+const LIVE: &str = "(r.expires_at IS NULL OR r.expires_at > ?) \
+    AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = r.namespace AND u.user_hash = r.user_hash)";
+
+fn record_row(r: &Row<'_>) -> rusqlite::Result<RecordRow> {
+    Ok(RecordRow {
+        user_hash: r.get(0)?,
+        key: r.get(1)?,
+        version: r.get::<_, i64>(2)? as u64,
+        expires_at: r.get(3)?,
+        updated_at: r.get(4)?,
+        ciphertext: r.get(5)?,
+    })
+}
+
+fn delete_entries(tx: &Transaction<'_>, k: &RecordKey) -> StorageResult<()> {
+    tx.prepare_cached(
+        "DELETE FROM record_index WHERE namespace = ?1 AND collection = ?2 AND user_hash = ?3 AND key = ?4",
+    )
+    .and_then(|mut s| s.execute(params![k.namespace, k.collection, k.user_hash, k.key]))
+    .map_err(map_err)?;
+    Ok(())
+}
+
+impl RecordStore for SqliteStore {
+    fn put_collection(
+        &self,
+        namespace: &str,
+        name: &str,
+        settings: &[u8],
+        now: i64,
+    ) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO collections (namespace, name, settings, created_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (namespace, name) DO UPDATE SET settings = excluded.settings",
+                params![namespace, name, settings, now],
+            )
+            .map(|_| ())
+            .map_err(map_err)
+        })
+    }
+
+    fn get_collection(&self, namespace: &str, name: &str) -> StorageResult<Option<Vec<u8>>> {
+        self.read(|c| {
+            c.prepare_cached("SELECT settings FROM collections WHERE namespace = ?1 AND name = ?2")?
+                .query_row(params![namespace, name], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    fn list_collections(&self, namespace: &str) -> StorageResult<Vec<(String, Vec<u8>)>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT name, settings FROM collections WHERE namespace = ?1 ORDER BY name",
+            )?
+            .query_map([namespace], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
+        })
+    }
+
+    fn put_record(&self, w: &RecordWrite, seal: &SealFn<'_>) -> StorageResult<u64> {
+        let k = &w.key;
+        self.write(|tx| {
+            let current: Option<(i64, Option<i64>)> = tx
+                .prepare_cached(
+                    "SELECT version, expires_at FROM records WHERE namespace = ?1 AND collection = ?2 AND user_hash = ?3 AND key = ?4",
+                )
+                .and_then(|mut s| s.query_row(params![k.namespace, k.collection, k.user_hash, k.key], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+                .map_err(map_err)?;
+            let live = match current {
+                Some((version, expires)) if expires.is_none_or(|e| e > w.now) => version as u64,
+                _ => 0,
+            };
+            if let Some(expected) = w.expected_version {
+                if expected != live {
+                    return Err(StorageError::Conflict(format!("expected version {expected}, found {live}")));
+                }
+            }
+            let version = live + 1;
+            let ciphertext = seal(version).map_err(StorageError::Aborted)?;
+            tx.prepare_cached(
+                "INSERT INTO records (namespace, collection, user_hash, key, version, expires_at, updated_at, ciphertext) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (namespace, collection, user_hash, key) DO UPDATE SET \
+                 version = excluded.version, expires_at = excluded.expires_at, updated_at = excluded.updated_at, ciphertext = excluded.ciphertext",
+            )
+            .and_then(|mut s| s.execute(params![k.namespace, k.collection, k.user_hash, k.key, version as i64, w.expires_at, w.now, ciphertext]))
+            .map_err(map_err)?;
+            delete_entries(tx, k)?;
+            for e in &w.index {
+                if e.unique {
+                    // A value held only by an expired record is free again.
+                    tx.prepare_cached(
+                        "DELETE FROM record_index WHERE namespace = ?1 AND collection = ?2 AND field = ?3 AND value_hash = ?4 \
+                         AND is_unique = 1 AND EXISTS (SELECT 1 FROM records r WHERE r.namespace = record_index.namespace \
+                         AND r.collection = record_index.collection AND r.user_hash = record_index.user_hash \
+                         AND r.key = record_index.key AND r.expires_at IS NOT NULL AND r.expires_at <= ?5)",
+                    )
+                    .and_then(|mut s| s.execute(params![k.namespace, k.collection, e.field, e.value_hash, w.now]))
+                    .map_err(map_err)?;
+                }
+                tx.prepare_cached(
+                    "INSERT INTO record_index (namespace, collection, field, value_hash, user_hash, key, is_unique) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .and_then(|mut s| s.execute(params![k.namespace, k.collection, e.field, e.value_hash, k.user_hash, k.key, e.unique]))
+                .map_err(|err| match map_err(err) {
+                    StorageError::AlreadyExists => StorageError::UniqueViolation(e.field.clone()),
+                    other => other,
+                })?;
+            }
+            Ok(version)
+        })
+    }
+
+    fn get_record(&self, k: &RecordKey, now: i64) -> StorageResult<Option<RecordRow>> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM records r WHERE r.namespace = ? AND r.collection = ? AND r.user_hash = ? AND r.key = ? AND {LIVE}"
+            ))?
+            .query_row(params![k.namespace, k.collection, k.user_hash, k.key, now], record_row)
+            .optional()
+        })
+    }
+
+    fn delete_record(&self, k: &RecordKey) -> StorageResult<bool> {
+        self.write(|tx| {
+            delete_entries(tx, k)?;
+            tx.execute(
+                "DELETE FROM records WHERE namespace = ?1 AND collection = ?2 AND user_hash = ?3 AND key = ?4",
+                params![k.namespace, k.collection, k.user_hash, k.key],
+            )
+            .map(|n| n == 1)
+            .map_err(map_err)
+        })
+    }
+
+    fn list_records(
+        &self,
+        namespace: &str,
+        collection: &str,
+        user_hash: &[u8],
+        after: Option<&str>,
+        limit: usize,
+        now: i64,
+    ) -> StorageResult<Vec<RecordRow>> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM records r WHERE r.namespace = ? AND r.collection = ? AND r.user_hash = ? AND r.key > ? \
+                 AND {LIVE} ORDER BY r.key LIMIT ?"
+            ))?
+            .query_map(params![namespace, collection, user_hash, after.unwrap_or(""), now, limit as i64], record_row)?
+            .collect()
+        })
+    }
+
+    fn lookup_records(
+        &self,
+        namespace: &str,
+        collection: &str,
+        field: &str,
+        value_hash: &[u8],
+        now: i64,
+        limit: usize,
+    ) -> StorageResult<Vec<RecordRow>> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM record_index i JOIN records r ON r.namespace = i.namespace AND r.collection = i.collection \
+                 AND r.user_hash = i.user_hash AND r.key = i.key \
+                 WHERE i.namespace = ? AND i.collection = ? AND i.field = ? AND i.value_hash = ? AND {LIVE} \
+                 ORDER BY r.user_hash, r.key LIMIT ?"
+            ))?
+            .query_map(params![namespace, collection, field, value_hash, now, limit as i64], record_row)?
+            .collect()
+        })
+    }
+
+    fn purge_expired_records(&self, now: i64, limit: usize) -> StorageResult<u64> {
+        self.write(|tx| {
+            let expired: Vec<RecordKey> = tx
+                .prepare_cached(
+                    "SELECT namespace, collection, user_hash, key FROM records WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT ?2",
+                )
+                .and_then(|mut s| {
+                    s.query_map(params![now, limit as i64], |r| {
+                        Ok(RecordKey { namespace: r.get(0)?, collection: r.get(1)?, user_hash: r.get(2)?, key: r.get(3)? })
+                    })?
+                    .collect()
+                })
+                .map_err(map_err)?;
+            for k in &expired {
+                delete_entries(tx, k)?;
+                tx.execute(
+                    "DELETE FROM records WHERE namespace = ?1 AND collection = ?2 AND user_hash = ?3 AND key = ?4",
+                    params![k.namespace, k.collection, k.user_hash, k.key],
+                )
+                .map_err(map_err)?;
+            }
+            Ok(expired.len() as u64)
+        })
+    }
+}
