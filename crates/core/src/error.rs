@@ -94,6 +94,7 @@ impl CoreError {
             CoreError::NotFound(_) | CoreError::Deleted(_) | CoreError::Destroyed(_) => "not_found",
             CoreError::AlreadyExists(_)
             | CoreError::Conflict(_)
+            | CoreError::UniqueViolation(_)
             | CoreError::KeysStillInUse { .. } => "conflict",
             CoreError::Unauthenticated(_) | CoreError::Forbidden(_) => "denied",
             CoreError::Integrity(_) | CoreError::KeyRetired { .. } | CoreError::WrongRootKey => {
