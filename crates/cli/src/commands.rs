@@ -590,3 +590,189 @@ pub fn events(conn: &Connection, cmd: EventsCommand) -> Outcome {
         }
     }
 }
+
+#[derive(Subcommand)]
+pub enum RecordsCommand {
+    /// Create or update a collection from its settings JSON (scope, ttl_secs, searchable,
+    /// unique, fields, additional_fields).
+    Collection {
+        namespace: String,
+        name: String,
+        #[arg(long)]
+        settings: String,
+    },
+    /// List a namespace's collections.
+    Collections { namespace: String },
+    /// Write a document (per-user collections need --user).
+    Put {
+        namespace: String,
+        collection: String,
+        key: String,
+        #[arg(long)]
+        user: Option<String>,
+        /// The document: a JSON object, inline, @FILE or - for standard input.
+        #[arg(long)]
+        document: String,
+        /// Check-and-set: only write if the current version is this (0 = must not exist).
+        #[arg(long)]
+        if_version: Option<u64>,
+    },
+    /// Read a document.
+    Get {
+        namespace: String,
+        collection: String,
+        key: String,
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Delete a document.
+    Delete {
+        namespace: String,
+        collection: String,
+        key: String,
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// List documents.
+    List {
+        namespace: String,
+        collection: String,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Find documents whose searchable field equals a value.
+    Lookup {
+        namespace: String,
+        collection: String,
+        #[arg(long)]
+        field: String,
+        #[arg(long)]
+        value: String,
+    },
+}
+
+fn record_path(ns: &str, collection: &str, user: Option<&str>) -> String {
+    match user {
+        Some(u) => format!(
+            "/v1/ns/{}/users/{}/records/{}",
+            segment(ns),
+            segment(u),
+            segment(collection)
+        ),
+        None => format!("/v1/ns/{}/records/{}", segment(ns), segment(collection)),
+    }
+}
+
+pub fn records(conn: &Connection, cmd: RecordsCommand) -> Outcome {
+    let c = Client::new(conn)?;
+    match cmd {
+        RecordsCommand::Collection {
+            namespace,
+            name,
+            settings,
+        } => {
+            let settings: Value =
+                serde_json::from_str(&settings).context("--settings is not valid JSON")?;
+            done(c.call(
+                "PUT",
+                &format!(
+                    "/v1/ns/{}/collections/{}",
+                    segment(&namespace),
+                    segment(&name)
+                ),
+                Some(&settings),
+            )?)
+        }
+        RecordsCommand::Collections { namespace } => done(c.call(
+            "GET",
+            &format!("/v1/ns/{}/collections", segment(&namespace)),
+            None,
+        )?),
+        RecordsCommand::Put {
+            namespace,
+            collection,
+            key,
+            user,
+            document,
+            if_version,
+        } => {
+            let mut body = json!({ "document": read_data(&document)? });
+            if let Some(v) = if_version {
+                body["if_version"] = json!(v);
+            }
+            let path = format!(
+                "{}/{}",
+                record_path(&namespace, &collection, user.as_deref()),
+                segment(&key)
+            );
+            done(c.call("PUT", &path, Some(&body))?)
+        }
+        RecordsCommand::Get {
+            namespace,
+            collection,
+            key,
+            user,
+        } => done(c.call(
+            "GET",
+            &format!(
+                "{}/{}",
+                record_path(&namespace, &collection, user.as_deref()),
+                segment(&key)
+            ),
+            None,
+        )?),
+        RecordsCommand::Delete {
+            namespace,
+            collection,
+            key,
+            user,
+        } => {
+            c.call(
+                "DELETE",
+                &format!(
+                    "{}/{}",
+                    record_path(&namespace, &collection, user.as_deref()),
+                    segment(&key)
+                ),
+                None,
+            )?;
+            eprintln!("deleted {key}");
+            Ok(ExitCode::SUCCESS)
+        }
+        RecordsCommand::List {
+            namespace,
+            collection,
+            user,
+            cursor,
+            limit,
+        } => {
+            let mut path = format!(
+                "{}?limit={limit}",
+                record_path(&namespace, &collection, user.as_deref())
+            );
+            if let Some(cursor) = cursor {
+                path.push_str(&format!("&cursor={}", segment(&cursor)));
+            }
+            done(c.call("GET", &path, None)?)
+        }
+        RecordsCommand::Lookup {
+            namespace,
+            collection,
+            field,
+            value,
+        } => {
+            let path = format!(
+                "/v1/ns/{}/collections/{}/lookup?field={}&value={}",
+                segment(&namespace),
+                segment(&collection),
+                segment(&field),
+                segment(&value)
+            );
+            done(c.call("GET", &path, None)?)
+        }
+    }
+}

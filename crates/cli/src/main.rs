@@ -36,6 +36,9 @@ enum Command {
     /// List, export and erase the users of a namespace.
     #[command(subcommand)]
     Users(commands::UsersCommand),
+    /// Collections and records (per-user or namespace-wide JSON documents).
+    #[command(subcommand)]
+    Records(commands::RecordsCommand),
     /// Append and query users' events; set a namespace's event retention.
     #[command(subcommand)]
     Events(commands::EventsCommand),
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Token(c) => commands::token(&cli.conn, c),
         Command::Credential(c) => commands::credential(&cli.conn, c),
         Command::Users(c) => commands::users(&cli.conn, c),
+        Command::Records(c) => commands::records(&cli.conn, c),
         Command::Events(c) => commands::events(&cli.conn, c),
         Command::Keys(c) => commands::keys(&cli.conn, c),
         Command::Audit(c) => commands::audit(&cli.conn, c),

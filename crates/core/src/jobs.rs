@@ -64,12 +64,26 @@ impl Job for EventRetentionJob {
     }
 }
 
+/// Deletes records past their collection's TTL (they are already invisible).
+pub struct RecordExpiryJob;
+
+impl Job for RecordExpiryJob {
+    fn name(&self) -> &'static str {
+        "record-expiry"
+    }
+
+    fn run_once(&self, vault: &Vault) -> CoreResult<bool> {
+        vault.purge_expired_records()
+    }
+}
+
 /// The jobs every node runs.
 pub fn standard_jobs() -> Vec<Arc<dyn Job>> {
     vec![
         Arc::new(RewrapJob),
         Arc::new(ErasurePurgeJob),
         Arc::new(EventRetentionJob),
+        Arc::new(RecordExpiryJob),
     ]
 }
 

@@ -47,6 +47,20 @@ pub mod contexts {
             .number(time as u64)
             .field(id)
     }
+    pub fn record(
+        namespace: &str,
+        collection: &str,
+        user_hash: &[u8],
+        key: &str,
+        version: u64,
+    ) -> AssociatedData {
+        AssociatedData::new("record")
+            .field(namespace)
+            .field(collection)
+            .field(user_hash)
+            .field(key)
+            .number(version)
+    }
     pub fn credential(
         namespace: &str,
         user_hash: &[u8],

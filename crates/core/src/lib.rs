@@ -39,6 +39,7 @@ pub mod keyring;
 pub mod lifecycle;
 pub mod names;
 pub mod namespaces;
+pub mod records;
 pub mod secret_string;
 pub mod tokens;
 pub mod users;

@@ -16,8 +16,11 @@ use serde::Serialize;
 
 use crate::clock::rfc3339;
 use crate::credentials::{CredentialData, VersionInfo};
+use std::collections::BTreeMap;
+
 use crate::events::Event;
 use crate::keyring::contexts;
+use crate::records::Record;
 use crate::users::UserRef;
 use crate::{names, Capability, CoreError, CoreResult, Principal, Vault};
 
@@ -53,6 +56,8 @@ pub struct UserExport {
     pub user: String,
     pub exported_at: String,
     pub credentials: Vec<ExportedCredential>,
+    /// Every live document in per-user collections, by collection.
+    pub records: BTreeMap<String, Vec<Record>>,
     /// Every event, newest first.
     pub events: Vec<Event>,
 }
@@ -161,12 +166,14 @@ impl Vault {
                     }
                 }
                 let events = self.all_events(who, ns, user_id)?;
+                let records = self.all_user_records(who, ns, user_id)?;
                 Ok(UserExport {
                     format: EXPORT_FORMAT,
                     namespace: ns.to_string(),
                     user: user_id.to_string(),
                     exported_at: rfc3339(self.now_ms()),
                     credentials,
+                    records,
                     events,
                 })
             },

@@ -139,6 +139,9 @@ impl Vault {
                     .map_err(|e| CoreError::from_crypto("user id", e))?;
                 let user =
                     String::from_utf8(id.to_vec()).map_err(|_| CoreError::Integrity("user id"))?;
+                if user == crate::records::NAMESPACE_OWNER {
+                    continue;
+                }
                 items.push(UserSummary {
                     user,
                     created_at: crate::clock::rfc3339(row.created_at),
@@ -146,6 +149,24 @@ impl Vault {
             }
             Ok(Page { items, next_cursor })
         })
+    }
+}
+
+impl Vault {
+    /// Decrypts a user's own id from the user row.
+    pub(crate) fn user_id_of(&self, user: &UserRef) -> CoreResult<String> {
+        let row = self
+            .storage()
+            .get_user(&user.keys.name, &user.hash)?
+            .ok_or(CoreError::NotFound("user"))?;
+        let key = self.keyring().data_key(&user.keys, &row)?;
+        let id = key
+            .open(
+                &contexts::user_id(&user.keys.name, &user.hash),
+                &row.encrypted_id,
+            )
+            .map_err(|e| CoreError::from_crypto("user id", e))?;
+        String::from_utf8(id.to_vec()).map_err(|_| CoreError::Integrity("user id"))
     }
 }
 

@@ -4,6 +4,7 @@ mod credentials;
 mod events;
 mod keys;
 mod lifecycle;
+mod records;
 mod sys;
 
 use axum::routing::{delete, get, post, MethodRouter};
@@ -73,6 +74,38 @@ fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
         (
             "/v1/ns/{namespace}/users/{user}/events",
             get(events::query).post(events::append),
+        ),
+        (
+            "/v1/ns/{namespace}/collections",
+            get(records::list_collections),
+        ),
+        (
+            "/v1/ns/{namespace}/collections/{collection}",
+            axum::routing::put(records::put_collection),
+        ),
+        (
+            "/v1/ns/{namespace}/collections/{collection}/lookup",
+            get(records::lookup),
+        ),
+        (
+            "/v1/ns/{namespace}/users/{user}/records/{collection}",
+            get(records::list_user_records),
+        ),
+        (
+            "/v1/ns/{namespace}/users/{user}/records/{collection}/{key}",
+            get(records::get_user_record)
+                .put(records::put_user_record)
+                .delete(records::delete_user_record),
+        ),
+        (
+            "/v1/ns/{namespace}/records/{collection}",
+            get(records::list_ns_records),
+        ),
+        (
+            "/v1/ns/{namespace}/records/{collection}/{key}",
+            get(records::get_ns_record)
+                .put(records::put_ns_record)
+                .delete(records::delete_ns_record),
         ),
         (
             "/v1/ns/{namespace}/events/retention",

@@ -1,0 +1,753 @@
+//! Records: JSON documents in named collections — per user (a profile, settings) or per
+//! namespace (an app-wide cache) — encrypted like credentials, with a version for
+//! check-and-set, optional expiry, and per-collection rules:
+//!
+//! - `ttl_secs`: a document expires that long after each write; it is not returned from the
+//!   moment it expires, and the `record-expiry` job deletes it;
+//! - `searchable` and `unique` fields: equality look-ups through a keyed-hash index (HMAC under
+//!   the namespace's index key of collection, field and canonical JSON value), so the database
+//!   never holds the plaintext value; a unique field's value may be held by one live document;
+//! - `fields`: typed fields with constraints and defaults (defaults are filled in on read, so a
+//!   changed default applies to documents already stored), and `additional_fields: false` to
+//!   refuse undeclared fields.
+//!
+//! Namespace-wide documents belong to a reserved pseudo-user of the namespace, whose id cannot
+//! be given through the API (ids may not contain control characters).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use strongroom_storage::{IndexEntry, RecordKey, RecordRow, RecordWrite, StorageError};
+
+use crate::clock::rfc3339;
+use crate::keyring::{contexts, NamespaceKeys};
+use crate::users::{page_limit, UserRef};
+use crate::{names, Capability, CoreError, CoreResult, Page, Principal, Vault};
+
+/// The reserved owner of namespace-wide documents.
+pub(crate) const NAMESPACE_OWNER: &str = "\u{0}namespace";
+const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+const MAX_DOC_DEPTH: usize = 32;
+const MAX_FIELDS: usize = 256;
+const MAX_PATTERN_LEN: usize = 512;
+
+/// Who owns a collection's documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    User,
+    Namespace,
+}
+
+/// A declared field's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Object,
+    Array,
+}
+
+/// A typed field: constraints and an optional default.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
+    /// A regular expression the whole string must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A collection's rules.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionSettings {
+    pub scope: Scope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_secs: Option<u64>,
+    #[serde(default)]
+    pub searchable: Vec<String>,
+    #[serde(default)]
+    pub unique: Vec<String>,
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldSpec>,
+    #[serde(default = "yes")]
+    pub additional_fields: bool,
+}
+
+/// A document to write (the body of a PUT).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordInput {
+    pub document: Map<String, Value>,
+    /// Check-and-set: write only if the current version is this (0 = must not exist).
+    #[serde(default)]
+    pub if_version: Option<u64>,
+}
+
+/// A document as returned.
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    /// The owning user, on look-ups in per-user collections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    pub key: String,
+    pub version: u64,
+    pub updated_at: String,
+    pub expires_at: Option<String>,
+    pub document: Map<String, Value>,
+}
+
+/// A collection as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionInfo {
+    pub name: String,
+    #[serde(flatten)]
+    pub settings: CollectionSettings,
+}
+
+fn invalid(field: &'static str, rule: impl Into<String>) -> CoreError {
+    CoreError::Invalid {
+        field,
+        rule: rule.into(),
+    }
+}
+
+fn check_field_name(name: &str) -> CoreResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "fields",
+            format!(
+                "field name {name:?} must be 1-64 of A-Z a-z 0-9 _, starting with a letter or _"
+            ),
+        ))
+    }
+}
+
+fn compile(pattern: &str) -> CoreResult<regex::Regex> {
+    if pattern.len() > MAX_PATTERN_LEN {
+        return Err(invalid(
+            "pattern",
+            format!("must be at most {MAX_PATTERN_LEN} characters"),
+        ));
+    }
+    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|_| {
+            invalid(
+                "pattern",
+                format!("{pattern:?} is not a valid regular expression"),
+            )
+        })
+}
+
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+impl FieldSpec {
+    /// Checks `value` against this spec; the message names the field and the rule.
+    fn check(&self, name: &str, value: &Value) -> CoreResult<()> {
+        let fail = |rule: String| {
+            Err(CoreError::Invalid {
+                field: "document",
+                rule: format!("{name}: {rule}"),
+            })
+        };
+        let type_ok = match self.kind {
+            FieldType::String => value.is_string(),
+            FieldType::Integer => value.is_i64() || value.is_u64(),
+            FieldType::Number => value.is_number(),
+            FieldType::Boolean => value.is_boolean(),
+            FieldType::Object => value.is_object(),
+            FieldType::Array => value.is_array(),
+        };
+        if !type_ok {
+            return fail(format!("must be of type {:?}", self.kind).to_lowercase());
+        }
+        if let Some(s) = value.as_str() {
+            let len = s.chars().count();
+            if self.min_length.is_some_and(|min| len < min) {
+                return fail(format!(
+                    "must be at least {} characters",
+                    self.min_length.unwrap_or(0)
+                ));
+            }
+            if self.max_length.is_some_and(|max| len > max) {
+                return fail(format!(
+                    "must be at most {} characters",
+                    self.max_length.unwrap_or(0)
+                ));
+            }
+            if let Some(p) = &self.pattern {
+                if !compile(p)?.is_match(s) {
+                    return fail(format!("must match the pattern {p:?}"));
+                }
+            }
+        }
+        if let Some(n) = value.as_f64() {
+            if self.minimum.is_some_and(|min| n < min) || self.maximum.is_some_and(|max| n > max) {
+                return fail(format!(
+                    "must be between {:?} and {:?}",
+                    self.minimum, self.maximum
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CollectionSettings {
+    fn validate(&self) -> CoreResult<()> {
+        if let Some(ttl) = self.ttl_secs {
+            if !(1..=MAX_TTL_SECS).contains(&ttl) {
+                return Err(invalid(
+                    "ttl_secs",
+                    format!("must be between 1 and {MAX_TTL_SECS} seconds"),
+                ));
+            }
+        }
+        if self.fields.len() > MAX_FIELDS || self.searchable.len() + self.unique.len() > MAX_FIELDS
+        {
+            return Err(invalid(
+                "fields",
+                format!("at most {MAX_FIELDS} fields may be declared"),
+            ));
+        }
+        for (name, spec) in &self.fields {
+            check_field_name(name)?;
+            if let Some(p) = &spec.pattern {
+                compile(p)?;
+            }
+            if let Some(default) = &spec.default {
+                spec.check(name, default)
+                    .map_err(|e| invalid("default", e.to_string()))?;
+            }
+        }
+        for name in self.searchable.iter().chain(&self.unique) {
+            check_field_name(name)?;
+        }
+        Ok(())
+    }
+
+    /// Checks a document against the declared fields.
+    fn check_document(&self, doc: &Map<String, Value>) -> CoreResult<()> {
+        let nested = doc.values().map(depth).max().unwrap_or(0) + 1;
+        if nested > MAX_DOC_DEPTH {
+            return Err(invalid(
+                "document",
+                format!("nests {nested} levels deep; at most {MAX_DOC_DEPTH} are allowed"),
+            ));
+        }
+        for (name, spec) in &self.fields {
+            match doc.get(name) {
+                Some(value) => spec.check(name, value)?,
+                None if spec.required && spec.default.is_none() => {
+                    return Err(invalid("document", format!("{name}: is required")));
+                }
+                None => {}
+            }
+        }
+        if !self.additional_fields {
+            if let Some(extra) = doc.keys().find(|k| !self.fields.contains_key(*k)) {
+                return Err(invalid(
+                    "document",
+                    format!("{extra}: is not a declared field of this collection"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Missing declared fields take their defaults.
+    fn with_defaults(&self, mut doc: Map<String, Value>) -> Map<String, Value> {
+        for (name, spec) in &self.fields {
+            if let Some(default) = &spec.default {
+                doc.entry(name.clone()).or_insert_with(|| default.clone());
+            }
+        }
+        doc
+    }
+
+    fn is_searchable(&self, field: &str) -> bool {
+        self.searchable
+            .iter()
+            .chain(&self.unique)
+            .any(|f| f == field)
+    }
+}
+
+fn value_hash(
+    keys: &NamespaceKeys,
+    collection: &str,
+    field: &str,
+    value: &Value,
+) -> CoreResult<Vec<u8>> {
+    if !(value.is_string() || value.is_number() || value.is_boolean()) {
+        return Err(invalid(
+            "document",
+            format!("{field}: a searchable field must hold a string, number or boolean"),
+        ));
+    }
+    let canonical = serde_json::to_string(value).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let message = format!("record-index\0{collection}\0{field}\0{canonical}");
+    Ok(keys.index_key.mac(message.as_bytes()).to_vec())
+}
+
+impl Vault {
+    fn collection(&self, ns: &str, name: &str) -> CoreResult<CollectionSettings> {
+        let bytes = self
+            .storage()
+            .get_collection(ns, name)?
+            .ok_or(CoreError::NotFound("collection"))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| CoreError::Internal(format!("stored collection settings: {e}")))
+    }
+
+    /// Creates or updates a collection (`admin` on the namespace). The scope cannot change.
+    pub fn put_collection(
+        &self,
+        who: &Principal,
+        ns: &str,
+        name: &str,
+        settings: CollectionSettings,
+    ) -> CoreResult<CollectionInfo> {
+        self.audited_now(who, "collection.put", ns, &[], name, || {
+            names::namespace(ns)?;
+            names::credential_name(name).map_err(|e| match e {
+                CoreError::Invalid { rule, .. } => invalid("collection", rule),
+                other => other,
+            })?;
+            who.require(Capability::Admin, ns)?;
+            self.keyring().namespace(ns)?;
+            settings.validate()?;
+            if let Some(old) = self.storage().get_collection(ns, name)? {
+                let old: CollectionSettings =
+                    serde_json::from_slice(&old).map_err(|e| CoreError::Internal(e.to_string()))?;
+                if old.scope != settings.scope {
+                    return Err(CoreError::Conflict(
+                        "a collection's scope cannot change; create another collection".into(),
+                    ));
+                }
+            }
+            let bytes =
+                serde_json::to_vec(&settings).map_err(|e| CoreError::Internal(e.to_string()))?;
+            self.storage()
+                .put_collection(ns, name, &bytes, self.now_ms())?;
+            Ok(CollectionInfo {
+                name: name.to_string(),
+                settings,
+            })
+        })
+    }
+
+    /// The collections of a namespace (`list`).
+    pub fn list_collections(&self, who: &Principal, ns: &str) -> CoreResult<Vec<CollectionInfo>> {
+        self.audited(who, "collection.list", ns, &[], "", || {
+            names::namespace(ns)?;
+            who.require(Capability::List, ns)?;
+            self.storage()
+                .list_collections(ns)?
+                .into_iter()
+                .map(|(name, bytes)| {
+                    let settings = serde_json::from_slice(&bytes)
+                        .map_err(|e| CoreError::Internal(e.to_string()))?;
+                    Ok(CollectionInfo { name, settings })
+                })
+                .collect()
+        })
+    }
+
+    /// Resolves the owner of a collection's documents: the user for per-user collections,
+    /// the namespace pseudo-user for namespace-wide ones.
+    fn record_owner(
+        &self,
+        ns: &str,
+        settings: &CollectionSettings,
+        user: Option<&str>,
+    ) -> CoreResult<(UserRef, String)> {
+        match (settings.scope, user) {
+            (Scope::User, Some(u)) => Ok((self.resolve_user(ns, u)?, u.to_string())),
+            (Scope::Namespace, None) => {
+                let keys = self.keyring().namespace(ns)?;
+                let hash = keys.user_hash(NAMESPACE_OWNER);
+                Ok((UserRef { keys, hash }, NAMESPACE_OWNER.to_string()))
+            }
+            (Scope::User, None) => Err(invalid(
+                "collection",
+                "this collection is per user: use /users/{user}/records/…",
+            )),
+            (Scope::Namespace, Some(_)) => Err(invalid(
+                "collection",
+                "this collection is namespace-wide: use /records/…",
+            )),
+        }
+    }
+
+    fn record_op<T>(
+        &self,
+        who: &Principal,
+        (action, cap): (&str, Capability),
+        ns: &str,
+        collection: &str,
+        user: Option<&str>,
+        work: impl FnOnce(&CollectionSettings, &UserRef, &str) -> CoreResult<T>,
+    ) -> CoreResult<T> {
+        let resolved = names::namespace(ns)
+            .and_then(|_| names::credential_name(collection))
+            .and_then(|_| who.require(cap, ns))
+            .and_then(|_| self.collection(ns, collection))
+            .and_then(|settings| {
+                self.record_owner(ns, &settings, user)
+                    .map(|(owner, id)| (settings, owner, id))
+            });
+        match resolved {
+            Ok((settings, owner, id)) => {
+                let hash = owner.hash.clone();
+                self.audited(who, action, ns, &hash, collection, || {
+                    work(&settings, &owner, &id)
+                })
+            }
+            Err(e) => self.audited(who, action, ns, &[], collection, || Err(e)),
+        }
+    }
+
+    fn decode_record(
+        &self,
+        ns: &str,
+        collection: &str,
+        settings: &CollectionSettings,
+        owner: &UserRef,
+        row: RecordRow,
+    ) -> CoreResult<Record> {
+        let key = self
+            .existing_user_key(owner)?
+            .ok_or(CoreError::Integrity("record"))?;
+        let plain = key
+            .open(
+                &contexts::record(ns, collection, &owner.hash, &row.key, row.version),
+                &row.ciphertext,
+            )
+            .map_err(|e| CoreError::from_crypto("record", e))?;
+        let doc: Map<String, Value> =
+            serde_json::from_slice(&plain).map_err(|_| CoreError::Integrity("record"))?;
+        Ok(Record {
+            user: None,
+            key: row.key,
+            version: row.version,
+            updated_at: rfc3339(row.updated_at),
+            expires_at: row.expires_at.map(rfc3339),
+            document: settings.with_defaults(doc),
+        })
+    }
+
+    /// Writes a document (`write`). `if_version`: check-and-set (0 = must not exist).
+    pub fn put_record(
+        &self,
+        who: &Principal,
+        ns: &str,
+        collection: &str,
+        user: Option<&str>,
+        key: &str,
+        input: &RecordInput,
+    ) -> CoreResult<Record> {
+        let (document, if_version) = (&input.document, input.if_version);
+        self.record_op(
+            who,
+            ("record.put", Capability::Write),
+            ns,
+            collection,
+            user,
+            |settings, owner, owner_id| {
+                names::credential_name(key).map_err(|e| match e {
+                    CoreError::Invalid { rule, .. } => invalid("key", rule),
+                    other => other,
+                })?;
+                settings.check_document(document)?;
+                let mut index = Vec::new();
+                for field in settings.searchable.iter().chain(&settings.unique) {
+                    let unique = settings.unique.contains(field);
+                    if index.iter().any(|e: &IndexEntry| &e.field == field) {
+                        continue;
+                    }
+                    if let Some(value) = document.get(field) {
+                        index.push(IndexEntry {
+                            field: field.clone(),
+                            value_hash: value_hash(&owner.keys, collection, field, value)?,
+                            unique,
+                        });
+                    }
+                }
+                let now = self.now_ms();
+                let expires_at = settings.ttl_secs.map(|t| now + t as i64 * 1000);
+                let data_key = self.user_key_for_write(owner, owner_id)?;
+                let plain = zeroize::Zeroizing::new(
+                    serde_json::to_vec(document).map_err(|e| CoreError::Internal(e.to_string()))?,
+                );
+                let record_key = RecordKey {
+                    namespace: ns.to_string(),
+                    collection: collection.to_string(),
+                    user_hash: owner.hash.clone(),
+                    key: key.to_string(),
+                };
+                let write = RecordWrite {
+                    key: record_key,
+                    expected_version: if_version,
+                    expires_at,
+                    now,
+                    index,
+                };
+                let seal = |version: u64| {
+                    data_key
+                        .seal(
+                            1,
+                            &contexts::record(ns, collection, &owner.hash, key, version),
+                            &plain,
+                        )
+                        .map_err(|e| e.to_string())
+                };
+                let version = match self.storage().put_record(&write, &seal) {
+                    Ok(v) => v,
+                    Err(StorageError::Conflict(msg)) => {
+                        return Err(CoreError::Conflict(format!("check-and-set failed: {msg}")))
+                    }
+                    Err(other) => return Err(other.into()),
+                };
+                Ok(Record {
+                    user: None,
+                    key: key.to_string(),
+                    version,
+                    updated_at: rfc3339(now),
+                    expires_at: expires_at.map(rfc3339),
+                    document: settings.with_defaults(document.clone()),
+                })
+            },
+        )
+    }
+
+    /// Reads a document (`read`), with defaults filled in.
+    pub fn get_record(
+        &self,
+        who: &Principal,
+        ns: &str,
+        collection: &str,
+        user: Option<&str>,
+        key: &str,
+    ) -> CoreResult<Record> {
+        self.record_op(
+            who,
+            ("record.read", Capability::Read),
+            ns,
+            collection,
+            user,
+            |settings, owner, _| {
+                names::credential_name(key).map_err(|e| match e {
+                    CoreError::Invalid { rule, .. } => invalid("key", rule),
+                    other => other,
+                })?;
+                let record_key = RecordKey {
+                    namespace: ns.to_string(),
+                    collection: collection.to_string(),
+                    user_hash: owner.hash.clone(),
+                    key: key.to_string(),
+                };
+                let row = self
+                    .storage()
+                    .get_record(&record_key, self.now_ms())?
+                    .ok_or(CoreError::NotFound("record"))?;
+                self.decode_record(ns, collection, settings, owner, row)
+            },
+        )
+    }
+
+    /// Deletes a document (`delete`).
+    pub fn delete_record(
+        &self,
+        who: &Principal,
+        ns: &str,
+        collection: &str,
+        user: Option<&str>,
+        key: &str,
+    ) -> CoreResult<()> {
+        self.record_op(
+            who,
+            ("record.delete", Capability::Delete),
+            ns,
+            collection,
+            user,
+            |_, owner, _| {
+                let record_key = RecordKey {
+                    namespace: ns.to_string(),
+                    collection: collection.to_string(),
+                    user_hash: owner.hash.clone(),
+                    key: key.to_string(),
+                };
+                if self.storage().delete_record(&record_key)? {
+                    Ok(())
+                } else {
+                    Err(CoreError::NotFound("record"))
+                }
+            },
+        )
+    }
+
+    /// Lists an owner's live documents by key (`list`).
+    pub fn list_records(
+        &self,
+        who: &Principal,
+        ns: &str,
+        collection: &str,
+        user: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> CoreResult<Page<Record>> {
+        self.record_op(
+            who,
+            ("record.list", Capability::List),
+            ns,
+            collection,
+            user,
+            |settings, owner, _| {
+                let limit = page_limit(limit)?;
+                let cursor = cursor.filter(|c| !c.is_empty());
+                if let Some(c) = cursor {
+                    names::credential_name(c)
+                        .map_err(|_| invalid("cursor", "is not a cursor from a previous page"))?;
+                }
+                let rows = self.storage().list_records(
+                    ns,
+                    collection,
+                    &owner.hash,
+                    cursor,
+                    limit,
+                    self.now_ms(),
+                )?;
+                let next_cursor = (rows.len() == limit)
+                    .then(|| rows.last().map(|r| r.key.clone()))
+                    .flatten();
+                let items = rows
+                    .into_iter()
+                    .map(|row| self.decode_record(ns, collection, settings, owner, row))
+                    .collect::<CoreResult<_>>()?;
+                Ok(Page { items, next_cursor })
+            },
+        )
+    }
+
+    /// Equality look-up on a searchable field (`read`): the documents whose field equals
+    /// `value`, with their owning user for per-user collections.
+    pub fn lookup_records(
+        &self,
+        who: &Principal,
+        ns: &str,
+        collection: &str,
+        field: &str,
+        value: &Value,
+    ) -> CoreResult<Vec<Record>> {
+        let resolved = names::namespace(ns)
+            .and_then(|_| names::credential_name(collection))
+            .and_then(|_| who.require(Capability::Read, ns))
+            .and_then(|_| self.collection(ns, collection));
+        let settings = match resolved {
+            Ok(s) => s,
+            Err(e) => return self.audited(who, "record.lookup", ns, &[], collection, || Err(e)),
+        };
+        self.audited(who, "record.lookup", ns, &[], collection, || {
+            if !settings.is_searchable(field) {
+                return Err(invalid("field", format!("{field:?} is not declared searchable in collection {collection:?}; declare it in `searchable` or `unique`")));
+            }
+            let keys = self.keyring().namespace(ns)?;
+            let hash = value_hash(&keys, collection, field, value).map_err(|_| invalid("value", "must be a string, number or boolean"))?;
+            let rows = self.storage().lookup_records(ns, collection, field, &hash, self.now_ms(), 100)?;
+            let mut found = Vec::with_capacity(rows.len());
+            for row in rows {
+                let owner = UserRef { keys: keys.clone(), hash: row.user_hash.clone() };
+                let user = match settings.scope {
+                    Scope::User => Some(self.user_id_of(&owner)?),
+                    Scope::Namespace => None,
+                };
+                let mut record = self.decode_record(ns, collection, &settings, &owner, row)?;
+                record.user = user;
+                found.push(record);
+            }
+            Ok(found)
+        })
+    }
+
+    /// Background work: deletes expired documents. `Ok(true)` when more may be waiting.
+    pub(crate) fn purge_expired_records(&self) -> CoreResult<bool> {
+        const BATCH: usize = 1000;
+        let purged = self.storage().purge_expired_records(self.now_ms(), BATCH)?;
+        if purged > 0 {
+            let who = Principal::system("job:record-expiry");
+            self.audited(&who, "record.expire", "", &[], &purged.to_string(), || {
+                Ok(())
+            })?;
+        }
+        Ok(purged == BATCH as u64)
+    }
+
+    /// Every live document of a user in per-user collections, for export.
+    pub(crate) fn all_user_records(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+    ) -> CoreResult<BTreeMap<String, Vec<Record>>> {
+        let mut all = BTreeMap::new();
+        for (name, bytes) in self.storage().list_collections(ns)? {
+            let settings: CollectionSettings =
+                serde_json::from_slice(&bytes).map_err(|e| CoreError::Internal(e.to_string()))?;
+            if settings.scope != Scope::User {
+                continue;
+            }
+            let mut records = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page =
+                    self.list_records(who, ns, &name, Some(user_id), cursor.as_deref(), 1000)?;
+                records.extend(page.items);
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            if !records.is_empty() {
+                all.insert(name, records);
+            }
+        }
+        Ok(all)
+    }
+}
