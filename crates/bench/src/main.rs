@@ -4,6 +4,7 @@
 //! ratios, the machine's CPU count and the exact parameters.
 
 mod erasure;
+mod events;
 mod http;
 mod library;
 mod loadgen;
@@ -66,6 +67,7 @@ fn main() -> Result<()> {
             rows.extend(http::run(fixture, &params)?);
         }
         rows.extend(rewrap::run(fixture)?);
+        rows.extend(events::run(fixture)?);
         rows.extend(erasure::run(fixture)?);
     }
     report::print_table(&rows);
