@@ -169,6 +169,18 @@ fn append_query_paginate_export_erase() {
                 .to_string(),
             "invalid_input",
         ),
+        (
+            format!(
+                r#"{{"events":[{{"type":"x","details":{{"a":{}1{}}}}}]}}"#,
+                "[".repeat(20),
+                "]".repeat(20)
+            ),
+            "invalid_input",
+        ),
+        (
+            json!({"events": [{"type": "x", "details": [1, 2]}]}).to_string(),
+            "invalid_json",
+        ),
     ];
     for (body, code) in bad {
         let r = server.request("POST", &events_path(USER), Some(&app), Some(&body));

@@ -204,6 +204,80 @@ fn profiles_settings_lookups_cache_export_erase() {
         Some(r#"{"scope":"user","fields":{"x":{"type":"string","pattern":"("}}}"#),
     );
     assert_eq!((r.status, r.code().as_str()), (400, "invalid_input"));
+    for (path, settings) in [
+        ("/v1/ns/study/collections/Bad%20Name", r#"{"scope":"user"}"#),
+        (
+            "/v1/ns/study/collections/ok",
+            r#"{"scope":"user","fields":{"1bad":{"type":"string"}}}"#,
+        ),
+        (
+            "/v1/ns/study/collections/ok",
+            r#"{"scope":"user","searchable":["has space"]}"#,
+        ),
+        (
+            "/v1/ns/study/collections/ok",
+            r#"{"scope":"user","fields":{"n":{"type":"integer","default":"x"}}}"#,
+        ),
+        (
+            "/v1/ns/study/collections/ok",
+            r#"{"scope":"user","ttl_secs":999999999999}"#,
+        ),
+    ] {
+        let r = server.request("PUT", path, Some(&app), Some(settings));
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "invalid_input"),
+            "{path} {settings}: {}",
+            r.body
+        );
+    }
+    for settings in [
+        r#"{"scope":"galaxy"}"#,
+        r#"{"scope":"user","fields":{"x":{"type":"date"}}}"#,
+        r#"{"scope":"user","colour":1}"#,
+    ] {
+        let r = server.request(
+            "PUT",
+            "/v1/ns/study/collections/ok",
+            Some(&app),
+            Some(settings),
+        );
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "invalid_json"),
+            "{settings}: {}",
+            r.body
+        );
+    }
+    let deep = format!(
+        r#"{{"document":{{"email":"d@e","x":{}1{}}}}}"#,
+        "[".repeat(40),
+        "]".repeat(40)
+    );
+    let r = server.request(
+        "PUT",
+        "/v1/ns/study/users/dave/records/profiles/me",
+        Some(&app),
+        Some(&deep),
+    );
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "invalid_input"),
+        "{}",
+        r.body
+    );
+    let r = server.request(
+        "PUT",
+        "/v1/ns/study/users/dave/records/profiles/bad%20key",
+        Some(&app),
+        Some(r#"{"document":{"email":"d@e"}}"#),
+    );
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "invalid_input"),
+        "{}",
+        r.body
+    );
     let r = server.request(
         "PUT",
         "/v1/ns/study/users/alice/records/cache/k",

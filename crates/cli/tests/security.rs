@@ -109,6 +109,48 @@ fn a_planted_secret_appears_in_no_log_error_or_database_byte() {
         assert!(r.status >= 400, "{method} {p} should fail");
         error_bodies.push_str(&r.body);
     }
+    // Records and events carry the secret too.
+    let notes = r#"{"scope":"user","searchable":["code"]}"#;
+    server.request(
+        "PUT",
+        "/v1/ns/app/collections/notes",
+        Some(server.admin()),
+        Some(notes),
+    );
+    let doc = format!(r#"{{"document":{{"code":"{SECRET}","n":1}}}}"#);
+    let note_path = format!("/v1/ns/app/users/{USER}/records/notes/n1");
+    assert_eq!(
+        server
+            .request("PUT", &note_path, Some(&app), Some(&doc))
+            .status,
+        200
+    );
+    let lookup = format!("/v1/ns/app/collections/notes/lookup?field=code&value={SECRET}");
+    assert_eq!(
+        server.request("GET", &lookup, Some(&app), None).json()["items"][0]["document"]["code"],
+        SECRET
+    );
+    let events_path = format!("/v1/ns/app/users/{USER}/events");
+    let ev = format!(r#"{{"events":[{{"type":"login","details":{{"token":"{SECRET}"}}}}]}}"#);
+    assert_eq!(
+        server
+            .request("POST", &events_path, Some(&app), Some(&ev))
+            .status,
+        201
+    );
+    let bad_ev =
+        format!(r#"{{"events":[{{"type":"{SECRET} x","details":{{"token":"{SECRET}"}}}}]}}"#);
+    error_bodies.push_str(
+        &server
+            .request("POST", &events_path, Some(&app), Some(&bad_ev))
+            .body,
+    );
+    let bad_doc = format!(r#"{{"document":{{"code":"{SECRET}"}},"if_version":"{SECRET}"}}"#);
+    error_bodies.push_str(
+        &server
+            .request("PUT", &note_path, Some(&app), Some(&bad_doc))
+            .body,
+    );
     let (_, out, err) = server.cli(
         &app,
         &[
