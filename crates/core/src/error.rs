@@ -22,6 +22,12 @@ pub enum CoreError {
     /// A unique field already holds that value in another record.
     #[error("{0}")]
     UniqueViolation(String),
+    /// The provider refused the refresh grant (e.g. `invalid_grant`): the user must log in again.
+    #[error("the provider refused the refresh ({0}); the user must authorize again")]
+    NeedsReauthorization(String),
+    /// Refreshing failed for now (provider down, 5xx, malformed answer); retry later.
+    #[error("refreshing the token failed ({0}); retry later")]
+    RefreshFailed(String),
     /// The requested version is soft-deleted (can be undeleted).
     #[error("version {0} is deleted")]
     Deleted(u64),
@@ -100,6 +106,7 @@ impl CoreError {
             CoreError::Integrity(_) | CoreError::KeyRetired { .. } | CoreError::WrongRootKey => {
                 "integrity_error"
             }
+            CoreError::NeedsReauthorization(_) | CoreError::RefreshFailed(_) => "upstream_error",
             CoreError::Unavailable(_) | CoreError::Internal(_) => "error",
         }
     }

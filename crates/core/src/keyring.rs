@@ -61,6 +61,11 @@ pub mod contexts {
             .field(key)
             .number(version)
     }
+    pub fn provider_secret(namespace: &str, provider: &str) -> AssociatedData {
+        AssociatedData::new("provider-secret")
+            .field(namespace)
+            .field(provider)
+    }
     pub fn credential(
         namespace: &str,
         user_hash: &[u8],

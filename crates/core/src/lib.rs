@@ -39,6 +39,7 @@ pub mod keyring;
 pub mod lifecycle;
 pub mod names;
 pub mod namespaces;
+pub mod oauth;
 pub mod records;
 pub mod secret_string;
 pub mod tokens;

@@ -16,6 +16,10 @@ impl ErasureStore for PgStore {
                 return Ok(false);
             }
             tx.execute(
+                "DELETE FROM credential_status WHERE namespace = $1 AND user_hash = $2",
+                &[&namespace, &user_hash],
+            )?;
+            tx.execute(
                 "INSERT INTO erasures (namespace, user_hash, started_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (namespace, user_hash) DO UPDATE SET started_at = excluded.started_at",
                 &[&namespace, &user_hash, &now],

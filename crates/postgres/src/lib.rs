@@ -18,6 +18,7 @@ mod events;
 mod leases;
 mod lockouts;
 mod namespaces;
+mod oauth;
 mod records;
 mod schema;
 mod tokens;

@@ -152,4 +152,24 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX record_index_unique ON record_index (namespace, collection, field, value_hash) WHERE is_unique;
     CREATE INDEX record_index_by_record ON record_index (namespace, collection, user_hash, key);
     "#,
+    // 7: OAuth providers and credential refresh statuses.
+    r#"
+    CREATE TABLE providers (
+        namespace TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        config BYTEA NOT NULL,
+        sealed_secret BYTEA NOT NULL,
+        PRIMARY KEY (namespace, name)
+    );
+    CREATE TABLE credential_status (
+        namespace TEXT COLLATE "C" NOT NULL,
+        user_hash BYTEA NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (namespace, user_hash, name)
+    );
+    CREATE INDEX credential_status_by_status ON credential_status (namespace, status);
+    "#,
 ];

@@ -79,6 +79,8 @@ fn core_parts(e: &CoreError) -> (StatusCode, &'static str, String) {
         CoreError::AlreadyExists(_) => (StatusCode::CONFLICT, "already_exists", msg),
         CoreError::Conflict(_) => (StatusCode::CONFLICT, "version_conflict", msg),
         CoreError::UniqueViolation(_) => (StatusCode::CONFLICT, "unique_violation", msg),
+        CoreError::NeedsReauthorization(_) => (StatusCode::CONFLICT, "needs_reauthorization", msg),
+        CoreError::RefreshFailed(_) => (StatusCode::BAD_GATEWAY, "refresh_failed", msg),
         CoreError::Deleted(_) => (StatusCode::NOT_FOUND, "version_deleted", msg),
         CoreError::Destroyed(_) => (StatusCode::GONE, "version_destroyed", msg),
         CoreError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", msg),
@@ -119,7 +121,8 @@ impl IntoResponse for ApiError {
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
-            ApiError::Core(CoreError::Unavailable(_)) => {
+            ApiError::Core(CoreError::Unavailable(_))
+            | ApiError::Core(CoreError::RefreshFailed(_)) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::Core(CoreError::Unauthenticated(_)) => {

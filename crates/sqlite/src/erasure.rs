@@ -16,6 +16,11 @@ impl ErasureStore for SqliteStore {
                 return Ok(false);
             }
             tx.execute(
+                "DELETE FROM credential_status WHERE namespace = ?1 AND user_hash = ?2",
+                params![namespace, user_hash],
+            )
+            .map_err(map_err)?;
+            tx.execute(
                 "INSERT OR REPLACE INTO erasures (namespace, user_hash, started_at) VALUES (?1, ?2, ?3)",
                 params![namespace, user_hash, now],
             )

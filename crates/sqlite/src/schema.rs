@@ -134,6 +134,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX record_index_unique ON record_index (namespace, collection, field, value_hash) WHERE is_unique = 1;
     CREATE INDEX record_index_by_record ON record_index (namespace, collection, user_hash, key);
     "#,
+    // 7: OAuth providers and credential refresh statuses.
+    r#"
+    CREATE TABLE providers (
+        namespace TEXT NOT NULL,
+        name TEXT NOT NULL,
+        config BLOB NOT NULL,
+        sealed_secret BLOB NOT NULL,
+        PRIMARY KEY (namespace, name)
+    );
+    CREATE TABLE credential_status (
+        namespace TEXT NOT NULL,
+        user_hash BLOB NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, user_hash, name)
+    );
+    CREATE INDEX credential_status_by_status ON credential_status (namespace, status);
+    "#,
 ];
 
 /// Migrations of the audit file, which lives beside the data file.

@@ -19,7 +19,8 @@ macro_rules! conformance_tests {
             credential_max_versions_keep_setting, credential_max_versions_prunes_oldest,
             credentials_vanish_with_their_user, erasure_lifecycle, events_query_newest_first,
             events_retention, events_are_purged_with_their_user, collections_roundtrip,
-            records_versions_and_expiry, records_index_and_unique, records_vanish_with_their_user,
+            records_versions_and_expiry, records_index_and_unique, records_vanish_with_their_user, providers_roundtrip,
+            credential_statuses,
             credential_soft_delete_undelete_destroy, credential_delete_and_list,
             credentials_are_isolated, tokens_lifecycle, audit_chains_and_filters,
             audit_concurrent_appenders_form_one_chain, leases_have_one_holder,
@@ -860,6 +861,61 @@ pub fn records_vanish_with_their_user(s: &dyn Storage) {
     assert_eq!(s.purge_user_items("app", &[1; 32], 100).unwrap(), 1);
     assert_eq!(s.count_user_items("app", &[1; 32]).unwrap(), 0);
     assert!(s.get_record(&rkey(2, "me"), 120).unwrap().is_some());
+}
+
+pub fn providers_roundtrip(s: &dyn Storage) {
+    ns(s, "app");
+    assert!(s.get_provider("app", "spotify").unwrap().is_none());
+    s.put_provider("app", "spotify", b"cfg1", b"sealed1")
+        .unwrap();
+    s.put_provider("app", "reddit", b"cfg2", b"sealed2")
+        .unwrap();
+    s.put_provider("app", "spotify", b"cfg3", b"sealed3")
+        .unwrap();
+    assert_eq!(
+        s.get_provider("app", "spotify").unwrap(),
+        Some((b"cfg3".to_vec(), b"sealed3".to_vec()))
+    );
+    let names: Vec<_> = s
+        .list_providers("app")
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["reddit", "spotify"]);
+    assert!(s.delete_provider("app", "reddit").unwrap());
+    assert!(!s.delete_provider("app", "reddit").unwrap());
+}
+
+pub fn credential_statuses(s: &dyn Storage) {
+    ns_with_users(s, "app");
+    let row = |hash: u8, name: &str, status: &str| CredentialStatusRow {
+        key: key("app", hash, name),
+        status: status.into(),
+        error: (status != "valid").then(|| "invalid_grant".to_string()),
+        updated_at: 5,
+    };
+    assert!(s
+        .get_credential_status(&key("app", 1, "c"))
+        .unwrap()
+        .is_none());
+    s.set_credential_status(&row(1, "c", "refresh_failed"))
+        .unwrap();
+    s.set_credential_status(&row(2, "c", "needs_reauthorization"))
+        .unwrap();
+    s.set_credential_status(&row(1, "c", "valid")).unwrap();
+    assert_eq!(
+        s.get_credential_status(&key("app", 1, "c")).unwrap(),
+        Some(row(1, "c", "valid"))
+    );
+    assert_eq!(
+        s.list_credential_statuses("app", None, 10).unwrap().len(),
+        2
+    );
+    let failing = s
+        .list_credential_statuses("app", Some("needs_reauthorization"), 10)
+        .unwrap();
+    assert_eq!(failing, vec![row(2, "c", "needs_reauthorization")]);
 }
 
 pub fn tokens_lifecycle(s: &dyn Storage) {

@@ -191,6 +191,36 @@ pub trait RecordStore {
     fn purge_expired_records(&self, now: i64, limit: usize) -> StorageResult<u64>;
 }
 
+/// OAuth providers of a namespace, and the refresh status of each OAuth credential.
+pub trait OAuthStore {
+    /// Creates or replaces a provider: its public configuration and its sealed client secret.
+    fn put_provider(
+        &self,
+        namespace: &str,
+        name: &str,
+        config: &[u8],
+        sealed_secret: &[u8],
+    ) -> StorageResult<()>;
+    /// The configuration and sealed secret of a provider.
+    fn get_provider(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> StorageResult<Option<(Vec<u8>, Vec<u8>)>>;
+    fn list_providers(&self, namespace: &str) -> StorageResult<Vec<(String, Vec<u8>)>>;
+    fn delete_provider(&self, namespace: &str, name: &str) -> StorageResult<bool>;
+    /// Records a credential's refresh status.
+    fn set_credential_status(&self, status: &CredentialStatusRow) -> StorageResult<()>;
+    fn get_credential_status(&self, key: &ItemKey) -> StorageResult<Option<CredentialStatusRow>>;
+    /// Statuses of a namespace (optionally one status only), by user hash and name.
+    fn list_credential_statuses(
+        &self,
+        namespace: &str,
+        status: Option<&str>,
+        limit: usize,
+    ) -> StorageResult<Vec<CredentialStatusRow>>;
+}
+
 /// Per-user, append-only, encrypted events.
 pub trait EventStore {
     /// Appends events in one transaction.
@@ -272,6 +302,7 @@ pub trait Storage:
     + ErasureStore
     + EventStore
     + RecordStore
+    + OAuthStore
     + Health
     + Send
     + Sync
@@ -290,6 +321,7 @@ impl<T> Storage for T where
         + ErasureStore
         + EventStore
         + RecordStore
+        + OAuthStore
         + Health
         + Send
         + Sync

@@ -209,3 +209,12 @@ pub struct RecordRow {
     pub updated_at: i64,
     pub ciphertext: Vec<u8>,
 }
+
+/// The refresh status of one OAuth credential. `error` is the provider's error code, never a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialStatusRow {
+    pub key: ItemKey,
+    pub status: String,
+    pub error: Option<String>,
+    pub updated_at: i64,
+}

@@ -4,6 +4,7 @@ mod credentials;
 mod events;
 mod keys;
 mod lifecycle;
+mod oauth;
 mod records;
 mod sys;
 
@@ -75,6 +76,16 @@ fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/v1/ns/{namespace}/users/{user}/events",
             get(events::query).post(events::append),
         ),
+        ("/v1/ns/{namespace}/providers", get(oauth::list_providers)),
+        (
+            "/v1/ns/{namespace}/providers/{name}",
+            axum::routing::put(oauth::put_provider).delete(oauth::delete_provider),
+        ),
+        (
+            "/v1/ns/{namespace}/users/{user}/credentials/{name}/access-token",
+            post(oauth::access_token),
+        ),
+        ("/v1/ns/{namespace}/credential-status", get(oauth::statuses)),
         (
             "/v1/ns/{namespace}/collections",
             get(records::list_collections),

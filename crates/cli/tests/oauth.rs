@@ -1,0 +1,375 @@
+//! OAuth refresh against a real HTTP token endpoint on loopback that behaves like providers do:
+//! rotating refresh tokens, reuse detection (a reused refresh token is `invalid_grant`), slow
+//! answers, 5xx and malformed JSON. Exactly one refresh per expiry, on one node and on three.
+
+mod support;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use support::{postgres_url, shared_root_key, start_node, Server};
+
+const CLIENT_SECRET: &str = "client-secret-PLANTED-81ef";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Normal,
+    ServerError,
+    Malformed,
+}
+
+struct Provider {
+    valid: HashSet<String>,
+    refreshes: usize,
+    mode: Mode,
+    delay_ms: u64,
+    bad_auth: usize,
+}
+
+/// A token endpoint: each refresh token works once and is replaced by a new one.
+fn token_endpoint(first_refresh_token: &str) -> (String, Arc<Mutex<Provider>>) {
+    let state = Arc::new(Mutex::new(Provider {
+        valid: HashSet::from([first_refresh_token.to_string()]),
+        refreshes: 0,
+        mode: Mode::Normal,
+        delay_ms: 0,
+        bad_auth: 0,
+    }));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    let shared = state.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let state = shared.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0usize;
+                let mut auth = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    if lower.starts_with("authorization:") {
+                        auth = line["authorization:".len()..].trim().to_string();
+                    }
+                }
+                let mut body = vec![0u8; length];
+                let _ = reader.read_exact(&mut body);
+                let body = String::from_utf8_lossy(&body).to_string();
+                let refresh = body
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("refresh_token="))
+                    .unwrap_or("")
+                    .to_string();
+                let (mode, delay) = {
+                    let s = state.lock().unwrap();
+                    (s.mode, s.delay_ms)
+                };
+                std::thread::sleep(Duration::from_millis(delay));
+                use base64::Engine;
+                let expected = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("app-client:{CLIENT_SECRET}"))
+                );
+                let (status, reply) = {
+                    let mut s = state.lock().unwrap();
+                    if auth != expected {
+                        s.bad_auth += 1;
+                        (401, json!({"error": "invalid_client"}).to_string())
+                    } else {
+                        match mode {
+                            Mode::ServerError => (503, "upstream down".to_string()),
+                            Mode::Malformed => (200, "{not json".to_string()),
+                            Mode::Normal if !s.valid.remove(&refresh) => {
+                                (400, json!({"error": "invalid_grant"}).to_string())
+                            }
+                            Mode::Normal => {
+                                s.refreshes += 1;
+                                let n = s.refreshes;
+                                s.valid.insert(format!("rt-{n}"));
+                                (200, json!({"access_token": format!("at-{n}"), "token_type": "Bearer", "expires_in": 3600, "refresh_token": format!("rt-{n}")}).to_string())
+                            }
+                        }
+                    }
+                };
+                let _ = write!(stream, "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len());
+            });
+        }
+    });
+    (url, state)
+}
+
+fn setup(server: &Server, token_url: &str) -> String {
+    server.request(
+        "POST",
+        "/v1/sys/namespaces",
+        Some(server.admin()),
+        Some(r#"{"name":"bot"}"#),
+    );
+    let provider = json!({"token_url": token_url, "client_id": "app-client", "client_secret": CLIENT_SECRET, "refresh_margin_secs": 60});
+    let r = server.request(
+        "PUT",
+        "/v1/ns/bot/providers/spotify",
+        Some(server.admin()),
+        Some(&provider.to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        !r.body.contains(CLIENT_SECRET),
+        "the secret is never returned"
+    );
+    let body = r#"{"name":"bot","namespaces":["bot"],"capabilities":["read","write","list"]}"#;
+    server
+        .request("POST", "/v1/sys/tokens", Some(server.admin()), Some(body))
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn expired_token_set(refresh: &str) -> String {
+    json!({"data": {"type": "oauth2", "access_token": "at-0", "refresh_token": refresh, "expires_at": "2020-01-01T00:00:00Z", "provider": "spotify"}}).to_string()
+}
+
+const CRED: &str = "/v1/ns/bot/users/telegram:1/credentials/spotify";
+
+#[test]
+fn refresh_once_rotate_and_report_failures() {
+    let (url, provider) = token_endpoint("rt-0");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let server = Server::start(&data, &[], &[]);
+    let app = setup(&server, &url);
+    assert_eq!(
+        server
+            .request("PUT", CRED, Some(&app), Some(&expired_token_set("rt-0")))
+            .status,
+        200
+    );
+    provider.lock().unwrap().delay_ms = 150;
+
+    // 20 concurrent callers: one refresh, everyone gets its result.
+    let tokens: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|_| {
+                let (server, app) = (&server, &app);
+                s.spawn(move || {
+                    let r = server.request(
+                        "POST",
+                        &format!("{CRED}/access-token"),
+                        Some(app),
+                        Some(r#"{"min_valid_secs":300}"#),
+                    );
+                    assert_eq!(r.status, 200, "{}", r.body);
+                    r.json()["access_token"].as_str().unwrap().to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(tokens.iter().all(|t| t == "at-1"), "{tokens:?}");
+    assert_eq!(provider.lock().unwrap().refreshes, 1, "exactly one refresh");
+    assert_eq!(
+        provider.lock().unwrap().bad_auth,
+        0,
+        "client_secret_basic sent the right credentials"
+    );
+    let stored = server.request("GET", CRED, Some(&app), None).json();
+    assert_eq!(
+        stored["data"]["refresh_token"], "rt-1",
+        "the rotated refresh token is stored"
+    );
+    assert_eq!(stored["metadata"]["version"], 2);
+    let again = server
+        .request(
+            "POST",
+            &format!("{CRED}/access-token"),
+            Some(&app),
+            Some("{}"),
+        )
+        .json();
+    assert_eq!(
+        (again["access_token"].clone(), again["refreshed"].clone()),
+        (json!("at-1"), json!(false))
+    );
+
+    // Provider down, then answering garbage: clear errors, and the refresh token is kept.
+    provider.lock().unwrap().delay_ms = 0;
+    assert_eq!(
+        server
+            .request("PUT", CRED, Some(&app), Some(&expired_token_set("rt-1")))
+            .status,
+        200
+    );
+    for (mode, code) in [
+        (Mode::ServerError, "http_503"),
+        (Mode::Malformed, "malformed_response"),
+    ] {
+        provider.lock().unwrap().mode = mode;
+        let r = server.request(
+            "POST",
+            &format!("{CRED}/access-token"),
+            Some(&app),
+            Some("{}"),
+        );
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (502, "refresh_failed"),
+            "{}",
+            r.body
+        );
+        assert!(r.retry_after.is_some());
+        assert!(r.body.contains(code), "{}", r.body);
+        assert_eq!(
+            server.request("GET", CRED, Some(&app), None).json()["data"]["refresh_token"],
+            "rt-1",
+            "never lost"
+        );
+        let statuses = server
+            .request(
+                "GET",
+                "/v1/ns/bot/credential-status?status=refresh_failed",
+                Some(&app),
+                None,
+            )
+            .json();
+        assert_eq!(statuses["items"][0]["error"], code, "{statuses}");
+    }
+
+    // The grant revoked at the provider: the user must log in again, and the app can list them.
+    provider.lock().unwrap().mode = Mode::Normal;
+    provider.lock().unwrap().valid.clear();
+    let r = server.request(
+        "POST",
+        &format!("{CRED}/access-token"),
+        Some(&app),
+        Some("{}"),
+    );
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (409, "needs_reauthorization"),
+        "{}",
+        r.body
+    );
+    let statuses = server
+        .request(
+            "GET",
+            "/v1/ns/bot/credential-status?status=needs_reauthorization",
+            Some(&app),
+            None,
+        )
+        .json();
+    assert_eq!(statuses["items"][0]["user"], "telegram:1");
+    assert_eq!(statuses["items"][0]["error"], "invalid_grant");
+
+    // Bad input.
+    let r = server.request(
+        "POST",
+        &format!("{CRED}/access-token"),
+        Some(&app),
+        Some(r#"{"min_valid_secs":999999}"#),
+    );
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_input"));
+    let bad = json!({"token_url": "ftp://x", "client_id": "c", "client_secret": "s"});
+    let r = server.request(
+        "PUT",
+        "/v1/ns/bot/providers/x",
+        Some(server.admin()),
+        Some(&bad.to_string()),
+    );
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_input"));
+    let bad = json!({"token_url": "https://x", "client_id": "c", "client_secret": "s", "extra_params": {"grant_type": "password"}});
+    let r = server.request(
+        "PUT",
+        "/v1/ns/bot/providers/x",
+        Some(server.admin()),
+        Some(&bad.to_string()),
+    );
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_input"));
+    let secret = server.request(
+        "PUT",
+        "/v1/ns/bot/users/telegram:2/credentials/key",
+        Some(&app),
+        Some(r#"{"data":{"type":"secret","data":{"k":"v"}}}"#),
+    );
+    assert_eq!(secret.status, 200);
+    let r = server.request(
+        "POST",
+        "/v1/ns/bot/users/telegram:2/credentials/key/access-token",
+        Some(&app),
+        Some("{}"),
+    );
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_input"));
+
+    // The client secret is nowhere in plaintext.
+    let db = [
+        std::fs::read(data.join("strongroom.db")).unwrap(),
+        std::fs::read(data.join("strongroom.db-wal")).unwrap_or_default(),
+    ]
+    .concat();
+    assert!(!db
+        .windows(CLIENT_SECRET.len())
+        .any(|w| w == CLIENT_SECRET.as_bytes()));
+    assert!(!server.logs().contains(CLIENT_SECRET));
+}
+
+#[test]
+fn a_hundred_callers_on_three_nodes_cause_one_refresh() {
+    let Some(url) = postgres_url() else { return };
+    let (token_url, provider) = token_endpoint("rt-0");
+    provider.lock().unwrap().delay_ms = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let key = shared_root_key();
+    let schema = format!("oauth_{}", std::process::id());
+    let nodes: Vec<Server> = (0..3)
+        .map(|i| start_node(&dir.path().join(format!("n{i}")), &url, &schema, &key, &[]))
+        .collect();
+    let app = setup(&nodes[0], &token_url);
+    assert_eq!(
+        nodes[0]
+            .request("PUT", CRED, Some(&app), Some(&expired_token_set("rt-0")))
+            .status,
+        200
+    );
+    let tokens: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..100)
+            .map(|i| {
+                let (node, app) = (&nodes[i % 3], &app);
+                s.spawn(move || {
+                    let r = node.request(
+                        "POST",
+                        &format!("{CRED}/access-token"),
+                        Some(app),
+                        Some("{}"),
+                    );
+                    assert_eq!(r.status, 200, "{}", r.body);
+                    r.json()["access_token"].as_str().unwrap().to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        provider.lock().unwrap().refreshes,
+        1,
+        "exactly one refresh across three nodes"
+    );
+    assert!(tokens.iter().all(|t| t == "at-1"));
+    for node in &nodes {
+        assert_eq!(
+            node.request("GET", CRED, Some(&app), None).json()["data"]["refresh_token"],
+            "rt-1"
+        );
+    }
+}

@@ -1,0 +1,675 @@
+//! OAuth providers and "give me a valid access token" with exactly-once refresh.
+//!
+//! A provider (token endpoint, client id, client secret sealed under the namespace's own data
+//! key, auth method, margin, extra parameters) is configured per namespace. When a caller asks
+//! for an access token valid for at least N seconds and the stored one is not, the refresh is
+//! serialized across every caller on every node by a lease in the database, named after the
+//! credential: the holder re-reads the credential (another node may have just refreshed it),
+//! calls the provider's token endpoint with the refresh_token grant (RFC 6749 §6), stores the new
+//! token set — keeping the old refresh token if the provider did not rotate it — and releases
+//! only its own lease. Everyone else waits, re-reading the credential, and receives the new
+//! token; a failure recorded while they wait is returned to them too. A holder that crashes
+//! leaves a lease that expires. Each outcome updates the credential's status (`valid`,
+//! `refresh_failed` with the provider's error code, `needs_reauthorization`) and is audited.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use strongroom_crypto::random;
+use strongroom_storage::{CredentialStatusRow, ItemKey, StorageError};
+
+use crate::clock::{parse_rfc3339, rfc3339};
+use crate::credentials::{CredentialData, OAuthTokenSet, PutOptions};
+use crate::keyring::contexts;
+use crate::records::NAMESPACE_OWNER;
+use crate::secret_string::SecretString;
+use crate::users::UserRef;
+use crate::{names, Capability, CoreError, CoreResult, Principal, Vault};
+
+const LEASE_TTL_MS: i64 = 30_000;
+const WAIT_LIMIT_MS: i64 = 30_000;
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+const RESERVED_PARAMS: [&str; 4] = ["grant_type", "refresh_token", "client_id", "client_secret"];
+
+/// How the client authenticates to the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+fn default_margin() -> u64 {
+    300
+}
+
+/// A provider's public configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProviderConfig {
+    pub token_url: String,
+    pub client_id: String,
+    pub auth_method: AuthMethod,
+    pub revocation_url: Option<String>,
+    /// Refresh this long before expiry even when the caller asks for less.
+    pub refresh_margin_secs: u64,
+    pub extra_params: BTreeMap<String, String>,
+}
+
+/// A provider as written by an operator: the configuration and the client secret.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderInput {
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    #[serde(default)]
+    pub auth_method: AuthMethod,
+    #[serde(default)]
+    pub revocation_url: Option<String>,
+    #[serde(default = "default_margin")]
+    pub refresh_margin_secs: u64,
+    #[serde(default)]
+    pub extra_params: BTreeMap<String, String>,
+}
+
+/// A provider as listed (never its secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderInfo {
+    pub name: String,
+    #[serde(flatten)]
+    pub config: ProviderConfig,
+}
+
+/// A valid access token, handed to the caller.
+#[derive(Debug, Serialize)]
+pub struct AccessToken {
+    pub access_token: SecretString,
+    pub token_type: Option<String>,
+    pub expires_at: Option<String>,
+    /// Whether this call refreshed it.
+    pub refreshed: bool,
+    pub version: u64,
+}
+
+/// A credential's refresh status, for apps to ask users to log in again.
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialStatus {
+    pub user: String,
+    pub name: String,
+    pub status: String,
+    pub error: Option<String>,
+    pub updated_at: String,
+}
+
+/// What the token endpoint answered, reduced to what we keep.
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    expires_in: Option<Value>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+fn check_url(field: &'static str, url: &str) -> CoreResult<()> {
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 2048
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace());
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::Invalid {
+            field,
+            rule: "must be an http(s) URL of at most 2048 characters".into(),
+        })
+    }
+}
+
+fn check_text(field: &'static str, value: &str, max: usize) -> CoreResult<()> {
+    if value.is_empty() || value.len() > max || value.chars().any(char::is_control) {
+        return Err(CoreError::Invalid {
+            field,
+            rule: format!("must be 1 to {max} characters without control characters"),
+        });
+    }
+    Ok(())
+}
+
+impl ProviderInput {
+    fn validate(&self) -> CoreResult<()> {
+        check_url("token_url", &self.token_url)?;
+        if let Some(u) = &self.revocation_url {
+            check_url("revocation_url", u)?;
+        }
+        check_text("client_id", &self.client_id, 512)?;
+        check_text("client_secret", self.client_secret.expose(), 4096)?;
+        if self.refresh_margin_secs > 86_400 {
+            return Err(CoreError::Invalid {
+                field: "refresh_margin_secs",
+                rule: "must be at most 86400 (one day)".into(),
+            });
+        }
+        if self.extra_params.len() > 20 {
+            return Err(CoreError::Invalid {
+                field: "extra_params",
+                rule: "at most 20 parameters".into(),
+            });
+        }
+        for (k, v) in &self.extra_params {
+            check_text("extra_params", k, 128)?;
+            check_text("extra_params", v, 1024)?;
+            if RESERVED_PARAMS.contains(&k.as_str()) {
+                return Err(CoreError::Invalid {
+                    field: "extra_params",
+                    rule: format!("{k} is set by Strongroom and cannot be overridden"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn form_encode(pairs: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Why a refresh did not produce a token.
+enum RefreshFailure {
+    /// The grant is gone (`invalid_grant`): the user must log in again.
+    Reauthorize(String),
+    /// Anything else; retrying later may work.
+    Failed(String),
+}
+
+impl RefreshFailure {
+    fn into_error(self) -> CoreError {
+        match self {
+            RefreshFailure::Reauthorize(code) => CoreError::NeedsReauthorization(code),
+            RefreshFailure::Failed(code) => CoreError::RefreshFailed(code),
+        }
+    }
+}
+
+/// Calls the token endpoint with the refresh_token grant.
+fn call_token_endpoint(
+    config: &ProviderConfig,
+    secret: &str,
+    refresh_token: &str,
+) -> Result<TokenResponse, RefreshFailure> {
+    let agent = ureq::AgentBuilder::new().timeout(HTTP_TIMEOUT).build();
+    let mut pairs: Vec<(&str, &str)> = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    let mut request = agent
+        .post(&config.token_url)
+        .set("Accept", "application/json");
+    match config.auth_method {
+        AuthMethod::ClientSecretBasic => {
+            let user = form_encode(&[("", &config.client_id)])
+                .trim_start_matches('=')
+                .to_string();
+            let pass = form_encode(&[("", secret)])
+                .trim_start_matches('=')
+                .to_string();
+            let basic = STANDARD.encode(format!("{user}:{pass}"));
+            request = request.set("Authorization", &format!("Basic {basic}"));
+        }
+        AuthMethod::ClientSecretPost => {
+            pairs.push(("client_id", &config.client_id));
+            pairs.push(("client_secret", secret));
+        }
+    }
+    for (k, v) in &config.extra_params {
+        pairs.push((k, v));
+    }
+    let body = form_encode(&pairs);
+    let response = request
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .send_string(&body);
+    let response = match response {
+        Ok(r) => r,
+        Err(ureq::Error::Status(status, r)) => {
+            let code = r
+                .into_string()
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .and_then(|v| {
+                    v.get("error").and_then(Value::as_str).map(|e| {
+                        e.chars()
+                            .filter(|c| c.is_ascii_graphic())
+                            .take(64)
+                            .collect::<String>()
+                    })
+                })
+                .unwrap_or_else(|| format!("http_{status}"));
+            return Err(if code == "invalid_grant" {
+                RefreshFailure::Reauthorize(code)
+            } else {
+                RefreshFailure::Failed(code)
+            });
+        }
+        Err(ureq::Error::Transport(_)) => return Err(RefreshFailure::Failed("unreachable".into())),
+    };
+    let text = response
+        .into_string()
+        .map_err(|_| RefreshFailure::Failed("unreadable_response".into()))?;
+    serde_json::from_str::<TokenResponse>(&text)
+        .ok()
+        .filter(|t| !t.access_token.is_empty())
+        .ok_or_else(|| RefreshFailure::Failed("malformed_response".into()))
+}
+
+fn expires_in_secs(value: &Option<Value>) -> Option<i64> {
+    match value {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+impl Vault {
+    fn namespace_owner(&self, ns: &str) -> CoreResult<UserRef> {
+        let keys = self.keyring().namespace(ns)?;
+        let hash = keys.user_hash(NAMESPACE_OWNER);
+        Ok(UserRef { keys, hash })
+    }
+
+    /// Creates or replaces a provider (`admin` on the namespace); the secret is sealed.
+    pub fn put_provider(
+        &self,
+        who: &Principal,
+        ns: &str,
+        name: &str,
+        input: ProviderInput,
+    ) -> CoreResult<ProviderInfo> {
+        self.audited_now(who, "provider.put", ns, &[], name, || {
+            names::namespace(ns)?;
+            names::credential_name(name)?;
+            who.require(Capability::Admin, ns)?;
+            input.validate()?;
+            let owner = self.namespace_owner(ns)?;
+            let key = self.user_key_for_write(&owner, NAMESPACE_OWNER)?;
+            let sealed = key
+                .seal(
+                    1,
+                    &contexts::provider_secret(ns, name),
+                    input.client_secret.expose().as_bytes(),
+                )
+                .map_err(|e| CoreError::Internal(e.to_string()))?;
+            let config = ProviderConfig {
+                token_url: input.token_url,
+                client_id: input.client_id,
+                auth_method: input.auth_method,
+                revocation_url: input.revocation_url,
+                refresh_margin_secs: input.refresh_margin_secs,
+                extra_params: input.extra_params,
+            };
+            let bytes =
+                serde_json::to_vec(&config).map_err(|e| CoreError::Internal(e.to_string()))?;
+            self.storage().put_provider(ns, name, &bytes, &sealed)?;
+            Ok(ProviderInfo {
+                name: name.to_string(),
+                config,
+            })
+        })
+    }
+
+    /// The providers of a namespace (`list`), without secrets.
+    pub fn list_providers(&self, who: &Principal, ns: &str) -> CoreResult<Vec<ProviderInfo>> {
+        self.audited(who, "provider.list", ns, &[], "", || {
+            names::namespace(ns)?;
+            who.require(Capability::List, ns)?;
+            self.storage()
+                .list_providers(ns)?
+                .into_iter()
+                .map(|(name, bytes)| {
+                    Ok(ProviderInfo {
+                        name,
+                        config: serde_json::from_slice(&bytes)
+                            .map_err(|e| CoreError::Internal(e.to_string()))?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Removes a provider (`admin`).
+    pub fn delete_provider(&self, who: &Principal, ns: &str, name: &str) -> CoreResult<()> {
+        self.audited_now(who, "provider.delete", ns, &[], name, || {
+            names::namespace(ns)?;
+            who.require(Capability::Admin, ns)?;
+            if self.storage().delete_provider(ns, name)? {
+                Ok(())
+            } else {
+                Err(CoreError::NotFound("provider"))
+            }
+        })
+    }
+
+    fn provider(&self, ns: &str, name: &str) -> CoreResult<(ProviderConfig, SecretString)> {
+        let (config, sealed) = self
+            .storage()
+            .get_provider(ns, name)?
+            .ok_or(CoreError::NotFound("provider"))?;
+        let config: ProviderConfig =
+            serde_json::from_slice(&config).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let owner = self.namespace_owner(ns)?;
+        let key = self
+            .existing_user_key(&owner)?
+            .ok_or(CoreError::Integrity("provider secret"))?;
+        let secret = key
+            .open(&contexts::provider_secret(ns, name), &sealed)
+            .map_err(|e| CoreError::from_crypto("provider secret", e))?;
+        let secret = String::from_utf8(secret.to_vec())
+            .map_err(|_| CoreError::Integrity("provider secret"))?;
+        Ok((config, SecretString::new(secret)))
+    }
+
+    /// The current OAuth token set of a credential and its version.
+    fn current_token_set(
+        &self,
+        user: &UserRef,
+        ns: &str,
+        name: &str,
+    ) -> CoreResult<(u64, OAuthTokenSet)> {
+        let item = ItemKey {
+            namespace: ns.to_string(),
+            user_hash: user.hash.clone(),
+            name: name.to_string(),
+        };
+        let (_, row) = self
+            .storage()
+            .get_credential_version(&item, None)?
+            .ok_or(CoreError::NotFound("credential"))?;
+        if row.destroyed || row.deleted_at.is_some() {
+            return Err(CoreError::NotFound("credential"));
+        }
+        let key = self
+            .existing_user_key(user)?
+            .ok_or(CoreError::Integrity("credential"))?;
+        let plain = key
+            .open(
+                &contexts::credential(ns, &user.hash, name, row.version),
+                row.ciphertext.as_deref().unwrap_or_default(),
+            )
+            .map_err(|e| CoreError::from_crypto("credential", e))?;
+        match serde_json::from_slice::<CredentialData>(&plain)
+            .map_err(|_| CoreError::Integrity("credential"))?
+        {
+            CredentialData::Oauth2(set) => Ok((row.version, set)),
+            CredentialData::Secret(_) => Err(CoreError::Invalid {
+                field: "name",
+                rule: "this credential is not an OAuth token set".into(),
+            }),
+        }
+    }
+
+    fn set_status(&self, item: &ItemKey, status: &str, error: Option<String>) -> CoreResult<()> {
+        self.storage().set_credential_status(&CredentialStatusRow {
+            key: item.clone(),
+            status: status.into(),
+            error,
+            updated_at: self.now_ms(),
+        })?;
+        Ok(())
+    }
+
+    /// An access token valid for at least `min_valid_secs`, refreshing it exactly once across
+    /// all callers and nodes when needed (`read`).
+    pub fn valid_access_token(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        name: &str,
+        min_valid_secs: u64,
+    ) -> CoreResult<AccessToken> {
+        let resolved = names::namespace(ns)
+            .and_then(|_| names::credential_name(name))
+            .and_then(|_| who.require(Capability::Read, ns))
+            .and_then(|_| self.resolve_user(ns, user_id));
+        let user = match resolved {
+            Ok(u) => u,
+            Err(e) => {
+                return self.audited(who, "credential.access_token", ns, &[], name, || Err(e))
+            }
+        };
+        let hash = user.hash.clone();
+        self.audited(who, "credential.access_token", ns, &hash, name, || {
+            if min_valid_secs > 86_400 {
+                return Err(CoreError::Invalid {
+                    field: "min_valid_secs",
+                    rule: "must be at most 86400".into(),
+                });
+            }
+            let started = self.now_ms();
+            let fresh = |set: &OAuthTokenSet, margin_secs: u64| {
+                let need = self.now_ms() + (min_valid_secs.max(margin_secs) as i64) * 1000;
+                set.expires_at
+                    .as_deref()
+                    .and_then(parse_rfc3339)
+                    .is_none_or(|at| at >= need)
+            };
+            let answer = |version: u64, set: OAuthTokenSet, refreshed: bool| AccessToken {
+                access_token: set.access_token,
+                token_type: set.token_type,
+                expires_at: set.expires_at,
+                refreshed,
+                version,
+            };
+            let (version, set) = self.current_token_set(&user, ns, name)?;
+            let provider_name = set.provider.clone();
+            let margin = match &provider_name {
+                Some(p) => self
+                    .storage()
+                    .get_provider(ns, p)?
+                    .and_then(|(c, _)| serde_json::from_slice::<ProviderConfig>(&c).ok())
+                    .map_or(0, |c| c.refresh_margin_secs),
+                None => 0,
+            };
+            if fresh(&set, 0) && (min_valid_secs > 0 || fresh(&set, margin)) {
+                return Ok(answer(version, set, false));
+            }
+            let provider_name = provider_name.ok_or(CoreError::Invalid {
+                field: "provider",
+                rule: "the token set names no provider, so it cannot be refreshed".into(),
+            })?;
+            let item = ItemKey {
+                namespace: ns.to_string(),
+                user_hash: user.hash.clone(),
+                name: name.to_string(),
+            };
+            let lease = format!("oauth-refresh/{ns}/{}/{name}", hex::encode(&user.hash));
+            let me =
+                hex::encode(random::bytes::<12>().map_err(|e| CoreError::Internal(e.to_string()))?);
+            loop {
+                let now = self.now_ms();
+                if self
+                    .storage()
+                    .acquire_lease(&lease, &me, now, now + LEASE_TTL_MS)?
+                {
+                    let result = self.refresh_holding_lease(
+                        &user,
+                        ns,
+                        user_id,
+                        name,
+                        &provider_name,
+                        &item,
+                        &fresh,
+                        margin,
+                    );
+                    let _ = self.storage().release_lease(&lease, &me);
+                    return result.map(|(v, set, refreshed)| answer(v, set, refreshed));
+                }
+                // Someone else is refreshing: wait for their result.
+                std::thread::sleep(Duration::from_millis(20));
+                let (v, set) = self.current_token_set(&user, ns, name)?;
+                if fresh(&set, 0) && (min_valid_secs > 0 || fresh(&set, margin)) {
+                    return Ok(answer(v, set, false));
+                }
+                if let Some(status) = self.storage().get_credential_status(&item)? {
+                    if status.updated_at >= started && status.status != "valid" {
+                        let code = status.error.unwrap_or_default();
+                        return Err(if status.status == "needs_reauthorization" {
+                            CoreError::NeedsReauthorization(code)
+                        } else {
+                            CoreError::RefreshFailed(code)
+                        });
+                    }
+                }
+                if self.now_ms() - started > WAIT_LIMIT_MS {
+                    return Err(CoreError::Unavailable(StorageError::Unavailable(
+                        "a refresh by another caller did not finish in time".into(),
+                    )));
+                }
+            }
+        })
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site; the arguments are the refresh's whole context"
+    )]
+    fn refresh_holding_lease(
+        &self,
+        user: &UserRef,
+        ns: &str,
+        user_id: &str,
+        name: &str,
+        provider_name: &str,
+        item: &ItemKey,
+        fresh: &dyn Fn(&OAuthTokenSet, u64) -> bool,
+        margin: u64,
+    ) -> CoreResult<(u64, OAuthTokenSet, bool)> {
+        // Re-read: another caller may have refreshed between our check and the lease.
+        let (version, set) = self.current_token_set(user, ns, name)?;
+        if fresh(&set, margin) {
+            return Ok((version, set, false));
+        }
+        let Some(refresh_token) = set.refresh_token.as_ref().map(|t| t.expose().to_string()) else {
+            self.set_status(
+                item,
+                "needs_reauthorization",
+                Some("no_refresh_token".into()),
+            )?;
+            return Err(CoreError::NeedsReauthorization("no_refresh_token".into()));
+        };
+        let (config, secret) = self.provider(ns, provider_name)?;
+        let who = Principal::system("oauth-refresh");
+        let outcome = call_token_endpoint(&config, secret.expose(), &refresh_token);
+        let response = match outcome {
+            Ok(r) => r,
+            Err(failure) => {
+                let (status, code) = match &failure {
+                    RefreshFailure::Reauthorize(c) => ("needs_reauthorization", c.clone()),
+                    RefreshFailure::Failed(c) => ("refresh_failed", c.clone()),
+                };
+                tracing::warn!(
+                    namespace = ns,
+                    provider = provider_name,
+                    code,
+                    "token refresh failed"
+                );
+                self.set_status(item, status, Some(code))?;
+                let err = failure.into_error();
+                return self.audited(&who, "credential.refresh", ns, &user.hash, name, || {
+                    Err(err)
+                });
+            }
+        };
+        let now = self.now_ms();
+        let new_set = OAuthTokenSet {
+            access_token: SecretString::new(response.access_token),
+            // Providers that do not rotate omit it: keep the one we have, never lose it.
+            refresh_token: Some(SecretString::new(
+                response.refresh_token.unwrap_or(refresh_token),
+            )),
+            expires_at: expires_in_secs(&response.expires_in).map(|s| rfc3339(now + s * 1000)),
+            scope: response.scope.or(set.scope),
+            token_type: response.token_type.or(set.token_type),
+            provider: set.provider,
+            extra: set.extra,
+        };
+        let data = CredentialData::Oauth2(new_set);
+        let info = self.put_credential(
+            &who,
+            ns,
+            user_id,
+            name,
+            &data,
+            PutOptions {
+                cas: Some(version),
+                max_versions: None,
+            },
+        )?;
+        self.set_status(item, "valid", None)?;
+        let CredentialData::Oauth2(stored) = data else {
+            return Err(CoreError::Internal("token set changed kind".into()));
+        };
+        Ok((info.version, stored, true))
+    }
+
+    /// Credential statuses of a namespace, optionally one status only (`list`).
+    pub fn credential_statuses(
+        &self,
+        who: &Principal,
+        ns: &str,
+        status: Option<&str>,
+    ) -> CoreResult<Vec<CredentialStatus>> {
+        self.audited(
+            who,
+            "credential.status_list",
+            ns,
+            &[],
+            status.unwrap_or(""),
+            || {
+                names::namespace(ns)?;
+                who.require(Capability::List, ns)?;
+                let keys = self.keyring().namespace(ns)?;
+                let mut out = Vec::new();
+                for row in self.storage().list_credential_statuses(ns, status, 1000)? {
+                    let owner = UserRef {
+                        keys: keys.clone(),
+                        hash: row.key.user_hash.clone(),
+                    };
+                    let Ok(user) = self.user_id_of(&owner) else {
+                        continue;
+                    };
+                    out.push(CredentialStatus {
+                        user,
+                        name: row.key.name,
+                        status: row.status,
+                        error: row.error,
+                        updated_at: rfc3339(row.updated_at),
+                    });
+                }
+                Ok(out)
+            },
+        )
+    }
+}

@@ -1,0 +1,113 @@
+//! OAuth providers and credential refresh statuses on SQLite.
+
+use rusqlite::{params, OptionalExtension, Row};
+use strongroom_storage::{CredentialStatusRow, ItemKey, OAuthStore, StorageResult};
+
+use crate::connection::{map_err, SqliteStore};
+
+fn status_row(r: &Row<'_>) -> rusqlite::Result<CredentialStatusRow> {
+    Ok(CredentialStatusRow {
+        key: ItemKey {
+            namespace: r.get(0)?,
+            user_hash: r.get(1)?,
+            name: r.get(2)?,
+        },
+        status: r.get(3)?,
+        error: r.get(4)?,
+        updated_at: r.get(5)?,
+    })
+}
+
+impl OAuthStore for SqliteStore {
+    fn put_provider(
+        &self,
+        namespace: &str,
+        name: &str,
+        config: &[u8],
+        sealed_secret: &[u8],
+    ) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO providers (namespace, name, config, sealed_secret) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (namespace, name) DO UPDATE SET config = excluded.config, sealed_secret = excluded.sealed_secret",
+                params![namespace, name, config, sealed_secret],
+            )
+            .map(|_| ())
+            .map_err(map_err)
+        })
+    }
+
+    fn get_provider(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> StorageResult<Option<(Vec<u8>, Vec<u8>)>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT config, sealed_secret FROM providers WHERE namespace = ?1 AND name = ?2",
+            )?
+            .query_row(params![namespace, name], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+        })
+    }
+
+    fn list_providers(&self, namespace: &str) -> StorageResult<Vec<(String, Vec<u8>)>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT name, config FROM providers WHERE namespace = ?1 ORDER BY name",
+            )?
+            .query_map([namespace], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
+        })
+    }
+
+    fn delete_provider(&self, namespace: &str, name: &str) -> StorageResult<bool> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM providers WHERE namespace = ?1 AND name = ?2",
+                params![namespace, name],
+            )
+            .map(|n| n == 1)
+            .map_err(map_err)
+        })
+    }
+
+    fn set_credential_status(&self, s: &CredentialStatusRow) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO credential_status (namespace, user_hash, name, status, error, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (namespace, user_hash, name) DO UPDATE SET status = excluded.status, error = excluded.error, updated_at = excluded.updated_at",
+                params![s.key.namespace, s.key.user_hash, s.key.name, s.status, s.error, s.updated_at],
+            )
+            .map(|_| ())
+            .map_err(map_err)
+        })
+    }
+
+    fn get_credential_status(&self, k: &ItemKey) -> StorageResult<Option<CredentialStatusRow>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT namespace, user_hash, name, status, error, updated_at FROM credential_status \
+                 WHERE namespace = ?1 AND user_hash = ?2 AND name = ?3",
+            )?
+            .query_row(params![k.namespace, k.user_hash, k.name], status_row)
+            .optional()
+        })
+    }
+
+    fn list_credential_statuses(
+        &self,
+        namespace: &str,
+        status: Option<&str>,
+        limit: usize,
+    ) -> StorageResult<Vec<CredentialStatusRow>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT namespace, user_hash, name, status, error, updated_at FROM credential_status \
+                 WHERE namespace = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY user_hash, name LIMIT ?3",
+            )?
+            .query_map(params![namespace, status, limit as i64], status_row)?
+            .collect()
+        })
+    }
+}
