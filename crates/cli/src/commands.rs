@@ -162,6 +162,20 @@ pub enum CredentialCommand {
         #[arg(long, value_delimiter = ',', required = true)]
         versions: Vec<u64>,
     },
+    /// Revoke an OAuth grant at its provider, then remove the credential.
+    Revoke {
+        namespace: String,
+        user: String,
+        name: String,
+    },
+    /// Print an access token valid for at least --min-valid seconds, refreshing it if needed.
+    AccessToken {
+        namespace: String,
+        user: String,
+        name: String,
+        #[arg(long, default_value_t = 60)]
+        min_valid: u64,
+    },
     /// Remove the credential and its whole history.
     Purge {
         namespace: String,
@@ -300,6 +314,24 @@ pub fn credential(conn: &Connection, cmd: CredentialCommand) -> Outcome {
             &format!("{}/destroy", cred_path(&namespace, &user, &name)),
             Some(&json!({ "versions": versions })),
         )?),
+        CredentialCommand::Revoke {
+            namespace,
+            user,
+            name,
+        } => done(c.call(
+            "POST",
+            &format!("{}/revoke", cred_path(&namespace, &user, &name)),
+            None,
+        )?),
+        CredentialCommand::AccessToken {
+            namespace,
+            user,
+            name,
+            min_valid,
+        } => {
+            let path = format!("{}/access-token", cred_path(&namespace, &user, &name));
+            done(c.call("POST", &path, Some(&json!({ "min_valid_secs": min_valid })))?)
+        }
         CredentialCommand::Purge {
             namespace,
             user,

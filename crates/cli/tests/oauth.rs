@@ -28,6 +28,7 @@ struct Provider {
     mode: Mode,
     delay_ms: u64,
     bad_auth: usize,
+    revoked: Vec<String>,
 }
 
 /// A token endpoint: each refresh token works once and is replaced by a new one.
@@ -38,6 +39,7 @@ fn token_endpoint(first_refresh_token: &str) -> (String, Arc<Mutex<Provider>>) {
         mode: Mode::Normal,
         delay_ms: 0,
         bad_auth: 0,
+        revoked: Vec::new(),
     }));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/token", listener.local_addr().unwrap());
@@ -48,6 +50,9 @@ fn token_endpoint(first_refresh_token: &str) -> (String, Arc<Mutex<Provider>>) {
             let state = shared.clone();
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                let is_revoke = request_line.contains("/revoke");
                 let mut length = 0usize;
                 let mut auth = String::new();
                 loop {
@@ -90,6 +95,16 @@ fn token_endpoint(first_refresh_token: &str) -> (String, Arc<Mutex<Provider>>) {
                     } else {
                         match mode {
                             Mode::ServerError => (503, "upstream down".to_string()),
+                            Mode::Normal if is_revoke => {
+                                let token = body
+                                    .split('&')
+                                    .find_map(|kv| kv.strip_prefix("token="))
+                                    .unwrap_or("")
+                                    .to_string();
+                                s.valid.remove(&token);
+                                s.revoked.push(token);
+                                (200, String::new())
+                            }
                             Mode::Malformed => (200, "{not json".to_string()),
                             Mode::Normal if !s.valid.remove(&refresh) => {
                                 (400, json!({"error": "invalid_grant"}).to_string())
@@ -117,7 +132,8 @@ fn setup(server: &Server, token_url: &str) -> String {
         Some(server.admin()),
         Some(r#"{"name":"bot"}"#),
     );
-    let provider = json!({"token_url": token_url, "client_id": "app-client", "client_secret": CLIENT_SECRET, "refresh_margin_secs": 60});
+    let revoke_url = token_url.replace("/token", "/revoke");
+    let provider = json!({"token_url": token_url, "revocation_url": revoke_url, "client_id": "app-client", "client_secret": CLIENT_SECRET, "refresh_margin_secs": 60});
     let r = server.request(
         "PUT",
         "/v1/ns/bot/providers/spotify",
@@ -129,7 +145,7 @@ fn setup(server: &Server, token_url: &str) -> String {
         !r.body.contains(CLIENT_SECRET),
         "the secret is never returned"
     );
-    let body = r#"{"name":"bot","namespaces":["bot"],"capabilities":["read","write","list"]}"#;
+    let body = r#"{"name":"bot","namespaces":["bot"],"capabilities":["read","write","list","delete","erase"]}"#;
     server
         .request("POST", "/v1/sys/tokens", Some(server.admin()), Some(body))
         .json()["token"]
@@ -372,4 +388,98 @@ fn a_hundred_callers_on_three_nodes_cause_one_refresh() {
             "rt-1"
         );
     }
+}
+
+#[test]
+fn revocation_on_request_and_on_erasure() {
+    let (url, provider) = token_endpoint("rt-a");
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("d"), &[], &[]);
+    let app = setup(&server, &url);
+    provider.lock().unwrap().valid.insert("rt-b".into());
+    assert_eq!(
+        server
+            .request("PUT", CRED, Some(&app), Some(&expired_token_set("rt-a")))
+            .status,
+        200
+    );
+
+    // Provider down: the revocation fails clearly and the credential is kept for a retry.
+    provider.lock().unwrap().mode = Mode::ServerError;
+    let r = server.request("POST", &format!("{CRED}/revoke"), Some(&app), None);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (502, "revocation_failed"),
+        "{}",
+        r.body
+    );
+    assert_eq!(server.request("GET", CRED, Some(&app), None).status, 200);
+    provider.lock().unwrap().mode = Mode::Normal;
+    let (code, out, err) = server.cli(&app, &["cred", "revoke", "bot", "telegram:1", "spotify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("\"revoked_at_provider\": true"), "{out}");
+    assert_eq!(provider.lock().unwrap().revoked, ["rt-a"]);
+    assert_eq!(server.request("GET", CRED, Some(&app), None).status, 404);
+    let statuses = server
+        .request(
+            "GET",
+            "/v1/ns/bot/credential-status?status=revoked",
+            Some(&app),
+            None,
+        )
+        .json();
+    assert_eq!(statuses["items"][0]["name"], "spotify");
+
+    // Erasure revokes at the provider first; a provider that is down does not block it.
+    let other = "/v1/ns/bot/users/telegram:2/credentials/spotify";
+    assert_eq!(
+        server
+            .request("PUT", other, Some(&app), Some(&expired_token_set("rt-b")))
+            .status,
+        200
+    );
+    let r = server.request(
+        "DELETE",
+        "/v1/ns/bot/users/telegram:2?confirm=telegram:2",
+        Some(&app),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["provider_revocations"], 1);
+    assert_eq!(provider.lock().unwrap().revoked, ["rt-a", "rt-b"]);
+    let third = "/v1/ns/bot/users/telegram:3/credentials/spotify";
+    assert_eq!(
+        server
+            .request("PUT", third, Some(&app), Some(&expired_token_set("rt-c")))
+            .status,
+        200
+    );
+    provider.lock().unwrap().mode = Mode::ServerError;
+    let r = server.request(
+        "DELETE",
+        "/v1/ns/bot/users/telegram:3?confirm=telegram:3",
+        Some(&app),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (
+            r.json()["provider_revocations"].clone(),
+            r.json()["provider_revocation_failures"].clone()
+        ),
+        (json!(0), json!(1))
+    );
+    assert_eq!(
+        server.request("GET", third, Some(&app), None).status,
+        404,
+        "erased anyway"
+    );
+    let (_, audit, _) = server.cli(
+        server.admin(),
+        &["audit", "query", "--action", "credential.revoke"],
+    );
+    assert!(
+        audit.contains("upstream_error"),
+        "the failure is audited: {audit}"
+    );
 }

@@ -28,6 +28,11 @@ pub enum CoreError {
     /// Refreshing failed for now (provider down, 5xx, malformed answer); retry later.
     #[error("refreshing the token failed ({0}); retry later")]
     RefreshFailed(String),
+    /// The provider's revocation endpoint could not revoke the grant; retry later.
+    #[error(
+        "revoking the grant at the provider failed ({0}); the credential was kept, retry later"
+    )]
+    RevocationFailed(String),
     /// The requested version is soft-deleted (can be undeleted).
     #[error("version {0} is deleted")]
     Deleted(u64),
@@ -106,7 +111,9 @@ impl CoreError {
             CoreError::Integrity(_) | CoreError::KeyRetired { .. } | CoreError::WrongRootKey => {
                 "integrity_error"
             }
-            CoreError::NeedsReauthorization(_) | CoreError::RefreshFailed(_) => "upstream_error",
+            CoreError::NeedsReauthorization(_)
+            | CoreError::RefreshFailed(_)
+            | CoreError::RevocationFailed(_) => "upstream_error",
             CoreError::Unavailable(_) | CoreError::Internal(_) => "error",
         }
     }

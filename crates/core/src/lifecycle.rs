@@ -38,6 +38,10 @@ pub struct ErasureReport {
     pub items_purged: u64,
     /// True when rows remain for the background purge (they are already unreadable).
     pub purge_pending: bool,
+    /// OAuth grants revoked at their providers before the keys were destroyed.
+    pub provider_revocations: u64,
+    /// Providers that could not be reached or refused (each is audited); the erasure went on.
+    pub provider_revocation_failures: u64,
 }
 
 /// Where an erasure stands.
@@ -195,6 +199,13 @@ impl Vault {
                     rule: "must repeat the user id exactly (erasure cannot be undone)".into(),
                 });
             }
+            if self.storage().get_user(ns, &user.hash)?.is_none() {
+                return Err(CoreError::NotFound("user"));
+            }
+            // Revoke OAuth grants at their providers first (they need the keys we are about to
+            // destroy); a provider that is down does not stop the erasure.
+            let (provider_revocations, provider_revocation_failures) =
+                self.revoke_all_at_providers(user, ns);
             let now = self.now_ms();
             if !self.storage().begin_erasure(ns, &user.hash, now)? {
                 return Err(CoreError::NotFound("user"));
@@ -206,6 +217,8 @@ impl Vault {
                 erased_at: rfc3339(now),
                 items_purged,
                 purge_pending: !done,
+                provider_revocations,
+                provider_revocation_failures,
             })
         })
     }

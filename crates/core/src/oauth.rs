@@ -220,38 +220,17 @@ fn call_token_endpoint(
     secret: &str,
     refresh_token: &str,
 ) -> Result<TokenResponse, RefreshFailure> {
-    let agent = ureq::AgentBuilder::new().timeout(HTTP_TIMEOUT).build();
-    let mut pairs: Vec<(&str, &str)> = vec![
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh_token),
+    let mut pairs = vec![
+        ("grant_type".to_string(), "refresh_token".to_string()),
+        ("refresh_token".to_string(), refresh_token.to_string()),
     ];
-    let mut request = agent
-        .post(&config.token_url)
-        .set("Accept", "application/json");
-    match config.auth_method {
-        AuthMethod::ClientSecretBasic => {
-            let user = form_encode(&[("", &config.client_id)])
-                .trim_start_matches('=')
-                .to_string();
-            let pass = form_encode(&[("", secret)])
-                .trim_start_matches('=')
-                .to_string();
-            let basic = STANDARD.encode(format!("{user}:{pass}"));
-            request = request.set("Authorization", &format!("Basic {basic}"));
-        }
-        AuthMethod::ClientSecretPost => {
-            pairs.push(("client_id", &config.client_id));
-            pairs.push(("client_secret", secret));
-        }
-    }
-    for (k, v) in &config.extra_params {
-        pairs.push((k, v));
-    }
-    let body = form_encode(&pairs);
-    let response = request
-        .set("Content-Type", "application/x-www-form-urlencoded")
-        .send_string(&body);
-    let response = match response {
+    pairs.extend(
+        config
+            .extra_params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    let response = match authenticated(config, secret, &config.token_url, pairs).map_err(|e| *e) {
         Ok(r) => r,
         Err(ureq::Error::Status(status, r)) => {
             let code = r
@@ -282,6 +261,62 @@ fn call_token_endpoint(
         .ok()
         .filter(|t| !t.access_token.is_empty())
         .ok_or_else(|| RefreshFailure::Failed("malformed_response".into()))
+}
+
+/// Sends the client's credentials the way the provider expects them.
+fn authenticated(
+    config: &ProviderConfig,
+    secret: &str,
+    url: &str,
+    mut pairs: Vec<(String, String)>,
+) -> Result<ureq::Response, Box<ureq::Error>> {
+    let agent = ureq::AgentBuilder::new().timeout(HTTP_TIMEOUT).build();
+    let mut request = agent.post(url).set("Accept", "application/json");
+    match config.auth_method {
+        AuthMethod::ClientSecretBasic => {
+            let user = form_encode(&[("", &config.client_id)])
+                .trim_start_matches('=')
+                .to_string();
+            let pass = form_encode(&[("", secret)])
+                .trim_start_matches('=')
+                .to_string();
+            request = request.set(
+                "Authorization",
+                &format!("Basic {}", STANDARD.encode(format!("{user}:{pass}"))),
+            );
+        }
+        AuthMethod::ClientSecretPost => {
+            pairs.push(("client_id".into(), config.client_id.clone()));
+            pairs.push(("client_secret".into(), secret.to_string()));
+        }
+    }
+    let borrowed: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    request
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .send_string(&form_encode(&borrowed))
+        .map_err(Box::new)
+}
+
+/// Revokes a refresh token at the provider (RFC 7009). `Err` carries an error code.
+fn call_revocation_endpoint(
+    config: &ProviderConfig,
+    url: &str,
+    secret: &str,
+    token: &str,
+    hint: &str,
+) -> Result<(), String> {
+    let pairs = vec![
+        ("token".to_string(), token.to_string()),
+        ("token_type_hint".to_string(), hint.to_string()),
+    ];
+    match authenticated(config, secret, url, pairs).map_err(|e| *e) {
+        Ok(_) => Ok(()),
+        Err(ureq::Error::Status(status, _)) => Err(format!("http_{status}")),
+        Err(ureq::Error::Transport(_)) => Err("unreachable".into()),
+    }
 }
 
 fn expires_in_secs(value: &Option<Value>) -> Option<i64> {
@@ -632,6 +667,92 @@ impl Vault {
             return Err(CoreError::Internal("token set changed kind".into()));
         };
         Ok((info.version, stored, true))
+    }
+
+    /// Revokes a credential's grant at its provider (RFC 7009, when the provider has a
+    /// revocation endpoint), then removes the credential with its history (`delete`). If the
+    /// provider cannot be reached the credential is kept, so the call can be retried.
+    pub fn revoke_credential(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        name: &str,
+    ) -> CoreResult<bool> {
+        let resolved = names::namespace(ns)
+            .and_then(|_| names::credential_name(name))
+            .and_then(|_| who.require(Capability::Delete, ns))
+            .and_then(|_| self.resolve_user(ns, user_id));
+        let user = match resolved {
+            Ok(u) => u,
+            Err(e) => return self.audited_now(who, "credential.revoke", ns, &[], name, || Err(e)),
+        };
+        let hash = user.hash.clone();
+        self.audited_now(who, "credential.revoke", ns, &hash, name, || {
+            let at_provider = self.revoke_at_provider(&user, ns, name)?;
+            let item = ItemKey {
+                namespace: ns.to_string(),
+                user_hash: user.hash.clone(),
+                name: name.to_string(),
+            };
+            self.storage().delete_credential(&item)?;
+            self.set_status(&item, "revoked", None)?;
+            Ok(at_provider)
+        })
+    }
+
+    /// Revokes the grant of one OAuth credential at its provider; `Ok(false)` when there is
+    /// nothing to revoke there (no provider, no revocation endpoint, not an OAuth credential).
+    fn revoke_at_provider(&self, user: &UserRef, ns: &str, name: &str) -> CoreResult<bool> {
+        let set = match self.current_token_set(user, ns, name) {
+            Ok((_, set)) => set,
+            Err(CoreError::Invalid { .. }) => return Ok(false),
+            Err(other) => return Err(other),
+        };
+        let Some(provider) = set.provider.as_deref() else {
+            return Ok(false);
+        };
+        let (config, secret) = match self.provider(ns, provider) {
+            Ok(p) => p,
+            Err(CoreError::NotFound(_)) => return Ok(false),
+            Err(other) => return Err(other),
+        };
+        let Some(url) = config.revocation_url.clone() else {
+            return Ok(false);
+        };
+        let (token, hint) = match &set.refresh_token {
+            Some(rt) => (rt.expose().to_string(), "refresh_token"),
+            None => (set.access_token.expose().to_string(), "access_token"),
+        };
+        call_revocation_endpoint(&config, &url, secret.expose(), &token, hint)
+            .map_err(CoreError::RevocationFailed)?;
+        Ok(true)
+    }
+
+    /// Best effort, for erasure: revokes every OAuth grant of a user at its provider. A
+    /// provider that is down does not stop the erasure; each failure is audited.
+    /// Returns (revoked, failed).
+    pub(crate) fn revoke_all_at_providers(&self, user: &UserRef, ns: &str) -> (u64, u64) {
+        let who = Principal::system("erasure");
+        let (mut revoked, mut failed) = (0, 0);
+        let mut after: Option<String> = None;
+        while let Ok(page) = self
+            .storage()
+            .list_credentials(ns, &user.hash, after.as_deref(), 100)
+        {
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (name, _) in page {
+                match self.audited(&who, "credential.revoke", ns, &user.hash, &name, || {
+                    self.revoke_at_provider(user, ns, &name)
+                }) {
+                    Ok(true) => revoked += 1,
+                    Ok(false) => {}
+                    Err(_) => failed += 1,
+                }
+            }
+        }
+        (revoked, failed)
     }
 
     /// Credential statuses of a namespace, optionally one status only (`list`).

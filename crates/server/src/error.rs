@@ -81,6 +81,7 @@ fn core_parts(e: &CoreError) -> (StatusCode, &'static str, String) {
         CoreError::UniqueViolation(_) => (StatusCode::CONFLICT, "unique_violation", msg),
         CoreError::NeedsReauthorization(_) => (StatusCode::CONFLICT, "needs_reauthorization", msg),
         CoreError::RefreshFailed(_) => (StatusCode::BAD_GATEWAY, "refresh_failed", msg),
+        CoreError::RevocationFailed(_) => (StatusCode::BAD_GATEWAY, "revocation_failed", msg),
         CoreError::Deleted(_) => (StatusCode::NOT_FOUND, "version_deleted", msg),
         CoreError::Destroyed(_) => (StatusCode::GONE, "version_destroyed", msg),
         CoreError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", msg),

@@ -87,6 +87,10 @@ fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ),
         ("/v1/ns/{namespace}/credential-status", get(oauth::statuses)),
         (
+            "/v1/ns/{namespace}/users/{user}/credentials/{name}/revoke",
+            post(oauth::revoke),
+        ),
+        (
             "/v1/ns/{namespace}/collections",
             get(records::list_collections),
         ),

@@ -78,3 +78,16 @@ pub(crate) async fn statuses(
         .await?;
     Ok(Json(json!({ "items": items })))
 }
+
+pub(crate) async fn revoke(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath((ns, user, name)): ApiPath<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let at_provider = app
+        .run(move |v| v.revoke_credential(&who, &ns, &user, &name))
+        .await?;
+    Ok(Json(
+        json!({ "revoked_at_provider": at_provider, "deleted": true }),
+    ))
+}
