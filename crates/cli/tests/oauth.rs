@@ -29,6 +29,7 @@ struct Provider {
     delay_ms: u64,
     bad_auth: usize,
     revoked: Vec<String>,
+    attempts: usize,
 }
 
 /// A token endpoint: each refresh token works once and is replaced by a new one.
@@ -40,6 +41,7 @@ fn token_endpoint(first_refresh_token: &str) -> (String, Arc<Mutex<Provider>>) {
         delay_ms: 0,
         bad_auth: 0,
         revoked: Vec::new(),
+        attempts: 0,
     }));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/token", listener.local_addr().unwrap());
@@ -89,6 +91,9 @@ fn token_endpoint(first_refresh_token: &str) -> (String, Arc<Mutex<Provider>>) {
                 );
                 let (status, reply) = {
                     let mut s = state.lock().unwrap();
+                    if !is_revoke {
+                        s.attempts += 1;
+                    }
                     if auth != expected {
                         s.bad_auth += 1;
                         (401, json!({"error": "invalid_client"}).to_string())
@@ -482,4 +487,144 @@ fn revocation_on_request_and_on_erasure() {
         audit.contains("upstream_error"),
         "the failure is audited: {audit}"
     );
+}
+
+#[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the test needs a real expiry time near now for the running server"
+)]
+fn the_background_refresher_refreshes_ahead_of_expiry_and_backs_off() {
+    let (url, provider) = token_endpoint("rt-0");
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("d"),
+        &["--job-interval-secs", "1", "--lease-ttl-secs", "3"],
+        &[],
+    );
+    let app = setup(&server, &url);
+    // A margin of an hour: a token that expires in 30 minutes is due for refresh now.
+    let provider_cfg = json!({"token_url": url, "client_id": "app-client", "client_secret": CLIENT_SECRET, "refresh_margin_secs": 3600});
+    assert_eq!(
+        server
+            .request(
+                "PUT",
+                "/v1/ns/bot/providers/spotify",
+                Some(server.admin()),
+                Some(&provider_cfg.to_string())
+            )
+            .status,
+        200
+    );
+    let soon = json!({"data": {"type": "oauth2", "access_token": "at-0", "refresh_token": "rt-0",
+        "expires_at": "2099-01-01T00:00:00Z", "provider": "spotify"}});
+    // Far from expiry: nothing to do.
+    assert_eq!(
+        server
+            .request("PUT", CRED, Some(&app), Some(&soon.to_string()))
+            .status,
+        200
+    );
+    let in_30_min = {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1800;
+        let days = now / 86400;
+        let (y, m, d) = civil_from_days(days as i64);
+        let rem = now % 86400;
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    };
+    let due = json!({"data": {"type": "oauth2", "access_token": "at-0", "refresh_token": "rt-0",
+        "expires_at": in_30_min, "provider": "spotify"}});
+    assert_eq!(
+        server
+            .request("PUT", CRED, Some(&app), Some(&due.to_string()))
+            .status,
+        200
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while provider.lock().unwrap().refreshes == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the background refresher never ran"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stored = server.request("GET", CRED, Some(&app), None).json();
+        if stored["data"]["access_token"] == "at-1" {
+            assert_eq!(stored["data"]["refresh_token"], "rt-1");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refreshed token was not stored"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        provider.lock().unwrap().refreshes,
+        1,
+        "refreshed once, then not due for ~an hour... of margin"
+    );
+
+    // A failing provider is not hammered: after a failure the next attempt waits (back-off).
+    let other = "/v1/ns/bot/users/telegram:9/credentials/spotify";
+    provider.lock().unwrap().valid.insert("rt-9".into());
+    provider.lock().unwrap().mode = Mode::ServerError;
+    let attempts_before = provider.lock().unwrap().attempts;
+    let due9 = json!({"data": {"type": "oauth2", "access_token": "x", "refresh_token": "rt-9", "expires_at": in_30_min, "provider": "spotify"}});
+    assert_eq!(
+        server
+            .request("PUT", other, Some(&app), Some(&due9.to_string()))
+            .status,
+        200
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let statuses = server
+            .request(
+                "GET",
+                "/v1/ns/bot/credential-status?status=refresh_failed",
+                Some(&app),
+                None,
+            )
+            .json();
+        if statuses["items"].as_array().is_some_and(|a| !a.is_empty()) {
+            assert_eq!(statuses["items"][0]["error"], "http_503");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failure was never recorded"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let attempts = provider.lock().unwrap().attempts - attempts_before;
+    assert!(
+        attempts <= 2,
+        "a failing provider was called {attempts} times in a few seconds"
+    );
+}
+
+/// Days since 1970-01-01 to (year, month, day) — Howard Hinnant's civil calendar algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }

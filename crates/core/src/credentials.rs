@@ -299,12 +299,17 @@ impl Vault {
                     .storage()
                     .put_credential_version(&item, options.cas, &new, &seal)
                 {
-                    Ok(meta) => Ok(VersionInfo {
-                        version: meta.current_version,
-                        created_at: rfc3339(new.created_at),
-                        deleted_at: None,
-                        destroyed: false,
-                    }),
+                    Ok(meta) => {
+                        if let CredentialData::Oauth2(set) = data {
+                            self.schedule_refresh(&item, set)?;
+                        }
+                        Ok(VersionInfo {
+                            version: meta.current_version,
+                            created_at: rfc3339(new.created_at),
+                            deleted_at: None,
+                            destroyed: false,
+                        })
+                    }
                     Err(StorageError::Conflict(msg)) => {
                         Err(CoreError::Conflict(format!("check-and-set failed: {msg}")))
                     }

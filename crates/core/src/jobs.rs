@@ -77,6 +77,19 @@ impl Job for RecordExpiryJob {
     }
 }
 
+/// Refreshes OAuth tokens ahead of expiry (exactly once, through the same lease as callers).
+pub struct OAuthRefreshJob;
+
+impl Job for OAuthRefreshJob {
+    fn name(&self) -> &'static str {
+        "oauth-refresh"
+    }
+
+    fn run_once(&self, vault: &Vault) -> CoreResult<bool> {
+        vault.refresh_due()
+    }
+}
+
 /// The jobs every node runs.
 pub fn standard_jobs() -> Vec<Arc<dyn Job>> {
     vec![
@@ -84,6 +97,7 @@ pub fn standard_jobs() -> Vec<Arc<dyn Job>> {
         Arc::new(ErasurePurgeJob),
         Arc::new(EventRetentionJob),
         Arc::new(RecordExpiryJob),
+        Arc::new(OAuthRefreshJob),
     ]
 }
 

@@ -319,6 +319,11 @@ fn call_revocation_endpoint(
     }
 }
 
+/// Back-off before the next background attempt: 30 s × 2^failures, at most an hour.
+fn backoff_ms(failures: u32) -> i64 {
+    (30_000i64 << failures.min(7)).min(3_600_000)
+}
+
 fn expires_in_secs(value: &Option<Value>) -> Option<i64> {
     match value {
         Some(Value::Number(n)) => n.as_i64(),
@@ -465,13 +470,78 @@ impl Vault {
     }
 
     fn set_status(&self, item: &ItemKey, status: &str, error: Option<String>) -> CoreResult<()> {
+        self.set_status_due(item, status, error, None, 0)
+    }
+
+    fn set_status_due(
+        &self,
+        item: &ItemKey,
+        status: &str,
+        error: Option<String>,
+        refresh_due_at: Option<i64>,
+        failures: u32,
+    ) -> CoreResult<()> {
         self.storage().set_credential_status(&CredentialStatusRow {
             key: item.clone(),
             status: status.into(),
             error,
             updated_at: self.now_ms(),
+            refresh_due_at,
+            failures,
         })?;
         Ok(())
+    }
+
+    /// After a token set is stored: when its provider is configured here, mark it valid and
+    /// schedule the background refresh for `expires_at - refresh_margin`.
+    pub(crate) fn schedule_refresh(&self, item: &ItemKey, set: &OAuthTokenSet) -> CoreResult<()> {
+        let Some(provider) = set.provider.as_deref() else {
+            return Ok(());
+        };
+        let Some((config, _)) = self.storage().get_provider(&item.namespace, provider)? else {
+            return Ok(());
+        };
+        let margin = serde_json::from_slice::<ProviderConfig>(&config)
+            .map_or(0, |c| c.refresh_margin_secs) as i64;
+        let due = set
+            .expires_at
+            .as_deref()
+            .and_then(parse_rfc3339)
+            .map(|at| at - margin * 1000);
+        self.set_status_due(item, "valid", None, due, 0)
+    }
+
+    /// Background work: refreshes OAuth credentials whose refresh is due, a few at a time,
+    /// through the same exactly-once path as callers. Failures back off exponentially
+    /// (30 s × 2^failures, at most an hour); `needs_reauthorization` stops further attempts.
+    pub(crate) fn refresh_due(&self) -> CoreResult<bool> {
+        const BATCH: usize = 20;
+        let due = self.storage().due_refreshes(self.now_ms(), BATCH)?;
+        let who = Principal::system("job:oauth-refresh");
+        for row in &due {
+            let keys = self.keyring().namespace(&row.key.namespace)?;
+            let owner = UserRef {
+                keys,
+                hash: row.key.user_hash.clone(),
+            };
+            let outcome = self.user_id_of(&owner).and_then(|user_id| {
+                self.valid_access_token(&who, &row.key.namespace, &user_id, &row.key.name, 0)
+            });
+            match outcome {
+                Ok(_) => {}
+                // Recorded (with back-off) by the refresh itself.
+                Err(CoreError::RefreshFailed(_)) | Err(CoreError::NeedsReauthorization(_)) => {}
+                // Deleted, erased, or otherwise not refreshable: stop scheduling it.
+                Err(_) => self.set_status_due(
+                    &row.key,
+                    &row.status,
+                    row.error.clone(),
+                    None,
+                    row.failures,
+                )?,
+            }
+        }
+        Ok(due.len() == BATCH)
     }
 
     /// An access token valid for at least `min_valid_secs`, refreshing it exactly once across
@@ -568,7 +638,12 @@ impl Vault {
                     return Ok(answer(v, set, false));
                 }
                 if let Some(status) = self.storage().get_credential_status(&item)? {
-                    if status.updated_at >= started && status.status != "valid" {
+                    if status.updated_at >= started
+                        && matches!(
+                            status.status.as_str(),
+                            "refresh_failed" | "needs_reauthorization"
+                        )
+                    {
                         let code = status.error.unwrap_or_default();
                         return Err(if status.status == "needs_reauthorization" {
                             CoreError::NeedsReauthorization(code)
@@ -615,6 +690,14 @@ impl Vault {
             return Err(CoreError::NeedsReauthorization("no_refresh_token".into()));
         };
         let (config, secret) = self.provider(ns, provider_name)?;
+        let previous = self.storage().get_credential_status(item)?;
+        self.set_status_due(
+            item,
+            "refreshing",
+            None,
+            previous.as_ref().and_then(|p| p.refresh_due_at),
+            previous.as_ref().map_or(0, |p| p.failures),
+        )?;
         let who = Principal::system("oauth-refresh");
         let outcome = call_token_endpoint(&config, secret.expose(), &refresh_token);
         let response = match outcome {
@@ -630,7 +713,14 @@ impl Vault {
                     code,
                     "token refresh failed"
                 );
-                self.set_status(item, status, Some(code))?;
+                let failures = previous
+                    .as_ref()
+                    .map_or(0, |p| p.failures)
+                    .saturating_add(1)
+                    .min(20);
+                let due =
+                    (status == "refresh_failed").then(|| self.now_ms() + backoff_ms(failures));
+                self.set_status_due(item, status, Some(code), due, failures)?;
                 let err = failure.into_error();
                 return self.audited(&who, "credential.refresh", ns, &user.hash, name, || {
                     Err(err)
@@ -662,10 +752,10 @@ impl Vault {
                 max_versions: None,
             },
         )?;
-        self.set_status(item, "valid", None)?;
         let CredentialData::Oauth2(stored) = data else {
             return Err(CoreError::Internal("token set changed kind".into()));
         };
+        self.schedule_refresh(item, &stored)?;
         Ok((info.version, stored, true))
     }
 

@@ -168,8 +168,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         status TEXT NOT NULL,
         error TEXT,
         updated_at BIGINT NOT NULL,
+        refresh_due_at BIGINT,
+        failures BIGINT NOT NULL DEFAULT 0,
         PRIMARY KEY (namespace, user_hash, name)
     );
     CREATE INDEX credential_status_by_status ON credential_status (namespace, status);
+    CREATE INDEX credential_status_by_due ON credential_status (refresh_due_at) WHERE refresh_due_at IS NOT NULL;
     "#,
 ];

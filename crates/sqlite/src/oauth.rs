@@ -15,6 +15,8 @@ fn status_row(r: &Row<'_>) -> rusqlite::Result<CredentialStatusRow> {
         status: r.get(3)?,
         error: r.get(4)?,
         updated_at: r.get(5)?,
+        refresh_due_at: r.get(6)?,
+        failures: r.get(7)?,
     })
 }
 
@@ -75,9 +77,10 @@ impl OAuthStore for SqliteStore {
     fn set_credential_status(&self, s: &CredentialStatusRow) -> StorageResult<()> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO credential_status (namespace, user_hash, name, status, error, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                 ON CONFLICT (namespace, user_hash, name) DO UPDATE SET status = excluded.status, error = excluded.error, updated_at = excluded.updated_at",
-                params![s.key.namespace, s.key.user_hash, s.key.name, s.status, s.error, s.updated_at],
+                "INSERT INTO credential_status (namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (namespace, user_hash, name) DO UPDATE SET status = excluded.status, \
+                 error = excluded.error, updated_at = excluded.updated_at, refresh_due_at = excluded.refresh_due_at, failures = excluded.failures",
+                params![s.key.namespace, s.key.user_hash, s.key.name, s.status, s.error, s.updated_at, s.refresh_due_at, s.failures],
             )
             .map(|_| ())
             .map_err(map_err)
@@ -87,11 +90,22 @@ impl OAuthStore for SqliteStore {
     fn get_credential_status(&self, k: &ItemKey) -> StorageResult<Option<CredentialStatusRow>> {
         self.read(|c| {
             c.prepare_cached(
-                "SELECT namespace, user_hash, name, status, error, updated_at FROM credential_status \
+                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures FROM credential_status \
                  WHERE namespace = ?1 AND user_hash = ?2 AND name = ?3",
             )?
             .query_row(params![k.namespace, k.user_hash, k.name], status_row)
             .optional()
+        })
+    }
+
+    fn due_refreshes(&self, now: i64, limit: usize) -> StorageResult<Vec<CredentialStatusRow>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures FROM credential_status \
+                 WHERE refresh_due_at IS NOT NULL AND refresh_due_at <= ?1 ORDER BY refresh_due_at LIMIT ?2",
+            )?
+            .query_map(params![now, limit as i64], status_row)?
+            .collect()
         })
     }
 
@@ -103,7 +117,7 @@ impl OAuthStore for SqliteStore {
     ) -> StorageResult<Vec<CredentialStatusRow>> {
         self.read(|c| {
             c.prepare_cached(
-                "SELECT namespace, user_hash, name, status, error, updated_at FROM credential_status \
+                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures FROM credential_status \
                  WHERE namespace = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY user_hash, name LIMIT ?3",
             )?
             .query_map(params![namespace, status, limit as i64], status_row)?

@@ -150,9 +150,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         status TEXT NOT NULL,
         error TEXT,
         updated_at INTEGER NOT NULL,
+        refresh_due_at INTEGER,
+        failures INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (namespace, user_hash, name)
     );
     CREATE INDEX credential_status_by_status ON credential_status (namespace, status);
+    CREATE INDEX credential_status_by_due ON credential_status (refresh_due_at) WHERE refresh_due_at IS NOT NULL;
     "#,
 ];
 

@@ -894,6 +894,8 @@ pub fn credential_statuses(s: &dyn Storage) {
         status: status.into(),
         error: (status != "valid").then(|| "invalid_grant".to_string()),
         updated_at: 5,
+        refresh_due_at: (status == "valid").then_some(100 + hash as i64),
+        failures: 0,
     };
     assert!(s
         .get_credential_status(&key("app", 1, "c"))

@@ -212,6 +212,8 @@ pub trait OAuthStore {
     /// Records a credential's refresh status.
     fn set_credential_status(&self, status: &CredentialStatusRow) -> StorageResult<()>;
     fn get_credential_status(&self, key: &ItemKey) -> StorageResult<Option<CredentialStatusRow>>;
+    /// Credentials whose background refresh is due at `now`, in every namespace, soonest first.
+    fn due_refreshes(&self, now: i64, limit: usize) -> StorageResult<Vec<CredentialStatusRow>>;
     /// Statuses of a namespace (optionally one status only), by user hash and name.
     fn list_credential_statuses(
         &self,

@@ -217,4 +217,8 @@ pub struct CredentialStatusRow {
     pub status: String,
     pub error: Option<String>,
     pub updated_at: i64,
+    /// When the background refresher should next refresh it (`None`: never).
+    pub refresh_due_at: Option<i64>,
+    /// Refresh failures in a row (for back-off).
+    pub failures: u32,
 }
