@@ -162,6 +162,12 @@ pub enum CredentialCommand {
         #[arg(long, value_delimiter = ',', required = true)]
         versions: Vec<u64>,
     },
+    /// Ask the provider's "who am I" URL whether the access token is accepted.
+    Verify {
+        namespace: String,
+        user: String,
+        name: String,
+    },
     /// Revoke an OAuth grant at its provider, then remove the credential.
     Revoke {
         namespace: String,
@@ -313,6 +319,15 @@ pub fn credential(conn: &Connection, cmd: CredentialCommand) -> Outcome {
             "POST",
             &format!("{}/destroy", cred_path(&namespace, &user, &name)),
             Some(&json!({ "versions": versions })),
+        )?),
+        CredentialCommand::Verify {
+            namespace,
+            user,
+            name,
+        } => done(c.call(
+            "POST",
+            &format!("{}/verify", cred_path(&namespace, &user, &name)),
+            None,
         )?),
         CredentialCommand::Revoke {
             namespace,

@@ -55,6 +55,7 @@ fn token_endpoint(first_refresh_token: &str) -> (String, Arc<Mutex<Provider>>) {
                 let mut request_line = String::new();
                 let _ = reader.read_line(&mut request_line);
                 let is_revoke = request_line.contains("/revoke");
+                let is_me = request_line.starts_with("GET") && request_line.contains("/me");
                 let mut length = 0usize;
                 let mut auth = String::new();
                 loop {
@@ -91,6 +92,14 @@ fn token_endpoint(first_refresh_token: &str) -> (String, Arc<Mutex<Provider>>) {
                 );
                 let (status, reply) = {
                     let mut s = state.lock().unwrap();
+                    if is_me {
+                        // "Who am I": the latest access token is accepted, others are not.
+                        let current = format!("Bearer at-{}", s.refreshes);
+                        drop(s);
+                        let status = if auth == current { 200 } else { 401 };
+                        let _ = write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}");
+                        return;
+                    }
                     if !is_revoke {
                         s.attempts += 1;
                     }
@@ -627,4 +636,66 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[test]
+fn verification_marks_credentials_verified_or_invalid() {
+    let (url, provider) = token_endpoint("rt-0");
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("d"), &[], &[]);
+    let app = setup(&server, &url);
+    let cfg = json!({"token_url": url, "client_id": "app-client", "client_secret": CLIENT_SECRET, "verify_url": url.replace("/token", "/me")});
+    assert_eq!(
+        server
+            .request(
+                "PUT",
+                "/v1/ns/bot/providers/spotify",
+                Some(server.admin()),
+                Some(&cfg.to_string())
+            )
+            .status,
+        200
+    );
+    assert_eq!(
+        server
+            .request("PUT", CRED, Some(&app), Some(&expired_token_set("rt-0")))
+            .status,
+        200
+    );
+    // Verification first gets a valid token (refreshing to at-1), then asks the provider.
+    let (code, out, err) = server.cli(&app, &["cred", "verify", "bot", "telegram:1", "spotify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("\"verified\": true"), "{out}");
+    // The provider stops accepting it (another refresh happened elsewhere, say).
+    provider.lock().unwrap().refreshes = 5;
+    let r = server.request("POST", &format!("{CRED}/verify"), Some(&app), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (
+            r.json()["verified"].clone(),
+            r.json()["provider_status"].clone()
+        ),
+        (json!(false), json!(401))
+    );
+    let statuses = server
+        .request("GET", "/v1/ns/bot/credential-status", Some(&app), None)
+        .json();
+    assert_eq!(statuses["items"][0]["verified"], false);
+    assert!(statuses["items"][0]["last_verified_at"].is_string());
+    // A provider without verify_url: a clear 400.
+    let plain =
+        json!({"token_url": url, "client_id": "app-client", "client_secret": CLIENT_SECRET});
+    server.request(
+        "PUT",
+        "/v1/ns/bot/providers/spotify",
+        Some(server.admin()),
+        Some(&plain.to_string()),
+    );
+    let r = server.request("POST", &format!("{CRED}/verify"), Some(&app), None);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "invalid_input"),
+        "{}",
+        r.body
+    );
 }

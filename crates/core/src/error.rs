@@ -33,6 +33,9 @@ pub enum CoreError {
         "revoking the grant at the provider failed ({0}); the credential was kept, retry later"
     )]
     RevocationFailed(String),
+    /// The provider's "who am I" URL could not be asked; retry later.
+    #[error("verifying the credential with the provider failed ({0}); retry later")]
+    VerificationFailed(String),
     /// The requested version is soft-deleted (can be undeleted).
     #[error("version {0} is deleted")]
     Deleted(u64),
@@ -113,7 +116,8 @@ impl CoreError {
             }
             CoreError::NeedsReauthorization(_)
             | CoreError::RefreshFailed(_)
-            | CoreError::RevocationFailed(_) => "upstream_error",
+            | CoreError::RevocationFailed(_)
+            | CoreError::VerificationFailed(_) => "upstream_error",
             CoreError::Unavailable(_) | CoreError::Internal(_) => "error",
         }
     }

@@ -55,6 +55,9 @@ pub struct ProviderConfig {
     pub client_id: String,
     pub auth_method: AuthMethod,
     pub revocation_url: Option<String>,
+    /// A "who am I" URL called with the access token to verify a credential.
+    #[serde(default)]
+    pub verify_url: Option<String>,
     /// Refresh this long before expiry even when the caller asks for less.
     pub refresh_margin_secs: u64,
     pub extra_params: BTreeMap<String, String>,
@@ -71,6 +74,8 @@ pub struct ProviderInput {
     pub auth_method: AuthMethod,
     #[serde(default)]
     pub revocation_url: Option<String>,
+    #[serde(default)]
+    pub verify_url: Option<String>,
     #[serde(default = "default_margin")]
     pub refresh_margin_secs: u64,
     #[serde(default)]
@@ -96,6 +101,15 @@ pub struct AccessToken {
     pub version: u64,
 }
 
+/// The outcome of a "who am I" check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub verified: bool,
+    pub verified_at: String,
+    /// The HTTP status the provider answered.
+    pub provider_status: u16,
+}
+
 /// A credential's refresh status, for apps to ask users to log in again.
 #[derive(Debug, Clone, Serialize)]
 pub struct CredentialStatus {
@@ -104,6 +118,8 @@ pub struct CredentialStatus {
     pub status: String,
     pub error: Option<String>,
     pub updated_at: String,
+    pub verified: Option<bool>,
+    pub last_verified_at: Option<String>,
 }
 
 /// What the token endpoint answered, reduced to what we keep.
@@ -149,6 +165,9 @@ impl ProviderInput {
         check_url("token_url", &self.token_url)?;
         if let Some(u) = &self.revocation_url {
             check_url("revocation_url", u)?;
+        }
+        if let Some(u) = &self.verify_url {
+            check_url("verify_url", u)?;
         }
         check_text("client_id", &self.client_id, 512)?;
         check_text("client_secret", self.client_secret.expose(), 4096)?;
@@ -366,6 +385,7 @@ impl Vault {
                 client_id: input.client_id,
                 auth_method: input.auth_method,
                 revocation_url: input.revocation_url,
+                verify_url: input.verify_url,
                 refresh_margin_secs: input.refresh_margin_secs,
                 extra_params: input.extra_params,
             };
@@ -481,6 +501,8 @@ impl Vault {
         refresh_due_at: Option<i64>,
         failures: u32,
     ) -> CoreResult<()> {
+        // Keep the last verification: it describes the grant, not this refresh.
+        let previous = self.storage().get_credential_status(item)?;
         self.storage().set_credential_status(&CredentialStatusRow {
             key: item.clone(),
             status: status.into(),
@@ -488,6 +510,8 @@ impl Vault {
             updated_at: self.now_ms(),
             refresh_due_at,
             failures,
+            verified: previous.as_ref().and_then(|p| p.verified),
+            verified_at: previous.as_ref().and_then(|p| p.verified_at),
         })?;
         Ok(())
     }
@@ -845,6 +869,79 @@ impl Vault {
         (revoked, failed)
     }
 
+    /// Calls the provider's "who am I" URL with a valid access token and records whether the
+    /// provider accepted it (`read`).
+    pub fn verify_credential(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        name: &str,
+    ) -> CoreResult<Verification> {
+        let token = self.valid_access_token(who, ns, user_id, name, 60)?;
+        let user = self.resolve_user(ns, user_id)?;
+        let hash = user.hash.clone();
+        self.audited(who, "credential.verify", ns, &hash, name, || {
+            let (_, set) = self.current_token_set(&user, ns, name)?;
+            let provider = set.provider.ok_or(CoreError::Invalid {
+                field: "provider",
+                rule: "the token set names no provider".into(),
+            })?;
+            let (config, _) = self.provider(ns, &provider)?;
+            let url = config.verify_url.ok_or(CoreError::Invalid {
+                field: "verify_url",
+                rule: "the provider has no verify_url".into(),
+            })?;
+            let agent = ureq::AgentBuilder::new().timeout(HTTP_TIMEOUT).build();
+            let status = match agent
+                .get(&url)
+                .set(
+                    "Authorization",
+                    &format!("Bearer {}", token.access_token.expose()),
+                )
+                .call()
+            {
+                Ok(r) => r.status(),
+                Err(ureq::Error::Status(code, _)) => code,
+                Err(ureq::Error::Transport(_)) => {
+                    return Err(CoreError::VerificationFailed("unreachable".into()))
+                }
+            };
+            let verified = match status {
+                200..=299 => true,
+                401 | 403 => false,
+                other => return Err(CoreError::VerificationFailed(format!("http_{other}"))),
+            };
+            let item = ItemKey {
+                namespace: ns.to_string(),
+                user_hash: user.hash.clone(),
+                name: name.to_string(),
+            };
+            let now = self.now_ms();
+            let mut row =
+                self.storage()
+                    .get_credential_status(&item)?
+                    .unwrap_or(CredentialStatusRow {
+                        key: item.clone(),
+                        status: "valid".into(),
+                        error: None,
+                        updated_at: now,
+                        refresh_due_at: None,
+                        failures: 0,
+                        verified: None,
+                        verified_at: None,
+                    });
+            row.verified = Some(verified);
+            row.verified_at = Some(now);
+            self.storage().set_credential_status(&row)?;
+            Ok(Verification {
+                verified,
+                verified_at: rfc3339(now),
+                provider_status: status,
+            })
+        })
+    }
+
     /// Credential statuses of a namespace, optionally one status only (`list`).
     pub fn credential_statuses(
         &self,
@@ -877,6 +974,8 @@ impl Vault {
                         status: row.status,
                         error: row.error,
                         updated_at: rfc3339(row.updated_at),
+                        verified: row.verified,
+                        last_verified_at: row.verified_at.map(rfc3339),
                     });
                 }
                 Ok(out)

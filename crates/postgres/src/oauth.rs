@@ -17,6 +17,8 @@ fn status_row(r: &Row) -> CredentialStatusRow {
         updated_at: r.get(5),
         refresh_due_at: r.get(6),
         failures: r.get::<_, i64>(7) as u32,
+        verified: r.get(8),
+        verified_at: r.get(9),
     }
 }
 
@@ -76,10 +78,11 @@ impl OAuthStore for PgStore {
     fn set_credential_status(&self, s: &CredentialStatusRow) -> StorageResult<()> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO credential_status (namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (namespace, user_hash, name) DO UPDATE SET status = excluded.status, \
-                 error = excluded.error, updated_at = excluded.updated_at, refresh_due_at = excluded.refresh_due_at, failures = excluded.failures",
-                &[&s.key.namespace, &s.key.user_hash, &s.key.name, &s.status, &s.error, &s.updated_at, &s.refresh_due_at, &i64::from(s.failures)],
+                "INSERT INTO credential_status (namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (namespace, user_hash, name) DO UPDATE SET status = excluded.status, \
+                 error = excluded.error, updated_at = excluded.updated_at, refresh_due_at = excluded.refresh_due_at, failures = excluded.failures, \
+                 verified = excluded.verified, verified_at = excluded.verified_at",
+                &[&s.key.namespace, &s.key.user_hash, &s.key.name, &s.status, &s.error, &s.updated_at, &s.refresh_due_at, &i64::from(s.failures), &s.verified, &s.verified_at],
             )?;
             Ok(())
         })
@@ -88,7 +91,7 @@ impl OAuthStore for PgStore {
     fn get_credential_status(&self, k: &ItemKey) -> StorageResult<Option<CredentialStatusRow>> {
         self.read(|c| {
             Ok(c.query_opt(
-                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures FROM credential_status \
+                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at FROM credential_status \
                  WHERE namespace = $1 AND user_hash = $2 AND name = $3",
                 &[&k.namespace, &k.user_hash, &k.name],
             )?
@@ -100,7 +103,7 @@ impl OAuthStore for PgStore {
         let limit = limit as i64;
         self.read(|c| {
             Ok(c.query(
-                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures FROM credential_status \
+                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at FROM credential_status \
                  WHERE refresh_due_at IS NOT NULL AND refresh_due_at <= $1 ORDER BY refresh_due_at LIMIT $2",
                 &[&now, &limit],
             )?
@@ -119,7 +122,7 @@ impl OAuthStore for PgStore {
         let limit = limit as i64;
         self.read(|c| {
             Ok(c.query(
-                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures FROM credential_status \
+                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at FROM credential_status \
                  WHERE namespace = $1 AND ($2::TEXT IS NULL OR status = $2) ORDER BY user_hash, name LIMIT $3",
                 &[&namespace, &status, &limit],
             )?

@@ -170,6 +170,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         updated_at BIGINT NOT NULL,
         refresh_due_at BIGINT,
         failures BIGINT NOT NULL DEFAULT 0,
+        verified BOOLEAN,
+        verified_at BIGINT,
         PRIMARY KEY (namespace, user_hash, name)
     );
     CREATE INDEX credential_status_by_status ON credential_status (namespace, status);

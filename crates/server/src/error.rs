@@ -82,6 +82,7 @@ fn core_parts(e: &CoreError) -> (StatusCode, &'static str, String) {
         CoreError::NeedsReauthorization(_) => (StatusCode::CONFLICT, "needs_reauthorization", msg),
         CoreError::RefreshFailed(_) => (StatusCode::BAD_GATEWAY, "refresh_failed", msg),
         CoreError::RevocationFailed(_) => (StatusCode::BAD_GATEWAY, "revocation_failed", msg),
+        CoreError::VerificationFailed(_) => (StatusCode::BAD_GATEWAY, "verification_failed", msg),
         CoreError::Deleted(_) => (StatusCode::NOT_FOUND, "version_deleted", msg),
         CoreError::Destroyed(_) => (StatusCode::GONE, "version_destroyed", msg),
         CoreError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", msg),

@@ -17,6 +17,8 @@ fn status_row(r: &Row<'_>) -> rusqlite::Result<CredentialStatusRow> {
         updated_at: r.get(5)?,
         refresh_due_at: r.get(6)?,
         failures: r.get(7)?,
+        verified: r.get(8)?,
+        verified_at: r.get(9)?,
     })
 }
 
@@ -77,10 +79,11 @@ impl OAuthStore for SqliteStore {
     fn set_credential_status(&self, s: &CredentialStatusRow) -> StorageResult<()> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO credential_status (namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (namespace, user_hash, name) DO UPDATE SET status = excluded.status, \
-                 error = excluded.error, updated_at = excluded.updated_at, refresh_due_at = excluded.refresh_due_at, failures = excluded.failures",
-                params![s.key.namespace, s.key.user_hash, s.key.name, s.status, s.error, s.updated_at, s.refresh_due_at, s.failures],
+                "INSERT INTO credential_status (namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (namespace, user_hash, name) DO UPDATE SET status = excluded.status, \
+                 error = excluded.error, updated_at = excluded.updated_at, refresh_due_at = excluded.refresh_due_at, failures = excluded.failures, \
+                 verified = excluded.verified, verified_at = excluded.verified_at",
+                params![s.key.namespace, s.key.user_hash, s.key.name, s.status, s.error, s.updated_at, s.refresh_due_at, s.failures, s.verified, s.verified_at],
             )
             .map(|_| ())
             .map_err(map_err)
@@ -90,7 +93,7 @@ impl OAuthStore for SqliteStore {
     fn get_credential_status(&self, k: &ItemKey) -> StorageResult<Option<CredentialStatusRow>> {
         self.read(|c| {
             c.prepare_cached(
-                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures FROM credential_status \
+                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at FROM credential_status \
                  WHERE namespace = ?1 AND user_hash = ?2 AND name = ?3",
             )?
             .query_row(params![k.namespace, k.user_hash, k.name], status_row)
@@ -101,7 +104,7 @@ impl OAuthStore for SqliteStore {
     fn due_refreshes(&self, now: i64, limit: usize) -> StorageResult<Vec<CredentialStatusRow>> {
         self.read(|c| {
             c.prepare_cached(
-                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures FROM credential_status \
+                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at FROM credential_status \
                  WHERE refresh_due_at IS NOT NULL AND refresh_due_at <= ?1 ORDER BY refresh_due_at LIMIT ?2",
             )?
             .query_map(params![now, limit as i64], status_row)?
@@ -117,7 +120,7 @@ impl OAuthStore for SqliteStore {
     ) -> StorageResult<Vec<CredentialStatusRow>> {
         self.read(|c| {
             c.prepare_cached(
-                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures FROM credential_status \
+                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at FROM credential_status \
                  WHERE namespace = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY user_hash, name LIMIT ?3",
             )?
             .query_map(params![namespace, status, limit as i64], status_row)?

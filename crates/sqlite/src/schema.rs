@@ -152,6 +152,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         refresh_due_at INTEGER,
         failures INTEGER NOT NULL DEFAULT 0,
+        verified INTEGER,
+        verified_at INTEGER,
         PRIMARY KEY (namespace, user_hash, name)
     );
     CREATE INDEX credential_status_by_status ON credential_status (namespace, status);

@@ -896,6 +896,8 @@ pub fn credential_statuses(s: &dyn Storage) {
         updated_at: 5,
         refresh_due_at: (status == "valid").then_some(100 + hash as i64),
         failures: 0,
+        verified: (status == "valid").then_some(true),
+        verified_at: (status == "valid").then_some(7),
     };
     assert!(s
         .get_credential_status(&key("app", 1, "c"))

@@ -221,4 +221,7 @@ pub struct CredentialStatusRow {
     pub refresh_due_at: Option<i64>,
     /// Refresh failures in a row (for back-off).
     pub failures: u32,
+    /// The last "who am I" check: whether the provider accepted the token, and when.
+    pub verified: Option<bool>,
+    pub verified_at: Option<i64>,
 }

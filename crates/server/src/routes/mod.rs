@@ -91,6 +91,10 @@ fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(oauth::revoke),
         ),
         (
+            "/v1/ns/{namespace}/users/{user}/credentials/{name}/verify",
+            post(oauth::verify),
+        ),
+        (
             "/v1/ns/{namespace}/collections",
             get(records::list_collections),
         ),

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use strongroom_core::oauth::{AccessToken, ProviderInfo, ProviderInput};
+use strongroom_core::oauth::{AccessToken, ProviderInfo, ProviderInput, Verification};
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated};
@@ -90,4 +90,14 @@ pub(crate) async fn revoke(
     Ok(Json(
         json!({ "revoked_at_provider": at_provider, "deleted": true }),
     ))
+}
+
+pub(crate) async fn verify(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath((ns, user, name)): ApiPath<(String, String, String)>,
+) -> Result<Json<Verification>, ApiError> {
+    app.run(move |v| v.verify_credential(&who, &ns, &user, &name))
+        .await
+        .map(Json)
 }
