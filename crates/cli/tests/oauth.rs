@@ -303,6 +303,15 @@ fn refresh_once_rotate_and_report_failures() {
     assert_eq!(statuses["items"][0]["user"], "telegram:1");
     assert_eq!(statuses["items"][0]["error"], "invalid_grant");
 
+    let metrics = server.request("GET", "/v1/sys/metrics", None, None).body;
+    assert!(
+        metrics.contains("strongroom_oauth_refreshes_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("strongroom_oauth_refresh_failures_total 3"),
+        "{metrics}"
+    );
     // Bad input.
     let r = server.request(
         "POST",

@@ -49,7 +49,7 @@ mod vault;
 pub use access::{Capability, Policy, Principal};
 pub use clock::{Clock, SystemClock};
 pub use error::{CoreError, CoreResult};
-pub use vault::{Opened, Vault, VaultSettings};
+pub use vault::{Counters, Opened, Vault, VaultSettings};
 
 /// A page of results and the cursor to pass for the next one (`None` at the end).
 #[derive(Debug, Clone, serde::Serialize)]

@@ -745,6 +745,9 @@ impl Vault {
                 let due =
                     (status == "refresh_failed").then(|| self.now_ms() + backoff_ms(failures));
                 self.set_status_due(item, status, Some(code), due, failures)?;
+                self.counters()
+                    .oauth_refresh_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let err = failure.into_error();
                 return self.audited(&who, "credential.refresh", ns, &user.hash, name, || {
                     Err(err)
@@ -779,6 +782,9 @@ impl Vault {
         let CredentialData::Oauth2(stored) = data else {
             return Err(CoreError::Internal("token set changed kind".into()));
         };
+        self.counters()
+            .oauth_refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.schedule_refresh(item, &stored)?;
         Ok((info.version, stored, true))
     }

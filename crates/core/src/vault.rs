@@ -46,6 +46,16 @@ struct Inner {
     tokens: TokenCache,
     clock: Arc<dyn Clock>,
     settings: VaultSettings,
+    counters: Counters,
+}
+
+/// Counters this node exposes as metrics.
+#[derive(Default)]
+pub struct Counters {
+    /// OAuth refreshes that failed (provider error, `invalid_grant`, unreachable, …).
+    pub oauth_refresh_failures: std::sync::atomic::AtomicU64,
+    /// OAuth refreshes that succeeded.
+    pub oauth_refreshes: std::sync::atomic::AtomicU64,
 }
 
 /// A handle on an open store. Cheap to clone; all clones share caches and the audit writer.
@@ -97,6 +107,7 @@ impl Vault {
                 keyring,
                 audit,
                 tokens: TokenCache::default(),
+                counters: Counters::default(),
                 clock,
                 settings,
             }),
@@ -113,6 +124,11 @@ impl Vault {
             vault,
             bootstrap_token,
         })
+    }
+
+    /// This node's counters (for metrics).
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
     }
 
     pub(crate) fn storage(&self) -> &Arc<dyn Storage> {

@@ -29,10 +29,20 @@ pub(crate) async fn ready(State(app): State<AppState>) -> Result<Json<Value>, Ap
 }
 
 pub(crate) async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
-    )
+    let counters = app.vault.counters();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let mut text = app.metrics.render();
+    text.push_str(&format!(
+        "# HELP strongroom_oauth_refreshes_total OAuth token refreshes that succeeded.\n\
+         # TYPE strongroom_oauth_refreshes_total counter\n\
+         strongroom_oauth_refreshes_total {}\n\
+         # HELP strongroom_oauth_refresh_failures_total OAuth token refreshes that failed.\n\
+         # TYPE strongroom_oauth_refresh_failures_total counter\n\
+         strongroom_oauth_refresh_failures_total {}\n",
+        load(&counters.oauth_refreshes),
+        load(&counters.oauth_refresh_failures)
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 #[derive(Debug, Deserialize)]
