@@ -13,6 +13,7 @@ pub mod keyed_hash;
 pub mod keys;
 pub mod random;
 pub mod root_key;
+pub mod segmented;
 pub mod token;
 
 pub use associated_data::AssociatedData;
