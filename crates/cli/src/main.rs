@@ -3,6 +3,7 @@
 
 mod client;
 mod commands;
+mod config_file;
 mod migrate;
 mod serve;
 
@@ -16,6 +17,9 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(flatten)]
     conn: client::Connection,
+    /// A TOML file of serve settings (flag names with `_`); flags and environment win over it.
+    #[arg(long, env = "STRONGROOM_CONFIG", global = true)]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,6 +59,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    if let Err(err) = config_file::apply() {
+        eprintln!("error: {err:#}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),

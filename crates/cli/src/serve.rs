@@ -39,32 +39,37 @@ pub struct ServeArgs {
     #[arg(long, env = "STRONGROOM_ROOT_KEY_FILE")]
     root_key_file: Option<PathBuf>,
     /// Log format on standard error.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(
+        long,
+        env = "STRONGROOM_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
     log_format: LogFormat,
     /// Largest request body in bytes.
-    #[arg(long, default_value_t = 64 * 1024)]
+    #[arg(long, env = "STRONGROOM_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     max_body_bytes: usize,
     /// Request timeout in seconds.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, env = "STRONGROOM_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     request_timeout_secs: u64,
     /// Failed authentications from one address (per minute) before it is locked out.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, env = "STRONGROOM_LOCKOUT_THRESHOLD", default_value_t = 10)]
     lockout_threshold: u32,
     /// Seconds a locked-out address waits.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, env = "STRONGROOM_LOCKOUT_SECS", default_value_t = 60)]
     lockout_secs: u64,
     /// Storage: sqlite://PATH (default: DATA_DIR/strongroom.db) or postgres://USER@HOST:PORT/DB
     /// (several nodes may share one PostgreSQL database).
     #[arg(long, env = "STRONGROOM_DATABASE", hide_env_values = true)]
     database: Option<String>,
     /// PostgreSQL: connections per node.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, env = "STRONGROOM_DB_POOL_SIZE", default_value_t = 16)]
     db_pool_size: usize,
     /// PostgreSQL: seconds to wait when connecting.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, env = "STRONGROOM_DB_CONNECT_TIMEOUT_SECS", default_value_t = 5)]
     db_connect_timeout_secs: u64,
     /// PostgreSQL: seconds a request waits for a free connection before answering 503.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, env = "STRONGROOM_DB_CHECKOUT_TIMEOUT_SECS", default_value_t = 5)]
     db_checkout_timeout_secs: u64,
     /// PostgreSQL: schema to use instead of public (created if missing).
     #[arg(long, env = "STRONGROOM_DB_SCHEMA")]
@@ -77,13 +82,13 @@ pub struct ServeArgs {
     #[arg(long, env = "STRONGROOM_NODE_ID")]
     node_id: Option<String>,
     /// Seconds between background job ticks (key rewrap after rotation, …).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, env = "STRONGROOM_JOB_INTERVAL_SECS", default_value_t = 10)]
     job_interval_secs: u64,
     /// Seconds a job lease lasts without renewal (how soon another node takes over a dead one).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, env = "STRONGROOM_LEASE_TTL_SECS", default_value_t = 30)]
     lease_ttl_secs: u64,
     /// User data keys kept unwrapped in memory.
-    #[arg(long, default_value_t = 65_536)]
+    #[arg(long, env = "STRONGROOM_DATA_KEY_CACHE", default_value_t = 65_536)]
     data_key_cache: usize,
 }
 
