@@ -151,6 +151,14 @@ fn check_field_name(name: &str) -> CoreResult<()> {
     }
 }
 
+/// Record keys follow the credential-name rules; errors name the field `key`.
+fn check_key(key: &str) -> CoreResult<()> {
+    names::credential_name(key).map_err(|e| match e {
+        CoreError::Invalid { rule, .. } => invalid("key", rule),
+        other => other,
+    })
+}
+
 fn compile(pattern: &str) -> CoreResult<regex::Regex> {
     if pattern.len() > MAX_PATTERN_LEN {
         return Err(invalid(
@@ -491,10 +499,7 @@ impl Vault {
             collection,
             user,
             |settings, owner, owner_id| {
-                names::credential_name(key).map_err(|e| match e {
-                    CoreError::Invalid { rule, .. } => invalid("key", rule),
-                    other => other,
-                })?;
+                check_key(key)?;
                 settings.check_document(document)?;
                 let mut index = Vec::new();
                 for field in settings.searchable.iter().chain(&settings.unique) {
@@ -573,10 +578,7 @@ impl Vault {
             collection,
             user,
             |settings, owner, _| {
-                names::credential_name(key).map_err(|e| match e {
-                    CoreError::Invalid { rule, .. } => invalid("key", rule),
-                    other => other,
-                })?;
+                check_key(key)?;
                 let record_key = RecordKey {
                     namespace: ns.to_string(),
                     collection: collection.to_string(),
