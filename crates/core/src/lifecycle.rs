@@ -202,15 +202,16 @@ impl Vault {
             if self.storage().get_user(ns, &user.hash)?.is_none() {
                 return Err(CoreError::NotFound("user"));
             }
-            // Revoke OAuth grants at their providers first (they need the keys we are about to
-            // destroy); a provider that is down does not stop the erasure.
-            let (provider_revocations, provider_revocation_failures) =
-                self.revoke_all_at_providers(user, ns);
+            // Read what revoking the user's OAuth grants needs while the keys still exist;
+            // the provider calls happen after the shredding, so they cannot delay it.
+            let grants = self.grants_to_revoke(user, ns)?;
             let now = self.now_ms();
             if !self.storage().begin_erasure(ns, &user.hash, now)? {
                 return Err(CoreError::NotFound("user"));
             }
             self.keyring().forget_data_key(ns, &user.hash);
+            let (provider_revocations, provider_revocation_failures) =
+                self.revoke_grants(ns, &user.hash, grants);
             let (items_purged, done) = self.purge_user(ns, &user.hash, SYNC_PURGE_LIMIT)?;
             Ok(ErasureReport {
                 user_hash: hex::encode(&user.hash),

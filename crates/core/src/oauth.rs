@@ -101,6 +101,16 @@ pub struct AccessToken {
     pub version: u64,
 }
 
+/// A grant to revoke at its provider, read before the user's keys are destroyed.
+pub(crate) struct GrantToRevoke {
+    name: String,
+    config: ProviderConfig,
+    url: String,
+    secret: SecretString,
+    token: SecretString,
+    hint: &'static str,
+}
+
 /// The outcome of a "who am I" check.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verification {
@@ -821,55 +831,128 @@ impl Vault {
         })
     }
 
-    /// Revokes the grant of one OAuth credential at its provider; `Ok(false)` when there is
-    /// nothing to revoke there (no provider, no revocation endpoint, not an OAuth credential).
-    fn revoke_at_provider(&self, user: &UserRef, ns: &str, name: &str) -> CoreResult<bool> {
+    /// What revoking one credential's grant at its provider needs, read while the keys still
+    /// exist; `None` when there is nothing to revoke there (no provider, no revocation
+    /// endpoint, not an OAuth credential).
+    fn grant_to_revoke(
+        &self,
+        user: &UserRef,
+        ns: &str,
+        name: &str,
+    ) -> CoreResult<Option<GrantToRevoke>> {
         let set = match self.current_token_set(user, ns, name) {
             Ok((_, set)) => set,
-            Err(CoreError::Invalid { .. }) => return Ok(false),
+            Err(CoreError::Invalid { .. }) => return Ok(None),
             Err(other) => return Err(other),
         };
         let Some(provider) = set.provider.as_deref() else {
-            return Ok(false);
+            return Ok(None);
         };
         let (config, secret) = match self.provider(ns, provider) {
             Ok(p) => p,
-            Err(CoreError::NotFound(_)) => return Ok(false),
+            Err(CoreError::NotFound(_)) => return Ok(None),
             Err(other) => return Err(other),
         };
         let Some(url) = config.revocation_url.clone() else {
-            return Ok(false);
+            return Ok(None);
         };
         let (token, hint) = match &set.refresh_token {
-            Some(rt) => (rt.expose().to_string(), "refresh_token"),
-            None => (set.access_token.expose().to_string(), "access_token"),
+            Some(rt) => (SecretString::new(rt.expose().to_string()), "refresh_token"),
+            None => (
+                SecretString::new(set.access_token.expose().to_string()),
+                "access_token",
+            ),
         };
-        call_revocation_endpoint(&config, &url, secret.expose(), &token, hint)
-            .map_err(CoreError::RevocationFailed)?;
-        Ok(true)
+        Ok(Some(GrantToRevoke {
+            name: name.to_string(),
+            config,
+            url,
+            secret,
+            token,
+            hint,
+        }))
     }
 
-    /// Best effort, for erasure: revokes every OAuth grant of a user at its provider. A
-    /// provider that is down does not stop the erasure; each failure is audited.
-    /// Returns (revoked, failed).
-    pub(crate) fn revoke_all_at_providers(&self, user: &UserRef, ns: &str) -> (u64, u64) {
-        let who = Principal::system("erasure");
-        let (mut revoked, mut failed) = (0, 0);
-        let mut after: Option<String> = None;
-        while let Ok(page) = self
+    /// Revokes the grant of one OAuth credential at its provider; `Ok(false)` when there is
+    /// nothing to revoke there.
+    fn revoke_at_provider(&self, user: &UserRef, ns: &str, name: &str) -> CoreResult<bool> {
+        match self.grant_to_revoke(user, ns, name)? {
+            Some(g) => {
+                call_revocation_endpoint(
+                    &g.config,
+                    &g.url,
+                    g.secret.expose(),
+                    g.token.expose(),
+                    g.hint,
+                )
+                .map_err(CoreError::RevocationFailed)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// For erasure, before the keys are destroyed: the grants of a user to revoke at their
+    /// providers. Cheap when no provider of the namespace has a revocation endpoint (the usual
+    /// case), so erasure stays immediate; otherwise each credential is read once.
+    pub(crate) fn grants_to_revoke(
+        &self,
+        user: &UserRef,
+        ns: &str,
+    ) -> CoreResult<Vec<GrantToRevoke>> {
+        let revocable = self
             .storage()
-            .list_credentials(ns, &user.hash, after.as_deref(), 100)
-        {
+            .list_providers(ns)?
+            .into_iter()
+            .any(|(_, bytes)| {
+                serde_json::from_slice::<ProviderConfig>(&bytes)
+                    .is_ok_and(|c| c.revocation_url.is_some())
+            });
+        if !revocable {
+            return Ok(Vec::new());
+        }
+        let mut grants = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .storage()
+                .list_credentials(ns, &user.hash, after.as_deref(), 100)?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
             for (name, _) in page {
-                match self.audited(&who, "credential.revoke", ns, &user.hash, &name, || {
-                    self.revoke_at_provider(user, ns, &name)
-                }) {
-                    Ok(true) => revoked += 1,
-                    Ok(false) => {}
-                    Err(_) => failed += 1,
+                if let Ok(Some(grant)) = self.grant_to_revoke(user, ns, &name) {
+                    grants.push(grant);
                 }
+            }
+        }
+        Ok(grants)
+    }
+
+    /// Best effort, for erasure, after the keys are destroyed: revokes the collected grants at
+    /// their providers. A provider that is down does not stop the erasure; each outcome is
+    /// audited. Returns (revoked, failed).
+    pub(crate) fn revoke_grants(
+        &self,
+        ns: &str,
+        user_hash: &[u8],
+        grants: Vec<GrantToRevoke>,
+    ) -> (u64, u64) {
+        let who = Principal::system("erasure");
+        let (mut revoked, mut failed) = (0, 0);
+        for g in grants {
+            let outcome = self.audited(&who, "credential.revoke", ns, user_hash, &g.name, || {
+                call_revocation_endpoint(
+                    &g.config,
+                    &g.url,
+                    g.secret.expose(),
+                    g.token.expose(),
+                    g.hint,
+                )
+                .map_err(CoreError::RevocationFailed)
+            });
+            match outcome {
+                Ok(()) => revoked += 1,
+                Err(_) => failed += 1,
             }
         }
         (revoked, failed)
