@@ -130,8 +130,13 @@ fn json_depth(value: &Value) -> usize {
     }
 }
 
+/// How deep a JSON object nests, counting the object itself (`{}` is 1, `{"a":[1]}` is 2).
+pub(crate) fn object_depth(map: &Map<String, Value>) -> usize {
+    map.values().map(json_depth).max().unwrap_or(0) + 1
+}
+
 fn check_object(field: &'static str, map: &Map<String, Value>) -> CoreResult<()> {
-    let depth = map.values().map(json_depth).max().unwrap_or(0) + 1;
+    let depth = object_depth(map);
     if depth > MAX_JSON_DEPTH {
         return Err(CoreError::Invalid {
             field,

@@ -10,6 +10,7 @@ use strongroom_crypto::random;
 use strongroom_storage::{EventQuery, EventRow};
 
 use crate::clock::{parse_rfc3339, rfc3339};
+use crate::credentials::object_depth;
 use crate::keyring::{contexts, NamespaceKeys};
 use crate::users::page_limit;
 use crate::{names, Capability, CoreError, CoreResult, Page, Principal, Vault};
@@ -70,14 +71,6 @@ fn type_hash(keys: &NamespaceKeys, event_type: &str) -> Vec<u8> {
     keys.index_key.mac(&message).to_vec()
 }
 
-fn depth(value: &Value) -> usize {
-    match value {
-        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
-        _ => 0,
-    }
-}
-
 fn cursor_of(row: &EventRow) -> String {
     format!("{}.{}", row.time, hex::encode(&row.id))
 }
@@ -126,7 +119,7 @@ impl Vault {
                 if time > now + MAX_FUTURE_MS {
                     return Err(CoreError::Invalid { field: "time", rule: "must not be more than 5 minutes in the future".into() });
                 }
-                let nested = e.details.values().map(depth).max().unwrap_or(0) + 1;
+                let nested = object_depth(&e.details);
                 if nested > MAX_DETAILS_DEPTH {
                     return Err(CoreError::Invalid { field: "details", rule: format!("nests {nested} levels deep; at most {MAX_DETAILS_DEPTH} are allowed") });
                 }

@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 use strongroom_storage::{IndexEntry, RecordKey, RecordRow, RecordWrite, StorageError};
 
 use crate::clock::rfc3339;
+use crate::credentials::object_depth;
 use crate::keyring::{contexts, NamespaceKeys};
 use crate::users::{page_limit, UserRef};
 use crate::{names, Capability, CoreError, CoreResult, Page, Principal, Vault};
@@ -177,14 +178,6 @@ fn compile(pattern: &str) -> CoreResult<regex::Regex> {
         })
 }
 
-fn depth(value: &Value) -> usize {
-    match value {
-        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
-        _ => 0,
-    }
-}
-
 impl FieldSpec {
     /// Checks `value` against this spec; the message names the field and the rule.
     fn check(&self, name: &str, value: &Value) -> CoreResult<()> {
@@ -272,7 +265,7 @@ impl CollectionSettings {
 
     /// Checks a document against the declared fields.
     fn check_document(&self, doc: &Map<String, Value>) -> CoreResult<()> {
-        let nested = doc.values().map(depth).max().unwrap_or(0) + 1;
+        let nested = object_depth(doc);
         if nested > MAX_DOC_DEPTH {
             return Err(invalid(
                 "document",
