@@ -111,6 +111,20 @@ pub(crate) struct GrantToRevoke {
     hint: &'static str,
 }
 
+impl GrantToRevoke {
+    /// Asks the provider to revoke the token (RFC 7009).
+    fn revoke(&self) -> CoreResult<()> {
+        call_revocation_endpoint(
+            &self.config,
+            &self.url,
+            self.secret.expose(),
+            self.token.expose(),
+            self.hint,
+        )
+        .map_err(CoreError::RevocationFailed)
+    }
+}
+
 /// The outcome of a "who am I" check.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verification {
@@ -207,21 +221,23 @@ impl ProviderInput {
     }
 }
 
+/// Percent-encodes everything but the unreserved characters (RFC 3986 §2.3).
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 fn form_encode(pairs: &[(&str, &str)]) -> String {
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect::<String>()
-    };
     pairs
         .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -303,12 +319,9 @@ fn authenticated(
     let mut request = agent.post(url).set("Accept", "application/json");
     match config.auth_method {
         AuthMethod::ClientSecretBasic => {
-            let user = form_encode(&[("", &config.client_id)])
-                .trim_start_matches('=')
-                .to_string();
-            let pass = form_encode(&[("", secret)])
-                .trim_start_matches('=')
-                .to_string();
+            // RFC 6749 §2.3.1: both parts form-encoded before Basic encoding.
+            let user = url_encode(&config.client_id);
+            let pass = url_encode(secret);
             request = request.set(
                 "Authorization",
                 &format!("Basic {}", STANDARD.encode(format!("{user}:{pass}"))),
@@ -877,17 +890,7 @@ impl Vault {
     /// nothing to revoke there.
     fn revoke_at_provider(&self, user: &UserRef, ns: &str, name: &str) -> CoreResult<bool> {
         match self.grant_to_revoke(user, ns, name)? {
-            Some(g) => {
-                call_revocation_endpoint(
-                    &g.config,
-                    &g.url,
-                    g.secret.expose(),
-                    g.token.expose(),
-                    g.hint,
-                )
-                .map_err(CoreError::RevocationFailed)?;
-                Ok(true)
-            }
+            Some(g) => g.revoke().map(|()| true),
             None => Ok(false),
         }
     }
@@ -941,14 +944,7 @@ impl Vault {
         let (mut revoked, mut failed) = (0, 0);
         for g in grants {
             let outcome = self.audited(&who, "credential.revoke", ns, user_hash, &g.name, || {
-                call_revocation_endpoint(
-                    &g.config,
-                    &g.url,
-                    g.secret.expose(),
-                    g.token.expose(),
-                    g.hint,
-                )
-                .map_err(CoreError::RevocationFailed)
+                g.revoke()
             });
             match outcome {
                 Ok(()) => revoked += 1,
