@@ -524,8 +524,7 @@ impl Vault {
         refresh_due_at: Option<i64>,
         failures: u32,
     ) -> CoreResult<()> {
-        // Keep the last verification: it describes the grant, not this refresh.
-        let previous = self.storage().get_credential_status(item)?;
+        // No verification given: storage keeps the stored one (it describes the grant).
         self.storage().set_credential_status(&CredentialStatusRow {
             key: item.clone(),
             status: status.into(),
@@ -533,8 +532,8 @@ impl Vault {
             updated_at: self.now_ms(),
             refresh_due_at,
             failures,
-            verified: previous.as_ref().and_then(|p| p.verified),
-            verified_at: previous.as_ref().and_then(|p| p.verified_at),
+            verified: None,
+            verified_at: None,
         })?;
         Ok(())
     }

@@ -82,7 +82,8 @@ impl OAuthStore for SqliteStore {
                 "INSERT INTO credential_status (namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (namespace, user_hash, name) DO UPDATE SET status = excluded.status, \
                  error = excluded.error, updated_at = excluded.updated_at, refresh_due_at = excluded.refresh_due_at, failures = excluded.failures, \
-                 verified = excluded.verified, verified_at = excluded.verified_at",
+                 verified = COALESCE(excluded.verified, credential_status.verified), \
+                 verified_at = COALESCE(excluded.verified_at, credential_status.verified_at)",
                 params![s.key.namespace, s.key.user_hash, s.key.name, s.status, s.error, s.updated_at, s.refresh_due_at, s.failures, s.verified, s.verified_at],
             )
             .map(|_| ())

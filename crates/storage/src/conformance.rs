@@ -912,6 +912,19 @@ pub fn credential_statuses(s: &dyn Storage) {
         s.get_credential_status(&key("app", 1, "c")).unwrap(),
         Some(row(1, "c", "valid"))
     );
+    let mut refreshing = row(1, "c", "refreshing");
+    refreshing.refresh_due_at = Some(101);
+    s.set_credential_status(&refreshing).unwrap();
+    let kept = s
+        .get_credential_status(&key("app", 1, "c"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (kept.status.as_str(), kept.verified, kept.verified_at),
+        ("refreshing", Some(true), Some(7)),
+        "a status update without a verification keeps the stored one"
+    );
+    s.set_credential_status(&row(1, "c", "valid")).unwrap();
     assert_eq!(
         s.list_credential_statuses("app", None, 10).unwrap().len(),
         2

@@ -209,7 +209,8 @@ pub trait OAuthStore {
     ) -> StorageResult<Option<(Vec<u8>, Vec<u8>)>>;
     fn list_providers(&self, namespace: &str) -> StorageResult<Vec<(String, Vec<u8>)>>;
     fn delete_provider(&self, namespace: &str, name: &str) -> StorageResult<bool>;
-    /// Records a credential's refresh status.
+    /// Records a credential's refresh status. `verified` / `verified_at` left `None` keep the
+    /// stored verification (it describes the grant, not a refresh).
     fn set_credential_status(&self, status: &CredentialStatusRow) -> StorageResult<()>;
     fn get_credential_status(&self, key: &ItemKey) -> StorageResult<Option<CredentialStatusRow>>;
     /// Credentials whose background refresh is due at `now`, in every namespace, soonest first.
