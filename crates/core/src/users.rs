@@ -130,15 +130,7 @@ impl Vault {
                 .flatten();
             let mut items = Vec::with_capacity(rows.len());
             for row in rows {
-                let key = self.keyring().data_key(&keys, &row)?;
-                let id = key
-                    .open(
-                        &contexts::user_id(namespace, &row.user_hash),
-                        &row.encrypted_id,
-                    )
-                    .map_err(|e| CoreError::from_crypto("user id", e))?;
-                let user =
-                    String::from_utf8(id.to_vec()).map_err(|_| CoreError::Integrity("user id"))?;
+                let user = self.decrypt_user_id(&keys, &row)?;
                 if user == crate::records::NAMESPACE_OWNER {
                     continue;
                 }
@@ -159,10 +151,15 @@ impl Vault {
             .storage()
             .get_user(&user.keys.name, &user.hash)?
             .ok_or(CoreError::NotFound("user"))?;
-        let key = self.keyring().data_key(&user.keys, &row)?;
+        self.decrypt_user_id(&user.keys, &row)
+    }
+
+    /// The app's own user id, decrypted from a user row with the user's data key.
+    fn decrypt_user_id(&self, keys: &NamespaceKeys, row: &UserRow) -> CoreResult<String> {
+        let key = self.keyring().data_key(keys, row)?;
         let id = key
             .open(
-                &contexts::user_id(&user.keys.name, &user.hash),
+                &contexts::user_id(&keys.name, &row.user_hash),
                 &row.encrypted_id,
             )
             .map_err(|e| CoreError::from_crypto("user id", e))?;
