@@ -152,6 +152,16 @@ fn check_field_name(name: &str) -> CoreResult<()> {
     }
 }
 
+/// Identifies an owner's document.
+fn record_key(ns: &str, collection: &str, owner: &UserRef, key: &str) -> RecordKey {
+    RecordKey {
+        namespace: ns.to_string(),
+        collection: collection.to_string(),
+        user_hash: owner.hash.clone(),
+        key: key.to_string(),
+    }
+}
+
 /// Record keys follow the credential-name rules; errors name the field `key`.
 fn check_key(key: &str) -> CoreResult<()> {
     names::credential_name(key).map_err(|e| match e {
@@ -514,12 +524,7 @@ impl Vault {
                 let plain = zeroize::Zeroizing::new(
                     serde_json::to_vec(document).map_err(|e| CoreError::Internal(e.to_string()))?,
                 );
-                let record_key = RecordKey {
-                    namespace: ns.to_string(),
-                    collection: collection.to_string(),
-                    user_hash: owner.hash.clone(),
-                    key: key.to_string(),
-                };
+                let record_key = record_key(ns, collection, owner, key);
                 let write = RecordWrite {
                     key: record_key,
                     expected_version: if_version,
@@ -572,12 +577,7 @@ impl Vault {
             user,
             |settings, owner, _| {
                 check_key(key)?;
-                let record_key = RecordKey {
-                    namespace: ns.to_string(),
-                    collection: collection.to_string(),
-                    user_hash: owner.hash.clone(),
-                    key: key.to_string(),
-                };
+                let record_key = record_key(ns, collection, owner, key);
                 let row = self
                     .storage()
                     .get_record(&record_key, self.now_ms())?
@@ -603,12 +603,7 @@ impl Vault {
             collection,
             user,
             |_, owner, _| {
-                let record_key = RecordKey {
-                    namespace: ns.to_string(),
-                    collection: collection.to_string(),
-                    user_hash: owner.hash.clone(),
-                    key: key.to_string(),
-                };
+                let record_key = record_key(ns, collection, owner, key);
                 if self.storage().delete_record(&record_key)? {
                     Ok(())
                 } else {
