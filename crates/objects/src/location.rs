@@ -28,9 +28,9 @@ impl FromStr for ObjectLocation {
         if let Some(rest) = s.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             let valid_bucket = (3..=63).contains(&bucket.len())
-                && bucket
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+                && bucket.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                });
             if !valid_bucket {
                 return Err(ObjectError::Config(format!(
                     "`{s}` does not name an S3 bucket (s3://bucket/prefix; 3-63 lowercase letters, digits, '-' or '.')"
@@ -110,7 +110,9 @@ mod tests {
     #[test]
     fn parses_every_form() {
         assert_eq!(
-            "s3://my-bucket/app/files/".parse::<ObjectLocation>().unwrap(),
+            "s3://my-bucket/app/files/"
+                .parse::<ObjectLocation>()
+                .unwrap(),
             ObjectLocation::S3 {
                 bucket: "my-bucket".into(),
                 prefix: "app/files".into()
@@ -131,7 +133,10 @@ mod tests {
             "file:///var/lib/x".parse::<ObjectLocation>().unwrap(),
             ObjectLocation::Local("/var/lib/x".into())
         );
-        assert_eq!("memory:".parse::<ObjectLocation>().unwrap(), ObjectLocation::Memory);
+        assert_eq!(
+            "memory:".parse::<ObjectLocation>().unwrap(),
+            ObjectLocation::Memory
+        );
     }
 
     #[test]

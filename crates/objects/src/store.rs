@@ -94,9 +94,8 @@ impl BlobStore {
         let store: Arc<dyn ObjectStore> = match location {
             ObjectLocation::Memory => Arc::new(InMemory::new()),
             ObjectLocation::Local(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    ObjectError::Config(format!("creating {}: {e}", dir.display()))
-                })?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| ObjectError::Config(format!("creating {}: {e}", dir.display())))?;
                 let fs = LocalFileSystem::new_with_prefix(dir)
                     .map_err(|e| ObjectError::Config(e.to_string()))?
                     .with_automatic_cleanup(true);
@@ -195,7 +194,8 @@ impl BlobStore {
             while at < range.end {
                 let piece = at / piece_size;
                 let piece_start = piece * piece_size;
-                let within = (at - piece_start)..(range.end.min(piece_start + piece_size) - piece_start);
+                let within =
+                    (at - piece_start)..(range.end.min(piece_start + piece_size) - piece_start);
                 let len = within.end - within.start;
                 let opts = GetOptions {
                     range: Some(GetRange::Bounded(within)),
@@ -310,7 +310,12 @@ impl BlobStore {
 mod tests {
     use super::*;
 
-    async fn collect(store: &BlobStore, id: &str, piece: u64, r: Range<u64>) -> ObjectResult<Vec<u8>> {
+    async fn collect(
+        store: &BlobStore,
+        id: &str,
+        piece: u64,
+        r: Range<u64>,
+    ) -> ObjectResult<Vec<u8>> {
         let mut rx = store.read_range(id, piece, r)?;
         let mut out = Vec::new();
         while let Some(chunk) = rx.recv().await {
@@ -328,11 +333,20 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(collect(&store, "ab12", 100, 0..250).await.unwrap(), data);
-        assert_eq!(collect(&store, "ab12", 100, 95..205).await.unwrap(), data[95..205]);
-        assert_eq!(collect(&store, "ab12", 100, 200..201).await.unwrap(), data[200..201]);
+        assert_eq!(
+            collect(&store, "ab12", 100, 95..205).await.unwrap(),
+            data[95..205]
+        );
+        assert_eq!(
+            collect(&store, "ab12", 100, 200..201).await.unwrap(),
+            data[200..201]
+        );
         // Asking past what is stored reports damage instead of returning less.
         assert!(collect(&store, "ab12", 100, 0..300).await.is_err());
-        assert_eq!(store.list_object_ids().await.unwrap(), vec!["ab12".to_string()]);
+        assert_eq!(
+            store.list_object_ids().await.unwrap(),
+            vec!["ab12".to_string()]
+        );
         assert_eq!(store.delete_object("ab12").await.unwrap(), 3);
         assert!(matches!(
             collect(&store, "ab12", 100, 0..10).await,
@@ -354,7 +368,12 @@ mod tests {
         let loc = ObjectLocation::Local(dir.path().join("objects"));
         exercise(BlobStore::open(&loc, &S3Settings::default()).unwrap()).await;
         // Deleting cleans up the object's folder too.
-        assert_eq!(std::fs::read_dir(dir.path().join("objects")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("objects"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
 
     #[test]

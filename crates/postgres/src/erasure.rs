@@ -95,7 +95,8 @@ impl ErasureStore for PgStore {
                 "SELECT (SELECT COUNT(*) FROM records WHERE namespace = $1 AND user_hash = $2) + \
                         (SELECT COUNT(*) FROM events WHERE namespace = $1 AND user_hash = $2) + \
                         (SELECT COUNT(*) FROM credential_versions WHERE namespace = $1 AND user_hash = $2) + \
-                        (SELECT COUNT(*) FROM credentials WHERE namespace = $1 AND user_hash = $2 AND current_version > 0)",
+                        (SELECT COUNT(*) FROM credentials WHERE namespace = $1 AND user_hash = $2 AND current_version > 0) + \
+                        (SELECT COUNT(*) FROM files WHERE namespace = $1 AND user_hash = $2)",
                 &[&namespace, &user_hash],
             )?;
             Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))

@@ -177,4 +177,25 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX credential_status_by_status ON credential_status (namespace, status);
     CREATE INDEX credential_status_by_due ON credential_status (refresh_due_at) WHERE refresh_due_at IS NOT NULL;
     "#,
+    // 8: encrypted files' metadata, per-namespace file policies, used one-time links.
+    r#"
+    CREATE TABLE files (
+        namespace TEXT COLLATE "C" NOT NULL,
+        file_id TEXT COLLATE "C" NOT NULL,
+        user_hash BYTEA NOT NULL,
+        object_id TEXT COLLATE "C" NOT NULL UNIQUE,
+        state BIGINT NOT NULL,
+        size BIGINT NOT NULL,
+        piece_size BIGINT NOT NULL,
+        header BYTEA NOT NULL,
+        sealed BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (namespace, file_id)
+    );
+    CREATE INDEX files_by_user ON files (namespace, user_hash, created_at, file_id);
+    CREATE INDEX files_to_sweep ON files (state, updated_at) WHERE state <> 1;
+    CREATE TABLE file_policies (namespace TEXT COLLATE "C" PRIMARY KEY, policy BYTEA NOT NULL);
+    CREATE TABLE file_link_uses (link_id TEXT COLLATE "C" PRIMARY KEY, expires_at BIGINT NOT NULL);
+    "#,
 ];

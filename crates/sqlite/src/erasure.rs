@@ -102,7 +102,8 @@ impl ErasureStore for SqliteStore {
                 "SELECT (SELECT COUNT(*) FROM records WHERE namespace = ?1 AND user_hash = ?2) + \
                         (SELECT COUNT(*) FROM events WHERE namespace = ?1 AND user_hash = ?2) + \
                         (SELECT COUNT(*) FROM credential_versions WHERE namespace = ?1 AND user_hash = ?2) + \
-                        (SELECT COUNT(*) FROM credentials WHERE namespace = ?1 AND user_hash = ?2)",
+                        (SELECT COUNT(*) FROM credentials WHERE namespace = ?1 AND user_hash = ?2) + \
+                        (SELECT COUNT(*) FROM files WHERE namespace = ?1 AND user_hash = ?2)",
                 params![namespace, user_hash],
                 |r| r.get::<_, i64>(0),
             )

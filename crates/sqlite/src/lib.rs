@@ -11,6 +11,7 @@ mod copy;
 mod credentials;
 mod erasure;
 mod events;
+mod files;
 mod leases;
 mod lockouts;
 mod namespaces;

@@ -159,6 +159,27 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX credential_status_by_status ON credential_status (namespace, status);
     CREATE INDEX credential_status_by_due ON credential_status (refresh_due_at) WHERE refresh_due_at IS NOT NULL;
     "#,
+    // 8: encrypted files' metadata, per-namespace file policies, used one-time links.
+    r#"
+    CREATE TABLE files (
+        namespace TEXT NOT NULL,
+        file_id TEXT NOT NULL,
+        user_hash BLOB NOT NULL,
+        object_id TEXT NOT NULL UNIQUE,
+        state INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        piece_size INTEGER NOT NULL,
+        header BLOB NOT NULL,
+        sealed BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, file_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX files_by_user ON files (namespace, user_hash, created_at, file_id);
+    CREATE INDEX files_to_sweep ON files (state, updated_at) WHERE state <> 1;
+    CREATE TABLE file_policies (namespace TEXT PRIMARY KEY, policy BLOB NOT NULL);
+    CREATE TABLE file_link_uses (link_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+    "#,
 ];
 
 /// Migrations of the audit file, which lives beside the data file.

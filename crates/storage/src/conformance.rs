@@ -7,6 +7,9 @@
 
 use crate::*;
 
+mod files;
+pub use files::*;
+
 /// Emits one `#[test]` per conformance check; `$make` builds a fresh empty store.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -24,7 +27,9 @@ macro_rules! conformance_tests {
             credential_soft_delete_undelete_destroy, credential_delete_and_list,
             credentials_are_isolated, tokens_lifecycle, audit_chains_and_filters,
             audit_concurrent_appenders_form_one_chain, leases_have_one_holder,
-            leases_release_only_your_own, lockouts_count_within_a_window, ping_succeeds);
+            leases_release_only_your_own, lockouts_count_within_a_window, ping_succeeds,
+            files_lifecycle, files_quotas, files_concurrent_admissions_respect_quota,
+            files_vanish_with_their_user, file_policies_and_links);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
         $(

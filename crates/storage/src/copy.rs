@@ -160,6 +160,68 @@ pub const TABLES: &[TableSpec] = &[
         key_columns: 1,
     },
     TableSpec {
+        name: "erasures",
+        columns: &[
+            ("namespace", Text),
+            ("user_hash", Bytes),
+            ("started_at", Int),
+        ],
+        key_columns: 2,
+    },
+    TableSpec {
+        name: "providers",
+        columns: &[
+            ("namespace", Text),
+            ("name", Text),
+            ("config", Bytes),
+            ("sealed_secret", Bytes),
+        ],
+        key_columns: 2,
+    },
+    TableSpec {
+        name: "credential_status",
+        columns: &[
+            ("namespace", Text),
+            ("user_hash", Bytes),
+            ("name", Text),
+            ("status", Text),
+            ("error", Text),
+            ("updated_at", Int),
+            ("refresh_due_at", Int),
+            ("failures", Int),
+            ("verified", Bool),
+            ("verified_at", Int),
+        ],
+        key_columns: 3,
+    },
+    TableSpec {
+        name: "files",
+        columns: &[
+            ("namespace", Text),
+            ("file_id", Text),
+            ("user_hash", Bytes),
+            ("object_id", Text),
+            ("state", Int),
+            ("size", Int),
+            ("piece_size", Int),
+            ("header", Bytes),
+            ("sealed", Bytes),
+            ("created_at", Int),
+            ("updated_at", Int),
+        ],
+        key_columns: 2,
+    },
+    TableSpec {
+        name: "file_policies",
+        columns: &[("namespace", Text), ("policy", Bytes)],
+        key_columns: 1,
+    },
+    TableSpec {
+        name: "file_link_uses",
+        columns: &[("link_id", Text), ("expires_at", Int)],
+        key_columns: 1,
+    },
+    TableSpec {
         name: "audit",
         columns: &[
             ("seq", Int),

@@ -12,9 +12,11 @@
 pub mod conformance;
 pub mod copy;
 mod error;
+mod files;
 mod rows;
 
 pub use error::{StorageError, StorageResult};
+pub use files::*;
 pub use rows::*;
 
 /// Small key/value settings of the store itself (schema facts, the root key check value).
@@ -306,6 +308,7 @@ pub trait Storage:
     + EventStore
     + RecordStore
     + OAuthStore
+    + FileStore
     + Health
     + Send
     + Sync
@@ -325,6 +328,7 @@ impl<T> Storage for T where
         + EventStore
         + RecordStore
         + OAuthStore
+        + FileStore
         + Health
         + Send
         + Sync
