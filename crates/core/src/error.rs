@@ -2,6 +2,7 @@
 //! messages name the field and rule broken but never echo secrets or raw user ids.
 
 use strongroom_crypto::CryptoError;
+use strongroom_objects::ObjectError;
 use strongroom_storage::StorageError;
 
 /// Why a domain operation failed.
@@ -64,6 +65,33 @@ pub enum CoreError {
     /// The root key does not match this store.
     #[error("the root key does not match this data store (key check failed); refusing to start with the wrong key")]
     WrongRootKey,
+    /// A file is larger than the namespace's (or server's) maximum file size.
+    #[error("the file is larger than the maximum file size of {limit} bytes")]
+    FileTooLarge { limit: u64 },
+    /// Storing the file would exceed a quota.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// The namespace's content-type allowlist does not include this type.
+    #[error("content type `{0}` is not allowed in this namespace")]
+    UnsupportedContentType(String),
+    /// A byte range outside the file.
+    #[error("the requested range is not within the file ({size} bytes)")]
+    RangeNotSatisfiable { size: u64 },
+    /// A download link that is malformed, forged, or for another purpose.
+    #[error("the link is not valid")]
+    InvalidLink,
+    /// A download link past its expiry.
+    #[error("the link has expired")]
+    LinkExpired,
+    /// A one-time download link that was already used.
+    #[error("the link was already used (it is one-time)")]
+    LinkUsed,
+    /// No object storage is configured for files.
+    #[error("file storage is not configured on this server")]
+    FilesNotConfigured,
+    /// The object store (local folder or S3) did not answer; retry.
+    #[error("file storage is temporarily unavailable")]
+    ObjectsUnavailable(String),
     /// The storage backend is temporarily unavailable; retry.
     #[error("storage temporarily unavailable")]
     Unavailable(#[source] StorageError),
@@ -86,6 +114,17 @@ impl From<StorageError> for CoreError {
             StorageError::UniqueViolation(field) => CoreError::UniqueViolation(format!(
                 "{field}: another record of this collection already has that value (the field is unique)"
             )),
+        }
+    }
+}
+
+impl From<ObjectError> for CoreError {
+    fn from(err: ObjectError) -> Self {
+        match err {
+            // A piece the metadata promises is gone or short: stored data was damaged.
+            ObjectError::Missing(_) => CoreError::Integrity("file"),
+            ObjectError::Unavailable(msg) => CoreError::ObjectsUnavailable(msg),
+            ObjectError::Config(msg) => CoreError::Internal(format!("files: {msg}")),
         }
     }
 }
@@ -118,7 +157,15 @@ impl CoreError {
             | CoreError::RefreshFailed(_)
             | CoreError::RevocationFailed(_)
             | CoreError::VerificationFailed(_) => "upstream_error",
-            CoreError::Unavailable(_) | CoreError::Internal(_) => "error",
+            CoreError::FileTooLarge { .. }
+            | CoreError::QuotaExceeded(_)
+            | CoreError::UnsupportedContentType(_)
+            | CoreError::RangeNotSatisfiable { .. } => "invalid",
+            CoreError::InvalidLink | CoreError::LinkExpired | CoreError::LinkUsed => "denied",
+            CoreError::Unavailable(_)
+            | CoreError::Internal(_)
+            | CoreError::FilesNotConfigured
+            | CoreError::ObjectsUnavailable(_) => "error",
         }
     }
 }

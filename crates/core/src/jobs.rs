@@ -90,6 +90,19 @@ impl Job for OAuthRefreshJob {
     }
 }
 
+/// Removes deleted files' pieces and abandoned uploads; forgets expired one-time link uses.
+pub struct FileSweepJob;
+
+impl Job for FileSweepJob {
+    fn name(&self) -> &'static str {
+        "file-sweep"
+    }
+
+    fn run_once(&self, vault: &Vault) -> CoreResult<bool> {
+        vault.sweep_files()
+    }
+}
+
 /// The jobs every node runs.
 pub fn standard_jobs() -> Vec<Arc<dyn Job>> {
     vec![
@@ -98,6 +111,7 @@ pub fn standard_jobs() -> Vec<Arc<dyn Job>> {
         Arc::new(EventRetentionJob),
         Arc::new(RecordExpiryJob),
         Arc::new(OAuthRefreshJob),
+        Arc::new(FileSweepJob),
     ]
 }
 

@@ -61,6 +61,20 @@ pub mod contexts {
             .field(key)
             .number(version)
     }
+    /// Every segment of a stored file (the per-file key also binds the file id).
+    pub fn file(namespace: &str, user_hash: &[u8], file_id: &str) -> AssociatedData {
+        AssociatedData::new("file")
+            .field(namespace)
+            .field(user_hash)
+            .field(file_id)
+    }
+    /// A file's sealed metadata (name, content type, SHA-256).
+    pub fn file_metadata(namespace: &str, user_hash: &[u8], file_id: &str) -> AssociatedData {
+        AssociatedData::new("file-metadata")
+            .field(namespace)
+            .field(user_hash)
+            .field(file_id)
+    }
     pub fn provider_secret(namespace: &str, provider: &str) -> AssociatedData {
         AssociatedData::new("provider-secret")
             .field(namespace)

@@ -34,6 +34,7 @@ pub mod clock;
 pub mod credentials;
 mod error;
 pub mod events;
+pub mod files;
 pub mod jobs;
 pub mod keyring;
 pub mod lifecycle;

@@ -27,6 +27,8 @@ use crate::{names, Capability, CoreError, CoreResult, Principal, Vault};
 /// Rows purged within the erase call before the rest is left to the background job.
 pub const SYNC_PURGE_LIMIT: u64 = 1000;
 const PURGE_BATCH: usize = 500;
+/// Files purged per step (each costs object-store round trips).
+const FILE_PURGE_BATCH: usize = 50;
 const EXPORT_FORMAT: &str = "strongroom-user-export/1";
 
 /// What an erase did.
@@ -64,6 +66,9 @@ pub struct UserExport {
     pub records: BTreeMap<String, Vec<Record>>,
     /// Every event, newest first.
     pub events: Vec<Event>,
+    /// Every file's metadata, oldest first. The contents are in the archive form of the
+    /// export (`files/<id>` beside this document), or readable one by one.
+    pub files: Vec<crate::files::FileInfo>,
 }
 
 #[derive(Debug, Serialize)]
@@ -171,6 +176,7 @@ impl Vault {
                 }
                 let events = self.all_events(who, ns, user_id)?;
                 let records = self.all_user_records(who, ns, user_id)?;
+                let files = self.all_user_files(user)?;
                 Ok(UserExport {
                     format: EXPORT_FORMAT,
                     namespace: ns.to_string(),
@@ -179,6 +185,7 @@ impl Vault {
                     credentials,
                     records,
                     events,
+                    files,
                 })
             },
         )
@@ -212,7 +219,7 @@ impl Vault {
             self.keyring().forget_data_key(ns, &user.hash);
             let (provider_revocations, provider_revocation_failures) =
                 self.revoke_grants(ns, &user.hash, grants);
-            let (items_purged, done) = self.purge_user(ns, &user.hash, SYNC_PURGE_LIMIT)?;
+            let (items_purged, done) = self.purge_user(ns, &user.hash, SYNC_PURGE_LIMIT, false)?;
             Ok(ErasureReport {
                 user_hash: hex::encode(&user.hash),
                 erased_at: rfc3339(now),
@@ -249,14 +256,29 @@ impl Vault {
 
     /// Purges up to `budget` rows of an erased user; finishes the erasure when none remain.
     /// Returns rows purged and whether the erasure is finished.
-    fn purge_user(&self, ns: &str, user_hash: &[u8], budget: u64) -> CoreResult<(u64, bool)> {
+    /// Files (whose objects take object-store round trips) are purged only when `with_files`:
+    /// by the background job, never inside the erase call, which must stay immediate.
+    fn purge_user(
+        &self,
+        ns: &str,
+        user_hash: &[u8],
+        budget: u64,
+        with_files: bool,
+    ) -> CoreResult<(u64, bool)> {
         let mut purged = 0u64;
         while purged < budget {
-            let n = self
+            let mut n = 0;
+            if with_files {
+                n += self.purge_user_files(ns, user_hash, FILE_PURGE_BATCH)?;
+            }
+            n += self
                 .storage()
                 .purge_user_items(ns, user_hash, PURGE_BATCH)?;
             purged += n;
             if n == 0 {
+                if !with_files && !self.storage().user_file_rows(ns, user_hash, 1)?.is_empty() {
+                    return Ok((purged, false));
+                }
                 self.storage().finish_erasure(ns, user_hash)?;
                 return Ok((purged, true));
             }
@@ -277,8 +299,13 @@ impl Vault {
             &next.user_hash,
             "",
             || {
-                self.purge_user(&next.namespace, &next.user_hash, 10 * PURGE_BATCH as u64)
-                    .map(|_| true)
+                self.purge_user(
+                    &next.namespace,
+                    &next.user_hash,
+                    10 * PURGE_BATCH as u64,
+                    true,
+                )
+                .map(|_| true)
             },
         )
     }

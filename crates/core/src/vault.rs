@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use strongroom_crypto::token::ApiToken;
 use strongroom_crypto::{root_key, Index, Key, Root};
+use strongroom_objects::BlobStore;
 use strongroom_storage::{AuditEntry, Storage};
 
 use crate::audit::AuditLog;
@@ -26,6 +27,14 @@ pub struct VaultSettings {
     pub token_cache_ttl_ms: i64,
     /// Versions kept per credential unless the write says otherwise.
     pub default_max_versions: u32,
+    /// Where file contents go (`None`: file operations answer "not configured").
+    pub files: Option<BlobStore>,
+    /// Stored bytes per object piece of new files.
+    pub file_piece_size: u64,
+    /// Largest file accepted, whatever a namespace's policy says.
+    pub max_file_size: u64,
+    /// An upload not completed after this long is swept (its pieces and row deleted).
+    pub upload_stale_ms: i64,
 }
 
 impl Default for VaultSettings {
@@ -35,6 +44,10 @@ impl Default for VaultSettings {
             data_key_cache: 65_536,
             token_cache_ttl_ms: 2_000,
             default_max_versions: 10,
+            files: None,
+            file_piece_size: strongroom_objects::DEFAULT_PIECE_SIZE,
+            max_file_size: 16 << 30,
+            upload_stale_ms: 24 * 3600 * 1000,
         }
     }
 }

@@ -15,3 +15,5 @@ mod store;
 
 pub use location::{ObjectLocation, S3Settings};
 pub use store::{BlobStore, ObjectError, ObjectResult, DEFAULT_PIECE_SIZE};
+/// The receiving end of a ranged read ([`BlobStore::read_range`]).
+pub use tokio::sync::mpsc::Receiver as ByteReceiver;

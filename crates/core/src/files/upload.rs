@@ -1,0 +1,350 @@
+//! Streaming upload: plaintext in, sealed segments out, cut into fixed-size pieces that are
+//! written as soon as they fill. Memory stays at one segment plus one piece per upload,
+//! whatever the file size. The metadata row exists (as `uploading`) before the first piece is
+//! written and becomes `ready` only after the last one, so no object is ever without a row.
+
+use bytes::{Bytes, BytesMut};
+use strongroom_crypto::keyed_hash::Sha256;
+use strongroom_crypto::segmented::{FileHeader, SegmentCipher, DEFAULT_SEGMENT_SIZE};
+use strongroom_objects::BlobStore;
+use strongroom_storage::{FileCompletion, FileQuota, FileRow, FileState};
+
+use super::{
+    breach_message, check_content_type, check_file_name, random_id, FileInfo, NewFile,
+    SealedMetadata,
+};
+use crate::clock::rfc3339;
+use crate::keyring::contexts;
+use crate::{names, Capability, CoreError, CoreResult, Principal, Vault};
+
+/// Which limit bounds an upload's bytes (for the error when it is crossed).
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    MaxFileSize(u64),
+    Quota,
+}
+
+/// An upload in progress. Dropping it without [`UploadWriter::finish`] abandons the upload:
+/// its pieces and row are removed in the background (and by the sweeper after a crash).
+pub struct UploadWriter {
+    vault: Vault,
+    blobs: BlobStore,
+    row: FileRow,
+    who: Principal,
+    name: String,
+    content_type: String,
+    expected_sha256: Option<[u8; 32]>,
+    quota: FileQuota,
+    cipher: SegmentCipher,
+    segment_size: usize,
+    /// Plaintext of the segment being filled.
+    segment: Vec<u8>,
+    segment_index: u64,
+    /// Ciphertext not yet written as a piece.
+    piece: BytesMut,
+    piece_index: u64,
+    size: u64,
+    limit: u64,
+    bound: Bound,
+    sha256: Sha256,
+    settled: bool,
+}
+
+/// An upload whose pieces are all written; [`FinishedUpload::commit`] makes it visible.
+pub struct FinishedUpload {
+    writer: UploadWriter,
+    sha256: [u8; 32],
+}
+
+impl Vault {
+    /// Starts an upload of a file for `user_id` (needs `write`): checks the name, content type,
+    /// declared size, policy and quotas, and records the upload. The owner's data key is
+    /// created on the user's first write.
+    pub fn begin_upload(
+        &self,
+        who: &Principal,
+        ns: &str,
+        user_id: &str,
+        new: NewFile,
+    ) -> CoreResult<UploadWriter> {
+        self.file_op(
+            who,
+            ("file.upload", Capability::Write),
+            ns,
+            user_id,
+            "",
+            |user| {
+                names::user_id(user_id)?;
+                check_file_name(&new.name)?;
+                let content_type = new
+                    .content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/octet-stream".to_string());
+                check_content_type(&content_type)?;
+                let expected_sha256 = new
+                    .expected_sha256
+                    .as_deref()
+                    .map(|h| {
+                        hex::decode(h)
+                            .ok()
+                            .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                            .ok_or(CoreError::Invalid {
+                                field: "sha256",
+                                rule: "must be 64 hex characters".into(),
+                            })
+                    })
+                    .transpose()?;
+                let blobs = self.blobs()?.clone();
+                let policy = self.file_policy(ns)?;
+                if !policy.allows(&content_type) {
+                    return Err(CoreError::UnsupportedContentType(content_type));
+                }
+                let max_file_size = policy
+                    .max_file_size
+                    .unwrap_or(u64::MAX)
+                    .min(self.settings().max_file_size);
+                if let Some(declared) = new.declared_size {
+                    if declared > max_file_size {
+                        return Err(CoreError::FileTooLarge {
+                            limit: max_file_size,
+                        });
+                    }
+                }
+                let quota = policy.quota();
+                // What the quota leaves now; concurrent uploads are re-checked at commit.
+                let mut limit = max_file_size;
+                let mut bound = Bound::MaxFileSize(max_file_size);
+                if quota.user_bytes.is_some() || quota.namespace_bytes.is_some() {
+                    let used_user = self.storage().file_usage(ns, Some(&user.hash))?.bytes;
+                    let used_ns = self.storage().file_usage(ns, None)?.bytes;
+                    let room = [
+                        quota.user_bytes.map(|l| l.saturating_sub(used_user)),
+                        quota.namespace_bytes.map(|l| l.saturating_sub(used_ns)),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or(u64::MAX);
+                    if room < limit {
+                        limit = room;
+                        bound = Bound::Quota;
+                    }
+                }
+                let data_key = self.user_key_for_write(user, user_id)?;
+                let file_id = random_id()?;
+                let header = FileHeader::new(DEFAULT_SEGMENT_SIZE)
+                    .map_err(|e| CoreError::Internal(e.to_string()))?;
+                let cipher = SegmentCipher::new(
+                    &data_key,
+                    file_id.as_bytes(),
+                    header,
+                    &contexts::file(ns, &user.hash, &file_id),
+                )
+                .map_err(|e| CoreError::Internal(e.to_string()))?;
+                let now = self.now_ms();
+                let row = FileRow {
+                    namespace: ns.to_string(),
+                    user_hash: user.hash.clone(),
+                    file_id,
+                    object_id: random_id()?,
+                    state: FileState::Uploading,
+                    size: new.declared_size.unwrap_or(0),
+                    piece_size: self.settings().file_piece_size,
+                    header: header.to_bytes().to_vec(),
+                    sealed: Vec::new(),
+                    created_at: now,
+                    updated_at: now,
+                };
+                if let Some(b) = self.storage().begin_file(&row, &quota)? {
+                    return Err(breach_message(b));
+                }
+                let mut piece = BytesMut::with_capacity(row.piece_size as usize);
+                piece.extend_from_slice(&header.to_bytes());
+                Ok(UploadWriter {
+                    vault: self.clone(),
+                    blobs,
+                    segment_size: header.segment_size as usize,
+                    segment: Vec::with_capacity(header.segment_size as usize),
+                    segment_index: 0,
+                    piece,
+                    piece_index: 0,
+                    size: 0,
+                    limit,
+                    bound,
+                    sha256: Sha256::default(),
+                    row,
+                    who: who.clone(),
+                    name: new.name,
+                    content_type,
+                    expected_sha256,
+                    quota,
+                    cipher,
+                    settled: false,
+                })
+            },
+        )
+    }
+}
+
+impl UploadWriter {
+    /// The new file's id.
+    pub fn file_id(&self) -> &str {
+        &self.row.file_id
+    }
+
+    /// Bytes accepted so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Encrypts `data` and writes every piece it fills.
+    pub async fn write(&mut self, mut data: &[u8]) -> CoreResult<()> {
+        let new_size = self.size + data.len() as u64;
+        if new_size > self.limit {
+            return Err(match self.bound {
+                Bound::MaxFileSize(limit) => CoreError::FileTooLarge { limit },
+                Bound::Quota => CoreError::QuotaExceeded(
+                    "the upload would exceed the file quota (user or namespace bytes)".into(),
+                ),
+            });
+        }
+        self.size = new_size;
+        self.sha256.update(data);
+        while !data.is_empty() {
+            let room = self.segment_size - self.segment.len();
+            let take = room.min(data.len());
+            self.segment.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.segment.len() == self.segment_size {
+                self.seal_segment(false)?;
+                self.flush_full_pieces().await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn seal_segment(&mut self, last: bool) -> CoreResult<()> {
+        let sealed = self
+            .cipher
+            .seal(self.segment_index, &self.segment, last)
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        self.piece.extend_from_slice(&sealed);
+        self.segment.clear();
+        self.segment_index += 1;
+        Ok(())
+    }
+
+    async fn flush_full_pieces(&mut self) -> CoreResult<()> {
+        let piece_size = self.row.piece_size as usize;
+        while self.piece.len() >= piece_size {
+            let full = self.piece.split_to(piece_size).freeze();
+            self.put_piece(full).await?;
+        }
+        Ok(())
+    }
+
+    async fn put_piece(&mut self, bytes: Bytes) -> CoreResult<()> {
+        self.blobs
+            .put_piece(&self.row.object_id, self.piece_index, bytes)
+            .await?;
+        self.piece_index += 1;
+        Ok(())
+    }
+
+    /// Seals the final segment and writes the last piece. The file is not visible until
+    /// [`FinishedUpload::commit`].
+    pub async fn finish(mut self) -> CoreResult<FinishedUpload> {
+        self.seal_segment(true)?;
+        self.flush_full_pieces().await?;
+        if !self.piece.is_empty() {
+            let rest = std::mem::take(&mut self.piece).freeze();
+            self.put_piece(rest).await?;
+        }
+        let sha256 = std::mem::take(&mut self.sha256).finish();
+        if let Some(expected) = self.expected_sha256 {
+            if expected != sha256 {
+                return Err(CoreError::Invalid {
+                    field: "sha256",
+                    rule: "the uploaded bytes do not match the declared SHA-256".into(),
+                });
+            }
+        }
+        Ok(FinishedUpload {
+            writer: self,
+            sha256,
+        })
+    }
+}
+
+impl FinishedUpload {
+    /// Records the file as complete (checking quotas once more) and returns its metadata.
+    /// Blocking: run it where database calls may block.
+    pub fn commit(mut self) -> CoreResult<FileInfo> {
+        let w = &mut self.writer;
+        let vault = w.vault.clone();
+        let ns = w.row.namespace.clone();
+        let hash = w.row.user_hash.clone();
+        let file_id = w.row.file_id.clone();
+        let who = w.who.clone();
+        vault.audited(&who, "file.upload", &ns, &hash, &file_id, || {
+            let key = vault.file_owner_key(&w.row)?;
+            let meta = SealedMetadata {
+                name: w.name.clone(),
+                content_type: w.content_type.clone(),
+                sha256: hex::encode(self.sha256),
+            };
+            let plain =
+                serde_json::to_vec(&meta).map_err(|e| CoreError::Internal(e.to_string()))?;
+            let sealed = key
+                .seal(1, &contexts::file_metadata(&ns, &hash, &file_id), &plain)
+                .map_err(|e| CoreError::Internal(e.to_string()))?;
+            let now = vault.now_ms();
+            match vault
+                .storage()
+                .complete_file(&ns, &file_id, w.size, &sealed, now, &w.quota)?
+            {
+                FileCompletion::Completed => {
+                    w.settled = true;
+                    Ok(FileInfo {
+                        id: file_id.clone(),
+                        name: meta.name,
+                        content_type: meta.content_type,
+                        size: w.size,
+                        sha256: meta.sha256,
+                        created_at: rfc3339(w.row.created_at),
+                    })
+                }
+                FileCompletion::Exceeded(b) => Err(breach_message(b)),
+                // Swept as stale, or the user was erased meanwhile.
+                FileCompletion::Gone => Err(CoreError::NotFound("upload")),
+            }
+        })
+    }
+}
+
+impl Drop for UploadWriter {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        // Abandoned (client went away, limit crossed, commit refused): remove what was written.
+        // Off the async runtime, since it blocks on the database and the object store.
+        let vault = self.vault.clone();
+        let row = self.row.clone();
+        let spawned = std::thread::Builder::new()
+            .name("upload-cleanup".into())
+            .spawn(move || {
+                let result = vault
+                    .storage()
+                    .mark_file_deleting(&row.namespace, &row.file_id)
+                    .map_err(CoreError::from)
+                    .and_then(|_| vault.remove_file_row(&row));
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "cleaning up an abandoned upload failed; the sweeper will retry");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start upload cleanup; the sweeper will do it");
+        }
+    }
+}
