@@ -327,19 +327,22 @@ impl Drop for UploadWriter {
         if self.settled {
             return;
         }
-        // Abandoned (client went away, limit crossed, commit refused): remove what was written.
-        // Off the async runtime, since it blocks on the database and the object store.
+        // Abandoned (client went away, limit crossed, commit refused). Marking the row is one
+        // short write and releases the quota before the caller hears of the failure, so a retry
+        // is not refused; the pieces are removed on a thread of their own (or by the sweeper).
+        if let Err(e) = self
+            .vault
+            .storage()
+            .mark_file_deleting(&self.row.namespace, &self.row.file_id)
+        {
+            tracing::warn!(error = %e, "marking an abandoned upload failed; the sweeper will retry");
+        }
         let vault = self.vault.clone();
         let row = self.row.clone();
         let spawned = std::thread::Builder::new()
             .name("upload-cleanup".into())
             .spawn(move || {
-                let result = vault
-                    .storage()
-                    .mark_file_deleting(&row.namespace, &row.file_id)
-                    .map_err(CoreError::from)
-                    .and_then(|_| vault.remove_file_row(&row));
-                if let Err(e) = result {
+                if let Err(e) = vault.remove_file_row(&row) {
                     tracing::warn!(error = %e, "cleaning up an abandoned upload failed; the sweeper will retry");
                 }
             });
