@@ -27,6 +27,10 @@ pub enum ApiError {
     },
     /// No such route.
     NoRoute,
+    /// A `Range` header this server does not take (malformed, or several ranges).
+    BadRange(String),
+    /// The request body could not be read to its end (the client went away, or bad framing).
+    BodyFailed,
 }
 
 impl From<CoreError> for ApiError {
@@ -62,6 +66,16 @@ impl ApiError {
                 code,
                 format!("too many requests; retry in {retry_after_secs} s"),
             ),
+            ApiError::BadRange(msg) => (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "invalid_range",
+                msg.clone(),
+            ),
+            ApiError::BodyFailed => (
+                StatusCode::BAD_REQUEST,
+                "body_read_failed",
+                "the request body ended early or could not be read; nothing was stored".into(),
+            ),
             ApiError::NoRoute => (
                 StatusCode::NOT_FOUND,
                 "no_route",
@@ -91,6 +105,29 @@ fn core_parts(e: &CoreError) -> (StatusCode, &'static str, String) {
         CoreError::Integrity(_) => (StatusCode::INTERNAL_SERVER_ERROR, "integrity_error", msg),
         CoreError::KeyRetired { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "key_retired", msg),
         CoreError::WrongRootKey => (StatusCode::INTERNAL_SERVER_ERROR, "wrong_root_key", msg),
+        CoreError::FileTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "file_too_large", msg),
+        CoreError::QuotaExceeded(_) => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded", msg),
+        CoreError::UnsupportedContentType(_) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_content_type",
+            msg,
+        ),
+        CoreError::RangeNotSatisfiable { .. } => (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range_not_satisfiable",
+            msg,
+        ),
+        CoreError::InvalidLink => (StatusCode::FORBIDDEN, "invalid_link", msg),
+        CoreError::LinkExpired => (StatusCode::GONE, "link_expired", msg),
+        CoreError::LinkUsed => (StatusCode::GONE, "link_used", msg),
+        CoreError::FilesNotConfigured => {
+            (StatusCode::SERVICE_UNAVAILABLE, "files_not_configured", msg)
+        }
+        CoreError::ObjectsUnavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "object_storage_unavailable",
+            "file storage is temporarily unavailable; retry shortly".into(),
+        ),
         CoreError::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
@@ -123,7 +160,13 @@ impl IntoResponse for ApiError {
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
+            ApiError::Core(CoreError::RangeNotSatisfiable { size }) => {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    headers.insert(header::CONTENT_RANGE, v);
+                }
+            }
             ApiError::Core(CoreError::Unavailable(_))
+            | ApiError::Core(CoreError::ObjectsUnavailable(_))
             | ApiError::Core(CoreError::RefreshFailed(_)) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }

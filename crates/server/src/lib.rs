@@ -13,6 +13,7 @@ pub mod metrics;
 mod openapi;
 mod routes;
 mod state;
+mod tar;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,7 +23,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::header::AUTHORIZATION;
 use axum::Router;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::timeout::TimeoutLayer;
 
 pub use routes::paths as route_paths;
 pub use state::{AppState, ServerSettings};
@@ -31,15 +31,11 @@ pub use state::{AppState, ServerSettings};
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.max_body_bytes;
     let timeout = Duration::from_millis(state.settings.request_timeout_ms);
-    routes::all()
+    routes::all(timeout)
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
-        ))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))

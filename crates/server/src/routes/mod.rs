@@ -2,15 +2,21 @@
 
 mod credentials;
 mod events;
+mod files;
 mod keys;
 mod lifecycle;
 mod oauth;
 mod records;
 mod sys;
 
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::http::StatusCode;
 use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
 use serde::Deserialize;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -157,20 +163,68 @@ fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/v1/ns/{namespace}/users/{user}/credentials/{name}/destroy",
             post(credentials::destroy_versions),
         ),
+        ("/v1/ns/{namespace}/users/{user}/files", get(files::list)),
+        (
+            "/v1/ns/{namespace}/users/{user}/files/{file}",
+            get(files::info).delete(files::delete),
+        ),
+        (
+            "/v1/ns/{namespace}/users/{user}/files/{file}/content",
+            get(files::download),
+        ),
+        (
+            "/v1/ns/{namespace}/users/{user}/files/{file}/links",
+            post(files::create_link),
+        ),
+        ("/v1/links/{token}", get(files::download_link)),
+        (
+            "/v1/ns/{namespace}/file-policy",
+            get(files::get_policy).put(files::put_policy),
+        ),
+        (
+            "/v1/ns/{namespace}/users/{user}/export/archive",
+            get(files::export_archive),
+        ),
     ]
 }
 
-pub(crate) fn all() -> Router<AppState> {
-    table()
-        .into_iter()
-        .fold(Router::new(), |router, (path, handlers)| {
-            router.route(path, handlers)
-        })
+/// Routes whose handler reads a body of any size: exempt from the request timeout (a 2 GiB
+/// upload takes longer than any sensible timeout). Downloads need no exemption: their handlers
+/// return as soon as the first segment is ready and the body streams afterwards.
+fn streaming_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![("/v1/ns/{namespace}/users/{user}/files", post(files::upload))]
+}
+
+/// Every route, the ordinary ones bounded by `timeout`.
+pub(crate) fn all(timeout: Duration) -> Router<AppState> {
+    let mut streaming: HashMap<&str, MethodRouter<AppState>> =
+        streaming_table().into_iter().collect();
+    let mut router = Router::new();
+    for (path, handlers) in table() {
+        let mut handlers = handlers.layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ));
+        if let Some(untimed) = streaming.remove(path) {
+            handlers = handlers.merge(untimed);
+        }
+        router = router.route(path, handlers);
+    }
+    for (path, handlers) in streaming {
+        router = router.route(path, handlers);
+    }
+    router
 }
 
 /// The path templates served (the OpenAPI test compares them with the document).
 pub fn paths() -> Vec<&'static str> {
-    table().into_iter().map(|(path, _)| path).collect()
+    let mut paths: Vec<&'static str> = table().into_iter().map(|(path, _)| path).collect();
+    for (path, _) in streaming_table() {
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    paths
 }
 
 /// Fallback for unknown paths.

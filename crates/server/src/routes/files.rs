@@ -1,0 +1,341 @@
+//! Files: streaming upload, ranged download, metadata, listing, deletion, download links,
+//! the namespace's file policy, and the export archive (tar of the export document and every
+//! file). Uploads are read frame by frame and downloads written segment by segment, so a
+//! request's memory does not grow with the file.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Deserialize;
+use strongroom_core::files::{
+    ByteRange, DownloadLink, FileInfo, FilePolicy, FilePolicyView, FileReader, LinkRequest, NewFile,
+};
+use strongroom_core::{CoreError, Page};
+use tokio::sync::mpsc;
+
+use super::{PageQuery, DEFAULT_PAGE};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated};
+use crate::state::AppState;
+use crate::tar;
+
+type FilePath = ApiPath<(String, String, String)>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UploadQuery {
+    name: String,
+}
+
+/// The SHA-256 (hex) the uploaded bytes must have, if the client knows it.
+const SHA256_HEADER: &str = "x-content-sha256";
+
+fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .map(str::to_string)
+                .map_err(|_| ApiError::BadParameter(format!("header {name} is not ASCII text")))
+        })
+        .transpose()
+}
+
+pub(crate) async fn upload(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath((ns, user)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<FileInfo>), ApiError> {
+    let declared_size = header_text(&headers, "content-length")?
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| ApiError::BadParameter("Content-Length is not a number".into()))
+        })
+        .transpose()?;
+    let new = NewFile {
+        name: q.name,
+        content_type: header_text(&headers, "content-type")?,
+        declared_size,
+        expected_sha256: header_text(&headers, SHA256_HEADER)?,
+    };
+    let mut writer = app
+        .run(move |v| v.begin_upload(&who, &ns, &user, new))
+        .await?;
+    let mut frames = body.into_data_stream();
+    while let Some(frame) = frames.next().await {
+        // On any error the writer is dropped, which abandons the upload and its pieces.
+        let bytes = frame.map_err(|_| ApiError::BodyFailed)?;
+        writer.write(&bytes).await?;
+    }
+    let finished = writer.finish().await?;
+    let info = app.run(move |_| finished.commit()).await?;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+pub(crate) async fn list(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath((ns, user)): ApiPath<(String, String)>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Page<FileInfo>>, ApiError> {
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    app.run(move |v| v.list_files(&who, &ns, &user, page.cursor(), limit))
+        .await
+        .map(Json)
+}
+
+pub(crate) async fn info(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath((ns, user, file)): FilePath,
+) -> Result<Json<FileInfo>, ApiError> {
+    app.run(move |v| v.get_file_info(&who, &ns, &user, &file))
+        .await
+        .map(Json)
+}
+
+pub(crate) async fn delete(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath((ns, user, file)): FilePath,
+) -> Result<StatusCode, ApiError> {
+    app.run(move |v| v.delete_file(&who, &ns, &user, &file))
+        .await
+        .map(|()| StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn download(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath((ns, user, file)): FilePath,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let range = parse_range(&headers)?;
+    let reader = app
+        .run(move |v| v.open_file(&who, &ns, &user, &file, range))
+        .await?;
+    file_response(reader).await
+}
+
+pub(crate) async fn create_link(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath((ns, user, file)): FilePath,
+    ApiJson(request): ApiJson<LinkRequest>,
+) -> Result<(StatusCode, Json<DownloadLink>), ApiError> {
+    app.run(move |v| v.create_file_link(&who, &ns, &user, &file, request))
+        .await
+        .map(|link| (StatusCode::CREATED, Json(link)))
+}
+
+/// Downloads through a signed link: no API token, the link is the authority.
+pub(crate) async fn download_link(
+    State(app): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let range = parse_range(&headers)?;
+    let reader = app.run(move |v| v.open_file_link(&token, range)).await?;
+    file_response(reader).await
+}
+
+pub(crate) async fn get_policy(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath(ns): ApiPath<String>,
+) -> Result<Json<FilePolicyView>, ApiError> {
+    app.run(move |v| v.get_file_policy(&who, &ns))
+        .await
+        .map(Json)
+}
+
+pub(crate) async fn put_policy(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath(ns): ApiPath<String>,
+    ApiJson(policy): ApiJson<FilePolicy>,
+) -> Result<Json<FilePolicyView>, ApiError> {
+    app.run(move |v| v.set_file_policy(&who, &ns, policy))
+        .await
+        .map(Json)
+}
+
+/// `Range: bytes=first-last | first- | -suffix`; one range only.
+fn parse_range(headers: &HeaderMap) -> Result<Option<ByteRange>, ApiError> {
+    let Some(value) = headers.get(header::RANGE) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::BadRange(
+            "Range must be one byte range: bytes=first-last, bytes=first- or bytes=-count".into(),
+        )
+    };
+    let text = value.to_str().map_err(|_| bad())?.trim();
+    let spec = text.strip_prefix("bytes=").ok_or_else(bad)?.trim();
+    if spec.contains(',') {
+        return Err(bad());
+    }
+    let (first, last) = spec.split_once('-').ok_or_else(bad)?;
+    let num = |s: &str| s.trim().parse::<u64>().map_err(|_| bad());
+    Ok(Some(
+        match (first.trim().is_empty(), last.trim().is_empty()) {
+            (true, false) => ByteRange::Suffix(num(last)?),
+            (false, true) => ByteRange::From(num(first)?),
+            (false, false) => ByteRange::Bounded {
+                first: num(first)?,
+                last: num(last)?,
+            },
+            (true, true) => return Err(bad()),
+        },
+    ))
+}
+
+/// `attachment; filename*=UTF-8''…` with the name percent-encoded (no header injection).
+fn content_disposition(name: &str) -> HeaderValue {
+    let mut encoded = String::with_capacity(name.len() * 3);
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{encoded}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+/// Streams a reader as the response. The first segment is decrypted before the status is
+/// sent, so damage there is a clean `integrity_error`; damage found later aborts the
+/// transfer (the client sees a truncated body, never unauthenticated bytes).
+async fn file_response(mut reader: FileReader) -> Result<Response, ApiError> {
+    let first = reader.next_chunk().await.transpose()?;
+    let info = reader.info().clone();
+    let range = reader.range();
+    let partial = reader.is_partial();
+    let mut response = Response::new(Body::from_stream(
+        futures::stream::iter(first.map(Ok::<Bytes, CoreError>))
+            .chain(futures::stream::unfold(reader, |mut r| async move {
+                r.next_chunk().await.map(|item| (item, r))
+            })),
+    ));
+    let headers = response.headers_mut();
+    let content_type = HeaderValue::from_str(&info.content_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(range.end - range.start),
+    );
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(header::CONTENT_DISPOSITION, content_disposition(&info.name));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", info.sha256)) {
+        headers.insert(header::ETAG, etag);
+    }
+    if partial {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "bytes {}-{}/{}",
+            range.start,
+            range.end - 1,
+            info.size
+        )) {
+            response.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(response)
+}
+
+/// The export archive: `export.json` (the same document as `GET …/export`) followed by every
+/// file as `files/<id>`; streamed, so its size is not bounded by memory.
+pub(crate) async fn export_archive(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath((ns, user)): ApiPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    let export = {
+        let (who, ns, user) = (who.clone(), ns.clone(), user.clone());
+        app.run(move |v| v.export_user(&who, &ns, &user)).await?
+    };
+    let document = serde_json::to_vec_pretty(&export)
+        .map_err(|e| ApiError::Core(CoreError::Internal(e.to_string())))?;
+    let mtime = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    let ids: Vec<String> = export.files.iter().map(|f| f.id.clone()).collect();
+    let (tx, rx) = mpsc::channel::<Result<Bytes, CoreError>>(4);
+    tokio::spawn(async move {
+        let send = |b: Vec<u8>| tx.send(Ok(Bytes::from(b)));
+        let mut entry = tar::file_header("export.json", document.len() as u64, mtime).to_vec();
+        let pad = tar::padding(document.len() as u64);
+        entry.extend_from_slice(&document);
+        entry.extend(std::iter::repeat_n(0u8, pad));
+        if send(entry).await.is_err() {
+            return;
+        }
+        for id in ids {
+            let opened = {
+                let (who, ns, user, id) = (who.clone(), ns.clone(), user.clone(), id.clone());
+                app.run(move |v| v.open_file_for_export(&who, &ns, &user, &id))
+                    .await
+            };
+            let mut reader = match opened {
+                Ok(r) => r,
+                Err(ApiError::Core(e)) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+                Err(_) => return,
+            };
+            let size = reader.info().size;
+            let header = tar::file_header(&format!("files/{id}"), size, mtime).to_vec();
+            if send(header).await.is_err() {
+                return;
+            }
+            while let Some(chunk) = reader.next_chunk().await {
+                let failed = chunk.is_err();
+                if tx.send(chunk).await.is_err() || failed {
+                    return;
+                }
+            }
+            if send(vec![0u8; tar::padding(size)]).await.is_err() {
+                return;
+            }
+        }
+        let _ = send(vec![0u8; 2 * tar::BLOCK]).await;
+    });
+    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-tar"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"export.tar\""),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(response)
+}
