@@ -56,8 +56,55 @@ impl Client {
             Some(b) => request.send_json(b.clone()),
             None => request.call(),
         };
+        self.answer(response).and_then(read_json)
+    }
+
+    /// Streams `body` (of `len` bytes) as the request body and returns the JSON answer.
+    pub fn send_stream(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        len: u64,
+        body: impl std::io::Read,
+    ) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .transfer_agent()
+            .request(method, &url)
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .set("Content-Type", content_type)
+            .set("Content-Length", &len.to_string())
+            .send(body);
+        self.answer(response).and_then(read_json)
+    }
+
+    /// Sends a GET whose answer is a byte stream; returns the response to read from.
+    pub fn get_stream(&self, path: &str, range: Option<&str>) -> Result<ureq::Response> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .transfer_agent()
+            .get(&url)
+            .set("Authorization", &format!("Bearer {}", self.token));
+        if let Some(r) = range {
+            request = request.set("Range", &format!("bytes={r}"));
+        }
+        self.answer(request.call())
+    }
+
+    /// An agent without an overall deadline (files may take long), but with stall timeouts.
+    fn transfer_agent(&self) -> ureq::Agent {
+        ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10))
+            .timeout_read(Duration::from_secs(120))
+            .timeout_write(Duration::from_secs(120))
+            .build()
+    }
+
+    /// Turns an error status into `code: message`.
+    fn answer(&self, response: Result<ureq::Response, ureq::Error>) -> Result<ureq::Response> {
         match response {
-            Ok(resp) => read_json(resp),
+            Ok(resp) => Ok(resp),
             Err(ureq::Error::Status(status, resp)) => {
                 let body = read_json(resp).unwrap_or(Value::Null);
                 let code = body["error"]["code"]

@@ -365,8 +365,15 @@ pub fn credential(conn: &Connection, cmd: CredentialCommand) -> Outcome {
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
-    /// Export everything held about a user as JSON (format strongroom-user-export/1).
-    Export { namespace: String, user: String },
+    /// Export everything held about a user as JSON (format strongroom-user-export/1), or with
+    /// `--archive FILE` as a tar of that document and every file's contents.
+    Export {
+        namespace: String,
+        user: String,
+        /// Write a tar archive (export.json + files/<id>) to this path instead.
+        #[arg(long)]
+        archive: Option<std::path::PathBuf>,
+    },
     /// Erase a user for good: the data key is destroyed at once, then the rows are purged.
     Erase {
         namespace: String,
@@ -401,13 +408,33 @@ pub fn users(conn: &Connection, cmd: UsersCommand) -> Outcome {
             }
             done(c.call("GET", &path, None)?)
         }
-        UsersCommand::Export { namespace, user } => {
+        UsersCommand::Export {
+            namespace,
+            user,
+            archive,
+        } => {
             let path = format!(
                 "/v1/ns/{}/users/{}/export",
                 segment(&namespace),
                 segment(&user)
             );
-            done(c.call("GET", &path, None)?)
+            let Some(archive) = archive else {
+                return done(c.call("GET", &path, None)?);
+            };
+            let response = c.get_stream(&format!("{path}/archive"), None)?;
+            let mut out = std::fs::File::create(&archive)
+                .with_context(|| format!("creating {}", archive.display()))?;
+            match std::io::copy(&mut response.into_reader(), &mut out) {
+                Ok(n) => {
+                    eprintln!("{n} bytes written to {}", archive.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    drop(out);
+                    let _ = std::fs::remove_file(&archive);
+                    bail!("the archive download failed midway (nothing was kept): {e}")
+                }
+            }
         }
         UsersCommand::Erase {
             namespace,

@@ -28,6 +28,13 @@ const KEYS: &[&str] = &[
     "job_interval_secs",
     "lease_ttl_secs",
     "data_key_cache",
+    "files",
+    "s3_endpoint",
+    "s3_region",
+    "s3_access_key_id",
+    "s3_allow_http",
+    "max_file_size",
+    "upload_stale_secs",
 ];
 
 fn config_path() -> Option<PathBuf> {
@@ -54,6 +61,9 @@ pub fn apply() -> Result<()> {
         .parse()
         .with_context(|| format!("{} is not valid TOML", path.display()))?;
     for (key, value) in &table {
+        if key == "s3_secret_access_key" {
+            bail!("{}: the S3 secret key may not be written in the configuration file; use STRONGROOM_S3_SECRET_ACCESS_KEY or AWS_SECRET_ACCESS_KEY", path.display());
+        }
         if key == "root_key" {
             bail!("{}: the root key may not be written in the configuration file; use root_key_file or STRONGROOM_ROOT_KEY", path.display());
         }

@@ -4,6 +4,7 @@
 mod client;
 mod commands;
 mod config_file;
+mod files_cmd;
 mod migrate;
 mod serve;
 
@@ -43,6 +44,10 @@ enum Command {
     /// Collections and records (per-user or namespace-wide JSON documents).
     #[command(subcommand)]
     Records(commands::RecordsCommand),
+    /// Upload, download (with ranges), list and delete users' encrypted files; make download
+    /// links; set a namespace's file policy.
+    #[command(subcommand)]
+    Files(files_cmd::FilesCommand),
     /// Append and query users' events; set a namespace's event retention.
     #[command(subcommand)]
     Events(commands::EventsCommand),
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
         Command::Users(c) => commands::users(&cli.conn, c),
         Command::Records(c) => commands::records(&cli.conn, c),
         Command::Events(c) => commands::events(&cli.conn, c),
+        Command::Files(c) => files_cmd::files(&cli.conn, c),
         Command::Keys(c) => commands::keys(&cli.conn, c),
         Command::Audit(c) => commands::audit(&cli.conn, c),
         Command::Migrate(args) => migrate::run(args),

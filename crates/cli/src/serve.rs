@@ -16,10 +16,12 @@ use clap::{Args, ValueEnum};
 use strongroom_core::jobs::{self, JobRunner, JobSettings};
 use strongroom_core::{CoreError, Policy, Principal, SystemClock, Vault, VaultSettings};
 use strongroom_crypto::{root_key, Key, Root};
+use strongroom_objects::{BlobStore, ObjectLocation, S3Settings};
 use strongroom_postgres::{PgSettings, PgStore};
 use strongroom_server::{AppState, ServerSettings};
 use strongroom_sqlite::SqliteStore;
 use strongroom_storage::Storage;
+use zeroize::Zeroizing;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum LogFormat {
@@ -90,6 +92,56 @@ pub struct ServeArgs {
     /// User data keys kept unwrapped in memory.
     #[arg(long, env = "STRONGROOM_DATA_KEY_CACHE", default_value_t = 65_536)]
     data_key_cache: usize,
+    /// Where file contents go: a folder (default: DATA_DIR/files), file:///PATH, or
+    /// s3://BUCKET/PREFIX for any S3-compatible store (nodes sharing a PostgreSQL database
+    /// must share this too).
+    #[arg(long, env = "STRONGROOM_FILES")]
+    files: Option<String>,
+    /// S3: endpoint URL for non-AWS stores (default: AWS_ENDPOINT or AWS itself).
+    #[arg(long, env = "STRONGROOM_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// S3: region (default: AWS_REGION / AWS_DEFAULT_REGION).
+    #[arg(long, env = "STRONGROOM_S3_REGION")]
+    s3_region: Option<String>,
+    /// S3: access key id (default: AWS_ACCESS_KEY_ID). The secret comes only from the
+    /// environment: STRONGROOM_S3_SECRET_ACCESS_KEY or AWS_SECRET_ACCESS_KEY.
+    #[arg(long, env = "STRONGROOM_S3_ACCESS_KEY_ID")]
+    s3_access_key_id: Option<String>,
+    /// S3: allow a plain-http endpoint (a test server on loopback).
+    #[arg(long, env = "STRONGROOM_S3_ALLOW_HTTP")]
+    s3_allow_http: bool,
+    /// Largest file accepted in bytes (a namespace's policy may set less).
+    #[arg(long, env = "STRONGROOM_MAX_FILE_SIZE", default_value_t = 16 << 30)]
+    max_file_size: u64,
+    /// Seconds after which an upload that never completed (its node died) is swept.
+    #[arg(long, env = "STRONGROOM_UPLOAD_STALE_SECS", default_value_t = 24 * 3600)]
+    upload_stale_secs: u64,
+    /// Stored bytes per object piece of new files (tests use small pieces).
+    #[arg(long, env = "STRONGROOM_FILE_PIECE_BYTES", default_value_t = strongroom_objects::DEFAULT_PIECE_SIZE, hide = true)]
+    file_piece_bytes: u64,
+}
+
+/// Opens the object store `--files` names (default: a folder in the data directory).
+fn open_files(args: &ServeArgs) -> Result<BlobStore> {
+    let location: ObjectLocation = match &args.files {
+        Some(v) => v.parse().context("--files")?,
+        None => ObjectLocation::Local(args.data_dir.join("files")),
+    };
+    let s3 = S3Settings {
+        endpoint: args.s3_endpoint.clone(),
+        region: args.s3_region.clone(),
+        access_key_id: args.s3_access_key_id.clone(),
+        secret_access_key: std::env::var("STRONGROOM_S3_SECRET_ACCESS_KEY")
+            .ok()
+            .map(Zeroizing::new),
+        allow_http: args.s3_allow_http,
+    };
+    if !(1024..=1 << 30).contains(&args.file_piece_bytes) {
+        bail!("--file-piece-bytes must be between 1 KiB and 1 GiB");
+    }
+    let store = BlobStore::open(&location, &s3).context("opening the files location")?;
+    tracing::info!(files = %location, "file storage");
+    Ok(store)
 }
 
 fn init_logs(format: LogFormat) {
@@ -204,6 +256,10 @@ impl Database {
 fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Result<ExitCode> {
     let settings = VaultSettings {
         data_key_cache: args.data_key_cache,
+        files: Some(open_files(&args)?),
+        file_piece_size: args.file_piece_bytes,
+        max_file_size: args.max_file_size,
+        upload_stale_ms: (args.upload_stale_secs as i64).saturating_mul(1000),
         ..VaultSettings::default()
     };
     let opened = match Vault::open(store, root, Arc::new(SystemClock), settings) {
