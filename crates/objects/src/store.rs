@@ -270,6 +270,46 @@ impl BlobStore {
             .map_err(|e| ObjectError::Unavailable(format!("I/O task failed: {e}")))?
     }
 
+    /// The pieces of one object as (index, stored bytes), in order.
+    pub async fn pieces(&self, object_id: &str) -> ObjectResult<Vec<(u64, u64)>> {
+        check_object_id(object_id)?;
+        let store = self.inner.store.clone();
+        let prefix = Path::from(object_id);
+        self.on_runtime(async move {
+            let mut listed = store.list(Some(&prefix));
+            let mut out = Vec::new();
+            while let Some(meta) = listed.next().await {
+                let meta = meta.map_err(unavailable)?;
+                let index = meta
+                    .location
+                    .filename()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .ok_or_else(|| ObjectError::Missing(meta.location.to_string()))?;
+                out.push((index, meta.size));
+            }
+            out.sort_unstable();
+            Ok(out)
+        })
+        .await
+    }
+
+    /// One whole piece (for tools and tests; readers use [`Self::read_range`]).
+    pub async fn get_piece(&self, object_id: &str, index: u64) -> ObjectResult<Bytes> {
+        check_object_id(object_id)?;
+        let store = self.inner.store.clone();
+        let path = piece_path(object_id, index);
+        self.on_runtime(async move {
+            store
+                .get(&path)
+                .await
+                .map_err(unavailable)?
+                .bytes()
+                .await
+                .map_err(unavailable)
+        })
+        .await
+    }
+
     /// Ids of every object in the store (for audits and tests; lists the whole bucket prefix).
     pub async fn list_object_ids(&self) -> ObjectResult<Vec<String>> {
         let store = self.inner.store.clone();
@@ -347,6 +387,11 @@ mod tests {
             store.list_object_ids().await.unwrap(),
             vec!["ab12".to_string()]
         );
+        assert_eq!(
+            store.pieces("ab12").await.unwrap(),
+            vec![(0, 100), (1, 100), (2, 50)]
+        );
+        assert_eq!(store.get_piece("ab12", 2).await.unwrap(), data[200..250]);
         assert_eq!(store.delete_object("ab12").await.unwrap(), 3);
         assert!(matches!(
             collect(&store, "ab12", 100, 0..10).await,
