@@ -45,6 +45,24 @@ fn unavailable(e: object_store::Error) -> ObjectError {
     }
 }
 
+/// Counts one upload's piece writes still running on the store's runtime.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(Arc<()>);
+
+impl InFlight {
+    /// Waits (blocking) until no write is running, at most `timeout`; false if some still are.
+    pub fn wait_idle(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while Arc::strong_count(&self.0) > 1 {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        true
+    }
+}
+
 /// Shuts the runtime down without blocking, so the store may be dropped anywhere.
 struct OwnedRuntime(Option<Runtime>);
 
@@ -159,17 +177,28 @@ impl BlobStore {
             .map_err(|e| ObjectError::Unavailable(format!("I/O task failed: {e}")))?
     }
 
-    /// Writes piece `index` of object `object_id`.
-    pub async fn put_piece(&self, object_id: &str, index: u64, bytes: Bytes) -> ObjectResult<()> {
+    /// Writes piece `index` of object `object_id`. The write is counted in `inflight` until it
+    /// has finished — even if the caller stops waiting for it — so whoever cleans up after an
+    /// abandoned upload can wait for it instead of racing it (and leaving a piece behind).
+    pub async fn put_piece(
+        &self,
+        object_id: &str,
+        index: u64,
+        bytes: Bytes,
+        inflight: &InFlight,
+    ) -> ObjectResult<()> {
         check_object_id(object_id)?;
         let store = self.inner.store.clone();
         let path = piece_path(object_id, index);
+        let hold = inflight.0.clone();
         self.on_runtime(async move {
-            store
+            let result = store
                 .put(&path, PutPayload::from(bytes))
                 .await
                 .map(|_| ())
-                .map_err(unavailable)
+                .map_err(unavailable);
+            drop(hold);
+            result
         })
         .await
     }
@@ -368,7 +397,12 @@ mod tests {
         let data: Vec<u8> = (0..250u32).map(|i| i as u8).collect();
         for (i, piece) in data.chunks(100).enumerate() {
             store
-                .put_piece("ab12", i as u64, Bytes::copy_from_slice(piece))
+                .put_piece(
+                    "ab12",
+                    i as u64,
+                    Bytes::copy_from_slice(piece),
+                    &InFlight::default(),
+                )
                 .await
                 .unwrap();
         }
@@ -399,7 +433,10 @@ mod tests {
         ));
         assert_eq!(store.delete_object("ab12").await.unwrap(), 0);
         assert!(store.list_object_ids().await.unwrap().is_empty());
-        assert!(store.put_piece("../x", 0, Bytes::new()).await.is_err());
+        assert!(store
+            .put_piece("../x", 0, Bytes::new(), &InFlight::default())
+            .await
+            .is_err());
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@
 use bytes::{Bytes, BytesMut};
 use strongroom_crypto::keyed_hash::Sha256;
 use strongroom_crypto::segmented::{FileHeader, SegmentCipher, DEFAULT_SEGMENT_SIZE};
-use strongroom_objects::BlobStore;
+use strongroom_objects::{BlobStore, InFlight};
 use strongroom_storage::{FileCompletion, FileQuota, FileRow, FileState};
 
 use super::{
@@ -29,6 +29,7 @@ enum Bound {
 pub struct UploadWriter {
     vault: Vault,
     blobs: BlobStore,
+    inflight: InFlight,
     row: FileRow,
     who: Principal,
     name: String,
@@ -163,6 +164,7 @@ impl Vault {
                 Ok(UploadWriter {
                     vault: self.clone(),
                     blobs,
+                    inflight: InFlight::default(),
                     segment_size: header.segment_size as usize,
                     segment: Vec::with_capacity(header.segment_size as usize),
                     segment_index: 0,
@@ -245,7 +247,7 @@ impl UploadWriter {
 
     async fn put_piece(&mut self, bytes: Bytes) -> CoreResult<()> {
         self.blobs
-            .put_piece(&self.row.object_id, self.piece_index, bytes)
+            .put_piece(&self.row.object_id, self.piece_index, bytes, &self.inflight)
             .await?;
         self.piece_index += 1;
         Ok(())
@@ -339,9 +341,15 @@ impl Drop for UploadWriter {
         }
         let vault = self.vault.clone();
         let row = self.row.clone();
+        let inflight = self.inflight.clone();
         let spawned = std::thread::Builder::new()
             .name("upload-cleanup".into())
             .spawn(move || {
+                // A piece write may still be running if the caller was cancelled mid-write.
+                if !inflight.wait_idle(std::time::Duration::from_secs(120)) {
+                    tracing::warn!("a piece write of an abandoned upload is still running; the sweeper will finish");
+                    return;
+                }
                 if let Err(e) = vault.remove_file_row(&row) {
                     tracing::warn!(error = %e, "cleaning up an abandoned upload failed; the sweeper will retry");
                 }
