@@ -5,6 +5,7 @@
 
 mod erasure;
 mod events;
+mod files;
 mod http;
 mod library;
 mod loadgen;
@@ -51,12 +52,26 @@ pub struct Params {
     /// Skip the HTTP scenarios.
     #[arg(long)]
     pub no_http: bool,
+    /// MiB streamed through the encrypted-file scenarios (0 skips them).
+    #[arg(long, default_value_t = 1024)]
+    pub file_mib: u64,
+    /// Run only the encrypted-file scenarios.
+    #[arg(long)]
+    pub files_only: bool,
 }
 
 fn main() -> Result<()> {
     let params = Params::parse();
     eprintln!("strongroom-bench {params:?}");
     let mut rows = Vec::new();
+    if params.file_mib > 0 {
+        rows.extend(files::run(&params)?);
+    }
+    if params.files_only {
+        report::print_table(&rows);
+        report::write_json(&params, &rows)?;
+        return Ok(());
+    }
     let mut fixtures = vec![setup::Fixture::sqlite(&params)?];
     if let Some(url) = &params.postgres {
         fixtures.push(setup::Fixture::postgres(url, &params)?);
