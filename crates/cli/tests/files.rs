@@ -1013,3 +1013,86 @@ fn abandoned_uploads_are_removed_and_swept_after_a_crash(backend: Backend) {
     assert_eq!(r.json()["items"].as_array().unwrap().len(), 0);
     upload(&server, &token, "u", "after.pdf", b"fine");
 }
+
+/// Two stateless nodes on one PostgreSQL database and one bucket: a file uploaded through one is
+/// read, ranged, linked and deleted through the other, and quotas hold across both.
+#[test]
+fn two_nodes_share_files_through_postgres_and_s3() {
+    let Some(url) = support::postgres_url() else {
+        return;
+    };
+    let Some(backend) = Backend::s3() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let key = support::shared_root_key();
+    let schema = format!("files_{}", std::process::id());
+    let mut flags = backend.flags();
+    flags.extend([
+        "--database".into(),
+        url.clone(),
+        "--db-schema".into(),
+        schema,
+    ]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut env = backend.env();
+    env.push(("STRONGROOM_ROOT_KEY", Box::leak(key.into_boxed_str())));
+    let a = Server::start(&dir.path().join("a"), &flags, &env);
+    let b = Server::start(&dir.path().join("b"), &flags, &env);
+    let admin = a.admin().to_string();
+    let token = app_token(&a, "app", &["read", "write", "delete", "list"]);
+    let r = a.request(
+        "PUT",
+        "/v1/ns/app/file-policy",
+        Some(&admin),
+        Some(r#"{"user_max_files": 2}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let plain = data(230_000, 8);
+    let info = upload(&a, &token, "u", "shared.bin", &plain);
+    let id = info["id"].as_str().unwrap();
+    let r = content(&b, &token, "u", id, None);
+    assert_eq!((r.status, r.body.unwrap() == plain), (200, true));
+    let r = content(&b, &token, "u", id, Some("bytes=150000-150009"));
+    assert_eq!(r.body.unwrap(), plain[150_000..150_010]);
+    let link = a.request(
+        "POST",
+        &format!("/v1/ns/app/users/u/files/{id}/links"),
+        Some(&token),
+        Some(r#"{"one_time": true}"#),
+    );
+    let path = link.json()["path"].as_str().unwrap().to_string();
+    assert_eq!(send(&b, "GET", &path, None, &[], None).status, 200);
+    assert_eq!(
+        send(&a, "GET", &path, None, &[], None).code(),
+        "link_used",
+        "one-time across nodes"
+    );
+
+    upload(&b, &token, "u", "second.bin", b"x");
+    let r = send(
+        &a,
+        "POST",
+        "/v1/ns/app/users/u/files?name=third",
+        Some(&token),
+        &[],
+        Some(b"y"),
+    );
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (413, "quota_exceeded"),
+        "quota counts files from both nodes"
+    );
+
+    let r = send(
+        &b,
+        "DELETE",
+        &format!("/v1/ns/app/users/u/files/{id}"),
+        Some(&token),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(content(&a, &token, "u", id, None).status, 404);
+    let objects = backend.objects(&dir.path().join("a"));
+    objects.wait_for_count(1);
+}
