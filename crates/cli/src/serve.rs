@@ -254,6 +254,21 @@ impl Database {
 }
 
 fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Result<ExitCode> {
+    let shared_database = matches!(
+        Database::parse(args.database.as_deref(), &args.data_dir),
+        Ok(Database::Postgres(_))
+    );
+    if shared_database
+        && !args
+            .files
+            .as_deref()
+            .is_some_and(|f| f.starts_with("s3://"))
+    {
+        tracing::warn!(
+            "files are kept on this node's disk while the database is shared: other nodes will not \
+             find them; give every node the same --files s3://bucket/prefix"
+        );
+    }
     let settings = VaultSettings {
         data_key_cache: args.data_key_cache,
         files: Some(open_files(&args)?),

@@ -490,6 +490,23 @@ fn round_trip_with_ranges_over_http_and_the_cli(backend: Backend) {
         );
     }
 
+    // Nor do the database files or the server's log hold the name, the user id or the bytes.
+    let mut db_bytes = Vec::new();
+    for entry in std::fs::read_dir(&server.data_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            db_bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    let logs = server.logs();
+    for needle in [PLANTED_NAME, PLANTED_USER, "PLANTED-plaintext-marker"] {
+        assert!(
+            !contains(&db_bytes, needle.as_bytes()),
+            "{needle} is in the database files"
+        );
+        assert!(!logs.contains(needle), "{needle} is in the server log");
+    }
+
     // Deleting removes the row and the objects.
     let (code, _, err) = server.cli(&token, &["files", "delete", "app", PLANTED_USER, &id]);
     assert_eq!(code, 0, "{err}");

@@ -243,17 +243,8 @@ impl Vault {
         name: &str,
         work: impl FnOnce(&UserRef) -> CoreResult<T>,
     ) -> CoreResult<T> {
-        let resolved = names::namespace(ns)
-            .and_then(|_| names::credential_name(name))
-            .and_then(|_| who.require(cap, ns))
-            .and_then(|_| self.resolve_user(ns, user_id));
-        match resolved {
-            Ok(user) => {
-                let hash = user.hash.clone();
-                self.audited(who, action, ns, &hash, name, || work(&user))
-            }
-            Err(e) => self.audited(who, action, ns, &[], "", || Err(e)),
-        }
+        let precheck = names::credential_name(name);
+        self.on_user(who, (action, cap), ns, user_id, name, precheck, false, work)
     }
 
     /// Writes a new version of a credential.

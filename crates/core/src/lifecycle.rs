@@ -22,7 +22,7 @@ use crate::events::Event;
 use crate::keyring::contexts;
 use crate::records::Record;
 use crate::users::UserRef;
-use crate::{names, Capability, CoreError, CoreResult, Principal, Vault};
+use crate::{Capability, CoreError, CoreResult, Principal, Vault};
 
 /// Rows purged within the erase call before the rest is left to the background job.
 pub const SYNC_PURGE_LIMIT: u64 = 1000;
@@ -96,16 +96,7 @@ impl Vault {
         user_id: &str,
         work: impl FnOnce(&UserRef) -> CoreResult<T>,
     ) -> CoreResult<T> {
-        let resolved = names::namespace(ns)
-            .and_then(|_| who.require(cap, ns))
-            .and_then(|_| self.resolve_user(ns, user_id));
-        match resolved {
-            Ok(user) => {
-                let hash = user.hash.clone();
-                self.audited_now(who, action, ns, &hash, "", || work(&user))
-            }
-            Err(e) => self.audited_now(who, action, ns, &[], "", || Err(e)),
-        }
+        self.on_user(who, (action, cap), ns, user_id, "", Ok(()), true, work)
     }
 
     /// Exports every live credential version of a user, decrypted (needs `export`).

@@ -145,6 +145,39 @@ impl Vault {
 }
 
 impl Vault {
+    /// Runs an operation on one user: validates the namespace and `precheck` (the caller's own
+    /// input checks), requires `cap`, resolves the user, and audits the outcome under the user's
+    /// keyed hash — queued, or stored before returning when `durable` (operator actions).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each caller names every part of its audit entry"
+    )]
+    pub(crate) fn on_user<T>(
+        &self,
+        who: &Principal,
+        (action, cap): (&str, Capability),
+        ns: &str,
+        user_id: &str,
+        target: &str,
+        precheck: CoreResult<()>,
+        durable: bool,
+        work: impl FnOnce(&UserRef) -> CoreResult<T>,
+    ) -> CoreResult<T> {
+        let resolved = names::namespace(ns)
+            .and(precheck)
+            .and_then(|_| who.require(cap, ns))
+            .and_then(|_| self.resolve_user(ns, user_id));
+        let (hash, result) = match resolved {
+            Ok(user) => (user.hash.clone(), work(&user)),
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        if durable {
+            self.audited_now(who, action, ns, &hash, target, || result)
+        } else {
+            self.audited(who, action, ns, &hash, target, || result)
+        }
+    }
+
     /// Decrypts a user's own id from the user row.
     pub(crate) fn user_id_of(&self, user: &UserRef) -> CoreResult<String> {
         let row = self

@@ -307,16 +307,7 @@ impl Vault {
         target: &str,
         work: impl FnOnce(&UserRef) -> CoreResult<T>,
     ) -> CoreResult<T> {
-        let resolved = names::namespace(ns)
-            .and_then(|_| who.require(cap, ns))
-            .and_then(|_| self.resolve_user(ns, user_id));
-        match resolved {
-            Ok(user) => {
-                let hash = user.hash.clone();
-                self.audited(who, action, ns, &hash, target, || work(&user))
-            }
-            Err(e) => self.audited(who, action, ns, &[], target, || Err(e)),
-        }
+        self.on_user(who, (action, cap), ns, user_id, target, Ok(()), false, work)
     }
 
     /// A user's ready file, checked to belong to that user.

@@ -211,6 +211,30 @@ fn content_disposition(name: &str) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
+/// Headers of every stored-content response: a download, never rendered on the API's origin
+/// (an uploaded HTML file must not run there), never cached by shared caches.
+fn attachment_headers(
+    response: &mut Response,
+    content_type: HeaderValue,
+    disposition: HeaderValue,
+) {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::CONTENT_DISPOSITION, disposition);
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+}
+
 /// Streams a reader as the response. The first segment is decrypted before the status is
 /// sent, so damage there is a clean `integrity_error`; damage found later aborts the
 /// transfer (the client sees a truncated body, never unauthenticated bytes).
@@ -225,28 +249,15 @@ async fn file_response(mut reader: FileReader) -> Result<Response, ApiError> {
                 r.next_chunk().await.map(|item| (item, r))
             })),
     ));
-    let headers = response.headers_mut();
     let content_type = HeaderValue::from_str(&info.content_type)
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
-    headers.insert(header::CONTENT_TYPE, content_type);
+    attachment_headers(&mut response, content_type, content_disposition(&info.name));
+    let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_LENGTH,
         HeaderValue::from(range.end - range.start),
     );
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    headers.insert(header::CONTENT_DISPOSITION, content_disposition(&info.name));
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; sandbox"),
-    );
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", info.sha256)) {
         headers.insert(header::ETAG, etag);
     }
@@ -324,18 +335,10 @@ pub(crate) async fn export_archive(
         rx.recv().await.map(|item| (item, rx))
     }));
     let mut response = Response::new(body);
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
+    attachment_headers(
+        &mut response,
         HeaderValue::from_static("application/x-tar"),
-    );
-    headers.insert(
-        header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"export.tar\""),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
     );
     Ok(response)
 }
