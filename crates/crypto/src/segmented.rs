@@ -173,6 +173,33 @@ impl SegmentCipher {
         Ok(buf)
     }
 
+    /// Seals segment `index` where it lies (no copy) and returns its tag, to be appended right
+    /// after it; the same length rules as [`Self::seal`].
+    pub fn seal_in_place(
+        &self,
+        index: u64,
+        segment: &mut [u8],
+        last: bool,
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        let size = self.header.segment_size as usize;
+        if segment.len() > size || (!last && segment.len() != size) {
+            return Err(CryptoError::InvalidKey(
+                "a segment has the wrong length".into(),
+            ));
+        }
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                self.header.nonce(index, last)?,
+                Aad::from(self.aad.as_slice()),
+                segment,
+            )
+            .map_err(|_| CryptoError::Integrity)?;
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
+        Ok(out)
+    }
+
     /// Opens segment `index`; `last` must say whether it is the file's final segment.
     pub fn open(
         &self,
@@ -180,23 +207,31 @@ impl SegmentCipher {
         ciphertext: &[u8],
         last: bool,
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        if ciphertext.len() < TAG_LEN
-            || ciphertext.len() > self.header.segment_size as usize + TAG_LEN
-        {
+        let mut buf = Zeroizing::new(ciphertext.to_vec());
+        let len = self.open_in_place(index, &mut buf, last)?;
+        buf.truncate(len);
+        Ok(buf)
+    }
+
+    /// Opens segment `index` where it lies (no copy); returns the plaintext's length, which
+    /// is a prefix of `sealed`. On failure the buffer's contents are unspecified: drop them.
+    pub fn open_in_place(
+        &self,
+        index: u64,
+        sealed: &mut [u8],
+        last: bool,
+    ) -> Result<usize, CryptoError> {
+        if sealed.len() < TAG_LEN || sealed.len() > self.header.segment_size as usize + TAG_LEN {
             return Err(CryptoError::Integrity);
         }
-        let mut buf = Zeroizing::new(ciphertext.to_vec());
-        let len = self
-            .key
+        self.key
             .open_in_place(
                 self.header.nonce(index, last)?,
                 Aad::from(self.aad.as_slice()),
-                &mut buf,
+                sealed,
             )
-            .map_err(|_| CryptoError::Integrity)?
-            .len();
-        buf.truncate(len);
-        Ok(buf)
+            .map(|plain| plain.len())
+            .map_err(|_| CryptoError::Integrity)
     }
 }
 
@@ -213,6 +248,28 @@ mod tests {
             &AssociatedData::new("file").field("ns").field(file_id),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn in_place_forms_match_the_copying_ones() {
+        let c = cipher(b"file-x", FileHeader::new(32).unwrap());
+        let plain = [7u8; 32];
+        let sealed = c.seal(3, &plain, false).unwrap();
+        let mut in_place = plain;
+        let tag = c.seal_in_place(3, &mut in_place, false).unwrap();
+        assert_eq!([&in_place[..], &tag[..]].concat(), sealed);
+        let mut buf = sealed.clone();
+        let n = c.open_in_place(3, &mut buf, false).unwrap();
+        assert_eq!(&buf[..n], &plain[..]);
+        let mut wrong = sealed.clone();
+        assert!(
+            c.open_in_place(3, &mut wrong, true).is_err(),
+            "final flag is bound"
+        );
+        assert!(
+            c.seal_in_place(0, &mut [0u8; 5], false).is_err(),
+            "short non-final segment"
+        );
     }
 
     /// Encrypts `plain` into header ‖ segments.

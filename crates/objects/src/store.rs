@@ -11,7 +11,7 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
+use object_store::{ObjectStore, PutPayload};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::mpsc;
 
@@ -19,8 +19,10 @@ use crate::{ObjectLocation, S3Settings};
 
 /// Stored bytes per piece unless configured otherwise (a multiple of typical segment sizes).
 pub const DEFAULT_PIECE_SIZE: u64 = 8 * 1024 * 1024;
-/// Chunks buffered between the object store and a reader: bounds a download's memory.
-const READ_AHEAD_CHUNKS: usize = 4;
+/// Largest ranged read: one GET (one `read` on a local file) per block.
+pub const READ_BLOCK: u64 = 1024 * 1024;
+/// Blocks buffered between the object store and a reader: bounds a download's memory.
+const READ_AHEAD_BLOCKS: usize = 4;
 
 /// Object storage failures. Messages name objects by their random ids only.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,25 @@ pub enum ObjectError {
 }
 
 pub type ObjectResult<T> = Result<T, ObjectError>;
+
+/// Tells damage from an outage after a failed ranged read: a piece that is missing or shorter
+/// than `needed` bytes is damage (stores report a range past the end in their own ways);
+/// anything else means the store could not answer.
+async fn classify(
+    store: &dyn ObjectStore,
+    path: &Path,
+    needed: u64,
+    err: object_store::Error,
+) -> ObjectError {
+    match store.head(path).await {
+        Err(object_store::Error::NotFound { .. }) => ObjectError::Missing(path.to_string()),
+        Ok(meta) if meta.size < needed => ObjectError::Missing(format!(
+            "{path} (holds {} bytes, {needed} needed)",
+            meta.size
+        )),
+        _ => unavailable(err),
+    }
+}
 
 fn unavailable(e: object_store::Error) -> ObjectError {
     match e {
@@ -203,8 +224,9 @@ impl BlobStore {
         .await
     }
 
-    /// Streams bytes `range` of the object's logical byte stream (pieces of `piece_size`).
-    /// At most a few chunks are buffered, whatever the range's length.
+    /// Streams bytes `range` of the object's logical byte stream (pieces of `piece_size`), in
+    /// blocks of at most [`READ_BLOCK`] fetched one ranged GET at a time; at most
+    /// [`READ_AHEAD_BLOCKS`] blocks wait in the channel, whatever the range's length.
     pub fn read_range(
         &self,
         object_id: &str,
@@ -215,7 +237,7 @@ impl BlobStore {
         if piece_size == 0 {
             return Err(ObjectError::Config("piece size must be positive".into()));
         }
-        let (tx, rx) = mpsc::channel(READ_AHEAD_CHUNKS);
+        let (tx, rx) = mpsc::channel(READ_AHEAD_BLOCKS);
         let store = self.inner.store.clone();
         let object_id = object_id.to_string();
         self.inner.handle.spawn(async move {
@@ -223,43 +245,23 @@ impl BlobStore {
             while at < range.end {
                 let piece = at / piece_size;
                 let piece_start = piece * piece_size;
-                let within =
-                    (at - piece_start)..(range.end.min(piece_start + piece_size) - piece_start);
-                let len = within.end - within.start;
-                let opts = GetOptions {
-                    range: Some(GetRange::Bounded(within)),
-                    ..GetOptions::default()
+                let end = range.end.min(piece_start + piece_size).min(at + READ_BLOCK);
+                let path = piece_path(&object_id, piece);
+                let within = (at - piece_start)..(end - piece_start);
+                let block = match store.get_range(&path, within.clone()).await {
+                    Ok(b) if b.len() as u64 == within.end - within.start => Ok(b),
+                    // A piece shorter than the metadata says: damage, not an outage.
+                    Ok(b) => Err(ObjectError::Missing(format!(
+                        "{path} (short by {} bytes)",
+                        (within.end - within.start).saturating_sub(b.len() as u64)
+                    ))),
+                    Err(e) => Err(classify(store.as_ref(), &path, within.end, e).await),
                 };
-                let result = store.get_opts(&piece_path(&object_id, piece), opts).await;
-                let mut stream = match result {
-                    Ok(r) => r.into_stream(),
-                    Err(e) => {
-                        let _ = tx.send(Err(unavailable(e))).await;
-                        return;
-                    }
-                };
-                let mut got = 0u64;
-                while let Some(chunk) = stream.next().await {
-                    let item = chunk.map_err(unavailable);
-                    let failed = item.is_err();
-                    if let Ok(b) = &item {
-                        got += b.len() as u64;
-                    }
-                    if tx.send(item).await.is_err() || failed {
-                        return;
-                    }
-                }
-                if got != len {
-                    // A piece shorter than the metadata says: the caller reports it as damage.
-                    let _ = tx
-                        .send(Err(ObjectError::Missing(format!(
-                            "{object_id}/{piece:08} (short by {} bytes)",
-                            len.saturating_sub(got)
-                        ))))
-                        .await;
+                let failed = block.is_err();
+                if tx.send(block).await.is_err() || failed {
                     return;
                 }
-                at = piece_start + piece_size.min(range.end - piece_start);
+                at = end;
             }
         });
         Ok(rx)
@@ -415,7 +417,16 @@ mod tests {
             collect(&store, "ab12", 100, 200..201).await.unwrap(),
             data[200..201]
         );
-        // Asking past what is stored reports damage instead of returning less.
+        // Asking past what is stored reports damage instead of returning less, also when the
+        // request starts beyond the end of a piece.
+        assert!(matches!(
+            collect(&store, "ab12", 100, 240..260).await,
+            Err(ObjectError::Missing(_))
+        ));
+        assert!(matches!(
+            collect(&store, "ab12", 100, 255..260).await,
+            Err(ObjectError::Missing(_))
+        ));
         assert!(collect(&store, "ab12", 100, 0..300).await.is_err());
         assert_eq!(
             store.list_object_ids().await.unwrap(),

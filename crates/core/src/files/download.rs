@@ -204,19 +204,19 @@ impl FileReader {
                 None => return Err(CoreError::Integrity("file")),
             }
         }
-        let sealed = self.buffer.split_to(need);
+        // Decrypted where it lies and handed out without another copy.
+        let mut segment = self.buffer.split_to(need);
         let last = index + 1 == self.segment_count;
-        let plain = self
+        let len = self
             .cipher
-            .open(index, &sealed, last)
+            .open_in_place(index, &mut segment, last)
             .map_err(|e| CoreError::from_crypto("file", e))?;
+        segment.truncate(len);
         self.next_segment += 1;
         let seg_start = index * self.segment_size;
-        let from = self.range.start.saturating_sub(seg_start) as usize;
-        let to = (self.range.end.saturating_sub(seg_start) as usize).min(plain.len());
-        Ok(Some(Bytes::copy_from_slice(
-            plain.get(from..to.max(from)).unwrap_or_default(),
-        )))
+        let from = (self.range.start.saturating_sub(seg_start) as usize).min(len);
+        let to = (self.range.end.saturating_sub(seg_start) as usize).clamp(from, len);
+        Ok(Some(segment.freeze().slice(from..to)))
     }
 
     /// Audits a failure found while streaming (the open itself was audited as it happened).

@@ -38,8 +38,9 @@ pub struct UploadWriter {
     quota: FileQuota,
     cipher: SegmentCipher,
     segment_size: usize,
-    /// Plaintext of the segment being filled.
-    segment: Vec<u8>,
+    /// Plaintext bytes of the segment being filled, at the tail of `piece` (sealed in place
+    /// once full, so the piece buffer is the only copy).
+    segment_len: usize,
     segment_index: u64,
     /// Ciphertext not yet written as a piece.
     piece: BytesMut,
@@ -166,7 +167,7 @@ impl Vault {
                     blobs,
                     inflight: InFlight::default(),
                     segment_size: header.segment_size as usize,
-                    segment: Vec::with_capacity(header.segment_size as usize),
+                    segment_len: 0,
                     segment_index: 0,
                     piece,
                     piece_index: 0,
@@ -213,11 +214,12 @@ impl UploadWriter {
         self.size = new_size;
         self.sha256.update(data);
         while !data.is_empty() {
-            let room = self.segment_size - self.segment.len();
+            let room = self.segment_size - self.segment_len;
             let take = room.min(data.len());
-            self.segment.extend_from_slice(&data[..take]);
+            self.piece.extend_from_slice(&data[..take]);
+            self.segment_len += take;
             data = &data[take..];
-            if self.segment.len() == self.segment_size {
+            if self.segment_len == self.segment_size {
                 self.seal_segment(false)?;
                 self.flush_full_pieces().await?;
             }
@@ -225,13 +227,16 @@ impl UploadWriter {
         Ok(())
     }
 
+    /// Seals the segment at the tail of the piece buffer where it lies. Pieces are cut only
+    /// after this, so only sealed bytes ever leave.
     fn seal_segment(&mut self, last: bool) -> CoreResult<()> {
-        let sealed = self
+        let start = self.piece.len() - self.segment_len;
+        let tag = self
             .cipher
-            .seal(self.segment_index, &self.segment, last)
+            .seal_in_place(self.segment_index, &mut self.piece[start..], last)
             .map_err(|e| CoreError::Internal(e.to_string()))?;
-        self.piece.extend_from_slice(&sealed);
-        self.segment.clear();
+        self.piece.extend_from_slice(&tag);
+        self.segment_len = 0;
         self.segment_index += 1;
         Ok(())
     }
