@@ -14,6 +14,6 @@ mod location;
 mod store;
 
 pub use location::{ObjectLocation, S3Settings};
-pub use store::{BlobStore, InFlight, ObjectError, ObjectResult, DEFAULT_PIECE_SIZE};
+pub use store::{BlobStore, InFlight, ObjectError, ObjectResult, PendingPut, DEFAULT_PIECE_SIZE};
 /// The receiving end of a ranged read ([`BlobStore::read_range`]).
 pub use tokio::sync::mpsc::Receiver as ByteReceiver;

@@ -84,6 +84,18 @@ impl InFlight {
     }
 }
 
+/// A piece write running on the store's runtime.
+pub struct PendingPut(tokio::task::JoinHandle<ObjectResult<()>>);
+
+impl PendingPut {
+    /// Waits for the write to finish.
+    pub async fn finish(self) -> ObjectResult<()> {
+        self.0
+            .await
+            .map_err(|e| ObjectError::Unavailable(format!("I/O task failed: {e}")))?
+    }
+}
+
 /// Shuts the runtime down without blocking, so the store may be dropped anywhere.
 struct OwnedRuntime(Option<Runtime>);
 
@@ -208,11 +220,25 @@ impl BlobStore {
         bytes: Bytes,
         inflight: &InFlight,
     ) -> ObjectResult<()> {
+        self.start_put(object_id, index, bytes, inflight)?
+            .finish()
+            .await
+    }
+
+    /// Starts writing a piece and returns at once, so the caller can prepare the next piece
+    /// while this one is written; [`PendingPut::finish`] reports the outcome.
+    pub fn start_put(
+        &self,
+        object_id: &str,
+        index: u64,
+        bytes: Bytes,
+        inflight: &InFlight,
+    ) -> ObjectResult<PendingPut> {
         check_object_id(object_id)?;
         let store = self.inner.store.clone();
         let path = piece_path(object_id, index);
         let hold = inflight.0.clone();
-        self.on_runtime(async move {
+        Ok(PendingPut(self.inner.handle.spawn(async move {
             let result = store
                 .put(&path, PutPayload::from(bytes))
                 .await
@@ -220,8 +246,7 @@ impl BlobStore {
                 .map_err(unavailable);
             drop(hold);
             result
-        })
-        .await
+        })))
     }
 
     /// Streams bytes `range` of the object's logical byte stream (pieces of `piece_size`), in

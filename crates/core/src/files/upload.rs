@@ -1,12 +1,13 @@
 //! Streaming upload: plaintext in, sealed segments out, cut into fixed-size pieces that are
-//! written as soon as they fill. Memory stays at one segment plus one piece per upload,
+//! written as soon as they fill (the next piece fills while the previous one is written).
+//! Memory stays at two pieces per upload,
 //! whatever the file size. The metadata row exists (as `uploading`) before the first piece is
 //! written and becomes `ready` only after the last one, so no object is ever without a row.
 
 use bytes::{Bytes, BytesMut};
 use strongroom_crypto::keyed_hash::Sha256;
-use strongroom_crypto::segmented::{FileHeader, SegmentCipher, DEFAULT_SEGMENT_SIZE};
-use strongroom_objects::{BlobStore, InFlight};
+use strongroom_crypto::segmented::{FileHeader, SegmentCipher, DEFAULT_SEGMENT_SIZE, TAG_LEN};
+use strongroom_objects::{BlobStore, InFlight, PendingPut};
 use strongroom_storage::{FileCompletion, FileQuota, FileRow, FileState};
 
 use super::{
@@ -45,6 +46,9 @@ pub struct UploadWriter {
     /// Ciphertext not yet written as a piece.
     piece: BytesMut,
     piece_index: u64,
+    /// The previous piece, still being written while this one fills (one at a time, so an
+    /// upload holds at most two pieces).
+    writing: Option<PendingPut>,
     size: u64,
     limit: u64,
     bound: Bound,
@@ -160,7 +164,9 @@ impl Vault {
                 if let Some(b) = self.storage().begin_file(&row, &quota)? {
                     return Err(breach_message(b));
                 }
-                let mut piece = BytesMut::with_capacity(row.piece_size as usize);
+                let mut piece = BytesMut::with_capacity(
+                    row.piece_size as usize + header.segment_size as usize + TAG_LEN,
+                );
                 piece.extend_from_slice(&header.to_bytes());
                 Ok(UploadWriter {
                     vault: self.clone(),
@@ -171,6 +177,7 @@ impl Vault {
                     segment_index: 0,
                     piece,
                     piece_index: 0,
+                    writing: None,
                     size: 0,
                     limit,
                     bound,
@@ -244,16 +251,28 @@ impl UploadWriter {
     async fn flush_full_pieces(&mut self) -> CoreResult<()> {
         let piece_size = self.row.piece_size as usize;
         while self.piece.len() >= piece_size {
-            let full = self.piece.split_to(piece_size).freeze();
+            // The next piece gets a buffer of its own (the full one is shared with its write
+            // until that finishes), sized once, so an upload holds two piece buffers at most.
+            let mut next = BytesMut::with_capacity(piece_size + self.segment_size + TAG_LEN);
+            next.extend_from_slice(&self.piece[piece_size..]);
+            self.piece.truncate(piece_size);
+            let full = std::mem::replace(&mut self.piece, next).freeze();
             self.put_piece(full).await?;
         }
         Ok(())
     }
 
+    /// Starts writing a piece once the previous one has been written.
     async fn put_piece(&mut self, bytes: Bytes) -> CoreResult<()> {
-        self.blobs
-            .put_piece(&self.row.object_id, self.piece_index, bytes, &self.inflight)
-            .await?;
+        if let Some(previous) = self.writing.take() {
+            previous.finish().await?;
+        }
+        self.writing = Some(self.blobs.start_put(
+            &self.row.object_id,
+            self.piece_index,
+            bytes,
+            &self.inflight,
+        )?);
         self.piece_index += 1;
         Ok(())
     }
@@ -266,6 +285,9 @@ impl UploadWriter {
         if !self.piece.is_empty() {
             let rest = std::mem::take(&mut self.piece).freeze();
             self.put_piece(rest).await?;
+        }
+        if let Some(last) = self.writing.take() {
+            last.finish().await?;
         }
         let sha256 = std::mem::take(&mut self.sha256).finish();
         if let Some(expected) = self.expected_sha256 {
