@@ -1,6 +1,6 @@
 //! Streaming download: reads only the stored bytes of the segments a range touches, opens each
 //! segment before any of its bytes are returned, and trims the first and last to the range.
-//! Memory stays at one segment plus a few read-ahead chunks, whatever the file size. A segment
+//! Memory stays at one segment plus four 1 MiB read-ahead blocks, whatever the file size. A segment
 //! that fails authentication ends the stream with an integrity error; no byte of it is returned.
 
 use std::ops::Range;
