@@ -3,6 +3,7 @@
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -11,7 +12,7 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{ClientOptions, ObjectStore, PutPayload, RetryConfig};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::mpsc;
 
@@ -166,6 +167,20 @@ impl BlobStore {
                 if let Some(v) = &s3.secret_access_key {
                     b = b.with_secret_access_key(v.as_str());
                 }
+                // Fail within seconds when the store is down (the caller answers 503 and the
+                // client retries), instead of object_store's default of retrying for minutes.
+                b = b
+                    .with_retry(RetryConfig {
+                        max_retries: 3,
+                        retry_timeout: Duration::from_secs(10),
+                        ..RetryConfig::default()
+                    })
+                    .with_client_options(
+                        ClientOptions::new()
+                            .with_connect_timeout(Duration::from_secs(5))
+                            .with_timeout(Duration::from_secs(120))
+                            .with_allow_http(s3.allow_http),
+                    );
                 if s3.allow_http {
                     b = b.with_allow_http(true);
                 }
