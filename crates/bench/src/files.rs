@@ -169,9 +169,7 @@ pub fn run(params: &Params) -> Result<Vec<Row>> {
         sides[3].push((secs, peak));
 
         vault.delete_file(&who, "bench", "user", &info.id)?;
-        for name in ["copy-up.bin"] {
-            std::fs::remove_file(out(name))?;
-        }
+        std::fs::remove_file(out("copy-up.bin"))?;
     }
     for (name, runs) in ["upload", "plain up", "download", "plain down"]
         .iter()

@@ -622,7 +622,19 @@ fn tampering_is_an_integrity_error_never_wrong_bytes(backend: Backend) {
     );
     let _ = b;
 
-    // Every failure was audited as an integrity error.
+    // ... counted for operators ...
+    let metrics = server.request("GET", "/v1/sys/metrics", None, None).body;
+    let failures_metric = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("strongroom_file_integrity_failures_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(failures_metric >= 5, "{metrics}");
+    assert!(
+        metrics.contains("strongroom_file_bytes_uploaded_total 500000"),
+        "{metrics}"
+    );
+    // ... and every failure was audited as an integrity error.
     let r = server.request(
         "GET",
         "/v1/sys/audit?action=file.read&limit=100",

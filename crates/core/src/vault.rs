@@ -69,6 +69,12 @@ pub struct Counters {
     pub oauth_refresh_failures: std::sync::atomic::AtomicU64,
     /// OAuth refreshes that succeeded.
     pub oauth_refreshes: std::sync::atomic::AtomicU64,
+    /// Plaintext bytes of files stored.
+    pub file_bytes_uploaded: std::sync::atomic::AtomicU64,
+    /// Plaintext bytes of files returned.
+    pub file_bytes_downloaded: std::sync::atomic::AtomicU64,
+    /// File reads stopped by an integrity failure.
+    pub file_integrity_failures: std::sync::atomic::AtomicU64,
 }
 
 /// A handle on an open store. Cheap to clone; all clones share caches and the audit writer.

@@ -4,6 +4,7 @@
 //! that fails authentication ends the stream with an integrity error; no byte of it is returned.
 
 use std::ops::Range;
+use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
 use strongroom_crypto::segmented::{SegmentCipher, TAG_LEN};
@@ -181,7 +182,13 @@ impl FileReader {
     pub async fn next_chunk(&mut self) -> Option<CoreResult<Bytes>> {
         while !self.failed && self.next_segment <= self.last_segment {
             match self.next_segment_plaintext().await {
-                Ok(Some(bytes)) if !bytes.is_empty() => return Some(Ok(bytes)),
+                Ok(Some(bytes)) if !bytes.is_empty() => {
+                    self.vault
+                        .counters()
+                        .file_bytes_downloaded
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    return Some(Ok(bytes));
+                }
                 Ok(_) => continue,
                 Err(e) => {
                     self.failed = true;
@@ -223,6 +230,10 @@ impl FileReader {
     fn report(&self, e: &CoreError) {
         if let CoreError::Integrity(what) = e {
             tracing::warn!(what, "integrity failure while streaming a file");
+            self.vault
+                .counters()
+                .file_integrity_failures
+                .fetch_add(1, Ordering::Relaxed);
         }
         let mut entry = self.audit.clone();
         entry.time = self.vault.now_ms();

@@ -334,6 +334,10 @@ impl FinishedUpload {
             {
                 FileCompletion::Completed => {
                     w.settled = true;
+                    vault
+                        .counters()
+                        .file_bytes_uploaded
+                        .fetch_add(w.size, std::sync::atomic::Ordering::Relaxed);
                     Ok(FileInfo {
                         id: file_id.clone(),
                         name: meta.name,

@@ -32,16 +32,38 @@ pub(crate) async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let counters = app.vault.counters();
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     let mut text = app.metrics.render();
-    text.push_str(&format!(
-        "# HELP strongroom_oauth_refreshes_total OAuth token refreshes that succeeded.\n\
-         # TYPE strongroom_oauth_refreshes_total counter\n\
-         strongroom_oauth_refreshes_total {}\n\
-         # HELP strongroom_oauth_refresh_failures_total OAuth token refreshes that failed.\n\
-         # TYPE strongroom_oauth_refresh_failures_total counter\n\
-         strongroom_oauth_refresh_failures_total {}\n",
-        load(&counters.oauth_refreshes),
-        load(&counters.oauth_refresh_failures)
-    ));
+    for (name, help, counter) in [
+        (
+            "strongroom_oauth_refreshes_total",
+            "OAuth token refreshes that succeeded.",
+            &counters.oauth_refreshes,
+        ),
+        (
+            "strongroom_oauth_refresh_failures_total",
+            "OAuth token refreshes that failed.",
+            &counters.oauth_refresh_failures,
+        ),
+        (
+            "strongroom_file_bytes_uploaded_total",
+            "Plaintext bytes of files stored.",
+            &counters.file_bytes_uploaded,
+        ),
+        (
+            "strongroom_file_bytes_downloaded_total",
+            "Plaintext bytes of files returned (downloads, links, archives).",
+            &counters.file_bytes_downloaded,
+        ),
+        (
+            "strongroom_file_integrity_failures_total",
+            "File reads stopped because stored data failed authentication or was missing.",
+            &counters.file_integrity_failures,
+        ),
+    ] {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+            load(counter)
+        ));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
