@@ -11,12 +11,12 @@ use strongroom_objects::{BlobStore, InFlight, PendingPut};
 use strongroom_storage::{FileCompletion, FileQuota, FileRow, FileState};
 
 use super::{
-    breach_message, check_content_type, check_file_name, random_id, FileInfo, NewFile,
+    breach_message, check_content_type, check_file_name, random_id, FileInfo, FilePolicy, NewFile,
     SealedMetadata,
 };
 use crate::clock::rfc3339;
 use crate::keyring::contexts;
-use crate::{names, Capability, CoreError, CoreResult, Principal, Vault};
+use crate::{Capability, CoreError, CoreResult, Principal, Vault};
 
 /// Which limit bounds an upload's bytes (for the error when it is crossed).
 #[derive(Debug, Clone, Copy)]
@@ -73,127 +73,134 @@ impl Vault {
         user_id: &str,
         new: NewFile,
     ) -> CoreResult<UploadWriter> {
-        self.file_op(
-            who,
-            ("file.upload", Capability::Write),
-            ns,
-            user_id,
-            "",
-            |user| {
-                names::user_id(user_id)?;
-                check_file_name(&new.name)?;
-                let content_type = new
-                    .content_type
-                    .clone()
-                    .unwrap_or_else(|| "application/octet-stream".to_string());
-                check_content_type(&content_type)?;
-                let expected_sha256 = new
-                    .expected_sha256
-                    .as_deref()
-                    .map(|h| {
-                        hex::decode(h)
-                            .ok()
-                            .and_then(|v| <[u8; 32]>::try_from(v).ok())
-                            .ok_or(CoreError::Invalid {
-                                field: "sha256",
-                                rule: "must be 64 hex characters".into(),
-                            })
-                    })
-                    .transpose()?;
-                let blobs = self.blobs()?.clone();
-                let policy = self.file_policy(ns)?;
-                if !policy.allows(&content_type) {
-                    return Err(CoreError::UnsupportedContentType(content_type));
-                }
-                let max_file_size = policy
-                    .max_file_size
-                    .unwrap_or(u64::MAX)
-                    .min(self.settings().max_file_size);
-                if let Some(declared) = new.declared_size {
-                    if declared > max_file_size {
-                        return Err(CoreError::FileTooLarge {
-                            limit: max_file_size,
-                        });
-                    }
-                }
-                let quota = policy.quota();
-                // What the quota leaves now; concurrent uploads are re-checked at commit.
-                let mut limit = max_file_size;
-                let mut bound = Bound::MaxFileSize(max_file_size);
-                if quota.user_bytes.is_some() || quota.namespace_bytes.is_some() {
-                    let used_user = self.storage().file_usage(ns, Some(&user.hash))?.bytes;
-                    let used_ns = self.storage().file_usage(ns, None)?.bytes;
-                    let room = [
-                        quota.user_bytes.map(|l| l.saturating_sub(used_user)),
-                        quota.namespace_bytes.map(|l| l.saturating_sub(used_ns)),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .min()
-                    .unwrap_or(u64::MAX);
-                    if room < limit {
-                        limit = room;
-                        bound = Bound::Quota;
-                    }
-                }
-                let data_key = self.user_key_for_write(user, user_id)?;
-                let file_id = random_id()?;
-                let header = FileHeader::new(DEFAULT_SEGMENT_SIZE)
-                    .map_err(|e| CoreError::Internal(e.to_string()))?;
-                let cipher = SegmentCipher::new(
-                    &data_key,
-                    file_id.as_bytes(),
-                    header,
-                    &contexts::file(ns, &user.hash, &file_id),
-                )
+        let action = ("file.upload", Capability::Write);
+        self.file_op(who, action, ns, user_id, "", |user| {
+            check_file_name(&new.name)?;
+            let content_type = new
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".to_string());
+            check_content_type(&content_type)?;
+            let expected_sha256 = parse_sha256(new.expected_sha256.as_deref())?;
+            let blobs = self.blobs()?.clone();
+            let policy = self.file_policy(ns)?;
+            if !policy.allows(&content_type) {
+                return Err(CoreError::UnsupportedContentType(content_type));
+            }
+            let (limit, bound) = self.upload_limit(ns, &user.hash, &policy, new.declared_size)?;
+            let data_key = self.user_key_for_write(user, user_id)?;
+            let file_id = random_id()?;
+            let header = FileHeader::new(DEFAULT_SEGMENT_SIZE)
                 .map_err(|e| CoreError::Internal(e.to_string()))?;
-                let now = self.now_ms();
-                let row = FileRow {
-                    namespace: ns.to_string(),
-                    user_hash: user.hash.clone(),
-                    file_id,
-                    object_id: random_id()?,
-                    state: FileState::Uploading,
-                    size: new.declared_size.unwrap_or(0),
-                    piece_size: self.settings().file_piece_size,
-                    header: header.to_bytes().to_vec(),
-                    sealed: Vec::new(),
-                    created_at: now,
-                    updated_at: now,
-                };
-                if let Some(b) = self.storage().begin_file(&row, &quota)? {
-                    return Err(breach_message(b));
-                }
-                let mut piece = BytesMut::with_capacity(
-                    row.piece_size as usize + header.segment_size as usize + TAG_LEN,
-                );
-                piece.extend_from_slice(&header.to_bytes());
-                Ok(UploadWriter {
-                    vault: self.clone(),
-                    blobs,
-                    inflight: InFlight::default(),
-                    segment_size: header.segment_size as usize,
-                    segment_len: 0,
-                    segment_index: 0,
-                    piece,
-                    piece_index: 0,
-                    writing: None,
-                    size: 0,
-                    limit,
-                    bound,
-                    sha256: Sha256::default(),
-                    row,
-                    who: who.clone(),
-                    name: new.name,
-                    content_type,
-                    expected_sha256,
-                    quota,
-                    cipher,
-                    settled: false,
-                })
-            },
-        )
+            let cipher = SegmentCipher::new(
+                &data_key,
+                file_id.as_bytes(),
+                header,
+                &contexts::file(ns, &user.hash, &file_id),
+            )
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+            let now = self.now_ms();
+            let row = FileRow {
+                namespace: ns.to_string(),
+                user_hash: user.hash.clone(),
+                file_id,
+                object_id: random_id()?,
+                state: FileState::Uploading,
+                size: new.declared_size.unwrap_or(0),
+                piece_size: self.settings().file_piece_size,
+                header: header.to_bytes().to_vec(),
+                sealed: Vec::new(),
+                created_at: now,
+                updated_at: now,
+            };
+            let quota = policy.quota();
+            if let Some(b) = self.storage().begin_file(&row, &quota)? {
+                return Err(breach_message(b));
+            }
+            let mut piece = BytesMut::with_capacity(
+                row.piece_size as usize + header.segment_size as usize + TAG_LEN,
+            );
+            piece.extend_from_slice(&header.to_bytes());
+            Ok(UploadWriter {
+                vault: self.clone(),
+                blobs,
+                inflight: InFlight::default(),
+                segment_size: header.segment_size as usize,
+                segment_len: 0,
+                segment_index: 0,
+                piece,
+                piece_index: 0,
+                writing: None,
+                size: 0,
+                limit,
+                bound,
+                sha256: Sha256::default(),
+                row,
+                who: who.clone(),
+                name: new.name,
+                content_type,
+                expected_sha256,
+                quota,
+                cipher,
+                settled: false,
+            })
+        })
     }
+
+    /// How many bytes this upload may carry, and which limit that is: the maximum file size
+    /// (the policy's, capped by the server's), or what the byte quotas leave now (concurrent
+    /// uploads are checked again when each completes). A declared size above it fails at once.
+    fn upload_limit(
+        &self,
+        ns: &str,
+        user_hash: &[u8],
+        policy: &FilePolicy,
+        declared: Option<u64>,
+    ) -> CoreResult<(u64, Bound)> {
+        let max_file_size = policy
+            .max_file_size
+            .unwrap_or(u64::MAX)
+            .min(self.settings().max_file_size);
+        if declared.is_some_and(|d| d > max_file_size) {
+            return Err(CoreError::FileTooLarge {
+                limit: max_file_size,
+            });
+        }
+        let quota = policy.quota();
+        if quota.user_bytes.is_none() && quota.namespace_bytes.is_none() {
+            return Ok((max_file_size, Bound::MaxFileSize(max_file_size)));
+        }
+        let used_user = self.storage().file_usage(ns, Some(user_hash))?.bytes;
+        let used_ns = self.storage().file_usage(ns, None)?.bytes;
+        let room = [
+            quota.user_bytes.map(|l| l.saturating_sub(used_user)),
+            quota.namespace_bytes.map(|l| l.saturating_sub(used_ns)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(u64::MAX);
+        Ok(if room < max_file_size {
+            (room, Bound::Quota)
+        } else {
+            (max_file_size, Bound::MaxFileSize(max_file_size))
+        })
+    }
+}
+
+/// The optional hex SHA-256 an upload must match.
+fn parse_sha256(hex_text: Option<&str>) -> CoreResult<Option<[u8; 32]>> {
+    hex_text
+        .map(|h| {
+            hex::decode(h)
+                .ok()
+                .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                .ok_or(CoreError::Invalid {
+                    field: "sha256",
+                    rule: "must be 64 hex characters".into(),
+                })
+        })
+        .transpose()
 }
 
 impl UploadWriter {
