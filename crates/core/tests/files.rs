@@ -121,11 +121,18 @@ async fn sizes_around_segment_and_piece_boundaries_round_trip() {
     }
     let page = f.vault.list_files(&admin(), "app", "u1", None, 3).unwrap();
     assert_eq!(page.items.len(), 3);
+    // The cursor is a position: deleting the page's last file does not end the listing.
+    let last = page.items.last().unwrap().id.clone();
+    f.vault.delete_file(&admin(), "app", "u1", &last).unwrap();
     let rest = f
         .vault
         .list_files(&admin(), "app", "u1", page.next_cursor.as_deref(), 100)
         .unwrap();
     assert_eq!(rest.items.len(), 5);
+    assert!(f
+        .vault
+        .list_files(&admin(), "app", "u1", Some("not-a-cursor"), 10)
+        .is_err());
     assert!(f
         .vault
         .list_files(&admin(), "app", "u2", None, 10)

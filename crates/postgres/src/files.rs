@@ -172,10 +172,11 @@ impl FileStore for PgStore {
         &self,
         namespace: &str,
         user_hash: &[u8],
-        after: Option<&str>,
+        after: Option<(i64, &str)>,
         limit: usize,
     ) -> StorageResult<Vec<FileRow>> {
         let limit = limit as i64;
+        let (after_time, after_id) = after.unzip();
         rows(self.read(|c| {
             c.query(
                 concat!(
@@ -183,11 +184,10 @@ impl FileStore for PgStore {
                     columns!(),
                     " FROM files f WHERE f.namespace = $1 AND f.user_hash = $2 AND f.state = 1 AND ",
                     user_exists!(),
-                    " AND ($3::TEXT IS NULL OR (f.created_at, f.file_id) > \
-                      (SELECT a.created_at, a.file_id FROM files a WHERE a.namespace = $1 AND a.file_id = $3)) \
-                     ORDER BY f.created_at, f.file_id LIMIT $4"
+                    " AND ($3::BIGINT IS NULL OR (f.created_at, f.file_id) > ($3, $4::TEXT)) \
+                     ORDER BY f.created_at, f.file_id LIMIT $5"
                 ),
-                &[&namespace, &user_hash, &after, &limit],
+                &[&namespace, &user_hash, &after_time, &after_id, &limit],
             )
         })?)
     }

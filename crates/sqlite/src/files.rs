@@ -149,17 +149,17 @@ impl FileStore for SqliteStore {
         &self,
         namespace: &str,
         user_hash: &[u8],
-        after: Option<&str>,
+        after: Option<(i64, &str)>,
         limit: usize,
     ) -> StorageResult<Vec<FileRow>> {
+        let (after_time, after_id) = after.unzip();
         self.read(|c| {
             c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM files f WHERE f.namespace = ?1 AND f.user_hash = ?2 AND f.state = 1 AND {USER_EXISTS} \
-                 AND (?3 IS NULL OR (f.created_at, f.file_id) > \
-                      (SELECT a.created_at, a.file_id FROM files a WHERE a.namespace = ?1 AND a.file_id = ?3)) \
-                 ORDER BY f.created_at, f.file_id LIMIT ?4"
+                 AND (?3 IS NULL OR (f.created_at, f.file_id) > (?3, ?4)) \
+                 ORDER BY f.created_at, f.file_id LIMIT ?5"
             ))?
-            .query_map(params![namespace, user_hash, after, limit as i64], file_row)?
+            .query_map(params![namespace, user_hash, after_time, after_id, limit as i64], file_row)?
             .collect()
         })
     }

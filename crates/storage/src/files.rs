@@ -116,12 +116,14 @@ pub trait FileStore {
     ) -> StorageResult<FileCompletion>;
     /// A `Ready` file whose user still exists.
     fn get_file(&self, namespace: &str, file_id: &str) -> StorageResult<Option<FileRow>>;
-    /// A user's `Ready` files, oldest first, after the file id `after`.
+    /// A user's `Ready` files, oldest first (then by id), after the position `after` —
+    /// `(created_at, file_id)` of the last file of the previous page, which need not exist
+    /// any more.
     fn list_files(
         &self,
         namespace: &str,
         user_hash: &[u8],
-        after: Option<&str>,
+        after: Option<(i64, &str)>,
         limit: usize,
     ) -> StorageResult<Vec<FileRow>>;
     /// Usage of one user (`Some`) or of the whole namespace (`None`), uploads included.

@@ -215,6 +215,19 @@ fn check_file_id(id: &str) -> CoreResult<()> {
     }
 }
 
+/// A page cursor: `<created_at ms>.<file id>` of the last file of the previous page (a
+/// position, so it stays valid when that file is deleted meanwhile).
+fn parse_cursor(cursor: &str) -> CoreResult<(i64, String)> {
+    let bad = || CoreError::Invalid {
+        field: "cursor",
+        rule: "is not a cursor from a previous page".into(),
+    };
+    let (time, id) = cursor.split_once('.').ok_or_else(bad)?;
+    let time = time.parse::<i64>().map_err(|_| bad())?;
+    check_file_id(id).map_err(|_| bad())?;
+    Ok((time, id.to_string()))
+}
+
 fn random_id() -> CoreResult<String> {
     strongroom_crypto::random::bytes::<16>()
         .map(hex::encode)
@@ -405,16 +418,19 @@ impl Vault {
             user_id,
             "",
             |user| {
-                if let Some(c) = cursor {
-                    check_file_id(c).map_err(|_| CoreError::Invalid {
-                        field: "cursor",
-                        rule: "is not a cursor from a previous page".into(),
-                    })?;
-                }
+                let after = cursor.map(parse_cursor).transpose()?;
                 let limit = page_limit(limit)?;
-                let rows = self.storage().list_files(ns, &user.hash, cursor, limit)?;
+                let rows = self.storage().list_files(
+                    ns,
+                    &user.hash,
+                    after.as_ref().map(|(t, id)| (*t, id.as_str())),
+                    limit,
+                )?;
                 let next_cursor = (rows.len() == limit)
-                    .then(|| rows.last().map(|r| r.file_id.clone()))
+                    .then(|| {
+                        rows.last()
+                            .map(|r| format!("{}.{}", r.created_at, r.file_id))
+                    })
                     .flatten();
                 let items = rows
                     .iter()
@@ -428,13 +444,14 @@ impl Vault {
     /// Every file of a user, for the export (the caller holds `export`, checked by the caller).
     pub(crate) fn all_user_files(&self, user: &UserRef) -> CoreResult<Vec<FileInfo>> {
         let mut out = Vec::new();
-        let mut after: Option<String> = None;
+        let mut after: Option<(i64, String)> = None;
         loop {
-            let rows =
-                self.storage()
-                    .list_files(&user.keys.name, &user.hash, after.as_deref(), 1000)?;
+            let position = after.as_ref().map(|(t, id)| (*t, id.as_str()));
+            let rows = self
+                .storage()
+                .list_files(&user.keys.name, &user.hash, position, 1000)?;
             let Some(last) = rows.last() else { break };
-            after = Some(last.file_id.clone());
+            after = Some((last.created_at, last.file_id.clone()));
             for r in &rows {
                 out.push(self.file_info(r)?);
             }

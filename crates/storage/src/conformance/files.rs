@@ -73,7 +73,7 @@ pub fn files_lifecycle(s: &dyn Storage) {
     upload(s, "cc", 1, 1, 12);
     upload(s, "bb", 1, 1, 12);
     upload(s, "dd", 2, 1, 12);
-    let ids = |after: Option<&str>| -> Vec<String> {
+    let ids = |after: Option<(i64, &str)>| -> Vec<String> {
         s.list_files("app", &[1; 32], after, 2)
             .unwrap()
             .into_iter()
@@ -81,7 +81,12 @@ pub fn files_lifecycle(s: &dyn Storage) {
             .collect()
     };
     assert_eq!(ids(None), ["aa", "bb"], "oldest first, then by id");
-    assert_eq!(ids(Some("bb")), ["cc"]);
+    assert_eq!(ids(Some((12, "bb"))), ["cc"]);
+    assert_eq!(
+        ids(Some((11, "zz"))),
+        ["bb", "cc"],
+        "the position need not be a file"
+    );
     assert_eq!(
         s.file_usage("app", Some(&[1; 32])).unwrap(),
         FileUsage {
