@@ -391,3 +391,72 @@ async fn erasure_makes_files_unreadable_at_once_and_the_purge_removes_them() {
         data(10)
     );
 }
+
+/// A clock the test moves by hand.
+struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl strongroom_core::Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_upload_that_makes_progress_is_not_swept_and_a_stalled_one_is() {
+    use strongroom_core::jobs::{FileSweepJob, Job};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(strongroom_sqlite::SqliteStore::open(&dir.path().join("v.db")).unwrap());
+    let clock = Arc::new(ManualClock(std::sync::atomic::AtomicI64::new(
+        1_700_000_000_000,
+    )));
+    let settings = VaultSettings {
+        files: Some(BlobStore::open(&ObjectLocation::Memory, &S3Settings::default()).unwrap()),
+        file_piece_size: 100_003,
+        upload_stale_ms: 60_000,
+        ..VaultSettings::default()
+    };
+    let vault = Vault::open(
+        store,
+        Key::<Root>::generate().unwrap(),
+        clock.clone(),
+        settings,
+    )
+    .unwrap()
+    .vault;
+    vault.create_namespace(&admin(), "app").unwrap();
+    let advance = |secs: i64| {
+        clock
+            .0
+            .fetch_add(secs * 1000, std::sync::atomic::Ordering::SeqCst);
+    };
+    let sweep = |v: &Vault| {
+        let v = v.clone();
+        std::thread::spawn(move || FileSweepJob.run_once(&v).unwrap())
+            .join()
+            .unwrap()
+    };
+    let new = || NewFile {
+        name: "slow.bin".into(),
+        ..NewFile::default()
+    };
+
+    // Progress every 50 s against a 60 s stale window: never swept.
+    let mut w = vault.begin_upload(&admin(), "app", "u", new()).unwrap();
+    for _ in 0..3 {
+        advance(50);
+        w.write(&data(150_000)).await.unwrap();
+        sweep(&vault);
+    }
+    let info = w.finish().await.unwrap().commit().unwrap();
+    assert_eq!(info.size, 450_000);
+
+    // No progress for longer than the window: swept, and the writer finds out at its next piece.
+    let mut w = vault.begin_upload(&admin(), "app", "u", new()).unwrap();
+    w.write(&data(150_000)).await.unwrap();
+    advance(120);
+    sweep(&vault);
+    let err = w.write(&data(150_000)).await.unwrap_err();
+    assert!(matches!(err, CoreError::NotFound("upload")), "{err:?}");
+    let view = vault.get_file_policy(&admin(), "app").unwrap();
+    assert_eq!(view.usage.files, 1, "only the completed file remains");
+}

@@ -153,6 +153,17 @@ impl FileStore for PgStore {
         })
     }
 
+    fn touch_upload(&self, namespace: &str, file_id: &str, now: i64) -> StorageResult<bool> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE files f SET updated_at = $3 WHERE f.namespace = $1 AND f.file_id = $2 AND f.state = 0 \
+                 AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = f.namespace AND u.user_hash = f.user_hash)",
+                &[&namespace, &file_id, &now],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
     fn get_file(&self, namespace: &str, file_id: &str) -> StorageResult<Option<FileRow>> {
         let found = self.read(|c| {
             c.query_opt(

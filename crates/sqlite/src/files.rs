@@ -135,6 +135,18 @@ impl FileStore for SqliteStore {
         })
     }
 
+    fn touch_upload(&self, namespace: &str, file_id: &str, now: i64) -> StorageResult<bool> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE files SET updated_at = ?3 WHERE namespace = ?1 AND file_id = ?2 AND state = 0 \
+                 AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = files.namespace AND u.user_hash = files.user_hash)",
+                params![namespace, file_id, now],
+            )
+            .map(|n| n == 1)
+            .map_err(map_err)
+        })
+    }
+
     fn get_file(&self, namespace: &str, file_id: &str) -> StorageResult<Option<FileRow>> {
         self.read(|c| {
             c.prepare_cached(&format!(

@@ -114,6 +114,9 @@ pub trait FileStore {
         now: i64,
         quota: &FileQuota,
     ) -> StorageResult<FileCompletion>;
+    /// Records progress of an `Uploading` row (so the sweeper does not take a slow upload for
+    /// an abandoned one); false when the row is no longer uploading (swept, or user erased).
+    fn touch_upload(&self, namespace: &str, file_id: &str, now: i64) -> StorageResult<bool>;
     /// A `Ready` file whose user still exists.
     fn get_file(&self, namespace: &str, file_id: &str) -> StorageResult<Option<FileRow>>;
     /// A user's `Ready` files, oldest first (then by id), after the position `after` —

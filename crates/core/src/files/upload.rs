@@ -18,6 +18,9 @@ use crate::clock::rfc3339;
 use crate::keyring::contexts;
 use crate::{Capability, CoreError, CoreResult, Principal, Vault};
 
+/// How often a running upload records progress in its row (one small write).
+const PROGRESS_EVERY_MS: i64 = 30_000;
+
 /// Which limit bounds an upload's bytes (for the error when it is crossed).
 #[derive(Debug, Clone, Copy)]
 enum Bound {
@@ -269,10 +272,23 @@ impl UploadWriter {
         Ok(())
     }
 
-    /// Starts writing a piece once the previous one has been written.
+    /// Starts writing a piece once the previous one has been written. Every
+    /// [`PROGRESS_EVERY_MS`] the row records progress, so the sweeper only takes uploads that
+    /// stopped moving; an upload swept or erased meanwhile stops here.
     async fn put_piece(&mut self, bytes: Bytes) -> CoreResult<()> {
         if let Some(previous) = self.writing.take() {
             previous.finish().await?;
+        }
+        let now = self.vault.now_ms();
+        if now - self.row.updated_at >= PROGRESS_EVERY_MS {
+            if !self
+                .vault
+                .storage()
+                .touch_upload(&self.row.namespace, &self.row.file_id, now)?
+            {
+                return Err(CoreError::NotFound("upload"));
+            }
+            self.row.updated_at = now;
         }
         self.writing = Some(self.blobs.start_put(
             &self.row.object_id,

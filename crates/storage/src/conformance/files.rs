@@ -117,12 +117,20 @@ pub fn files_lifecycle(s: &dyn Storage) {
             .collect()
     };
     assert_eq!(stale(40), ["aa"]);
-    let mut both = stale(51);
+    // Progress keeps an upload out of the sweep; only uploading rows can be touched.
+    assert!(s.touch_upload("app", "ee", 60).unwrap());
+    assert_eq!(stale(55), ["aa"]);
+    assert!(
+        !s.touch_upload("app", "bb", 60).unwrap(),
+        "ready rows are not uploads"
+    );
+    assert!(!s.touch_upload("app", "nope", 60).unwrap());
+    let mut both = stale(61);
     both.sort();
     assert_eq!(both, ["aa", "ee"]);
     assert!(s.delete_file_row("app", "aa").unwrap());
     assert!(!s.delete_file_row("app", "aa").unwrap());
-    assert_eq!(stale(51), ["ee"]);
+    assert_eq!(stale(61), ["ee"]);
 }
 
 pub fn files_quotas(s: &dyn Storage) {
@@ -213,6 +221,10 @@ pub fn files_vanish_with_their_user(s: &dyn Storage) {
         s.complete_file("app", "f2", 5, b"m", 6, &OPEN).unwrap(),
         FileCompletion::Gone,
         "an upload cannot complete for an erased user"
+    );
+    assert!(
+        !s.touch_upload("app", "f2", 6).unwrap(),
+        "nor make progress"
     );
     let mut rows: Vec<String> = s
         .user_file_rows("app", &[1; 32], 10)
