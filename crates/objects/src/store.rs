@@ -312,7 +312,29 @@ impl BlobStore {
         check_object_id(object_id)?;
         let store = self.inner.store.clone();
         let prefix = Path::from(object_id);
+        // A node that died during a local write can leave object_store's staging file
+        // (`<piece>#<n>`), which listings skip: on a folder the object's directory goes whole.
+        let folder = match &self.inner.location {
+            ObjectLocation::Local(dir) => Some(dir.join(object_id)),
+            _ => None,
+        };
         self.on_runtime(async move {
+            if let Some(folder) = folder {
+                let removed = tokio::task::spawn_blocking(move || {
+                    let pieces = std::fs::read_dir(&folder).map_or(0, |d| d.count() as u64);
+                    match std::fs::remove_dir_all(&folder) {
+                        Ok(()) => Ok(pieces),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+                        Err(e) => Err(ObjectError::Unavailable(format!(
+                            "removing {}: {e}",
+                            folder.display()
+                        ))),
+                    }
+                })
+                .await
+                .map_err(|e| ObjectError::Unavailable(format!("I/O task failed: {e}")))?;
+                return removed;
+            }
             let mut listed = store.list(Some(&prefix));
             let mut paths = Vec::new();
             while let Some(meta) = listed.next().await {
@@ -500,13 +522,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let loc = ObjectLocation::Local(dir.path().join("objects"));
         exercise(BlobStore::open(&loc, &S3Settings::default()).unwrap()).await;
-        // Deleting cleans up the object's folder too.
-        assert_eq!(
+        // Deleting cleans up the object's folder too, staging files of a crashed write included.
+        let count = || {
             std::fs::read_dir(dir.path().join("objects"))
                 .unwrap()
-                .count(),
-            0
-        );
+                .count()
+        };
+        assert_eq!(count(), 0);
+        let store = BlobStore::open(&loc, &S3Settings::default()).unwrap();
+        store
+            .put_piece("cd34", 0, Bytes::from_static(b"x"), &InFlight::default())
+            .await
+            .unwrap();
+        std::fs::write(dir.path().join("objects/cd34/00000001#7"), b"half").unwrap();
+        assert_eq!(store.delete_object("cd34").await.unwrap(), 2);
+        assert_eq!(count(), 0);
     }
 
     #[test]
