@@ -7,6 +7,8 @@
     reason = "each test file uses a different part of the support module"
 )]
 
+pub mod files;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
