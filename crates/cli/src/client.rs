@@ -145,6 +145,14 @@ pub fn segment(value: &str) -> String {
     out
 }
 
+/// A list path with its page size and, when continuing, the previous page's cursor.
+pub fn page_path(path: &str, limit: usize, cursor: Option<&str>) -> String {
+    match cursor {
+        Some(c) => format!("{path}?limit={limit}&cursor={}", segment(c)),
+        None => format!("{path}?limit={limit}"),
+    }
+}
+
 /// Prints a JSON answer, pretty.
 pub fn print(value: &Value) -> Result<()> {
     if !value.is_null() {

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use crate::client::{print, segment, Client, Connection};
+use crate::client::{page_path, print, segment, Client, Connection};
 
 type Outcome = Result<ExitCode>;
 
@@ -263,14 +263,15 @@ pub fn credential(conn: &Connection, cmd: CredentialCommand) -> Outcome {
             cursor,
             limit,
         } => {
-            let mut path = format!(
-                "/v1/ns/{}/users/{}/credentials?limit={limit}",
-                segment(&namespace),
-                segment(&user)
+            let path = page_path(
+                &format!(
+                    "/v1/ns/{}/users/{}/credentials",
+                    segment(&namespace),
+                    segment(&user)
+                ),
+                limit,
+                cursor.as_deref(),
             );
-            if let Some(cursor) = cursor {
-                path.push_str(&format!("&cursor={}", segment(&cursor)));
-            }
             done(c.call("GET", &path, None)?)
         }
         CredentialCommand::History {
@@ -402,10 +403,11 @@ pub fn users(conn: &Connection, cmd: UsersCommand) -> Outcome {
             cursor,
             limit,
         } => {
-            let mut path = format!("/v1/ns/{}/users?limit={limit}", segment(&namespace));
-            if let Some(cursor) = cursor {
-                path.push_str(&format!("&cursor={}", segment(&cursor)));
-            }
+            let path = page_path(
+                &format!("/v1/ns/{}/users", segment(&namespace)),
+                limit,
+                cursor.as_deref(),
+            );
             done(c.call("GET", &path, None)?)
         }
         UsersCommand::Export {
@@ -824,13 +826,11 @@ pub fn records(conn: &Connection, cmd: RecordsCommand) -> Outcome {
             cursor,
             limit,
         } => {
-            let mut path = format!(
-                "{}?limit={limit}",
-                record_path(&namespace, &collection, user.as_deref())
+            let path = page_path(
+                &record_path(&namespace, &collection, user.as_deref()),
+                limit,
+                cursor.as_deref(),
             );
-            if let Some(cursor) = cursor {
-                path.push_str(&format!("&cursor={}", segment(&cursor)));
-            }
             done(c.call("GET", &path, None)?)
         }
         RecordsCommand::Lookup {

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use serde_json::{json, Map, Value};
 
-use crate::client::{print, segment, Client, Connection};
+use crate::client::{page_path, print, segment, Client, Connection};
 
 #[derive(Subcommand)]
 pub enum FilesCommand {
@@ -176,14 +176,15 @@ pub fn files(conn: &Connection, cmd: FilesCommand) -> Result<ExitCode> {
             cursor,
             limit,
         } => {
-            let mut path = format!(
-                "/v1/ns/{}/users/{}/files?limit={limit}",
-                segment(&namespace),
-                segment(&user)
+            let path = page_path(
+                &format!(
+                    "/v1/ns/{}/users/{}/files",
+                    segment(&namespace),
+                    segment(&user)
+                ),
+                limit,
+                cursor.as_deref(),
             );
-            if let Some(cursor) = cursor {
-                path.push_str(&format!("&cursor={}", segment(&cursor)));
-            }
             c.call("GET", &path, None)?
         }
         FilesCommand::Info {
