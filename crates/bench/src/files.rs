@@ -19,9 +19,9 @@ use strongroom_sqlite::SqliteStore;
 use crate::report::{Measure, Row};
 use crate::Params;
 
-const CHUNK: usize = 1 << 20;
+pub(crate) const CHUNK: usize = 1 << 20;
 /// Rounds per side; the median is reported.
-const ROUNDS: usize = 5;
+pub(crate) const ROUNDS: usize = 5;
 
 /// Resets the peak RSS of this process (Linux ≥ 4.0); false where unsupported.
 fn reset_peak() -> bool {
@@ -39,7 +39,7 @@ fn peak_mib() -> u64 {
         .map_or(0, |kib| kib / 1024)
 }
 
-fn throughput(bytes: u64, secs: f64) -> Measure {
+pub(crate) fn throughput(bytes: u64, secs: f64) -> Measure {
     Measure {
         per_sec: bytes as f64 / 1e6 / secs,
         ..Measure::default()
@@ -193,6 +193,7 @@ pub fn run(params: &Params) -> Result<Vec<Row>> {
         "files: {} MiB, median of {ROUNDS}: upload {:.0} MB/s (plain {:.0}), download {:.0} MB/s (plain {:.0})",
         params.file_mib, upload.0.per_sec, plain_up.0.per_sec, download.0.per_sec, plain_down.0.per_sec
     );
+    let http_rows = crate::files_http::run(&vault, &who, &source, size, params.file_mib)?;
     let _ = std::fs::remove_dir_all(dir.path()).context("removing the bench files");
     Ok(vec![
         Row::new(
@@ -215,12 +216,15 @@ pub fn run(params: &Params) -> Result<Vec<Row>> {
             plain_down.0,
             "no ratio target (#6); constant memory",
         ),
-    ])
+    ]
+    .into_iter()
+    .chain(http_rows)
+    .collect())
 }
 
 /// Runs one side: flushes dirty pages first (so no side pays for another's writes), resets
 /// the peak-memory mark, and returns seconds, MiB of peak RSS above the start, and the result.
-fn measured<T>(side: impl FnOnce() -> Result<T>) -> Result<(f64, u64, T)> {
+pub(crate) fn measured<T>(side: impl FnOnce() -> Result<T>) -> Result<(f64, u64, T)> {
     std::process::Command::new("sync")
         .status()
         .context("running sync")?;
@@ -236,7 +240,7 @@ fn measured<T>(side: impl FnOnce() -> Result<T>) -> Result<(f64, u64, T)> {
 }
 
 /// The median run's throughput and the largest peak over the runs.
-fn median(size: u64, mut runs: Vec<(f64, u64)>) -> (Measure, u64) {
+pub(crate) fn median(size: u64, mut runs: Vec<(f64, u64)>) -> (Measure, u64) {
     let peak = runs.iter().map(|r| r.1).max().unwrap_or(0);
     runs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let secs = runs.get(runs.len() / 2).map_or(f64::NAN, |r| r.0);

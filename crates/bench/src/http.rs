@@ -23,8 +23,8 @@ use crate::setup::{token_set_json, user_id, Fixture, NAME, NAMESPACE};
 use crate::Params;
 
 /// A server running on its own runtime until dropped.
-struct Running {
-    addr: SocketAddr,
+pub(crate) struct Running {
+    pub(crate) addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -40,7 +40,7 @@ impl Drop for Running {
     }
 }
 
-fn start(router: Option<Router>, state: Option<AppState>) -> Result<Running> {
+pub(crate) fn start(router: Option<Router>, state: Option<AppState>) -> Result<Running> {
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;

@@ -6,6 +6,7 @@
 mod erasure;
 mod events;
 mod files;
+mod files_http;
 mod http;
 mod library;
 mod loadgen;
