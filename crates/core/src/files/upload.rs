@@ -68,7 +68,8 @@ pub struct FinishedUpload {
 impl Vault {
     /// Starts an upload of a file for `user_id` (needs `write`): checks the name, content type,
     /// declared size, policy and quotas, and records the upload. The owner's data key is
-    /// created on the user's first write.
+    /// created on the user's first write. Audited as `file.upload.start`, and the completed
+    /// upload as `file.upload` with the file's id.
     pub fn begin_upload(
         &self,
         who: &Principal,
@@ -76,7 +77,7 @@ impl Vault {
         user_id: &str,
         new: NewFile,
     ) -> CoreResult<UploadWriter> {
-        let action = ("file.upload", Capability::Write);
+        let action = ("file.upload.start", Capability::Write);
         self.file_op(who, action, ns, user_id, "", |user| {
             check_file_name(&new.name)?;
             let content_type = new
