@@ -81,17 +81,13 @@ fn breach_with(
     except: Option<&str>,
     size: u64,
 ) -> StorageResult<Option<QuotaBreach>> {
-    if *quota == FileQuota::default() {
+    if quota.is_unlimited() {
         return Ok(None);
     }
     lock_namespace(tx, namespace)?;
-    let add = |u: FileUsage| FileUsage {
-        bytes: u.bytes.saturating_add(size),
-        files: u.files + 1,
-    };
-    let user = add(usage(tx, namespace, Some(user_hash), except)?);
-    let ns = add(usage(tx, namespace, None, except)?);
-    Ok(quota.breach(user, ns))
+    let user = usage(tx, namespace, Some(user_hash), except)?;
+    let ns = usage(tx, namespace, None, except)?;
+    Ok(quota.breach_adding(user, ns, size))
 }
 
 impl FileStore for PgStore {

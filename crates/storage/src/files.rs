@@ -79,8 +79,24 @@ pub enum QuotaBreach {
 }
 
 impl FileQuota {
-    /// The first limit broken by usage `user` / `namespace` (already including the new file).
-    pub fn breach(&self, user: FileUsage, namespace: FileUsage) -> Option<QuotaBreach> {
+    /// No limit at all (backends skip the usage queries).
+    pub fn is_unlimited(&self) -> bool {
+        *self == FileQuota::default()
+    }
+
+    /// The first limit broken by adding one file of `size` bytes to the usage `user` /
+    /// `namespace` (which do not include it).
+    pub fn breach_adding(
+        &self,
+        user: FileUsage,
+        namespace: FileUsage,
+        size: u64,
+    ) -> Option<QuotaBreach> {
+        let add = |u: FileUsage| FileUsage {
+            bytes: u.bytes.saturating_add(size),
+            files: u.files + 1,
+        };
+        let (user, namespace) = (add(user), add(namespace));
         let over = |limit: Option<u64>, used: u64| limit.filter(|l| used > *l);
         if let Some(limit) = over(self.user_files, user.files) {
             return Some(QuotaBreach::UserFiles { limit });
