@@ -108,8 +108,9 @@ impl Vault {
         who: &Principal,
     ) -> CoreResult<FileReader> {
         let blobs = self.blobs()?.clone();
-        let info = self.file_info(row)?;
-        let cipher = self.file_cipher(row)?;
+        let key = self.file_owner_key(row)?;
+        let info = self.file_info(row, &key)?;
+        let cipher = self.file_cipher(row, &key)?;
         let header = *cipher.header();
         let size = row.size;
         let segment_size = u64::from(header.segment_size);

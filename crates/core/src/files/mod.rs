@@ -17,7 +17,10 @@ mod policy;
 pub mod upload;
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
 use strongroom_crypto::segmented::{FileHeader, SegmentCipher};
+use strongroom_crypto::{Data, Key};
 use strongroom_objects::BlobStore;
 use strongroom_storage::FileRow;
 
@@ -133,11 +136,9 @@ impl Vault {
         }
     }
 
-    /// The data key of a file's owner (the owner must still exist).
-    fn file_owner_key(
-        &self,
-        row: &FileRow,
-    ) -> CoreResult<std::sync::Arc<strongroom_crypto::Key<strongroom_crypto::Data>>> {
+    /// The data key of a file's owner (the owner must still exist). Looked up once per
+    /// operation: every file of one user shares it.
+    fn file_owner_key(&self, row: &FileRow) -> CoreResult<Arc<Key<Data>>> {
         let keys = self.keyring().namespace(&row.namespace)?;
         let user = UserRef {
             keys,
@@ -147,9 +148,8 @@ impl Vault {
             .ok_or(CoreError::NotFound("file"))
     }
 
-    /// Decrypts a row's sealed metadata into what callers see.
-    fn file_info(&self, row: &FileRow) -> CoreResult<FileInfo> {
-        let key = self.file_owner_key(row)?;
+    /// Decrypts a row's sealed metadata, under its owner's `key`, into what callers see.
+    fn file_info(&self, row: &FileRow, key: &Key<Data>) -> CoreResult<FileInfo> {
         let plain = key
             .open(
                 &contexts::file_metadata(&row.namespace, &row.user_hash, &row.file_id),
@@ -168,13 +168,12 @@ impl Vault {
         })
     }
 
-    /// The segment cipher of a stored file.
-    fn file_cipher(&self, row: &FileRow) -> CoreResult<SegmentCipher> {
-        let key = self.file_owner_key(row)?;
+    /// The segment cipher of a stored file, under its owner's `key`.
+    fn file_cipher(&self, row: &FileRow, key: &Key<Data>) -> CoreResult<SegmentCipher> {
         let header =
             FileHeader::parse(&row.header).map_err(|e| CoreError::from_crypto("file", e))?;
         SegmentCipher::new(
-            &key,
+            key,
             row.file_id.as_bytes(),
             header,
             &contexts::file(&row.namespace, &row.user_hash, &row.file_id),
@@ -198,7 +197,8 @@ impl Vault {
             file_id,
             |user| {
                 let row = self.user_file(user, file_id)?;
-                self.file_info(&row)
+                let key = self.file_owner_key(&row)?;
+                self.file_info(&row, &key)
             },
         )
     }
@@ -233,11 +233,10 @@ impl Vault {
                             .map(|r| format!("{}.{}", r.created_at, r.file_id))
                     })
                     .flatten();
-                let items = rows
-                    .iter()
-                    .map(|r| self.file_info(r))
-                    .collect::<CoreResult<Vec<_>>>()?;
-                Ok(Page { items, next_cursor })
+                Ok(Page {
+                    items: self.files_info(&rows)?,
+                    next_cursor,
+                })
             },
         )
     }
@@ -253,11 +252,18 @@ impl Vault {
                 .list_files(&user.keys.name, &user.hash, position, 1000)?;
             let Some(last) = rows.last() else { break };
             after = Some((last.created_at, last.file_id.clone()));
-            for r in &rows {
-                out.push(self.file_info(r)?);
-            }
+            out.extend(self.files_info(&rows)?);
         }
         Ok(out)
+    }
+
+    /// The metadata of one user's files, with one key look-up for all of them.
+    fn files_info(&self, rows: &[FileRow]) -> CoreResult<Vec<FileInfo>> {
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        let key = self.file_owner_key(first)?;
+        rows.iter().map(|r| self.file_info(r, &key)).collect()
     }
 
     /// Deletes a file (needs `delete`). The row is marked first, so the file disappears at once

@@ -4,9 +4,12 @@
 //! whatever the file size. The metadata row exists (as `uploading`) before the first piece is
 //! written and becomes `ready` only after the last one, so no object is ever without a row.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 use strongroom_crypto::keyed_hash::Sha256;
 use strongroom_crypto::segmented::{FileHeader, SegmentCipher, DEFAULT_SEGMENT_SIZE, TAG_LEN};
+use strongroom_crypto::{Data, Key};
 use strongroom_objects::{BlobStore, InFlight, PendingPut};
 use strongroom_storage::{FileCompletion, FileQuota, FileRow, FileState};
 
@@ -41,6 +44,8 @@ pub struct UploadWriter {
     expected_sha256: Option<[u8; 32]>,
     quota: FileQuota,
     cipher: SegmentCipher,
+    /// The owner's data key, which also seals the metadata at commit.
+    data_key: Arc<Key<Data>>,
     segment_size: usize,
     /// Plaintext bytes of the segment being filled, at the tail of `piece` (sealed in place
     /// once full, so the piece buffer is the only copy).
@@ -146,6 +151,7 @@ impl Vault {
                 expected_sha256,
                 quota,
                 cipher,
+                data_key,
                 settled: false,
             })
         })
@@ -340,7 +346,6 @@ impl FinishedUpload {
         let file_id = w.row.file_id.clone();
         let who = w.who.clone();
         vault.audited(&who, "file.upload", &ns, &hash, &file_id, || {
-            let key = vault.file_owner_key(&w.row)?;
             let meta = SealedMetadata {
                 name: w.name.clone(),
                 content_type: w.content_type.clone(),
@@ -348,7 +353,8 @@ impl FinishedUpload {
             };
             let plain =
                 serde_json::to_vec(&meta).map_err(|e| CoreError::Internal(e.to_string()))?;
-            let sealed = key
+            let sealed = w
+                .data_key
                 .seal(1, &contexts::file_metadata(&ns, &hash, &file_id), &plain)
                 .map_err(|e| CoreError::Internal(e.to_string()))?;
             let now = vault.now_ms();
