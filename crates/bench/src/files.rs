@@ -46,10 +46,9 @@ pub(crate) fn throughput(bytes: u64, secs: f64) -> Measure {
     }
 }
 
-/// Reads `src` in 1 MiB chunks and writes them to `dst` (the limit of both directions).
-fn plain_copy(src: &std::path::Path, dst: &std::path::Path) -> Result<u64> {
-    let mut input = File::open(src)?;
-    let mut output = File::create(dst)?;
+/// Copies `input` to `output` in 1 MiB chunks (never the kernel's file-to-file shortcut, so
+/// the limit does the same reads and writes a client would); returns the bytes copied.
+pub(crate) fn copy_in_chunks(input: &mut impl Read, output: &mut impl Write) -> Result<u64> {
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0;
     loop {
@@ -64,20 +63,15 @@ fn plain_copy(src: &std::path::Path, dst: &std::path::Path) -> Result<u64> {
     Ok(total)
 }
 
-/// Reads `src` in 1 MiB chunks and drops them (the limit of a download: the reader is the
-/// client's side, and writing it to a disk would only add that disk's noise to both sides).
+/// The limit of an upload: the source read and written to a new file.
+fn plain_copy(src: &std::path::Path, dst: &std::path::Path) -> Result<u64> {
+    copy_in_chunks(&mut File::open(src)?, &mut File::create(dst)?)
+}
+
+/// The limit of a download: the file read and dropped (the reader is the client's side, and
+/// writing it to a disk would only add that disk's noise to both sides).
 fn plain_read(src: &std::path::Path) -> Result<u64> {
-    let mut input = File::open(src)?;
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0;
-    loop {
-        let n = input.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        total += std::hint::black_box(&buf[..n]).len() as u64;
-    }
-    Ok(total)
+    copy_in_chunks(&mut File::open(src)?, &mut std::io::sink())
 }
 
 pub fn run(params: &Params) -> Result<Vec<Row>> {

@@ -5,7 +5,7 @@
 //! and server together.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use strongroom_core::{Policy, Principal, Vault};
 use strongroom_server::{AppState, ServerSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::files::{measured, median, CHUNK, ROUNDS};
+use crate::files::{copy_in_chunks, measured, median, CHUNK, ROUNDS};
 use crate::http::start;
 use crate::report::Row;
 
@@ -35,15 +35,7 @@ fn exchange(addr: SocketAddr, head: &str, body: Option<(&Path, u64)>) -> Result<
                 stream,
                 "{head}\r\nHost: bench\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
             )?;
-            let mut file = File::open(path)?;
-            let mut buf = vec![0u8; CHUNK];
-            loop {
-                let n = file.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                stream.write_all(&buf[..n])?;
-            }
+            copy_in_chunks(&mut File::open(path)?, &mut stream)?;
         }
         None => write!(stream, "{head}\r\nHost: bench\r\nConnection: close\r\n\r\n")?,
     }
@@ -62,15 +54,7 @@ fn exchange(addr: SocketAddr, head: &str, body: Option<(&Path, u64)>) -> Result<
             break;
         }
     }
-    let mut total = 0u64;
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-    }
+    let total = copy_in_chunks(&mut reader, &mut std::io::sink())?;
     Ok((status, total))
 }
 
