@@ -208,11 +208,6 @@ impl BlobStore {
         })
     }
 
-    /// Where the objects are.
-    pub fn location(&self) -> &ObjectLocation {
-        &self.inner.location
-    }
-
     /// Runs `fut` on the store's runtime.
     async fn on_runtime<T: Send + 'static>(
         &self,
@@ -421,19 +416,6 @@ impl BlobStore {
             ids.sort();
             ids.dedup();
             Ok(ids)
-        })
-        .await
-    }
-
-    /// Checks the store answers (writes nothing).
-    pub async fn ping(&self) -> ObjectResult<()> {
-        let store = self.inner.store.clone();
-        self.on_runtime(async move {
-            let mut listed = store.list(Some(&Path::from("ping-probe")));
-            match listed.next().await {
-                Some(Err(e)) => Err(unavailable(e)),
-                _ => Ok(()),
-            }
         })
         .await
     }

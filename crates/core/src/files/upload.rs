@@ -214,16 +214,6 @@ fn parse_sha256(hex_text: Option<&str>) -> CoreResult<Option<[u8; 32]>> {
 }
 
 impl UploadWriter {
-    /// The new file's id.
-    pub fn file_id(&self) -> &str {
-        &self.row.file_id
-    }
-
-    /// Bytes accepted so far.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
     /// Encrypts `data` and writes every piece it fills.
     pub async fn write(&mut self, mut data: &[u8]) -> CoreResult<()> {
         let new_size = self.size + data.len() as u64;
