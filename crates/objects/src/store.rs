@@ -91,10 +91,15 @@ pub struct PendingPut(tokio::task::JoinHandle<ObjectResult<()>>);
 impl PendingPut {
     /// Waits for the write to finish.
     pub async fn finish(self) -> ObjectResult<()> {
-        self.0
-            .await
-            .map_err(|e| ObjectError::Unavailable(format!("I/O task failed: {e}")))?
+        joined(self.0).await
     }
+}
+
+/// The outcome of a task on the store's runtime (a task that panicked or was cancelled counts
+/// as the store being unavailable).
+async fn joined<T>(task: tokio::task::JoinHandle<ObjectResult<T>>) -> ObjectResult<T> {
+    task.await
+        .map_err(|e| ObjectError::Unavailable(format!("I/O task failed: {e}")))?
 }
 
 /// Shuts the runtime down without blocking, so the store may be dropped anywhere.
@@ -213,11 +218,7 @@ impl BlobStore {
         &self,
         fut: impl std::future::Future<Output = ObjectResult<T>> + Send + 'static,
     ) -> ObjectResult<T> {
-        self.inner
-            .handle
-            .spawn(fut)
-            .await
-            .map_err(|e| ObjectError::Unavailable(format!("I/O task failed: {e}")))?
+        joined(self.inner.handle.spawn(fut)).await
     }
 
     /// Writes piece `index` of object `object_id`. The write is counted in `inflight` until it
@@ -315,7 +316,7 @@ impl BlobStore {
         };
         self.on_runtime(async move {
             if let Some(folder) = folder {
-                let removed = tokio::task::spawn_blocking(move || {
+                return joined(tokio::task::spawn_blocking(move || {
                     let pieces = std::fs::read_dir(&folder).map_or(0, |d| d.count() as u64);
                     match std::fs::remove_dir_all(&folder) {
                         Ok(()) => Ok(pieces),
@@ -325,10 +326,8 @@ impl BlobStore {
                             folder.display()
                         ))),
                     }
-                })
-                .await
-                .map_err(|e| ObjectError::Unavailable(format!("I/O task failed: {e}")))?;
-                return removed;
+                }))
+                .await;
             }
             let mut listed = store.list(Some(&prefix));
             let mut paths = Vec::new();
@@ -347,15 +346,9 @@ impl BlobStore {
     }
 
     /// [`Self::delete_object`] for synchronous callers (background jobs, blocking threads).
+    /// The work itself runs on the store's runtime; this thread only waits for it.
     pub fn delete_object_blocking(&self, object_id: &str) -> ObjectResult<u64> {
-        let this = self.clone();
-        let id = object_id.to_string();
-        let task = self
-            .inner
-            .handle
-            .spawn(async move { this.delete_object(&id).await });
-        futures::executor::block_on(task)
-            .map_err(|e| ObjectError::Unavailable(format!("I/O task failed: {e}")))?
+        futures::executor::block_on(self.delete_object(object_id))
     }
 
     /// The pieces of one object as (index, stored bytes), in order.
