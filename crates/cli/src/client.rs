@@ -1,6 +1,9 @@
 //! A small blocking HTTP client for the CLI commands. Server errors are shown as
 //! `error: <code>: <message>` with a non-zero exit.
 
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
@@ -143,6 +146,33 @@ pub fn segment(value: &str) -> String {
         }
     }
     out
+}
+
+/// Saves a streamed answer to `path`. It is written beside it as `<path>.partial` and renamed
+/// at the end, so a transfer that breaks off midway leaves nothing under either name. Returns
+/// the bytes written; `what` names the transfer in errors.
+pub fn save_to(response: ureq::Response, path: &Path, what: &str) -> Result<u64> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let mut out =
+        File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
+    let copied = std::io::copy(&mut response.into_reader(), &mut out).and_then(|n| {
+        out.flush()?;
+        Ok(n)
+    });
+    drop(out);
+    match copied {
+        Ok(n) => {
+            std::fs::rename(&partial, path)
+                .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(anyhow!("the {what} failed midway (nothing was kept): {e}"))
+        }
+    }
 }
 
 /// A list path with its page size and, when continuing, the previous page's cursor.

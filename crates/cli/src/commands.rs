@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use crate::client::{page_path, print, segment, Client, Connection};
+use crate::client::{page_path, print, save_to, segment, Client, Connection};
 
 type Outcome = Result<ExitCode>;
 
@@ -424,19 +424,9 @@ pub fn users(conn: &Connection, cmd: UsersCommand) -> Outcome {
                 return done(c.call("GET", &path, None)?);
             };
             let response = c.get_stream(&format!("{path}/archive"), None)?;
-            let mut out = std::fs::File::create(&archive)
-                .with_context(|| format!("creating {}", archive.display()))?;
-            match std::io::copy(&mut response.into_reader(), &mut out) {
-                Ok(n) => {
-                    eprintln!("{n} bytes written to {}", archive.display());
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    drop(out);
-                    let _ = std::fs::remove_file(&archive);
-                    bail!("the archive download failed midway (nothing was kept): {e}")
-                }
-            }
+            let n = save_to(response, &archive, "archive download")?;
+            eprintln!("{n} bytes written to {}", archive.display());
+            Ok(ExitCode::SUCCESS)
         }
         UsersCommand::Erase {
             namespace,

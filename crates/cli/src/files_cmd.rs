@@ -3,15 +3,15 @@
 //! holds a whole file in memory.
 
 use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use serde_json::{json, Map, Value};
 
-use crate::client::{page_path, print, segment, Client, Connection};
+use crate::client::{page_path, print, save_to, segment, Client, Connection};
 
 #[derive(Subcommand)]
 pub enum FilesCommand {
@@ -146,26 +146,10 @@ pub fn files(conn: &Connection, cmd: FilesCommand) -> Result<ExitCode> {
         } => {
             let path = format!("{}/content", file_path(&namespace, &user, &file));
             let response = c.get_stream(&path, range.as_deref())?;
-            let mut body = response.into_reader();
             let written = if output.as_os_str() == "-" {
-                std::io::copy(&mut body, &mut std::io::stdout().lock())?
+                std::io::copy(&mut response.into_reader(), &mut std::io::stdout().lock())?
             } else {
-                // Written beside the target and renamed, so a failed transfer leaves no
-                // partial file under the final name.
-                let partial = output.with_extension("partial");
-                let mut out = File::create(&partial)
-                    .with_context(|| format!("creating {}", partial.display()))?;
-                let copied = std::io::copy(&mut body, &mut out);
-                let copied = match copied {
-                    Ok(n) => n,
-                    Err(e) => {
-                        let _ = std::fs::remove_file(&partial);
-                        bail!("the download failed midway (nothing was kept): {e}");
-                    }
-                };
-                out.flush()?;
-                std::fs::rename(&partial, &output)?;
-                copied
+                save_to(response, &output, "download")?
             };
             eprintln!("{written} bytes");
             Value::Null
