@@ -3,7 +3,7 @@
 //! file). Uploads are read frame by frame and downloads written segment by segment, so a
 //! request's memory does not grow with the file.
 
-use axum::body::Body;
+use axum::body::{Body, BodyDataStream};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -65,18 +65,55 @@ pub(crate) async fn upload(
         declared_size,
         expected_sha256: header_text(&headers, SHA256_HEADER)?,
     };
+    // A client that asked to wait (`Expect: 100-continue`) has sent nothing yet when the upload
+    // is refused; any other is still sending, and is drained before it hears the refusal.
+    let waits_for_continue = headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let mut frames = body.into_data_stream();
+    let stored = receive(&app, (who, ns, user), new, &mut frames).await;
+    if stored.is_err() && !waits_for_continue {
+        drain(&mut frames).await;
+    }
+    stored.map(|info| (StatusCode::CREATED, Json(info)))
+}
+
+/// Bytes and time spent reading a refused upload's body before answering.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn receive(
+    app: &AppState,
+    (who, ns, user): (strongroom_core::Principal, String, String),
+    new: NewFile,
+    frames: &mut BodyDataStream,
+) -> Result<FileInfo, ApiError> {
     let mut writer = app
         .run(move |v| v.begin_upload(&who, &ns, &user, new))
         .await?;
-    let mut frames = body.into_data_stream();
     while let Some(frame) = frames.next().await {
         // On any error the writer is dropped, which abandons the upload and its pieces.
         let bytes = frame.map_err(|_| ApiError::BodyFailed)?;
         writer.write(&bytes).await?;
     }
     let finished = writer.finish().await?;
-    let info = app.run(move |_| finished.commit()).await?;
-    Ok((StatusCode::CREATED, Json(info)))
+    app.run(move |_| finished.commit()).await
+}
+
+/// Reads and drops what a client is still sending after its upload was refused, up to
+/// [`DRAIN_LIMIT`] bytes or [`DRAIN_TIME`]. Closing the connection on unread data resets it,
+/// and the client would lose the refusal (its status and code) with it.
+async fn drain(frames: &mut BodyDataStream) {
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut read = 0;
+        while let Some(Ok(bytes)) = frames.next().await {
+            read += bytes.len();
+            if read > DRAIN_LIMIT {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 pub(crate) async fn list(
