@@ -57,11 +57,14 @@ struct LinkClaims {
 }
 
 impl Vault {
-    fn link_key(&self) -> CoreResult<Key<Index>> {
-        self.keyring()
+    /// The MAC of a token's payload part, the one definition shared by signing and checking.
+    fn link_mac(&self, body: &str) -> CoreResult<[u8; 32]> {
+        let key: Key<Index> = self
+            .keyring()
             .root()
             .derive("file-links")
-            .map_err(|e| CoreError::Internal(e.to_string()))
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        Ok(key.mac(format!("file-link/v1.{body}").as_bytes()))
     }
 
     /// Creates a download link for a user's file (needs `read`, which the link delegates).
@@ -100,9 +103,7 @@ impl Vault {
                 let payload =
                     serde_json::to_vec(&claims).map_err(|e| CoreError::Internal(e.to_string()))?;
                 let body = URL_SAFE_NO_PAD.encode(payload);
-                let mac = self
-                    .link_key()?
-                    .mac(format!("file-link/v1.{body}").as_bytes());
+                let mac = self.link_mac(&body)?;
                 let token = format!("v1.{body}.{}", URL_SAFE_NO_PAD.encode(mac));
                 Ok(DownloadLink {
                     path: format!("/v1/links/{token}"),
@@ -123,9 +124,7 @@ impl Vault {
         let mac = URL_SAFE_NO_PAD
             .decode(mac)
             .map_err(|_| CoreError::InvalidLink)?;
-        let expected = self
-            .link_key()?
-            .mac(format!("file-link/v1.{body}").as_bytes());
+        let expected = self.link_mac(body)?;
         if !constant_time_eq(&mac, &expected) {
             return Err(CoreError::InvalidLink);
         }
