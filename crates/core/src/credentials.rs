@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use strongroom_crypto::{Data, Key};
 use strongroom_storage::{ItemKey, ItemMeta, NewVersion, StorageError, VersionRow};
 
 use crate::clock::{parse_rfc3339, rfc3339};
@@ -233,6 +234,28 @@ fn check_versions(versions: &[u64]) -> CoreResult<()> {
     Ok(())
 }
 
+/// Decrypts one stored version under its owner's data key; a missing or altered ciphertext
+/// is an integrity error.
+pub(crate) fn open_credential(
+    key: &Key<Data>,
+    ns: &str,
+    user_hash: &[u8],
+    name: &str,
+    row: &VersionRow,
+) -> CoreResult<CredentialData> {
+    let ciphertext = row
+        .ciphertext
+        .as_deref()
+        .ok_or(CoreError::Integrity("credential"))?;
+    let plaintext = key
+        .open(
+            &contexts::credential(ns, user_hash, name, row.version),
+            ciphertext,
+        )
+        .map_err(|e| CoreError::from_crypto("credential", e))?;
+    serde_json::from_slice(&plaintext).map_err(|_| CoreError::Integrity("credential"))
+}
+
 impl Vault {
     fn credential_op<T>(
         &self,
@@ -342,21 +365,10 @@ impl Vault {
                 if row.deleted_at.is_some() {
                     return Err(CoreError::Deleted(row.version));
                 }
-                let ciphertext = row
-                    .ciphertext
-                    .as_deref()
-                    .ok_or(CoreError::Integrity("credential"))?;
                 let key = self
                     .existing_user_key(user)?
                     .ok_or(CoreError::Integrity("credential"))?;
-                let plaintext = key
-                    .open(
-                        &contexts::credential(ns, &user.hash, name, row.version),
-                        ciphertext,
-                    )
-                    .map_err(|e| CoreError::from_crypto("credential", e))?;
-                let data: CredentialData = serde_json::from_slice(&plaintext)
-                    .map_err(|_| CoreError::Integrity("credential"))?;
+                let data = open_credential(&key, ns, &user.hash, name, &row)?;
                 Ok(Credential {
                     name: name.to_string(),
                     data,

@@ -15,11 +15,10 @@
 use serde::Serialize;
 
 use crate::clock::rfc3339;
-use crate::credentials::{CredentialData, VersionInfo};
+use crate::credentials::{open_credential, CredentialData, VersionInfo};
 use std::collections::BTreeMap;
 
 use crate::events::Event;
-use crate::keyring::contexts;
 use crate::records::Record;
 use crate::users::UserRef;
 use crate::{Capability, CoreError, CoreResult, Principal, Vault};
@@ -136,18 +135,7 @@ impl Vault {
                             else {
                                 continue;
                             };
-                            let ciphertext = row
-                                .ciphertext
-                                .as_deref()
-                                .ok_or(CoreError::Integrity("credential"))?;
-                            let plain = key
-                                .open(
-                                    &contexts::credential(ns, &user.hash, &name, row.version),
-                                    ciphertext,
-                                )
-                                .map_err(|e| CoreError::from_crypto("credential", e))?;
-                            let data: CredentialData = serde_json::from_slice(&plain)
-                                .map_err(|_| CoreError::Integrity("credential"))?;
+                            let data = open_credential(&key, ns, &user.hash, &name, &row)?;
                             versions.push(ExportedVersion {
                                 metadata: VersionInfo {
                                     version: row.version,

@@ -23,7 +23,7 @@ use strongroom_crypto::random;
 use strongroom_storage::{CredentialStatusRow, ItemKey, StorageError};
 
 use crate::clock::{parse_rfc3339, rfc3339};
-use crate::credentials::{CredentialData, OAuthTokenSet, PutOptions};
+use crate::credentials::{open_credential, CredentialData, OAuthTokenSet, PutOptions};
 use crate::keyring::contexts;
 use crate::records::NAMESPACE_OWNER;
 use crate::secret_string::SecretString;
@@ -495,15 +495,7 @@ impl Vault {
         let key = self
             .existing_user_key(user)?
             .ok_or(CoreError::Integrity("credential"))?;
-        let plain = key
-            .open(
-                &contexts::credential(ns, &user.hash, name, row.version),
-                row.ciphertext.as_deref().unwrap_or_default(),
-            )
-            .map_err(|e| CoreError::from_crypto("credential", e))?;
-        match serde_json::from_slice::<CredentialData>(&plain)
-            .map_err(|_| CoreError::Integrity("credential"))?
-        {
+        match open_credential(&key, ns, &user.hash, name, &row)? {
             CredentialData::Oauth2(set) => Ok((row.version, set)),
             CredentialData::Secret(_) => Err(CoreError::Invalid {
                 field: "name",
