@@ -60,6 +60,23 @@ pub enum TokenCommand {
     Revoke { id: String },
     /// Show the token in use.
     Whoami,
+    /// List tokens suspended after repeated authorization denials (operators).
+    Suspended,
+    /// Lift a token's suspension (operators); it works again on every node within a second.
+    Unsuspend { id: String },
+    /// Show a namespace's suspension policy, or set it with all three options.
+    SuspensionPolicy {
+        namespace: String,
+        /// Authorization denials within the window that suspend a token (1–10,000).
+        #[arg(long, requires_all = ["window_secs", "suspend_secs"])]
+        denials: Option<u32>,
+        /// The window, in seconds (1–86,400).
+        #[arg(long, requires_all = ["denials", "suspend_secs"])]
+        window_secs: Option<u32>,
+        /// How long a suspension lasts, in seconds (1–604,800).
+        #[arg(long, requires_all = ["denials", "window_secs"])]
+        suspend_secs: Option<u32>,
+    },
 }
 
 pub fn token(conn: &Connection, cmd: TokenCommand) -> Outcome {
@@ -89,6 +106,28 @@ pub fn token(conn: &Connection, cmd: TokenCommand) -> Outcome {
             Ok(ExitCode::SUCCESS)
         }
         TokenCommand::Whoami => done(c.call("GET", "/v1/sys/tokens/self", None)?),
+        TokenCommand::Suspended => done(c.call("GET", "/v1/sys/tokens/suspended", None)?),
+        TokenCommand::Unsuspend { id } => {
+            let path = format!("/v1/sys/tokens/{}/unsuspend", segment(&id));
+            c.call("POST", &path, None)?;
+            eprintln!("lifted the suspension of {id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::SuspensionPolicy {
+            namespace,
+            denials,
+            window_secs,
+            suspend_secs,
+        } => {
+            let path = format!("/v1/ns/{}/security-policy", segment(&namespace));
+            match (denials, window_secs, suspend_secs) {
+                (Some(d), Some(w), Some(s)) => {
+                    let body = json!({"denials": d, "window_secs": w, "suspend_secs": s});
+                    done(c.call("PUT", &path, Some(&body))?)
+                }
+                _ => done(c.call("GET", &path, None)?),
+            }
+        }
     }
 }
 

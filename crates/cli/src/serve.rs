@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use strongroom_core::guard::LockoutPolicy;
 use strongroom_core::jobs::{self, JobRunner, JobSettings};
 use strongroom_core::{CoreError, Policy, Principal, SystemClock, Vault, VaultSettings};
 use strongroom_crypto::{root_key, Key, Root};
@@ -54,12 +55,44 @@ pub struct ServeArgs {
     /// Request timeout in seconds.
     #[arg(long, env = "STRONGROOM_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     request_timeout_secs: u64,
-    /// Failed authentications from one address (per minute) before it is locked out.
+    /// Failed authentications within the lock-out window that lock out the failing key: the
+    /// client address for unknown tokens, the token id for a known id with a wrong secret (or
+    /// revoked, or expired). A valid token is never refused for others' failures.
     #[arg(long, env = "STRONGROOM_LOCKOUT_THRESHOLD", default_value_t = 10)]
     lockout_threshold: u32,
-    /// Seconds a locked-out address waits.
+    /// Seconds over which failed authentications are counted.
+    #[arg(long, env = "STRONGROOM_LOCKOUT_WINDOW_SECS", default_value_t = 60)]
+    lockout_window_secs: u64,
+    /// Seconds a locked-out address or token id waits.
     #[arg(long, env = "STRONGROOM_LOCKOUT_SECS", default_value_t = 60)]
     lockout_secs: u64,
+    /// Proxies whose Forwarded / X-Forwarded-For headers name the client (comma-separated
+    /// CIDRs or addresses, e.g. 10.0.0.0/8,192.168.1.7). Without it, the peer is the client.
+    #[arg(long, env = "STRONGROOM_TRUSTED_PROXIES", default_value = "")]
+    trusted_proxies: String,
+    /// Seconds a connection has to send a request's headers.
+    #[arg(
+        long,
+        env = "STRONGROOM_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    header_read_timeout_secs: u64,
+    /// Seconds a connection may move no byte before it is closed.
+    #[arg(long, env = "STRONGROOM_IDLE_TIMEOUT_SECS", default_value_t = 120)]
+    idle_timeout_secs: u64,
+    /// Open connections at most (default: the open-file limit minus 128, at least 64); at the
+    /// cap the longest-idle connection is closed to make room.
+    #[arg(long, env = "STRONGROOM_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds an upload's body may send nothing before the upload is abandoned (408) and its
+    /// quota reservation freed.
+    #[arg(long, env = "STRONGROOM_UPLOAD_IDLE_SECS", default_value_t = 60)]
+    upload_idle_secs: u64,
+    /// Start even though the audit log lost entries the database anchored (it was deleted,
+    /// truncated or replaced): the loss is recorded in the log as `audit.reset`. Without this
+    /// flag such a store refuses to start.
+    #[arg(long)]
+    accept_audit_loss: bool,
     /// Storage: sqlite://PATH (default: DATA_DIR/strongroom.db) or postgres://USER@HOST:PORT/DB
     /// (several nodes may share one PostgreSQL database).
     #[arg(long, env = "STRONGROOM_DATABASE", hide_env_values = true)]
@@ -145,10 +178,13 @@ fn open_files(args: &ServeArgs) -> Result<BlobStore> {
 }
 
 fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // Colours only for a person at a terminal, never into a file or a log collector.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -275,11 +311,21 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Res
         file_piece_size: args.file_piece_bytes,
         max_file_size: args.max_file_size,
         upload_stale_ms: (args.upload_stale_secs as i64).saturating_mul(1000),
+        lockout: LockoutPolicy {
+            threshold: args.lockout_threshold.max(1),
+            window_ms: (args.lockout_window_secs.max(1) as i64).saturating_mul(1000),
+            lockout_ms: (args.lockout_secs as i64).saturating_mul(1000),
+        },
+        accept_audit_loss: args.accept_audit_loss,
         ..VaultSettings::default()
     };
     let opened = match Vault::open(store, root, Arc::new(SystemClock), settings) {
         Ok(opened) => opened,
         Err(CoreError::WrongRootKey) => bail!("{}", CoreError::WrongRootKey),
+        Err(e @ CoreError::AuditLogDamaged(_)) => bail!(
+            "{e}. Restore the audit log from a backup, or start once with --accept-audit-loss \
+             to record the loss in the log and go on"
+        ),
         Err(other) => return Err(other).context("opening the vault"),
     };
     if let Some(token) = &opened.bootstrap_token {
@@ -310,10 +356,13 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Res
     }
     let server_settings = ServerSettings {
         max_body_bytes: args.max_body_bytes,
-        request_timeout_ms: args.request_timeout_secs * 1000,
-        lockout_threshold: args.lockout_threshold,
-        lockout_secs: args.lockout_secs,
-        ..ServerSettings::default()
+        request_timeout_ms: args.request_timeout_secs.max(1) * 1000,
+        upload_idle_ms: args.upload_idle_secs.max(1) * 1000,
+        trusted_proxies: strongroom_server::proxies::parse_trusted(&args.trusted_proxies)
+            .map_err(anyhow::Error::msg)?,
+        header_read_timeout_ms: args.header_read_timeout_secs.max(1) * 1000,
+        idle_timeout_ms: args.idle_timeout_secs.max(1) * 1000,
+        max_connections: args.max_connections.unwrap_or_else(default_max_connections),
     };
     let node_id = match &args.node_id {
         Some(id) => id.clone(),
@@ -346,6 +395,23 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Res
     jobs.stop();
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The open-file limit of this process (from `/proc/self/limits`) less 128 descriptors for
+/// the database, files and logs; at least 64. 4,096 where the limit cannot be read.
+fn default_max_connections() -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse::<usize>().ok())
+        });
+    match soft {
+        Some(limit) => limit.saturating_sub(128).max(64),
+        None => 4096,
+    }
 }
 
 /// Eight random bytes as hex, for a default node id.

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::operation::{Access, Op};
 use crate::{CoreError, CoreResult};
 
 /// One thing a token may do.
@@ -61,6 +62,15 @@ impl Policy {
         }
     }
 
+    /// No namespace, no capability.
+    pub fn nothing() -> Self {
+        Self {
+            namespaces: Vec::new(),
+            capabilities: BTreeSet::new(),
+            rate_limit_per_sec: None,
+        }
+    }
+
     fn covers_namespace(&self, namespace: &str) -> bool {
         self.namespaces.iter().any(|n| n == "*" || n == namespace)
     }
@@ -96,13 +106,43 @@ impl Principal {
         }
     }
 
+    /// A caller with no rights at all, audited under `label`: a download link (the link itself
+    /// is the authority) or a token that failed authentication.
+    pub fn link(label: &str) -> Self {
+        Self {
+            token_id: label.to_string(),
+            policy: Policy::nothing(),
+        }
+    }
+
+    /// Whether this principal may perform `op` in `namespace`, as the operation's description
+    /// ([`Op::describe`]) says. Pure: the server checks it before reading a request's body.
+    pub fn may(&self, op: Op, namespace: &str) -> bool {
+        match op.access() {
+            Access::In(cap) => self.policy.allows(cap, namespace),
+            Access::Operator | Access::Internal => self.policy.is_operator(),
+            Access::AnyToken | Access::Link => true,
+        }
+    }
+
+    /// Fails with `Forbidden` unless the principal may perform `op` in `namespace`.
+    pub fn require_op(&self, op: Op, namespace: &str) -> CoreResult<()> {
+        if self.may(op, namespace) {
+            return Ok(());
+        }
+        match op.access() {
+            Access::In(cap) => self.require(cap, namespace),
+            _ => self.require_operator(),
+        }
+    }
+
     /// Fails with `Forbidden` unless the policy allows `cap` in `namespace`.
     pub fn require(&self, cap: Capability, namespace: &str) -> CoreResult<()> {
         if self.policy.allows(cap, namespace) {
             Ok(())
         } else {
             Err(CoreError::Forbidden(format!(
-                "this token may not {} in namespace '{namespace}'",
+                "this token lacks the `{}` capability in this namespace",
                 cap.as_str()
             )))
         }

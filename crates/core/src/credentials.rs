@@ -12,9 +12,11 @@ use strongroom_storage::{ItemKey, ItemMeta, NewVersion, StorageError, VersionRow
 
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::keyring::contexts;
+use crate::operation::Op;
 use crate::secret_string::SecretString;
 use crate::users::{page_limit, UserRef};
-use crate::{names, Capability, CoreError, CoreResult, Page, Principal, Vault};
+use crate::vault::At;
+use crate::{names, CoreError, CoreResult, Page, Principal, Vault};
 
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 const MAX_JSON_DEPTH: usize = 32;
@@ -27,8 +29,13 @@ pub struct OAuthTokenSet {
     pub access_token: SecretString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<SecretString>,
-    /// RFC 3339 time the access token expires.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// RFC 3339 time the access token expires. Integer Unix seconds (what many apps store)
+    /// are accepted too and kept as the equivalent RFC 3339 time.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "expiry"
+    )]
     pub expires_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
@@ -39,6 +46,26 @@ pub struct OAuthTokenSet {
     /// Any other fields the provider returned (e.g. `id_token`, `team_id`).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub extra: Map<String, Value>,
+}
+
+/// `expires_at` as RFC 3339 text or integer Unix seconds (1970 to 9999), kept as RFC 3339.
+fn expiry<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::de::Error;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Expiry {
+        Text(String),
+        Seconds(i64),
+    }
+    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    match Option::<Expiry>::deserialize(d) {
+        Ok(None) => Ok(None),
+        Ok(Some(Expiry::Text(t))) => Ok(Some(t)),
+        Ok(Some(Expiry::Seconds(s))) if (0..=LAST).contains(&s) => Ok(Some(rfc3339(s * 1000))),
+        _ => Err(D::Error::custom(
+            "expires_at: must be an RFC 3339 time such as 2026-01-31T12:00:00Z or integer Unix seconds",
+        )),
+    }
 }
 
 /// What a credential holds.
@@ -257,17 +284,18 @@ pub(crate) fn open_credential(
 }
 
 impl Vault {
+    /// Runs a credential operation on one user's credential `name`.
     fn credential_op<T>(
         &self,
         who: &Principal,
-        (action, cap): (&str, Capability),
+        op: Op,
         ns: &str,
         user_id: &str,
         name: &str,
         work: impl FnOnce(&UserRef) -> CoreResult<T>,
     ) -> CoreResult<T> {
-        let precheck = names::credential_name(name);
-        self.on_user(who, (action, cap), ns, user_id, name, precheck, false, work)
+        let check = || names::credential_name(name);
+        self.execute_on_user(who, op, At::new(ns, name), user_id, check, work)
     }
 
     /// Writes a new version of a credential.
@@ -280,62 +308,69 @@ impl Vault {
         data: &CredentialData,
         options: PutOptions,
     ) -> CoreResult<VersionInfo> {
-        self.credential_op(
-            who,
-            ("credential.put", Capability::Write),
-            ns,
-            user_id,
-            name,
-            |user| {
-                data.validate()?;
-                if let Some(m) = options.max_versions {
-                    if m == 0 || m > MAX_VERSIONS_LIMIT {
-                        return Err(CoreError::Invalid {
-                            field: "max_versions",
-                            rule: format!("must be between 1 and {MAX_VERSIONS_LIMIT}"),
-                        });
-                    }
+        self.credential_op(who, Op::CredentialPut, ns, user_id, name, |user| {
+            self.write_credential(user, user_id, name, data, options)
+        })
+    }
+
+    /// Writes the next version of a credential of a resolved user (no authorization or audit:
+    /// the caller's operation does both). `cas` in `options` makes it check-and-set.
+    pub(crate) fn write_credential(
+        &self,
+        user: &UserRef,
+        user_id: &str,
+        name: &str,
+        data: &CredentialData,
+        options: PutOptions,
+    ) -> CoreResult<VersionInfo> {
+        let ns = user.keys.name.as_str();
+        data.validate()?;
+        if let Some(m) = options.max_versions {
+            if m == 0 || m > MAX_VERSIONS_LIMIT {
+                return Err(CoreError::Invalid {
+                    field: "max_versions",
+                    rule: format!("must be between 1 and {MAX_VERSIONS_LIMIT}"),
+                });
+            }
+        }
+        let plaintext = zeroize::Zeroizing::new(
+            serde_json::to_vec(data).map_err(|e| CoreError::Internal(e.to_string()))?,
+        );
+        let key = self.user_key_for_write(user, user_id)?;
+        let item = item_key(user, name);
+        let new = NewVersion {
+            created_at: self.now_ms(),
+            max_versions: options.max_versions,
+            default_max_versions: self.default_max_versions(),
+        };
+        let seal = |version: u64| {
+            key.seal(
+                1,
+                &contexts::credential(ns, &user.hash, name, version),
+                &plaintext,
+            )
+            .map_err(|e| e.to_string())
+        };
+        match self
+            .storage()
+            .put_credential_version(&item, options.cas, &new, &seal)
+        {
+            Ok(meta) => {
+                if let CredentialData::Oauth2(set) = data {
+                    self.schedule_refresh(&item, set)?;
                 }
-                let plaintext = zeroize::Zeroizing::new(
-                    serde_json::to_vec(data).map_err(|e| CoreError::Internal(e.to_string()))?,
-                );
-                let key = self.user_key_for_write(user, user_id)?;
-                let item = item_key(user, name);
-                let new = NewVersion {
-                    created_at: self.now_ms(),
-                    max_versions: options.max_versions,
-                    default_max_versions: self.default_max_versions(),
-                };
-                let seal = |version: u64| {
-                    key.seal(
-                        1,
-                        &contexts::credential(ns, &user.hash, name, version),
-                        &plaintext,
-                    )
-                    .map_err(|e| e.to_string())
-                };
-                match self
-                    .storage()
-                    .put_credential_version(&item, options.cas, &new, &seal)
-                {
-                    Ok(meta) => {
-                        if let CredentialData::Oauth2(set) = data {
-                            self.schedule_refresh(&item, set)?;
-                        }
-                        Ok(VersionInfo {
-                            version: meta.current_version,
-                            created_at: rfc3339(new.created_at),
-                            deleted_at: None,
-                            destroyed: false,
-                        })
-                    }
-                    Err(StorageError::Conflict(msg)) => {
-                        Err(CoreError::Conflict(format!("check-and-set failed: {msg}")))
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            },
-        )
+                Ok(VersionInfo {
+                    version: meta.current_version,
+                    created_at: rfc3339(new.created_at),
+                    deleted_at: None,
+                    destroyed: false,
+                })
+            }
+            Err(StorageError::Conflict(msg)) => {
+                Err(CoreError::Conflict(format!("check-and-set failed: {msg}")))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Reads and decrypts a credential version (the current one by default).
@@ -347,35 +382,28 @@ impl Vault {
         name: &str,
         version: Option<u64>,
     ) -> CoreResult<Credential> {
-        self.credential_op(
-            who,
-            ("credential.read", Capability::Read),
-            ns,
-            user_id,
-            name,
-            |user| {
-                let item = item_key(user, name);
-                let (_, row) = self
-                    .storage()
-                    .get_credential_version(&item, version)?
-                    .ok_or(CoreError::NotFound("credential"))?;
-                if row.destroyed {
-                    return Err(CoreError::Destroyed(row.version));
-                }
-                if row.deleted_at.is_some() {
-                    return Err(CoreError::Deleted(row.version));
-                }
-                let key = self
-                    .existing_user_key(user)?
-                    .ok_or(CoreError::Integrity("credential"))?;
-                let data = open_credential(&key, ns, &user.hash, name, &row)?;
-                Ok(Credential {
-                    name: name.to_string(),
-                    data,
-                    metadata: version_info(&row),
-                })
-            },
-        )
+        self.credential_op(who, Op::CredentialRead, ns, user_id, name, |user| {
+            let item = item_key(user, name);
+            let (_, row) = self
+                .storage()
+                .get_credential_version(&item, version)?
+                .ok_or(CoreError::NotFound("credential"))?;
+            if row.destroyed {
+                return Err(CoreError::Destroyed(row.version));
+            }
+            if row.deleted_at.is_some() {
+                return Err(CoreError::Deleted(row.version));
+            }
+            let key = self
+                .existing_user_key(user)?
+                .ok_or(CoreError::Integrity("credential"))?;
+            let data = open_credential(&key, ns, &user.hash, name, &row)?;
+            Ok(Credential {
+                name: name.to_string(),
+                data,
+                metadata: version_info(&row),
+            })
+        })
     }
 
     /// Whether the credential exists and its current version is readable (not deleted).
@@ -386,19 +414,12 @@ impl Vault {
         user_id: &str,
         name: &str,
     ) -> CoreResult<bool> {
-        self.credential_op(
-            who,
-            ("credential.exists", Capability::Read),
-            ns,
-            user_id,
-            name,
-            |user| {
-                Ok(self
-                    .storage()
-                    .get_credential_version(&item_key(user, name), None)?
-                    .is_some_and(|(_, v)| v.deleted_at.is_none() && !v.destroyed))
-            },
-        )
+        self.credential_op(who, Op::CredentialExists, ns, user_id, name, |user| {
+            Ok(self
+                .storage()
+                .get_credential_version(&item_key(user, name), None)?
+                .is_some_and(|(_, v)| v.deleted_at.is_none() && !v.destroyed))
+        })
     }
 
     /// The credential's version history.
@@ -409,35 +430,28 @@ impl Vault {
         user_id: &str,
         name: &str,
     ) -> CoreResult<CredentialMetadata> {
-        self.credential_op(
-            who,
-            ("credential.metadata", Capability::Read),
-            ns,
-            user_id,
-            name,
-            |user| {
-                let item = item_key(user, name);
-                let meta: ItemMeta = self
-                    .storage()
-                    .get_credential_meta(&item)?
-                    .ok_or(CoreError::NotFound("credential"))?;
-                let versions = self
-                    .storage()
-                    .list_credential_versions(&item)?
-                    .iter()
-                    .map(version_info)
-                    .collect();
-                Ok(CredentialMetadata {
-                    name: name.to_string(),
-                    current_version: meta.current_version,
-                    oldest_version: meta.oldest_version,
-                    max_versions: meta.max_versions,
-                    created_at: rfc3339(meta.created_at),
-                    updated_at: rfc3339(meta.updated_at),
-                    versions,
-                })
-            },
-        )
+        self.credential_op(who, Op::CredentialMetadata, ns, user_id, name, |user| {
+            let item = item_key(user, name);
+            let meta: ItemMeta = self
+                .storage()
+                .get_credential_meta(&item)?
+                .ok_or(CoreError::NotFound("credential"))?;
+            let versions = self
+                .storage()
+                .list_credential_versions(&item)?
+                .iter()
+                .map(version_info)
+                .collect();
+            Ok(CredentialMetadata {
+                name: name.to_string(),
+                current_version: meta.current_version,
+                oldest_version: meta.oldest_version,
+                max_versions: meta.max_versions,
+                created_at: rfc3339(meta.created_at),
+                updated_at: rfc3339(meta.updated_at),
+                versions,
+            })
+        })
     }
 
     /// A user's credentials by name, a page at a time.
@@ -449,37 +463,40 @@ impl Vault {
         cursor: Option<&str>,
         limit: usize,
     ) -> CoreResult<Page<CredentialSummary>> {
-        let result = names::namespace(ns)
-            .and_then(|_| who.require(Capability::List, ns))
-            .and_then(|_| self.resolve_user(ns, user_id));
-        let user = match result {
-            Ok(user) => user,
-            Err(e) => return self.audited(who, "credential.list", ns, &[], "", || Err(e)),
-        };
-        self.audited(who, "credential.list", ns, &user.hash.clone(), "", || {
-            let limit = page_limit(limit)?;
-            if let Some(c) = cursor {
-                names::credential_name(c).map_err(|_| CoreError::Invalid {
+        let check = || {
+            page_limit(limit)?;
+            match cursor {
+                Some(c) => names::credential_name(c).map_err(|_| CoreError::Invalid {
                     field: "cursor",
                     rule: "is not a cursor from a previous page".into(),
-                })?;
+                }),
+                None => Ok(()),
             }
-            let rows = self
-                .storage()
-                .list_credentials(ns, &user.hash, cursor, limit)?;
-            let next_cursor = (rows.len() == limit)
-                .then(|| rows.last().map(|r| r.0.clone()))
-                .flatten();
-            let items = rows
-                .into_iter()
-                .map(|(name, m)| CredentialSummary {
-                    name,
-                    current_version: m.current_version,
-                    updated_at: rfc3339(m.updated_at),
-                })
-                .collect();
-            Ok(Page { items, next_cursor })
-        })
+        };
+        self.execute_on_user(
+            who,
+            Op::CredentialList,
+            At::new(ns, ""),
+            user_id,
+            check,
+            |user| {
+                let rows = self
+                    .storage()
+                    .list_credentials(ns, &user.hash, cursor, limit)?;
+                let next_cursor = (rows.len() == limit)
+                    .then(|| rows.last().map(|r| r.0.clone()))
+                    .flatten();
+                let items = rows
+                    .into_iter()
+                    .map(|(name, m)| CredentialSummary {
+                        name,
+                        current_version: m.current_version,
+                        updated_at: rfc3339(m.updated_at),
+                    })
+                    .collect();
+                Ok(Page { items, next_cursor })
+            },
+        )
     }
 
     /// Soft-deletes versions (the current one when `versions` is empty); undelete restores them.
@@ -491,29 +508,22 @@ impl Vault {
         name: &str,
         versions: &[u64],
     ) -> CoreResult<u64> {
-        self.credential_op(
-            who,
-            ("credential.delete", Capability::Delete),
-            ns,
-            user_id,
-            name,
-            |user| {
-                let item = item_key(user, name);
-                let meta = self
-                    .storage()
-                    .get_credential_meta(&item)?
-                    .ok_or(CoreError::NotFound("credential"))?;
-                let versions = if versions.is_empty() {
-                    vec![meta.current_version]
-                } else {
-                    versions.to_vec()
-                };
-                check_versions(&versions)?;
-                Ok(self
-                    .storage()
-                    .set_credential_deleted(&item, &versions, Some(self.now_ms()))?)
-            },
-        )
+        self.credential_op(who, Op::CredentialDelete, ns, user_id, name, |user| {
+            let item = item_key(user, name);
+            let meta = self
+                .storage()
+                .get_credential_meta(&item)?
+                .ok_or(CoreError::NotFound("credential"))?;
+            let versions = if versions.is_empty() {
+                vec![meta.current_version]
+            } else {
+                versions.to_vec()
+            };
+            check_versions(&versions)?;
+            Ok(self
+                .storage()
+                .set_credential_deleted(&item, &versions, Some(self.now_ms()))?)
+        })
     }
 
     /// Restores soft-deleted versions.
@@ -525,23 +535,16 @@ impl Vault {
         name: &str,
         versions: &[u64],
     ) -> CoreResult<u64> {
-        self.credential_op(
-            who,
-            ("credential.undelete", Capability::Delete),
-            ns,
-            user_id,
-            name,
-            |user| {
-                check_versions(versions)?;
-                let item = item_key(user, name);
-                self.storage()
-                    .get_credential_meta(&item)?
-                    .ok_or(CoreError::NotFound("credential"))?;
-                Ok(self
-                    .storage()
-                    .set_credential_deleted(&item, versions, None)?)
-            },
-        )
+        self.credential_op(who, Op::CredentialUndelete, ns, user_id, name, |user| {
+            check_versions(versions)?;
+            let item = item_key(user, name);
+            self.storage()
+                .get_credential_meta(&item)?
+                .ok_or(CoreError::NotFound("credential"))?;
+            Ok(self
+                .storage()
+                .set_credential_deleted(&item, versions, None)?)
+        })
     }
 
     /// Erases the ciphertext of versions for good.
@@ -553,23 +556,16 @@ impl Vault {
         name: &str,
         versions: &[u64],
     ) -> CoreResult<u64> {
-        self.credential_op(
-            who,
-            ("credential.destroy", Capability::Delete),
-            ns,
-            user_id,
-            name,
-            |user| {
-                check_versions(versions)?;
-                let item = item_key(user, name);
-                self.storage()
-                    .get_credential_meta(&item)?
-                    .ok_or(CoreError::NotFound("credential"))?;
-                Ok(self
-                    .storage()
-                    .destroy_credential_versions(&item, versions)?)
-            },
-        )
+        self.credential_op(who, Op::CredentialDestroy, ns, user_id, name, |user| {
+            check_versions(versions)?;
+            let item = item_key(user, name);
+            self.storage()
+                .get_credential_meta(&item)?
+                .ok_or(CoreError::NotFound("credential"))?;
+            Ok(self
+                .storage()
+                .destroy_credential_versions(&item, versions)?)
+        })
     }
 
     /// Removes a credential with its whole history.
@@ -580,19 +576,12 @@ impl Vault {
         user_id: &str,
         name: &str,
     ) -> CoreResult<()> {
-        self.credential_op(
-            who,
-            ("credential.purge", Capability::Delete),
-            ns,
-            user_id,
-            name,
-            |user| {
-                if self.storage().delete_credential(&item_key(user, name))? {
-                    Ok(())
-                } else {
-                    Err(CoreError::NotFound("credential"))
-                }
-            },
-        )
+        self.credential_op(who, Op::CredentialPurge, ns, user_id, name, |user| {
+            if self.storage().delete_credential(&item_key(user, name))? {
+                Ok(())
+            } else {
+                Err(CoreError::NotFound("credential"))
+            }
+        })
     }
 }

@@ -17,9 +17,23 @@ pub enum CoreError {
     /// The name is taken.
     #[error("{0} already exists")]
     AlreadyExists(&'static str),
-    /// A check-and-set precondition failed.
+    /// A check-and-set precondition failed (or a concurrent writer won the race).
     #[error("version conflict: {0}")]
     Conflict(String),
+    /// The user was erased and the purge of their rows is still running.
+    #[error("this user was erased and the purge is still running; retry when it has finished")]
+    ErasureInProgress,
+    /// A setting that cannot change once set (a collection's scope).
+    #[error("{field}: {rule}")]
+    Immutable {
+        field: &'static str,
+        rule: &'static str,
+    },
+    /// Revoking this token would leave no active operator token.
+    #[error(
+        "this is the last active operator token; create another operator token before revoking it"
+    )]
+    LastOperatorToken,
     /// A unique field already holds that value in another record.
     #[error("{0}")]
     UniqueViolation(String),
@@ -49,6 +63,12 @@ pub enum CoreError {
     /// The principal's policy does not allow this.
     #[error("permission denied: {0}")]
     Forbidden(String),
+    /// Too many failed authentications for this client address or token id.
+    #[error("too many failed authentications; retry in {retry_after_secs} s")]
+    LockedOut { retry_after_secs: u64 },
+    /// This (valid) token collected too many authorization denials and is suspended.
+    #[error("this token is suspended after repeated authorization denials; retry in {retry_after_secs} s or ask an operator to lift it")]
+    TokenSuspended { retry_after_secs: u64 },
     /// Stored ciphertext failed authentication: edited, moved, or wrong key.
     #[error(
         "integrity check failed for stored {0}; it was altered or moved and will not be returned"
@@ -95,6 +115,15 @@ pub enum CoreError {
     /// The storage backend is temporarily unavailable; retry.
     #[error("storage temporarily unavailable")]
     Unavailable(#[source] StorageError),
+    /// A disk is full (the database's or the audit log's); writes resume when space returns.
+    #[error("{0}")]
+    InsufficientStorage(String),
+    /// The audit log cannot store entries right now; audited operations are refused.
+    #[error("{0}")]
+    AuditUnavailable(String),
+    /// The audit log no longer holds what the database anchored (deleted, truncated, replaced).
+    #[error("the audit log is damaged: {0}")]
+    AuditLogDamaged(String),
     /// Anything else: a bug or a broken backend. Details are logged, not sent to clients.
     #[error("internal error: {0}")]
     Internal(String),
@@ -106,11 +135,19 @@ impl From<StorageError> for CoreError {
     fn from(err: StorageError) -> Self {
         match err {
             StorageError::Unavailable(_) => CoreError::Unavailable(err),
+            StorageError::Full(_) => CoreError::InsufficientStorage(
+                "the database's disk is full; writes are refused until space is freed".into(),
+            ),
             StorageError::Conflict(msg) => CoreError::Conflict(msg),
             StorageError::AlreadyExists => CoreError::AlreadyExists("row"),
             StorageError::Aborted(msg) => CoreError::Internal(format!("write aborted: {msg}")),
             StorageError::Backend(msg) => CoreError::Internal(format!("storage: {msg}")),
-            StorageError::Corrupt(msg) => CoreError::Internal(format!("corrupt row: {msg}")),
+            // A row that does not decode was damaged or edited: the same as a ciphertext that
+            // fails authentication, never a panic or an internal error.
+            StorageError::Corrupt(msg) => {
+                tracing::warn!(detail = %msg, "a stored row does not decode");
+                CoreError::Integrity("row")
+            }
             StorageError::UniqueViolation(field) => CoreError::UniqueViolation(format!(
                 "{field}: another record of this collection already has that value (the field is unique)"
             )),
@@ -147,12 +184,19 @@ impl CoreError {
             CoreError::NotFound(_) | CoreError::Deleted(_) | CoreError::Destroyed(_) => "not_found",
             CoreError::AlreadyExists(_)
             | CoreError::Conflict(_)
+            | CoreError::ErasureInProgress
+            | CoreError::Immutable { .. }
+            | CoreError::LastOperatorToken
             | CoreError::UniqueViolation(_)
             | CoreError::KeysStillInUse { .. } => "conflict",
-            CoreError::Unauthenticated(_) | CoreError::Forbidden(_) => "denied",
-            CoreError::Integrity(_) | CoreError::KeyRetired { .. } | CoreError::WrongRootKey => {
-                "integrity_error"
-            }
+            CoreError::Unauthenticated(_)
+            | CoreError::Forbidden(_)
+            | CoreError::LockedOut { .. }
+            | CoreError::TokenSuspended { .. } => "denied",
+            CoreError::Integrity(_)
+            | CoreError::KeyRetired { .. }
+            | CoreError::WrongRootKey
+            | CoreError::AuditLogDamaged(_) => "integrity_error",
             CoreError::NeedsReauthorization(_)
             | CoreError::RefreshFailed(_)
             | CoreError::RevocationFailed(_)
@@ -163,6 +207,8 @@ impl CoreError {
             | CoreError::RangeNotSatisfiable { .. } => "invalid",
             CoreError::InvalidLink | CoreError::LinkExpired | CoreError::LinkUsed => "denied",
             CoreError::Unavailable(_)
+            | CoreError::InsufficientStorage(_)
+            | CoreError::AuditUnavailable(_)
             | CoreError::Internal(_)
             | CoreError::FilesNotConfigured
             | CoreError::ObjectsUnavailable(_) => "error",

@@ -12,8 +12,10 @@ use strongroom_storage::{EventQuery, EventRow};
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::credentials::object_depth;
 use crate::keyring::{contexts, NamespaceKeys};
-use crate::users::page_limit;
-use crate::{names, Capability, CoreError, CoreResult, Page, Principal, Vault};
+use crate::operation::Op;
+use crate::users::{page_limit, UserRef};
+use crate::vault::At;
+use crate::{names, CoreError, CoreResult, Page, Principal, Vault};
 
 const MAX_BATCH: usize = 1000;
 const MAX_DETAILS_DEPTH: usize = 16;
@@ -96,15 +98,8 @@ impl Vault {
         user_id: &str,
         events: &[NewEvent],
     ) -> CoreResult<Vec<String>> {
-        let resolved = names::namespace(ns)
-            .and_then(|_| who.require(Capability::Write, ns))
-            .and_then(|_| self.resolve_user(ns, user_id));
-        let user = match resolved {
-            Ok(user) => user,
-            Err(e) => return self.audited(who, "event.append", ns, &[], "", || Err(e)),
-        };
-        let hash = user.hash.clone();
-        self.audited(who, "event.append", ns, &hash, &events.len().to_string(), || {
+        let count = events.len().to_string();
+        self.execute_on_user(who, Op::EventAppend, At::new(ns, &count), user_id, || Ok(()), |user| {
             if events.is_empty() || events.len() > MAX_BATCH {
                 return Err(CoreError::Invalid { field: "events", rule: format!("must hold 1 to {MAX_BATCH} events") });
             }
@@ -125,7 +120,7 @@ impl Vault {
                 }
                 prepared.push((e, time));
             }
-            let key = self.user_key_for_write(&user, user_id)?;
+            let key = self.user_key_for_write(user, user_id)?;
             let mut rows = Vec::with_capacity(prepared.len());
             for (e, time) in prepared {
                 let id = random::bytes::<16>().map_err(|e| CoreError::Internal(e.to_string()))?.to_vec();
@@ -151,25 +146,29 @@ impl Vault {
         user_id: &str,
         filter: &EventFilter,
     ) -> CoreResult<Page<Event>> {
-        let resolved = names::namespace(ns)
-            .and_then(|_| who.require(Capability::Read, ns))
-            .and_then(|_| self.resolve_user(ns, user_id));
-        let user = match resolved {
-            Ok(user) => user,
-            Err(e) => return self.audited(who, "event.query", ns, &[], "", || Err(e)),
-        };
-        let hash = user.hash.clone();
-        self.audited(
+        let target = filter.event_type.as_deref().unwrap_or("");
+        self.execute_on_user(
             who,
-            "event.query",
-            ns,
-            &hash,
-            filter.event_type.as_deref().unwrap_or(""),
+            Op::EventQuery,
+            At::new(ns, target),
+            user_id,
             || {
-                let limit = page_limit(filter.limit)?;
-                if let Some(t) = &filter.event_type {
-                    names::event_type(t)?;
+                page_limit(filter.limit)?;
+                match &filter.event_type {
+                    Some(t) => names::event_type(t),
+                    None => Ok(()),
                 }
+            },
+            |user| self.events_page(user, filter),
+        )
+    }
+
+    /// One page of a resolved user's events, decrypted (no authorization or audit).
+    fn events_page(&self, user: &UserRef, filter: &EventFilter) -> CoreResult<Page<Event>> {
+        let ns = user.keys.name.as_str();
+        {
+            {
+                let limit = page_limit(filter.limit)?;
                 let before = filter
                     .cursor
                     .as_deref()
@@ -199,7 +198,7 @@ impl Vault {
                     });
                 }
                 let key = self
-                    .existing_user_key(&user)?
+                    .existing_user_key(user)?
                     .ok_or(CoreError::Integrity("event"))?;
                 let items = rows
                     .iter()
@@ -221,8 +220,8 @@ impl Vault {
                     })
                     .collect::<CoreResult<Vec<_>>>()?;
                 Ok(Page { items, next_cursor })
-            },
-        )
+            }
+        }
     }
 
     /// Sets how many days a namespace keeps events (`None`: forever). Needs `admin` there.
@@ -232,16 +231,12 @@ impl Vault {
         ns: &str,
         days: Option<u32>,
     ) -> CoreResult<Option<u32>> {
-        self.audited_now(
+        let target = days.map(|d| d.to_string()).unwrap_or_default();
+        self.execute(
             who,
-            "event.retention",
-            ns,
-            &[],
-            &days.map(|d| d.to_string()).unwrap_or_default(),
+            Op::EventRetention,
+            At::new(ns, &target),
             || {
-                names::namespace(ns)?;
-                who.require(Capability::Admin, ns)?;
-                self.keyring().namespace(ns)?;
                 if let Some(d) = days {
                     if d == 0 || d > MAX_RETENTION_DAYS {
                         return Err(CoreError::Invalid {
@@ -252,6 +247,9 @@ impl Vault {
                         });
                     }
                 }
+                self.keyring().namespace(ns).map(|_| ())
+            },
+            |()| {
                 self.storage().set_event_retention(ns, days)?;
                 Ok(days)
             },
@@ -269,22 +267,22 @@ impl Vault {
                 .storage()
                 .delete_events_before(&ns, cutoff, RETENTION_BATCH)?;
             if deleted > 0 {
-                self.audited(&who, "event.expire", &ns, &[], &deleted.to_string(), || {
-                    Ok(())
-                })?;
+                let count = deleted.to_string();
+                self.record_internal(
+                    &who,
+                    Op::EventExpire,
+                    At::new(&ns, &count),
+                    &[],
+                    &Ok::<(), CoreError>(()),
+                );
             }
             more |= deleted == RETENTION_BATCH as u64;
         }
         Ok(more)
     }
 
-    /// Every event of a user, decrypted, for export.
-    pub(crate) fn all_events(
-        &self,
-        who: &Principal,
-        ns: &str,
-        user_id: &str,
-    ) -> CoreResult<Vec<Event>> {
+    /// Every event of a resolved user, decrypted, for export (no authorization or audit).
+    pub(crate) fn all_events(&self, user: &UserRef) -> CoreResult<Vec<Event>> {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -293,7 +291,7 @@ impl Vault {
                 limit: 1000,
                 ..EventFilter::default()
             };
-            let page = self.query_events(who, ns, user_id, &filter)?;
+            let page = self.events_page(user, &filter)?;
             all.extend(page.items);
             match page.next_cursor {
                 Some(next) => cursor = Some(next),

@@ -15,6 +15,8 @@ use serde::Serialize;
 use strongroom_storage::LeaseRow;
 
 use crate::clock::rfc3339;
+use crate::operation::Op;
+use crate::vault::At;
 use crate::{CoreResult, Principal, Vault};
 
 /// One kind of background work.
@@ -175,67 +177,165 @@ impl JobRunner {
 
 fn job_loop(vault: &Vault, job: &dyn Job, settings: &JobSettings, stop: &Stop) {
     let ttl = settings.lease_ttl.as_millis() as i64;
+    let board = vault.job_board();
     let mut failures = 0u32;
     loop {
-        let now = vault.now_ms();
-        let held =
-            match vault
-                .storage()
-                .acquire_lease(job.name(), &settings.node_id, now, now + ttl)
-            {
-                Ok(held) => held,
-                Err(err) => {
-                    tracing::warn!(job = job.name(), error = %err, "could not take the job lease");
-                    false
-                }
-            };
-        let mut pause = settings.interval;
-        if held {
-            match job.run_once(vault) {
-                Ok(true) => pause = Duration::ZERO,
-                Ok(false) => failures = 0,
-                Err(err) => {
-                    failures = (failures + 1).min(6);
-                    // Back off: interval × 2^failures, at most 64 intervals.
-                    pause = settings.interval * (1 << failures);
-                    tracing::warn!(job = job.name(), error = %err, "background job failed; backing off");
-                }
+        // One tick, supervised: an error or a panic anywhere in it (lease, work) is recorded,
+        // backs the job off, and the loop goes on — a job never ends silently.
+        let tick = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // No work while the audit log cannot record it.
+            vault.audit_admits()?;
+            let now = vault.now_ms();
+            let held =
+                vault
+                    .storage()
+                    .acquire_lease(job.name(), &settings.node_id, now, now + ttl)?;
+            if !held {
+                return Ok((false, false));
             }
-        }
+            board.started(job.name());
+            job.run_once(vault).map(|more| (true, more))
+        }));
+        let now = vault.now_ms();
+        let (held, pause) = match tick {
+            Ok(Ok((held, more))) => {
+                if held {
+                    board.succeeded(job.name(), now);
+                }
+                failures = 0;
+                (
+                    held,
+                    if more {
+                        Duration::ZERO
+                    } else {
+                        settings.interval
+                    },
+                )
+            }
+            Ok(Err(err)) => {
+                failures = (failures + 1).min(6);
+                tracing::warn!(job = job.name(), error = %err, "background job failed; backing off");
+                board.failed(job.name(), now, err.to_string(), false);
+                (true, backoff(settings.interval, failures))
+            }
+            Err(panic) => {
+                failures = (failures + 1).min(6);
+                let message = crate::blocking::panic_message(Some(panic.as_ref()));
+                tracing::error!(job = job.name(), panic = %message, "background job panicked; restarting it after a back-off");
+                board.failed(job.name(), now, format!("panicked: {message}"), true);
+                (true, backoff(settings.interval, failures))
+            }
+        };
         if stop.wait(pause) {
             if held {
                 let _ = vault.storage().release_lease(job.name(), &settings.node_id);
             }
+            board.stopped(job.name());
             return;
         }
     }
 }
 
-/// A job's lease as shown to operators.
+/// The pause after `failures` failures in a row: interval × 2^failures, at most 64 intervals.
+fn backoff(interval: Duration, failures: u32) -> Duration {
+    interval * (1 << failures.min(6))
+}
+
+/// What this node's job threads are doing, as operators see it in `GET /v1/sys/jobs`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct JobHealth {
+    /// `idle`, `running`, `backing_off` (after a failure) or `stopped`.
+    pub state: &'static str,
+    /// Units of work run by this node.
+    pub runs: u64,
+    pub failures: u64,
+    /// Panics caught; the job was restarted after each.
+    pub restarts: u64,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    pub last_success_at: Option<String>,
+}
+
+/// The health of every job on this node.
+#[derive(Default)]
+pub(crate) struct JobBoard {
+    jobs: Mutex<std::collections::BTreeMap<&'static str, JobHealth>>,
+}
+
+impl JobBoard {
+    fn update(&self, name: &'static str, change: impl FnOnce(&mut JobHealth)) {
+        change(self.jobs.lock().entry(name).or_insert_with(|| JobHealth {
+            state: "idle",
+            ..JobHealth::default()
+        }));
+    }
+
+    fn started(&self, name: &'static str) {
+        self.update(name, |h| {
+            h.state = "running";
+            h.runs += 1;
+        });
+    }
+
+    fn succeeded(&self, name: &'static str, now: i64) {
+        self.update(name, |h| {
+            h.state = "idle";
+            h.last_success_at = Some(rfc3339(now));
+        });
+    }
+
+    fn failed(&self, name: &'static str, now: i64, error: String, panicked: bool) {
+        self.update(name, |h| {
+            h.state = "backing_off";
+            h.failures += 1;
+            h.restarts += u64::from(panicked);
+            h.last_error = Some(error);
+            h.last_error_at = Some(rfc3339(now));
+        });
+    }
+
+    fn stopped(&self, name: &'static str) {
+        self.update(name, |h| h.state = "stopped");
+    }
+
+    fn get(&self, name: &str) -> Option<JobHealth> {
+        self.jobs.lock().get(name).cloned()
+    }
+}
+
+/// A job's lease as shown to operators, and how it fares on this node.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobLease {
     pub name: String,
     pub holder: Option<String>,
     pub expires_at: Option<String>,
+    /// This node's view: runs, failures, restarts after panics, the last error.
+    pub this_node: Option<JobHealth>,
 }
 
 impl Vault {
     /// Who holds each standard job's lease (operators only).
     pub fn job_leases(&self, who: &Principal) -> CoreResult<Vec<JobLease>> {
-        self.audited(who, "jobs.status", "", &[], "", || {
-            who.require_operator()?;
-            standard_jobs()
-                .iter()
-                .map(|job| {
-                    let lease: Option<LeaseRow> = self.storage().get_lease(job.name())?;
-                    let live = lease.filter(|l| l.expires_at > self.now_ms());
-                    Ok(JobLease {
-                        name: job.name().to_string(),
-                        holder: live.as_ref().map(|l| l.owner.clone()),
-                        expires_at: live.map(|l| rfc3339(l.expires_at)),
+        self.execute(
+            who,
+            Op::JobsStatus,
+            At::new("", ""),
+            || Ok(()),
+            |()| {
+                standard_jobs()
+                    .iter()
+                    .map(|job| {
+                        let lease: Option<LeaseRow> = self.storage().get_lease(job.name())?;
+                        let live = lease.filter(|l| l.expires_at > self.now_ms());
+                        Ok(JobLease {
+                            name: job.name().to_string(),
+                            holder: live.as_ref().map(|l| l.owner.clone()),
+                            expires_at: live.map(|l| rfc3339(l.expires_at)),
+                            this_node: self.job_board().get(job.name()),
+                        })
                     })
-                })
-                .collect()
-        })
+                    .collect()
+            },
+        )
     }
 }

@@ -167,6 +167,7 @@ impl Keyring {
 
     /// Re-reads the namespace's keys from storage.
     pub fn reload(&self, name: &str) -> CoreResult<Arc<NamespaceKeys>> {
+        crate::blocking::check();
         let row = self
             .storage
             .get_namespace(name)?

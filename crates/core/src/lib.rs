@@ -30,26 +30,30 @@
 
 pub mod access;
 pub mod audit;
+pub mod blocking;
 pub mod clock;
 pub mod credentials;
 mod error;
 pub mod events;
 pub mod files;
+pub mod guard;
 pub mod jobs;
 pub mod keyring;
 pub mod lifecycle;
 pub mod names;
 pub mod namespaces;
 pub mod oauth;
+pub mod operation;
 pub mod records;
 pub mod secret_string;
 pub mod tokens;
 pub mod users;
-mod vault;
+pub(crate) mod vault;
 
 pub use access::{Capability, Policy, Principal};
 pub use clock::{Clock, SystemClock};
 pub use error::{CoreError, CoreResult};
+pub use operation::{Access, Durability, Op};
 pub use vault::{Counters, Opened, Vault, VaultSettings};
 
 /// A page of results and the cursor to pass for the next one (`None` at the end).

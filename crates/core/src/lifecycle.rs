@@ -19,9 +19,10 @@ use crate::credentials::{open_credential, CredentialData, VersionInfo};
 use std::collections::BTreeMap;
 
 use crate::events::Event;
+use crate::operation::Op;
 use crate::records::Record;
-use crate::users::UserRef;
-use crate::{Capability, CoreError, CoreResult, Principal, Vault};
+use crate::vault::At;
+use crate::{CoreError, CoreResult, Principal, Vault};
 
 /// Rows purged within the erase call before the rest is left to the background job.
 pub const SYNC_PURGE_LIMIT: u64 = 1000;
@@ -86,26 +87,15 @@ pub struct ExportedVersion {
 }
 
 impl Vault {
-    fn user_op<T>(
-        &self,
-        who: &Principal,
-        action: &str,
-        cap: Capability,
-        ns: &str,
-        user_id: &str,
-        work: impl FnOnce(&UserRef) -> CoreResult<T>,
-    ) -> CoreResult<T> {
-        self.on_user(who, (action, cap), ns, user_id, "", Ok(()), true, work)
-    }
-
-    /// Exports every live credential version of a user, decrypted (needs `export`).
+    /// Exports everything held about a user, decrypted (needs `export`, and only that: the
+    /// parts are read by internal functions, and the export is audited once, as itself).
     pub fn export_user(&self, who: &Principal, ns: &str, user_id: &str) -> CoreResult<UserExport> {
-        self.user_op(
+        self.execute_on_user(
             who,
-            "user.export",
-            Capability::Export,
-            ns,
+            Op::UserExport,
+            At::new(ns, ""),
             user_id,
+            || Ok(()),
             |user| {
                 let key = self
                     .existing_user_key(user)?
@@ -153,8 +143,8 @@ impl Vault {
                         });
                     }
                 }
-                let events = self.all_events(who, ns, user_id)?;
-                let records = self.all_user_records(who, ns, user_id)?;
+                let events = self.all_events(user)?;
+                let records = self.all_user_records(user)?;
                 let files = self.all_user_files(user)?;
                 Ok(UserExport {
                     format: EXPORT_FORMAT,
@@ -178,36 +168,48 @@ impl Vault {
         user_id: &str,
         confirm: &str,
     ) -> CoreResult<ErasureReport> {
-        self.user_op(who, "user.erase", Capability::Erase, ns, user_id, |user| {
-            if confirm != user_id {
-                return Err(CoreError::Invalid {
+        let check = || {
+            if confirm == user_id {
+                Ok(())
+            } else {
+                Err(CoreError::Invalid {
                     field: "confirm",
                     rule: "must repeat the user id exactly (erasure cannot be undone)".into(),
-                });
+                })
             }
-            if self.storage().get_user(ns, &user.hash)?.is_none() {
-                return Err(CoreError::NotFound("user"));
-            }
-            // Read what revoking the user's OAuth grants needs while the keys still exist;
-            // the provider calls happen after the shredding, so they cannot delay it.
-            let grants = self.grants_to_revoke(user, ns)?;
-            let now = self.now_ms();
-            if !self.storage().begin_erasure(ns, &user.hash, now)? {
-                return Err(CoreError::NotFound("user"));
-            }
-            self.keyring().forget_data_key(ns, &user.hash);
-            let (provider_revocations, provider_revocation_failures) =
-                self.revoke_grants(ns, &user.hash, grants);
-            let (items_purged, done) = self.purge_user(ns, &user.hash, SYNC_PURGE_LIMIT, false)?;
-            Ok(ErasureReport {
-                user_hash: hex::encode(&user.hash),
-                erased_at: rfc3339(now),
-                items_purged,
-                purge_pending: !done,
-                provider_revocations,
-                provider_revocation_failures,
-            })
-        })
+        };
+        self.execute_on_user(
+            who,
+            Op::UserErase,
+            At::new(ns, ""),
+            user_id,
+            check,
+            |user| {
+                if self.storage().get_user(ns, &user.hash)?.is_none() {
+                    return Err(CoreError::NotFound("user"));
+                }
+                // Read what revoking the user's OAuth grants needs while the keys still exist;
+                // the provider calls happen after the shredding, so they cannot delay it.
+                let grants = self.grants_to_revoke(user, ns)?;
+                let now = self.now_ms();
+                if !self.storage().begin_erasure(ns, &user.hash, now)? {
+                    return Err(CoreError::NotFound("user"));
+                }
+                self.keyring().forget_data_key(ns, &user.hash);
+                let (provider_revocations, provider_revocation_failures) =
+                    self.revoke_grants(ns, &user.hash, grants);
+                let (items_purged, done) =
+                    self.purge_user(ns, &user.hash, SYNC_PURGE_LIMIT, false)?;
+                Ok(ErasureReport {
+                    user_hash: hex::encode(&user.hash),
+                    erased_at: rfc3339(now),
+                    items_purged,
+                    purge_pending: !done,
+                    provider_revocations,
+                    provider_revocation_failures,
+                })
+            },
+        )
     }
 
     /// Where a user's erasure stands (needs `erase`).
@@ -217,12 +219,12 @@ impl Vault {
         ns: &str,
         user_id: &str,
     ) -> CoreResult<ErasureStatus> {
-        self.user_op(
+        self.execute_on_user(
             who,
-            "user.erasure_status",
-            Capability::Erase,
-            ns,
+            Op::UserErasureStatus,
+            At::new(ns, ""),
             user_id,
+            || Ok(()),
             |user| {
                 Ok(ErasureStatus {
                     user_hash: hex::encode(&user.hash),
@@ -271,21 +273,21 @@ impl Vault {
             return Ok(false);
         };
         let who = Principal::system("job:erasure-purge");
-        self.audited(
+        let purged = self
+            .purge_user(
+                &next.namespace,
+                &next.user_hash,
+                10 * PURGE_BATCH as u64,
+                true,
+            )
+            .map(|_| true);
+        self.record_internal(
             &who,
-            "user.purge",
-            &next.namespace,
+            Op::UserPurge,
+            At::new(&next.namespace, ""),
             &next.user_hash,
-            "",
-            || {
-                self.purge_user(
-                    &next.namespace,
-                    &next.user_hash,
-                    10 * PURGE_BATCH as u64,
-                    true,
-                )
-                .map(|_| true)
-            },
-        )
+            &purged,
+        );
+        purged
     }
 }

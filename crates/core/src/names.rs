@@ -6,28 +6,28 @@ use crate::{CoreError, CoreResult};
 
 /// Namespace names: 1–63 of `a-z 0-9 _ -`, starting with a letter or digit.
 pub fn namespace(value: &str) -> CoreResult<()> {
-    check("namespace", value, 63, |b| {
+    check("namespace", value, 63, "a-z 0-9 _ -", |b| {
         b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
     })
 }
 
 /// Credential names: 1–128 of `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
 pub fn credential_name(value: &str) -> CoreResult<()> {
-    check("name", value, 128, |b| {
+    check("name", value, 128, "A-Z a-z 0-9 . _ -", |b| {
         b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')
     })
 }
 
 /// Event types: 1–64 of `A-Z a-z 0-9 . _ - :`, starting with a letter or digit.
 pub fn event_type(value: &str) -> CoreResult<()> {
-    check("type", value, 64, |b| {
+    check("type", value, 64, "A-Z a-z 0-9 . _ - :", |b| {
         b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':')
     })
 }
 
 /// Token names (labels): 1–128 of `A-Z a-z 0-9 . _ - :` and space, starting with a letter or digit.
 pub fn token_name(value: &str) -> CoreResult<()> {
-    check("name", value, 128, |b| {
+    check("name", value, 128, "A-Z a-z 0-9 . _ - : and space", |b| {
         b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':' | b' ')
     })
 }
@@ -35,15 +35,38 @@ pub fn token_name(value: &str) -> CoreResult<()> {
 /// User ids (the app's own id, e.g. `telegram:123456789`): 1–256 printable ASCII characters
 /// other than space, `/`, `\`, `?`, `#` and `%`, starting with a letter or digit.
 pub fn user_id(value: &str) -> CoreResult<()> {
-    check("user", value, 256, |b| {
-        b.is_ascii_graphic() && !matches!(b, b'/' | b'\\' | b'?' | b'#' | b'%')
-    })
+    check(
+        "user",
+        value,
+        256,
+        "printable ASCII except space / \\ ? # %",
+        |b| b.is_ascii_graphic() && !matches!(b, b'/' | b'\\' | b'?' | b'#' | b'%'),
+    )
 }
 
+/// Token ids: the 16 lowercase hex characters after `sr_` in a token.
+pub fn token_id(value: &str) -> CoreResult<()> {
+    if value.len() == 16
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(CoreError::Invalid {
+            field: "id",
+            rule: "must be a token id (16 lowercase hex characters)".into(),
+        })
+    }
+}
+
+/// Checks length and characters. Messages name the field and the rule, never the value (not
+/// even the offending character: a secret pasted into the wrong field must not come back).
 fn check(
     field: &'static str,
     value: &str,
     max: usize,
+    charset: &str,
     allowed: impl Fn(u8) -> bool,
 ) -> CoreResult<()> {
     let invalid = |rule: String| Err(CoreError::Invalid { field, rule });
@@ -51,18 +74,10 @@ fn check(
         return invalid("must not be empty".into());
     }
     if value.len() > max {
-        return invalid(format!(
-            "must be at most {max} characters, got {}",
-            value.len()
-        ));
+        return invalid(format!("must be at most {max} characters"));
     }
-    if let Some(bad) = value.bytes().find(|b| !allowed(*b)) {
-        let shown = if bad.is_ascii_graphic() {
-            format!("'{}'", bad as char)
-        } else {
-            format!("byte 0x{bad:02x}")
-        };
-        return invalid(format!("contains {shown}, which is not allowed here"));
+    if !value.bytes().all(allowed) {
+        return invalid(format!("may only contain {charset}"));
     }
     if !value.as_bytes()[0].is_ascii_alphanumeric() {
         return invalid("must start with a letter or digit".into());
@@ -99,6 +114,11 @@ mod tests {
     #[test]
     fn errors_name_field_and_rule() {
         let err = user_id("a/b").unwrap_err().to_string();
-        assert_eq!(err, "user: contains '/', which is not allowed here");
+        assert_eq!(
+            err,
+            "user: may only contain printable ASCII except space / \\ ? # %"
+        );
+        let err = namespace("Secret-Value").unwrap_err().to_string();
+        assert!(!err.contains("Secret"), "{err}");
     }
 }

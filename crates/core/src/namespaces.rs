@@ -8,7 +8,9 @@ use strongroom_storage::{KekRow, NamespaceRow, Rewrap, StorageError};
 
 use crate::clock::rfc3339;
 use crate::keyring::{contexts, NamespaceKeys};
-use crate::{names, Capability, CoreError, CoreResult, Principal, Vault};
+use crate::operation::Op;
+use crate::vault::At;
+use crate::{CoreError, CoreResult, Principal, Vault};
 
 const REWRAP_BATCH: usize = 1000;
 
@@ -63,60 +65,78 @@ fn internal(e: impl std::fmt::Display) -> CoreError {
 impl Vault {
     /// Creates a namespace with a fresh blind-index key and key version 1 (operators only).
     pub fn create_namespace(&self, who: &Principal, name: &str) -> CoreResult<NamespaceInfo> {
-        self.audited_now(who, "namespace.create", name, &[], "", || {
-            who.require_operator()?;
-            names::namespace(name)?;
-            let root = self.keyring().root();
-            let index_key = Key::<Index>::generate().map_err(internal)?;
-            let kek = Key::<Kek>::generate().map_err(internal)?;
-            let now = self.now_ms();
-            let row = NamespaceRow {
-                name: name.to_string(),
-                created_at: now,
-                wrapped_index_key: root
-                    .wrap(0, &contexts::index_key(name), &index_key)
-                    .map_err(internal)?,
-                primary_kek_version: 1,
-                min_decrypt_version: 1,
-            };
-            let first = KekRow {
-                namespace: name.to_string(),
-                version: 1,
-                wrapped_key: root
-                    .wrap(0, &contexts::kek(name, 1), &kek)
-                    .map_err(internal)?,
-                created_at: now,
-            };
-            match self.storage().create_namespace(&row, &first) {
-                Ok(()) => Ok(ns_info(&row)),
-                Err(StorageError::AlreadyExists) => Err(CoreError::AlreadyExists("namespace")),
-                Err(e) => Err(e.into()),
-            }
-        })
+        self.execute(
+            who,
+            Op::NamespaceCreate,
+            At::new(name, ""),
+            || Ok(()),
+            |()| {
+                let root = self.keyring().root();
+                let index_key = Key::<Index>::generate().map_err(internal)?;
+                let kek = Key::<Kek>::generate().map_err(internal)?;
+                let now = self.now_ms();
+                let row = NamespaceRow {
+                    name: name.to_string(),
+                    created_at: now,
+                    wrapped_index_key: root
+                        .wrap(0, &contexts::index_key(name), &index_key)
+                        .map_err(internal)?,
+                    primary_kek_version: 1,
+                    min_decrypt_version: 1,
+                };
+                let first = KekRow {
+                    namespace: name.to_string(),
+                    version: 1,
+                    wrapped_key: root
+                        .wrap(0, &contexts::kek(name, 1), &kek)
+                        .map_err(internal)?,
+                    created_at: now,
+                };
+                match self.storage().create_namespace(&row, &first) {
+                    Ok(()) => Ok(ns_info(&row)),
+                    Err(StorageError::AlreadyExists) => Err(CoreError::AlreadyExists("namespace")),
+                    Err(e) => Err(e.into()),
+                }
+            },
+        )
     }
 
     /// The namespaces this principal may see.
     pub fn list_namespaces(&self, who: &Principal) -> CoreResult<Vec<NamespaceInfo>> {
-        self.audited(who, "namespace.list", "", &[], "", || {
-            let rows = self.storage().list_namespaces()?;
-            Ok(rows
-                .iter()
-                .filter(|r| {
-                    who.policy
-                        .namespaces
-                        .iter()
-                        .any(|n| n == "*" || *n == r.name)
-                })
-                .map(ns_info)
-                .collect())
-        })
+        self.execute(
+            who,
+            Op::NamespaceList,
+            At::new("", ""),
+            || Ok(()),
+            |()| {
+                let rows = self.storage().list_namespaces()?;
+                Ok(rows
+                    .iter()
+                    .filter(|r| {
+                        who.policy
+                            .namespaces
+                            .iter()
+                            .any(|n| n == "*" || *n == r.name)
+                    })
+                    .map(ns_info)
+                    .collect())
+            },
+        )
     }
 
     /// Key versions and how many users still depend on old ones (`admin` on the namespace).
     pub fn key_status(&self, who: &Principal, namespace: &str) -> CoreResult<KeyStatus> {
-        self.audited(who, "keys.status", namespace, &[], "", || {
-            names::namespace(namespace)?;
-            who.require(Capability::Admin, namespace)?;
+        self.execute(
+            who,
+            Op::KeysStatus,
+            At::new(namespace, ""),
+            || Ok(()),
+            |()| self.key_status_of(namespace),
+        )
+    }
+
+    fn key_status_of(&self, namespace: &str) -> CoreResult<KeyStatus> {
+        {
             let row = self
                 .storage()
                 .get_namespace(namespace)?
@@ -139,65 +159,72 @@ impl Vault {
                     .storage()
                     .count_users_below_kek(namespace, row.primary_kek_version)?,
             })
-        })
+        }
     }
 
     /// Adds a new key version and makes it primary. Existing data stays readable: old versions
     /// keep decrypting until retired.
     pub fn rotate_key(&self, who: &Principal, namespace: &str) -> CoreResult<KeyStatus> {
-        self.audited_now(who, "keys.rotate", namespace, &[], "", || {
-            names::namespace(namespace)?;
-            who.require(Capability::Admin, namespace)?;
-            let row = self
-                .storage()
-                .get_namespace(namespace)?
-                .ok_or(CoreError::NotFound("namespace"))?;
-            let version = row.primary_kek_version + 1;
-            let kek = Key::<Kek>::generate().map_err(internal)?;
-            let new = KekRow {
-                namespace: namespace.to_string(),
-                version,
-                wrapped_key: self
-                    .keyring()
-                    .root()
-                    .wrap(0, &contexts::kek(namespace, version), &kek)
-                    .map_err(internal)?,
-                created_at: self.now_ms(),
-            };
-            self.storage()
-                .add_primary_kek(&new, row.primary_kek_version)?;
-            self.keyring().invalidate(namespace);
-            Ok(())
-        })?;
-        self.key_status(who, namespace)
+        self.execute(
+            who,
+            Op::KeysRotate,
+            At::new(namespace, ""),
+            || Ok(()),
+            |()| {
+                let row = self
+                    .storage()
+                    .get_namespace(namespace)?
+                    .ok_or(CoreError::NotFound("namespace"))?;
+                let version = row.primary_kek_version + 1;
+                let kek = Key::<Kek>::generate().map_err(internal)?;
+                let new = KekRow {
+                    namespace: namespace.to_string(),
+                    version,
+                    wrapped_key: self
+                        .keyring()
+                        .root()
+                        .wrap(0, &contexts::kek(namespace, version), &kek)
+                        .map_err(internal)?,
+                    created_at: self.now_ms(),
+                };
+                self.storage()
+                    .add_primary_kek(&new, row.primary_kek_version)?;
+                self.keyring().invalidate(namespace);
+                self.key_status_of(namespace)
+            },
+        )
     }
 
     /// Re-wraps every user data key still under an older version with the primary version.
     /// Safe to run while serving: each row is updated only if unchanged since it was read.
     pub fn rewrap(&self, who: &Principal, namespace: &str) -> CoreResult<RewrapReport> {
-        self.audited_now(who, "keys.rewrap", namespace, &[], "", || {
-            names::namespace(namespace)?;
-            who.require(Capability::Admin, namespace)?;
-            let keys = self.keyring().reload(namespace)?;
-            let mut rewrapped = 0u64;
-            let mut after: Option<Vec<u8>> = None;
-            loop {
-                let (done, last) = self.rewrap_batch(&keys, after.as_deref())?;
-                rewrapped += done;
-                match last {
-                    Some(last) => after = Some(last),
-                    None => break,
+        self.execute(
+            who,
+            Op::KeysRewrap,
+            At::new(namespace, ""),
+            || Ok(()),
+            |()| {
+                let keys = self.keyring().reload(namespace)?;
+                let mut rewrapped = 0u64;
+                let mut after: Option<Vec<u8>> = None;
+                loop {
+                    let (done, last) = self.rewrap_batch(&keys, after.as_deref())?;
+                    rewrapped += done;
+                    match last {
+                        Some(last) => after = Some(last),
+                        None => break,
+                    }
                 }
-            }
-            Ok(RewrapReport {
-                namespace: namespace.to_string(),
-                primary_version: keys.primary,
-                rewrapped,
-                remaining: self
-                    .storage()
-                    .count_users_below_kek(namespace, keys.primary)?,
-            })
-        })
+                Ok(RewrapReport {
+                    namespace: namespace.to_string(),
+                    primary_version: keys.primary,
+                    rewrapped,
+                    remaining: self
+                        .storage()
+                        .count_users_below_kek(namespace, keys.primary)?,
+                })
+            },
+        )
     }
 
     /// Re-wraps one batch of user keys below the primary version, after `after`. Returns how
@@ -248,10 +275,9 @@ impl Vault {
             }
             let keys = self.keyring().reload(&ns.name)?;
             let who = Principal::system("job:key-rewrap");
-            let done = self.audited(&who, "keys.rewrap", &ns.name, &[], "background", || {
-                self.rewrap_batch(&keys, None).map(|(done, _)| done)
-            })?;
-            return Ok(done > 0);
+            let done = self.rewrap_batch(&keys, None).map(|(done, _)| done);
+            self.record_internal(&who, Op::KeysRewrapBatch, At::new(&ns.name, ""), &[], &done);
+            return Ok(done? > 0);
         }
         Ok(false)
     }
@@ -264,15 +290,12 @@ impl Vault {
         namespace: &str,
         version: u32,
     ) -> CoreResult<KeyStatus> {
-        self.audited_now(
+        self.execute(
             who,
-            "keys.set_min_version",
-            namespace,
-            &[],
-            &version.to_string(),
-            || {
-                names::namespace(namespace)?;
-                who.require(Capability::Admin, namespace)?;
+            Op::KeysSetMinVersion,
+            At::new(namespace, &version.to_string()),
+            || Ok(()),
+            |()| {
                 let row = self
                     .storage()
                     .get_namespace(namespace)?
@@ -292,9 +315,8 @@ impl Vault {
                 }
                 self.storage().set_min_decrypt_version(namespace, version)?;
                 self.keyring().invalidate(namespace);
-                Ok(())
+                self.key_status_of(namespace)
             },
-        )?;
-        self.key_status(who, namespace)
+        )
     }
 }

@@ -25,10 +25,12 @@ use strongroom_storage::{CredentialStatusRow, ItemKey, StorageError};
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::credentials::{open_credential, CredentialData, OAuthTokenSet, PutOptions};
 use crate::keyring::contexts;
+use crate::operation::Op;
 use crate::records::NAMESPACE_OWNER;
 use crate::secret_string::SecretString;
 use crate::users::UserRef;
-use crate::{names, Capability, CoreError, CoreResult, Principal, Vault};
+use crate::vault::At;
+use crate::{names, CoreError, CoreResult, Principal, Vault};
 
 const LEASE_TTL_MS: i64 = 30_000;
 const WAIT_LIMIT_MS: i64 = 30_000;
@@ -389,11 +391,12 @@ impl Vault {
         name: &str,
         input: ProviderInput,
     ) -> CoreResult<ProviderInfo> {
-        self.audited_now(who, "provider.put", ns, &[], name, || {
-            names::namespace(ns)?;
+        let valid = input.validate();
+        let check = move || {
             names::credential_name(name)?;
-            who.require(Capability::Admin, ns)?;
-            input.validate()?;
+            valid
+        };
+        self.execute(who, Op::ProviderPut, At::new(ns, name), check, |()| {
             let owner = self.namespace_owner(ns)?;
             let key = self.user_key_for_write(&owner, NAMESPACE_OWNER)?;
             let sealed = key
@@ -424,34 +427,42 @@ impl Vault {
 
     /// The providers of a namespace (`list`), without secrets.
     pub fn list_providers(&self, who: &Principal, ns: &str) -> CoreResult<Vec<ProviderInfo>> {
-        self.audited(who, "provider.list", ns, &[], "", || {
-            names::namespace(ns)?;
-            who.require(Capability::List, ns)?;
-            self.storage()
-                .list_providers(ns)?
-                .into_iter()
-                .map(|(name, bytes)| {
-                    Ok(ProviderInfo {
-                        name,
-                        config: serde_json::from_slice(&bytes)
-                            .map_err(|e| CoreError::Internal(e.to_string()))?,
+        self.execute(
+            who,
+            Op::ProviderList,
+            At::new(ns, ""),
+            || Ok(()),
+            |()| {
+                self.storage()
+                    .list_providers(ns)?
+                    .into_iter()
+                    .map(|(name, bytes)| {
+                        Ok(ProviderInfo {
+                            name,
+                            config: serde_json::from_slice(&bytes)
+                                .map_err(|_| CoreError::Integrity("provider settings"))?,
+                        })
                     })
-                })
-                .collect()
-        })
+                    .collect()
+            },
+        )
     }
 
     /// Removes a provider (`admin`).
     pub fn delete_provider(&self, who: &Principal, ns: &str, name: &str) -> CoreResult<()> {
-        self.audited_now(who, "provider.delete", ns, &[], name, || {
-            names::namespace(ns)?;
-            who.require(Capability::Admin, ns)?;
-            if self.storage().delete_provider(ns, name)? {
-                Ok(())
-            } else {
-                Err(CoreError::NotFound("provider"))
-            }
-        })
+        self.execute(
+            who,
+            Op::ProviderDelete,
+            At::new(ns, name),
+            || names::credential_name(name),
+            |()| {
+                if self.storage().delete_provider(ns, name)? {
+                    Ok(())
+                } else {
+                    Err(CoreError::NotFound("provider"))
+                }
+            },
+        )
     }
 
     fn provider(&self, ns: &str, name: &str) -> CoreResult<(ProviderConfig, SecretString)> {
@@ -459,8 +470,8 @@ impl Vault {
             .storage()
             .get_provider(ns, name)?
             .ok_or(CoreError::NotFound("provider"))?;
-        let config: ProviderConfig =
-            serde_json::from_slice(&config).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let config: ProviderConfig = serde_json::from_slice(&config)
+            .map_err(|_| CoreError::Integrity("provider settings"))?;
         let owner = self.namespace_owner(ns)?;
         let key = self
             .existing_user_key(&owner)?
@@ -555,16 +566,15 @@ impl Vault {
     pub(crate) fn refresh_due(&self) -> CoreResult<bool> {
         const BATCH: usize = 20;
         let due = self.storage().due_refreshes(self.now_ms(), BATCH)?;
-        let who = Principal::system("job:oauth-refresh");
         for row in &due {
             let keys = self.keyring().namespace(&row.key.namespace)?;
             let owner = UserRef {
                 keys,
                 hash: row.key.user_hash.clone(),
             };
-            let outcome = self.user_id_of(&owner).and_then(|user_id| {
-                self.valid_access_token(&who, &row.key.namespace, &user_id, &row.key.name, 0)
-            });
+            let outcome = self
+                .user_id_of(&owner)
+                .and_then(|user_id| self.access_token_for(&owner, &user_id, &row.key.name, 0));
             match outcome {
                 Ok(_) => {}
                 // Recorded (with back-off) by the refresh itself.
@@ -592,24 +602,38 @@ impl Vault {
         name: &str,
         min_valid_secs: u64,
     ) -> CoreResult<AccessToken> {
-        let resolved = names::namespace(ns)
-            .and_then(|_| names::credential_name(name))
-            .and_then(|_| who.require(Capability::Read, ns))
-            .and_then(|_| self.resolve_user(ns, user_id));
-        let user = match resolved {
-            Ok(u) => u,
-            Err(e) => {
-                return self.audited(who, "credential.access_token", ns, &[], name, || Err(e))
-            }
-        };
-        let hash = user.hash.clone();
-        self.audited(who, "credential.access_token", ns, &hash, name, || {
+        let check = || {
+            names::credential_name(name)?;
             if min_valid_secs > 86_400 {
                 return Err(CoreError::Invalid {
                     field: "min_valid_secs",
                     rule: "must be at most 86400".into(),
                 });
             }
+            Ok(())
+        };
+        self.execute_on_user(
+            who,
+            Op::CredentialAccessToken,
+            At::new(ns, name),
+            user_id,
+            check,
+            |user| self.access_token_for(user, user_id, name, min_valid_secs),
+        )
+    }
+
+    /// The exactly-once refresh behind [`Vault::valid_access_token`], for a resolved user (no
+    /// authorization or audit of its own, but every refresh is recorded as
+    /// `credential.refresh`); also used by the background refresher and by verification.
+    pub(crate) fn access_token_for(
+        &self,
+        user: &UserRef,
+        user_id: &str,
+        name: &str,
+        min_valid_secs: u64,
+    ) -> CoreResult<AccessToken> {
+        let ns = user.keys.name.as_str();
+        {
             let started = self.now_ms();
             let fresh = |set: &OAuthTokenSet, margin_secs: u64| {
                 let need = self.now_ms() + (min_valid_secs.max(margin_secs) as i64) * 1000;
@@ -625,7 +649,7 @@ impl Vault {
                 refreshed,
                 version,
             };
-            let (version, set) = self.current_token_set(&user, ns, name)?;
+            let (version, set) = self.current_token_set(user, ns, name)?;
             let provider_name = set.provider.clone();
             let margin = match &provider_name {
                 Some(p) => self
@@ -657,7 +681,7 @@ impl Vault {
                     .acquire_lease(&lease, &me, now, now + LEASE_TTL_MS)?
                 {
                     let result = self.refresh_holding_lease(
-                        &user,
+                        user,
                         ns,
                         user_id,
                         name,
@@ -671,7 +695,7 @@ impl Vault {
                 }
                 // Someone else is refreshing: wait for their result.
                 std::thread::sleep(Duration::from_millis(20));
-                let (v, set) = self.current_token_set(&user, ns, name)?;
+                let (v, set) = self.current_token_set(user, ns, name)?;
                 if fresh(&set, 0) && (min_valid_secs > 0 || fresh(&set, margin)) {
                     return Ok(answer(v, set, false));
                 }
@@ -696,7 +720,7 @@ impl Vault {
                     )));
                 }
             }
-        })
+        }
     }
 
     #[allow(
@@ -763,9 +787,9 @@ impl Vault {
                     .oauth_refresh_failures
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let err = failure.into_error();
-                return self.audited(&who, "credential.refresh", ns, &user.hash, name, || {
-                    Err(err)
-                });
+                let at = At::new(ns, name);
+                self.record_internal_failure(&who, Op::CredentialRefresh, at, &user.hash, &err);
+                return Err(err);
             }
         };
         let now = self.now_ms();
@@ -782,9 +806,8 @@ impl Vault {
             extra: set.extra,
         };
         let data = CredentialData::Oauth2(new_set);
-        let info = self.put_credential(
-            &who,
-            ns,
+        let stored = self.write_credential(
+            user,
             user_id,
             name,
             &data,
@@ -792,7 +815,15 @@ impl Vault {
                 cas: Some(version),
                 max_versions: None,
             },
-        )?;
+        );
+        self.record_internal(
+            &who,
+            Op::CredentialRefresh,
+            At::new(ns, name),
+            &user.hash,
+            &stored,
+        );
+        let info = stored?;
         let CredentialData::Oauth2(stored) = data else {
             return Err(CoreError::Internal("token set changed kind".into()));
         };
@@ -813,26 +844,25 @@ impl Vault {
         user_id: &str,
         name: &str,
     ) -> CoreResult<bool> {
-        let resolved = names::namespace(ns)
-            .and_then(|_| names::credential_name(name))
-            .and_then(|_| who.require(Capability::Delete, ns))
-            .and_then(|_| self.resolve_user(ns, user_id));
-        let user = match resolved {
-            Ok(u) => u,
-            Err(e) => return self.audited_now(who, "credential.revoke", ns, &[], name, || Err(e)),
-        };
-        let hash = user.hash.clone();
-        self.audited_now(who, "credential.revoke", ns, &hash, name, || {
-            let at_provider = self.revoke_at_provider(&user, ns, name)?;
-            let item = ItemKey {
-                namespace: ns.to_string(),
-                user_hash: user.hash.clone(),
-                name: name.to_string(),
-            };
-            self.storage().delete_credential(&item)?;
-            self.set_status(&item, "revoked", None)?;
-            Ok(at_provider)
-        })
+        let check = || names::credential_name(name);
+        self.execute_on_user(
+            who,
+            Op::CredentialRevoke,
+            At::new(ns, name),
+            user_id,
+            check,
+            |user| {
+                let at_provider = self.revoke_at_provider(user, ns, name)?;
+                let item = ItemKey {
+                    namespace: ns.to_string(),
+                    user_hash: user.hash.clone(),
+                    name: name.to_string(),
+                };
+                self.storage().delete_credential(&item)?;
+                self.set_status(&item, "revoked", None)?;
+                Ok(at_provider)
+            },
+        )
     }
 
     /// What revoking one credential's grant at its provider needs, read while the keys still
@@ -934,9 +964,14 @@ impl Vault {
         let who = Principal::system("erasure");
         let (mut revoked, mut failed) = (0, 0);
         for g in grants {
-            let outcome = self.audited(&who, "credential.revoke", ns, user_hash, &g.name, || {
-                g.revoke()
-            });
+            let outcome = g.revoke();
+            self.record_internal(
+                &who,
+                Op::CredentialRevokeOnErase,
+                At::new(ns, &g.name),
+                user_hash,
+                &outcome,
+            );
             match outcome {
                 Ok(()) => revoked += 1,
                 Err(_) => failed += 1,
@@ -954,68 +989,74 @@ impl Vault {
         user_id: &str,
         name: &str,
     ) -> CoreResult<Verification> {
-        let token = self.valid_access_token(who, ns, user_id, name, 60)?;
-        let user = self.resolve_user(ns, user_id)?;
-        let hash = user.hash.clone();
-        self.audited(who, "credential.verify", ns, &hash, name, || {
-            let (_, set) = self.current_token_set(&user, ns, name)?;
-            let provider = set.provider.ok_or(CoreError::Invalid {
-                field: "provider",
-                rule: "the token set names no provider".into(),
-            })?;
-            let (config, _) = self.provider(ns, &provider)?;
-            let url = config.verify_url.ok_or(CoreError::Invalid {
-                field: "verify_url",
-                rule: "the provider has no verify_url".into(),
-            })?;
-            let agent = ureq::AgentBuilder::new().timeout(HTTP_TIMEOUT).build();
-            let status = match agent
-                .get(&url)
-                .set(
-                    "Authorization",
-                    &format!("Bearer {}", token.access_token.expose()),
-                )
-                .call()
-            {
-                Ok(r) => r.status(),
-                Err(ureq::Error::Status(code, _)) => code,
-                Err(ureq::Error::Transport(_)) => {
-                    return Err(CoreError::VerificationFailed("unreachable".into()))
-                }
-            };
-            let verified = match status {
-                200..=299 => true,
-                401 | 403 => false,
-                other => return Err(CoreError::VerificationFailed(format!("http_{other}"))),
-            };
-            let item = ItemKey {
-                namespace: ns.to_string(),
-                user_hash: user.hash.clone(),
-                name: name.to_string(),
-            };
-            let now = self.now_ms();
-            let mut row =
-                self.storage()
-                    .get_credential_status(&item)?
-                    .unwrap_or(CredentialStatusRow {
-                        key: item.clone(),
-                        status: "valid".into(),
-                        error: None,
-                        updated_at: now,
-                        refresh_due_at: None,
-                        failures: 0,
-                        verified: None,
-                        verified_at: None,
-                    });
-            row.verified = Some(verified);
-            row.verified_at = Some(now);
-            self.storage().set_credential_status(&row)?;
-            Ok(Verification {
-                verified,
-                verified_at: rfc3339(now),
-                provider_status: status,
-            })
-        })
+        let check = || names::credential_name(name);
+        self.execute_on_user(
+            who,
+            Op::CredentialVerify,
+            At::new(ns, name),
+            user_id,
+            check,
+            |user| {
+                let token = self.access_token_for(user, user_id, name, 60)?;
+                let (_, set) = self.current_token_set(user, ns, name)?;
+                let provider = set.provider.ok_or(CoreError::Invalid {
+                    field: "provider",
+                    rule: "the token set names no provider".into(),
+                })?;
+                let (config, _) = self.provider(ns, &provider)?;
+                let url = config.verify_url.ok_or(CoreError::Invalid {
+                    field: "verify_url",
+                    rule: "the provider has no verify_url".into(),
+                })?;
+                let agent = ureq::AgentBuilder::new().timeout(HTTP_TIMEOUT).build();
+                let status = match agent
+                    .get(&url)
+                    .set(
+                        "Authorization",
+                        &format!("Bearer {}", token.access_token.expose()),
+                    )
+                    .call()
+                {
+                    Ok(r) => r.status(),
+                    Err(ureq::Error::Status(code, _)) => code,
+                    Err(ureq::Error::Transport(_)) => {
+                        return Err(CoreError::VerificationFailed("unreachable".into()))
+                    }
+                };
+                let verified = match status {
+                    200..=299 => true,
+                    401 | 403 => false,
+                    other => return Err(CoreError::VerificationFailed(format!("http_{other}"))),
+                };
+                let item = ItemKey {
+                    namespace: ns.to_string(),
+                    user_hash: user.hash.clone(),
+                    name: name.to_string(),
+                };
+                let now = self.now_ms();
+                let mut row =
+                    self.storage()
+                        .get_credential_status(&item)?
+                        .unwrap_or(CredentialStatusRow {
+                            key: item.clone(),
+                            status: "valid".into(),
+                            error: None,
+                            updated_at: now,
+                            refresh_due_at: None,
+                            failures: 0,
+                            verified: None,
+                            verified_at: None,
+                        });
+                row.verified = Some(verified);
+                row.verified_at = Some(now);
+                self.storage().set_credential_status(&row)?;
+                Ok(Verification {
+                    verified,
+                    verified_at: rfc3339(now),
+                    provider_status: status,
+                })
+            },
+        )
     }
 
     /// Credential statuses of a namespace, optionally one status only (`list`).
@@ -1025,15 +1066,12 @@ impl Vault {
         ns: &str,
         status: Option<&str>,
     ) -> CoreResult<Vec<CredentialStatus>> {
-        self.audited(
+        self.execute(
             who,
-            "credential.status_list",
-            ns,
-            &[],
-            status.unwrap_or(""),
-            || {
-                names::namespace(ns)?;
-                who.require(Capability::List, ns)?;
+            Op::CredentialStatusList,
+            At::new(ns, status.unwrap_or("")),
+            || Ok(()),
+            |()| {
                 let keys = self.keyring().namespace(ns)?;
                 let mut out = Vec::new();
                 for row in self.storage().list_credential_statuses(ns, status, 1000)? {

@@ -23,8 +23,10 @@ use strongroom_storage::{IndexEntry, RecordKey, RecordRow, RecordWrite, StorageE
 use crate::clock::rfc3339;
 use crate::credentials::object_depth;
 use crate::keyring::{contexts, NamespaceKeys};
+use crate::operation::Op;
 use crate::users::{page_limit, UserRef};
-use crate::{names, Capability, CoreError, CoreResult, Page, Principal, Vault};
+use crate::vault::{At, Input, Subject};
+use crate::{names, CoreError, CoreResult, Page, Principal, Vault};
 
 /// The reserved owner of namespace-wide documents.
 pub(crate) const NAMESPACE_OWNER: &str = "\u{0}namespace";
@@ -126,6 +128,28 @@ pub struct CollectionInfo {
     pub name: String,
     #[serde(flatten)]
     pub settings: CollectionSettings,
+}
+
+/// Collection names follow the credential-name rules, reported as `collection`.
+fn collection_name(name: &str) -> CoreResult<()> {
+    names::credential_name(name).map_err(|e| match e {
+        CoreError::Invalid { rule, .. } => invalid("collection", rule),
+        other => other,
+    })
+}
+
+/// What a record operation resolved: the collection's settings and the documents' owner.
+struct RecordOwner {
+    settings: CollectionSettings,
+    owner: UserRef,
+    /// The owner's id (the user's, or the namespace pseudo-user's).
+    id: String,
+}
+
+impl Subject for RecordOwner {
+    fn audited_user(&self) -> &[u8] {
+        &self.owner.hash
+    }
 }
 
 fn invalid(field: &'static str, rule: impl Into<String>) -> CoreError {
@@ -343,8 +367,7 @@ impl Vault {
             .storage()
             .get_collection(ns, name)?
             .ok_or(CoreError::NotFound("collection"))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| CoreError::Internal(format!("stored collection settings: {e}")))
+        serde_json::from_slice(&bytes).map_err(|_| CoreError::Integrity("collection settings"))
     }
 
     /// Creates or updates a collection (`admin` on the namespace). The scope cannot change.
@@ -355,22 +378,21 @@ impl Vault {
         name: &str,
         settings: CollectionSettings,
     ) -> CoreResult<CollectionInfo> {
-        self.audited_now(who, "collection.put", ns, &[], name, || {
-            names::namespace(ns)?;
-            names::credential_name(name).map_err(|e| match e {
-                CoreError::Invalid { rule, .. } => invalid("collection", rule),
-                other => other,
-            })?;
-            who.require(Capability::Admin, ns)?;
-            self.keyring().namespace(ns)?;
-            settings.validate()?;
+        let valid = settings.validate();
+        let check = move || {
+            collection_name(name)?;
+            valid?;
+            self.keyring().namespace(ns).map(|_| ())
+        };
+        self.execute(who, Op::CollectionPut, At::new(ns, name), check, |()| {
             if let Some(old) = self.storage().get_collection(ns, name)? {
-                let old: CollectionSettings =
-                    serde_json::from_slice(&old).map_err(|e| CoreError::Internal(e.to_string()))?;
+                let old: CollectionSettings = serde_json::from_slice(&old)
+                    .map_err(|_| CoreError::Integrity("collection settings"))?;
                 if old.scope != settings.scope {
-                    return Err(CoreError::Conflict(
-                        "a collection's scope cannot change; create another collection".into(),
-                    ));
+                    return Err(CoreError::Immutable {
+                        field: "scope",
+                        rule: "a collection's scope cannot change; create another collection",
+                    });
                 }
             }
             let bytes =
@@ -386,19 +408,23 @@ impl Vault {
 
     /// The collections of a namespace (`list`).
     pub fn list_collections(&self, who: &Principal, ns: &str) -> CoreResult<Vec<CollectionInfo>> {
-        self.audited(who, "collection.list", ns, &[], "", || {
-            names::namespace(ns)?;
-            who.require(Capability::List, ns)?;
-            self.storage()
-                .list_collections(ns)?
-                .into_iter()
-                .map(|(name, bytes)| {
-                    let settings = serde_json::from_slice(&bytes)
-                        .map_err(|e| CoreError::Internal(e.to_string()))?;
-                    Ok(CollectionInfo { name, settings })
-                })
-                .collect()
-        })
+        self.execute(
+            who,
+            Op::CollectionList,
+            At::new(ns, ""),
+            || Ok(()),
+            |()| {
+                self.storage()
+                    .list_collections(ns)?
+                    .into_iter()
+                    .map(|(name, bytes)| {
+                        let settings = serde_json::from_slice(&bytes)
+                            .map_err(|_| CoreError::Integrity("collection settings"))?;
+                        Ok(CollectionInfo { name, settings })
+                    })
+                    .collect()
+            },
+        )
     }
 
     /// Resolves the owner of a collection's documents: the user for per-user collections,
@@ -427,32 +453,30 @@ impl Vault {
         }
     }
 
+    /// Runs a record operation: the collection's settings and the documents' owner (the user,
+    /// or the namespace pseudo-user) are resolved after authorization.
     fn record_op<T>(
         &self,
         who: &Principal,
-        (action, cap): (&str, Capability),
+        op: Op,
         ns: &str,
         collection: &str,
         user: Option<&str>,
         work: impl FnOnce(&CollectionSettings, &UserRef, &str) -> CoreResult<T>,
     ) -> CoreResult<T> {
-        let resolved = names::namespace(ns)
-            .and_then(|_| names::credential_name(collection))
-            .and_then(|_| who.require(cap, ns))
-            .and_then(|_| self.collection(ns, collection))
-            .and_then(|settings| {
-                self.record_owner(ns, &settings, user)
-                    .map(|(owner, id)| (settings, owner, id))
-            });
-        match resolved {
-            Ok((settings, owner, id)) => {
-                let hash = owner.hash.clone();
-                self.audited(who, action, ns, &hash, collection, || {
-                    work(&settings, &owner, &id)
-                })
-            }
-            Err(e) => self.audited(who, action, ns, &[], collection, || Err(e)),
-        }
+        let resolve = || {
+            collection_name(collection)?;
+            let settings = self.collection(ns, collection)?;
+            let (owner, id) = self.record_owner(ns, &settings, user)?;
+            Ok(RecordOwner {
+                settings,
+                owner,
+                id,
+            })
+        };
+        self.execute(who, op, At::new(ns, collection), resolve, |r| {
+            work(&r.settings, &r.owner, &r.id)
+        })
     }
 
     fn decode_record(
@@ -497,7 +521,7 @@ impl Vault {
         let (document, if_version) = (&input.document, input.if_version);
         self.record_op(
             who,
-            ("record.put", Capability::Write),
+            Op::RecordPut,
             ns,
             collection,
             user,
@@ -571,7 +595,7 @@ impl Vault {
     ) -> CoreResult<Record> {
         self.record_op(
             who,
-            ("record.read", Capability::Read),
+            Op::RecordRead,
             ns,
             collection,
             user,
@@ -598,7 +622,7 @@ impl Vault {
     ) -> CoreResult<()> {
         self.record_op(
             who,
-            ("record.delete", Capability::Delete),
+            Op::RecordDelete,
             ns,
             collection,
             user,
@@ -625,11 +649,26 @@ impl Vault {
     ) -> CoreResult<Page<Record>> {
         self.record_op(
             who,
-            ("record.list", Capability::List),
+            Op::RecordList,
             ns,
             collection,
             user,
-            |settings, owner, _| {
+            |settings, owner, _| self.records_page(collection, settings, owner, cursor, limit),
+        )
+    }
+
+    /// One page of an owner's live documents, decrypted (no authorization or audit).
+    fn records_page(
+        &self,
+        collection: &str,
+        settings: &CollectionSettings,
+        owner: &UserRef,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> CoreResult<Page<Record>> {
+        let ns = owner.keys.name.as_str();
+        {
+            {
                 let limit = page_limit(limit)?;
                 let cursor = cursor.filter(|c| !c.is_empty());
                 if let Some(c) = cursor {
@@ -652,8 +691,8 @@ impl Vault {
                     .map(|row| self.decode_record(ns, collection, settings, owner, row))
                     .collect::<CoreResult<_>>()?;
                 Ok(Page { items, next_cursor })
-            },
-        )
+            }
+        }
     }
 
     /// Equality look-up on a searchable field (`read`): the documents whose field equals
@@ -666,15 +705,11 @@ impl Vault {
         field: &str,
         value: &Value,
     ) -> CoreResult<Vec<Record>> {
-        let resolved = names::namespace(ns)
-            .and_then(|_| names::credential_name(collection))
-            .and_then(|_| who.require(Capability::Read, ns))
-            .and_then(|_| self.collection(ns, collection));
-        let settings = match resolved {
-            Ok(s) => s,
-            Err(e) => return self.audited(who, "record.lookup", ns, &[], collection, || Err(e)),
+        let resolve = || {
+            collection_name(collection)?;
+            self.collection(ns, collection).map(Input)
         };
-        self.audited(who, "record.lookup", ns, &[], collection, || {
+        self.execute(who, Op::RecordLookup, At::new(ns, collection), resolve, |Input(settings)| {
             if !settings.is_searchable(field) {
                 return Err(invalid("field", format!("{field:?} is not declared searchable in collection {collection:?}; declare it in `searchable` or `unique`")));
             }
@@ -688,7 +723,7 @@ impl Vault {
                     Scope::User => Some(self.user_id_of(&owner)?),
                     Scope::Namespace => None,
                 };
-                let mut record = self.decode_record(ns, collection, &settings, &owner, row)?;
+                let mut record = self.decode_record(ns, collection, settings, &owner, row)?;
                 record.user = user;
                 found.push(record);
             }
@@ -702,32 +737,35 @@ impl Vault {
         let purged = self.storage().purge_expired_records(self.now_ms(), BATCH)?;
         if purged > 0 {
             let who = Principal::system("job:record-expiry");
-            self.audited(&who, "record.expire", "", &[], &purged.to_string(), || {
-                Ok(())
-            })?;
+            let count = purged.to_string();
+            self.record_internal(
+                &who,
+                Op::RecordExpire,
+                At::new("", &count),
+                &[],
+                &Ok::<(), CoreError>(()),
+            );
         }
         Ok(purged == BATCH as u64)
     }
 
-    /// Every live document of a user in per-user collections, for export.
+    /// Every live document of a resolved user in per-user collections, for export (no
+    /// authorization or audit).
     pub(crate) fn all_user_records(
         &self,
-        who: &Principal,
-        ns: &str,
-        user_id: &str,
+        user: &UserRef,
     ) -> CoreResult<BTreeMap<String, Vec<Record>>> {
         let mut all = BTreeMap::new();
-        for (name, bytes) in self.storage().list_collections(ns)? {
-            let settings: CollectionSettings =
-                serde_json::from_slice(&bytes).map_err(|e| CoreError::Internal(e.to_string()))?;
+        for (name, bytes) in self.storage().list_collections(&user.keys.name)? {
+            let settings: CollectionSettings = serde_json::from_slice(&bytes)
+                .map_err(|_| CoreError::Integrity("collection settings"))?;
             if settings.scope != Scope::User {
                 continue;
             }
             let mut records = Vec::new();
             let mut cursor: Option<String> = None;
             loop {
-                let page =
-                    self.list_records(who, ns, &name, Some(user_id), cursor.as_deref(), 1000)?;
+                let page = self.records_page(&name, &settings, user, cursor.as_deref(), 1000)?;
                 records.extend(page.items);
                 match page.next_cursor {
                     Some(next) => cursor = Some(next),

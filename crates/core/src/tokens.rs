@@ -12,6 +12,9 @@ use strongroom_crypto::token::ApiToken;
 use strongroom_storage::TokenRow;
 
 use crate::clock::rfc3339;
+use crate::guard::Failure;
+use crate::operation::Op;
+use crate::vault::{At, Input};
 use crate::{names, CoreError, CoreResult, Page, Policy, Principal, Vault};
 
 const CACHE_LIMIT: usize = 10_000;
@@ -47,7 +50,7 @@ fn info(row: &TokenRow) -> CoreResult<TokenInfo> {
         id: row.id.clone(),
         name: row.name.clone(),
         policy: serde_json::from_slice(&row.policy)
-            .map_err(|e| CoreError::Internal(format!("stored policy: {e}")))?,
+            .map_err(|_| CoreError::Integrity("token policy"))?,
         created_at: rfc3339(row.created_at),
         expires_at: row.expires_at.map(rfc3339),
         revoked_at: row.revoked_at.map(rfc3339),
@@ -90,34 +93,48 @@ impl Vault {
         policy: Policy,
         expires_in_secs: Option<u64>,
     ) -> CoreResult<(TokenInfo, ApiToken)> {
-        self.audited_now(who, "token.create", "", &[], "", || {
-            who.require_operator()?;
-            names::token_name(name)?;
-            validate_policy(&policy)?;
-            let now = self.now_ms();
-            if let Some(secs) = expires_in_secs {
-                if !(1..=MAX_LIFETIME_SECS).contains(&secs) {
-                    return Err(CoreError::Invalid {
-                        field: "expires_in_secs",
-                        rule: format!("must be between 1 and {MAX_LIFETIME_SECS} (ten years)"),
-                    });
+        self.execute(
+            who,
+            Op::TokenCreate,
+            At::new("", ""),
+            || {
+                names::token_name(name)?;
+                validate_policy(&policy)?;
+                match expires_in_secs {
+                    Some(secs) if !(1..=MAX_LIFETIME_SECS).contains(&secs) => {
+                        Err(CoreError::Invalid {
+                            field: "expires_in_secs",
+                            rule: format!("must be between 1 and {MAX_LIFETIME_SECS} (ten years)"),
+                        })
+                    }
+                    _ => Ok(()),
                 }
-            }
-            let expires_at = expires_in_secs.map(|secs| now + secs as i64 * 1000);
-            let token = ApiToken::generate().map_err(|e| CoreError::Internal(e.to_string()))?;
-            let row = TokenRow {
-                id: token.id().to_string(),
-                secret_hash: token.hash().to_vec(),
-                name: name.to_string(),
-                policy: serde_json::to_vec(&policy)
-                    .map_err(|e| CoreError::Internal(e.to_string()))?,
-                created_at: now,
-                expires_at,
-                revoked_at: None,
-            };
-            self.storage().insert_token(&row)?;
-            Ok((info(&row)?, token))
-        })
+            },
+            |()| self.insert_token(name, &policy, expires_in_secs),
+        )
+    }
+
+    /// Stores a new token; the returned [`ApiToken`] is the only copy of its secret.
+    pub(crate) fn insert_token(
+        &self,
+        name: &str,
+        policy: &Policy,
+        expires_in_secs: Option<u64>,
+    ) -> CoreResult<(TokenInfo, ApiToken)> {
+        let now = self.now_ms();
+        let expires_at = expires_in_secs.map(|secs| now + secs as i64 * 1000);
+        let token = ApiToken::generate().map_err(|e| CoreError::Internal(e.to_string()))?;
+        let row = TokenRow {
+            id: token.id().to_string(),
+            secret_hash: token.hash().to_vec(),
+            name: name.to_string(),
+            policy: serde_json::to_vec(policy).map_err(|e| CoreError::Internal(e.to_string()))?,
+            created_at: now,
+            expires_at,
+            revoked_at: None,
+        };
+        self.storage().insert_token(&row)?;
+        Ok((info(&row)?, token))
     }
 
     /// Lists tokens (operators only), by id.
@@ -127,32 +144,52 @@ impl Vault {
         cursor: Option<&str>,
         limit: usize,
     ) -> CoreResult<Page<TokenInfo>> {
-        self.audited(who, "token.list", "", &[], "", || {
-            who.require_operator()?;
-            let limit = crate::users::page_limit(limit)?;
-            let rows = self.storage().list_tokens(cursor, limit)?;
-            let next_cursor = (rows.len() == limit)
-                .then(|| rows.last().map(|r| r.id.clone()))
-                .flatten();
-            Ok(Page {
-                items: rows.iter().map(info).collect::<CoreResult<_>>()?,
-                next_cursor,
-            })
-        })
+        self.execute(
+            who,
+            Op::TokenList,
+            At::new("", ""),
+            || crate::users::page_limit(limit).map(Input),
+            |&Input(limit)| {
+                let rows = self.storage().list_tokens(cursor, limit)?;
+                let next_cursor = (rows.len() == limit)
+                    .then(|| rows.last().map(|r| r.id.clone()))
+                    .flatten();
+                Ok(Page {
+                    items: rows.iter().map(info).collect::<CoreResult<_>>()?,
+                    next_cursor,
+                })
+            },
+        )
+    }
+
+    /// The caller's own token: its id and policy (any token).
+    pub fn token_self(&self, who: &Principal) -> CoreResult<Principal> {
+        self.execute(
+            who,
+            Op::TokenSelf,
+            At::new("", ""),
+            || Ok(()),
+            |()| Ok(who.clone()),
+        )
     }
 
     /// Revokes a token (operators only); it stops working on this node at once.
     pub fn revoke_token(&self, who: &Principal, id: &str) -> CoreResult<()> {
-        self.audited_now(who, "token.revoke", "", &[], id, || {
-            who.require_operator()?;
-            self.refuse_revoking_last_operator(id)?;
-            self.token_cache().entries.lock().remove(id);
-            if self.storage().revoke_token(id, self.now_ms())? {
-                Ok(())
-            } else {
-                Err(CoreError::NotFound("active token"))
-            }
-        })
+        self.execute(
+            who,
+            Op::TokenRevoke,
+            At::new("", id),
+            || names::token_id(id),
+            |()| {
+                self.refuse_revoking_last_operator(id)?;
+                self.token_cache().entries.lock().remove(id);
+                if self.storage().revoke_token(id, self.now_ms())? {
+                    Ok(())
+                } else {
+                    Err(CoreError::NotFound("active token"))
+                }
+            },
+        )
     }
 
     /// Revoking the last active operator token would leave nobody able to administer the
@@ -175,32 +212,37 @@ impl Vault {
             }
         }
         if operators.len() == 1 && operators[0] == id {
-            return Err(CoreError::Conflict(
-                "this is the last active operator token; create another operator token before revoking it".into(),
-            ));
+            return Err(CoreError::LastOperatorToken);
         }
         Ok(())
     }
 
-    /// Checks a presented bearer token; the error never says which part was wrong.
-    pub fn authenticate(&self, presented: &str) -> CoreResult<Principal> {
-        const BAD: CoreError =
-            CoreError::Unauthenticated("the token is invalid, expired or revoked");
-        let token = ApiToken::parse(presented).ok_or(BAD)?;
+    /// Checks a presented bearer token. `Err(Ok(_))` says how it failed (for counting); the
+    /// caller's error never says which part was wrong.
+    pub(crate) fn verify_token(
+        &self,
+        presented: &str,
+    ) -> Result<Principal, Result<Failure, CoreError>> {
+        let token = ApiToken::parse(presented).ok_or(Ok(Failure::Unknown))?;
         let now = self.now_ms();
         let cached = self.token_cache().entries.lock().get(token.id()).cloned();
         let entry = match cached {
             Some(c) if now - c.cached_at < self.token_cache_ttl_ms() => c,
             _ => {
-                let row = self.storage().get_token(token.id())?.ok_or(BAD)?;
+                let known = || Ok(Failure::Known(token.id().to_string()));
+                let row = self
+                    .storage()
+                    .get_token(token.id())
+                    .map_err(|e| Err(e.into()))?
+                    .ok_or(Ok(Failure::Unknown))?;
                 if row.revoked_at.is_some() {
                     self.token_cache().entries.lock().remove(token.id());
-                    return Err(BAD);
+                    return Err(known());
                 }
                 let entry = CachedToken {
                     secret_hash: row.secret_hash.clone(),
                     policy: serde_json::from_slice(&row.policy)
-                        .map_err(|e| CoreError::Internal(format!("stored policy: {e}")))?,
+                        .map_err(|_| Err(CoreError::Integrity("token policy")))?,
                     expires_at: row.expires_at,
                     cached_at: now,
                 };
@@ -213,53 +255,11 @@ impl Vault {
             }
         };
         if !token.matches(&entry.secret_hash) || entry.expires_at.is_some_and(|at| at <= now) {
-            return Err(BAD);
+            return Err(Ok(Failure::Known(token.id().to_string())));
         }
         Ok(Principal {
             token_id: token.id().to_string(),
             policy: entry.policy,
         })
-    }
-}
-
-/// How repeated authentication failures lock a client out (shared by every node).
-#[derive(Debug, Clone, Copy)]
-pub struct LockoutPolicy {
-    pub threshold: u32,
-    pub window_ms: i64,
-    pub lockout_ms: i64,
-}
-
-impl Vault {
-    /// Counts a failed authentication from `client` (an address); returns the end of its
-    /// lock-out (Unix ms) once it is locked out, on every node.
-    pub fn record_auth_failure(
-        &self,
-        client: &str,
-        policy: LockoutPolicy,
-    ) -> CoreResult<Option<i64>> {
-        Ok(self.storage().record_auth_failure(
-            client,
-            self.now_ms(),
-            policy.window_ms,
-            policy.threshold.max(1),
-            policy.lockout_ms,
-        )?)
-    }
-
-    /// Clients locked out now, with the remaining milliseconds of each lock.
-    pub fn active_lockouts(&self) -> CoreResult<Vec<(String, i64)>> {
-        let now = self.now_ms();
-        Ok(self
-            .storage()
-            .active_lockouts(now)?
-            .into_iter()
-            .map(|(client, until)| (client, until - now))
-            .collect())
-    }
-
-    /// Milliseconds until `until` (Unix ms), for turning stored times into local deadlines.
-    pub fn millis_until(&self, until: i64) -> i64 {
-        until - self.now_ms()
     }
 }

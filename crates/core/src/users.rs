@@ -9,7 +9,9 @@ use strongroom_crypto::{Data, Key};
 use strongroom_storage::{StorageError, UserRow};
 
 use crate::keyring::{contexts, NamespaceKeys};
-use crate::{names, Capability, CoreError, CoreResult, Page, Principal, Vault};
+use crate::operation::Op;
+use crate::vault::{At, Input};
+use crate::{names, CoreError, CoreResult, Page, Principal, Vault};
 
 /// A user as listed to an authorized caller.
 #[derive(Debug, Clone, Serialize)]
@@ -60,10 +62,7 @@ impl Vault {
             .storage()
             .erasure_pending(&user.keys.name, &user.hash)?
         {
-            return Err(CoreError::Conflict(
-                "this user was erased and the purge is still running; retry when it has finished"
-                    .into(),
-            ));
+            return Err(CoreError::ErasureInProgress);
         }
         let fresh = self.keyring().reload(&user.keys.name)?;
         let ns = &fresh;
@@ -109,10 +108,7 @@ impl Vault {
         cursor: Option<&str>,
         limit: usize,
     ) -> CoreResult<Page<UserSummary>> {
-        self.audited(who, "user.list", namespace, &[], "", || {
-            names::namespace(namespace)?;
-            who.require(Capability::List, namespace)?;
-            let keys = self.keyring().namespace(namespace)?;
+        let parse = || {
             let after = cursor
                 .map(|c| {
                     hex::decode(c).map_err(|_| CoreError::Invalid {
@@ -121,63 +117,40 @@ impl Vault {
                     })
                 })
                 .transpose()?;
-            let limit = page_limit(limit)?;
-            let rows = self
-                .storage()
-                .list_users(namespace, after.as_deref(), limit)?;
-            let next_cursor = (rows.len() == limit)
-                .then(|| rows.last().map(|r| hex::encode(&r.user_hash)))
-                .flatten();
-            let mut items = Vec::with_capacity(rows.len());
-            for row in rows {
-                let user = self.decrypt_user_id(&keys, &row)?;
-                if user == crate::records::NAMESPACE_OWNER {
-                    continue;
+            Ok(Input((after, page_limit(limit)?)))
+        };
+        self.execute(
+            who,
+            Op::UserList,
+            At::new(namespace, ""),
+            parse,
+            |Input((after, limit))| {
+                let (after, limit) = (after.clone(), *limit);
+                let keys = self.keyring().namespace(namespace)?;
+                let rows = self
+                    .storage()
+                    .list_users(namespace, after.as_deref(), limit)?;
+                let next_cursor = (rows.len() == limit)
+                    .then(|| rows.last().map(|r| hex::encode(&r.user_hash)))
+                    .flatten();
+                let mut items = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let user = self.decrypt_user_id(&keys, &row)?;
+                    if user == crate::records::NAMESPACE_OWNER {
+                        continue;
+                    }
+                    items.push(UserSummary {
+                        user,
+                        created_at: crate::clock::rfc3339(row.created_at),
+                    });
                 }
-                items.push(UserSummary {
-                    user,
-                    created_at: crate::clock::rfc3339(row.created_at),
-                });
-            }
-            Ok(Page { items, next_cursor })
-        })
+                Ok(Page { items, next_cursor })
+            },
+        )
     }
 }
 
 impl Vault {
-    /// Runs an operation on one user: validates the namespace and `precheck` (the caller's own
-    /// input checks), requires `cap`, resolves the user, and audits the outcome under the user's
-    /// keyed hash — queued, or stored before returning when `durable` (operator actions).
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "each caller names every part of its audit entry"
-    )]
-    pub(crate) fn on_user<T>(
-        &self,
-        who: &Principal,
-        (action, cap): (&str, Capability),
-        ns: &str,
-        user_id: &str,
-        target: &str,
-        precheck: CoreResult<()>,
-        durable: bool,
-        work: impl FnOnce(&UserRef) -> CoreResult<T>,
-    ) -> CoreResult<T> {
-        let resolved = names::namespace(ns)
-            .and(precheck)
-            .and_then(|_| who.require(cap, ns))
-            .and_then(|_| self.resolve_user(ns, user_id));
-        let (hash, result) = match resolved {
-            Ok(user) => (user.hash.clone(), work(&user)),
-            Err(e) => (Vec::new(), Err(e)),
-        };
-        if durable {
-            self.audited_now(who, action, ns, &hash, target, || result)
-        } else {
-            self.audited(who, action, ns, &hash, target, || result)
-        }
-    }
-
     /// Decrypts a user's own id from the user row.
     pub(crate) fn user_id_of(&self, user: &UserRef) -> CoreResult<String> {
         let row = self

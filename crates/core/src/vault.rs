@@ -1,5 +1,5 @@
-//! The vault: opening a store with its root key, and the shared plumbing every operation uses
-//! (storage, keyring, clock, and the `audited` wrapper that records each outcome).
+//! The vault: opening a store with its root key, and the one entry point every operation goes
+//! through ([`Vault::execute`]: authorize, resolve, work, audit — described by [`Op`]).
 
 use std::sync::Arc;
 
@@ -8,10 +8,13 @@ use strongroom_crypto::{root_key, Index, Key, Root};
 use strongroom_objects::BlobStore;
 use strongroom_storage::{AuditEntry, Storage};
 
-use crate::audit::AuditLog;
+use crate::audit::anchor;
+use crate::audit::writer::AuditWriter;
 use crate::clock::Clock;
 use crate::keyring::Keyring;
+use crate::operation::{Access, Durability, Op};
 use crate::tokens::TokenCache;
+use crate::users::UserRef;
 use crate::{CoreError, CoreResult, Policy, Principal};
 
 const ROOT_CHECK_META: &str = "root_key_check";
@@ -35,6 +38,12 @@ pub struct VaultSettings {
     pub max_file_size: u64,
     /// An upload not completed after this long is swept (its pieces and row deleted).
     pub upload_stale_ms: i64,
+    /// How failed authentications lock a client address or token id out.
+    pub lockout: crate::guard::LockoutPolicy,
+    /// Start even though the audit log no longer holds the entry the database anchored (it was
+    /// deleted, truncated or replaced): the loss is recorded as an `audit.reset` entry and a
+    /// new anchor is set. Without it such a store refuses to open.
+    pub accept_audit_loss: bool,
 }
 
 impl Default for VaultSettings {
@@ -48,6 +57,8 @@ impl Default for VaultSettings {
             file_piece_size: strongroom_objects::DEFAULT_PIECE_SIZE,
             max_file_size: 16 << 30,
             upload_stale_ms: 24 * 3600 * 1000,
+            lockout: crate::guard::LockoutPolicy::default(),
+            accept_audit_loss: false,
         }
     }
 }
@@ -55,11 +66,13 @@ impl Default for VaultSettings {
 struct Inner {
     storage: Arc<dyn Storage>,
     keyring: Keyring,
-    audit: AuditLog,
+    audit: AuditWriter,
     tokens: TokenCache,
     clock: Arc<dyn Clock>,
     settings: VaultSettings,
     counters: Counters,
+    jobs: crate::jobs::JobBoard,
+    guard: crate::guard::Guard,
 }
 
 /// Counters this node exposes as metrics.
@@ -109,10 +122,16 @@ impl Vault {
                 return Err(CoreError::WrongRootKey);
             }
         }
-        let chain_key: Key<Index> = root
-            .derive("audit-chain")
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
-        let audit = AuditLog::start(storage.clone(), chain_key);
+        let derive = |label: &str| -> CoreResult<Key<Index>> {
+            root.derive(label)
+                .map_err(|e| CoreError::Internal(e.to_string()))
+        };
+        let anchor_key = derive("audit-anchor")?;
+        let audit = AuditWriter::start(
+            storage.clone(),
+            derive("audit-chain")?,
+            derive("audit-anchor")?,
+        );
         let keyring = Keyring::new(
             root,
             storage.clone(),
@@ -127,10 +146,13 @@ impl Vault {
                 audit,
                 tokens: TokenCache::default(),
                 counters: Counters::default(),
+                jobs: Default::default(),
+                guard: Default::default(),
                 clock,
                 settings,
             }),
         };
+        vault.open_audit_log(&anchor_key)?;
         let bootstrap_token = if first_open {
             let system = Principal::system("bootstrap");
             let (_, token) =
@@ -150,15 +172,27 @@ impl Vault {
         &self.inner.counters
     }
 
+    /// The storage backend. Every storage call of the vault goes through here, which checks
+    /// that it is not made on an async worker thread ([`crate::blocking`]).
+    #[track_caller]
     pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
+        crate::blocking::check();
         &self.inner.storage
+    }
+
+    pub(crate) fn guard(&self) -> &crate::guard::Guard {
+        &self.inner.guard
+    }
+
+    pub(crate) fn job_board(&self) -> &crate::jobs::JobBoard {
+        &self.inner.jobs
     }
 
     pub(crate) fn keyring(&self) -> &Keyring {
         &self.inner.keyring
     }
 
-    pub(crate) fn audit_log(&self) -> &AuditLog {
+    pub(crate) fn audit_log(&self) -> &AuditWriter {
         &self.inner.audit
     }
 
@@ -174,79 +208,24 @@ impl Vault {
         self.inner.clock.now_ms()
     }
 
-    pub(crate) fn audit_chain_key(&self) -> CoreResult<Key<Index>> {
+    /// A MAC key derived from the root key for `label` (e.g. `audit-chain`).
+    pub(crate) fn derived_index_key(&self, label: &str) -> CoreResult<Key<Index>> {
         self.keyring()
             .root()
-            .derive("audit-chain")
+            .derive(label)
             .map_err(|e| CoreError::Internal(e.to_string()))
     }
 
-    /// Whether the backend answers (readiness).
+    /// Readiness: the backend answers and the audit log can be written (a node that would
+    /// refuse every audited operation should not be sent traffic).
     pub fn ping(&self) -> CoreResult<()> {
-        self.storage().ping().map_err(CoreError::from)
+        self.storage().ping().map_err(CoreError::from)?;
+        self.audit_log().admit()
     }
 
     /// Writes every queued audit entry now.
     pub fn flush_audit(&self) -> CoreResult<()> {
         self.audit_log().flush()
-    }
-
-    /// Records an audit entry for an outcome decided outside the vault (e.g. a failed login).
-    pub fn record_audit(&self, token_id: &str, action: &str, namespace: &str, outcome: &str) {
-        self.audit_log().record(AuditEntry {
-            time: self.now_ms(),
-            token_id: token_id.to_string(),
-            action: action.to_string(),
-            namespace: namespace.to_string(),
-            user_hash: String::new(),
-            target: String::new(),
-            outcome: outcome.to_string(),
-        });
-    }
-
-    /// Runs `work` and queues an audit entry with its outcome.
-    pub(crate) fn audited<T>(
-        &self,
-        who: &Principal,
-        action: &str,
-        namespace: &str,
-        user_hash: &[u8],
-        target: &str,
-        work: impl FnOnce() -> CoreResult<T>,
-    ) -> CoreResult<T> {
-        let result = work();
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.outcome(),
-        };
-        if let Err(CoreError::Integrity(what)) = &result {
-            tracing::warn!(action, namespace, what, "integrity failure on stored data");
-        }
-        self.audit_log().record(AuditEntry {
-            time: self.now_ms(),
-            token_id: who.token_id.clone(),
-            action: action.to_string(),
-            namespace: namespace.to_string(),
-            user_hash: hex::encode(user_hash),
-            target: target.to_string(),
-            outcome: outcome.to_string(),
-        });
-        result
-    }
-
-    /// Like [`Vault::audited`], but the entry is stored before returning (operator actions).
-    pub(crate) fn audited_now<T>(
-        &self,
-        who: &Principal,
-        action: &str,
-        namespace: &str,
-        user_hash: &[u8],
-        target: &str,
-        work: impl FnOnce() -> CoreResult<T>,
-    ) -> CoreResult<T> {
-        let result = self.audited(who, action, namespace, user_hash, target, work);
-        self.audit_log().flush()?;
-        result
     }
 
     /// Default versions kept per credential.
@@ -256,5 +235,280 @@ impl Vault {
 
     pub(crate) fn token_cache_ttl_ms(&self) -> i64 {
         self.settings().token_cache_ttl_ms
+    }
+}
+
+/// What an operation acts on, for authorization and its audit entry.
+#[derive(Clone, Copy)]
+pub(crate) struct At<'a> {
+    /// The namespace (empty for store-wide operations).
+    pub ns: &'a str,
+    /// The item acted on, as audited (a credential name, a file id, a token id), or empty.
+    pub target: &'a str,
+}
+
+impl<'a> At<'a> {
+    pub(crate) fn new(ns: &'a str, target: &'a str) -> Self {
+        Self { ns, target }
+    }
+}
+
+/// What an operation resolved before its work: nothing, or the user it acts on (whose keyed
+/// hash goes into the audit entry).
+pub(crate) trait Subject {
+    fn audited_user(&self) -> &[u8] {
+        &[]
+    }
+}
+
+impl Subject for () {}
+
+impl Subject for UserRef {
+    fn audited_user(&self) -> &[u8] {
+        &self.hash
+    }
+}
+
+/// Checked input of an operation that acts on no one user (a page size, a cursor, settings).
+pub(crate) struct Input<T>(pub T);
+
+impl<T> Subject for Input<T> {}
+
+/// A user known only by keyed hash (an upload completing for the user it began for).
+pub(crate) struct UserHash(pub Vec<u8>);
+
+impl Subject for UserHash {
+    fn audited_user(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Vault {
+    /// The one entry point of every operation a caller reaches. In order: refuses while the
+    /// audit log cannot be written; authorizes `who` for `op` in `at.ns` (as described by
+    /// [`Op::describe`]; a denial counts towards the token's suspension); `resolve`s what the
+    /// operation acts on (input checks, the user); runs `work`; audits the outcome — and, for
+    /// operations whose entry must be durable, withholds the result unless the entry is stored.
+    pub(crate) fn execute<S: Subject, T>(
+        &self,
+        who: &Principal,
+        op: Op,
+        at: At<'_>,
+        resolve: impl FnOnce() -> CoreResult<S>,
+        work: impl FnOnce(&S) -> CoreResult<T>,
+    ) -> CoreResult<T> {
+        self.audit_log().admit()?;
+        let subject = self.authorize(who, op, at.ns).and_then(|()| {
+            if !at.ns.is_empty() {
+                crate::names::namespace(at.ns)?;
+            }
+            resolve()
+        });
+        let (user, result) = match subject {
+            Ok(s) => (s.audited_user().to_vec(), work(&s)),
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        self.conclude(who, op, at, &user, result)
+    }
+
+    /// [`Vault::execute`] for an operation on one user of a namespace: `check` holds the
+    /// caller's own input checks (run after authorization), then the user is resolved.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each caller names every part of its audit entry"
+    )]
+    pub(crate) fn execute_on_user<T>(
+        &self,
+        who: &Principal,
+        op: Op,
+        at: At<'_>,
+        user_id: &str,
+        check: impl FnOnce() -> CoreResult<()>,
+        work: impl FnOnce(&UserRef) -> CoreResult<T>,
+    ) -> CoreResult<T> {
+        self.execute(
+            who,
+            op,
+            at,
+            || {
+                check()?;
+                self.resolve_user(at.ns, user_id)
+            },
+            work,
+        )
+    }
+
+    /// Whether `who` may perform `op` in `ns`, as [`Op::describe`] says.
+    pub(crate) fn authorize(&self, who: &Principal, op: Op, ns: &str) -> CoreResult<()> {
+        who.require_op(op, ns)
+    }
+
+    /// Checks access before any input is read (the server does this for every route, with the
+    /// route's operation, before parsing the body). Allowed: `Ok` and nothing is written.
+    /// Denied: the denial is audited (durably) and counted towards the token's suspension,
+    /// exactly as a denial inside [`Vault::execute`] would be.
+    pub fn check_access(&self, who: &Principal, op: Op, ns: &str) -> CoreResult<()> {
+        match self.authorize(who, op, ns) {
+            Ok(()) => Ok(()),
+            Err(denied) => {
+                self.audit_log().admit()?;
+                self.conclude(who, op, At::new(ns, ""), &[], Err(denied))
+            }
+        }
+    }
+
+    /// Audits an operation's outcome as its description says, and hands the result back —
+    /// unless its entry had to be stored first and could not be.
+    fn conclude<T>(
+        &self,
+        who: &Principal,
+        op: Op,
+        at: At<'_>,
+        user: &[u8],
+        result: CoreResult<T>,
+    ) -> CoreResult<T> {
+        if let Err(CoreError::Forbidden(_)) = &result {
+            self.note_denial(who, at.ns);
+        }
+        let ticket = self.record_entry(who, op, at, user, result.as_ref().map(|_| ()));
+        if op.durability() == Durability::BeforeAnswer {
+            self.audit_log().wait_durable(ticket)?;
+        }
+        result
+    }
+
+    /// Queues the audit entry of an outcome; returns its ticket.
+    fn record_entry(
+        &self,
+        who: &Principal,
+        op: Op,
+        at: At<'_>,
+        user: &[u8],
+        result: Result<(), &CoreError>,
+    ) -> u64 {
+        let outcome = match result {
+            Ok(()) => "ok",
+            Err(e) => e.outcome(),
+        };
+        if let Err(CoreError::Integrity(what)) = result {
+            tracing::warn!(
+                action = op.action(),
+                namespace = at.ns,
+                what,
+                "integrity failure on stored data"
+            );
+        }
+        self.audit_log().record(AuditEntry {
+            time: self.now_ms(),
+            token_id: who.token_id.clone(),
+            action: op.action().to_string(),
+            namespace: at.ns.to_string(),
+            user_hash: hex::encode(user),
+            target: at.target.to_string(),
+            outcome: outcome.to_string(),
+        })
+    }
+
+    /// Records what the vault did on its own (a job's work, one step of a composite
+    /// operation, a refused authentication): no authorization, queued (see [`Op::describe`]).
+    pub(crate) fn record_internal<T>(
+        &self,
+        who: &Principal,
+        op: Op,
+        at: At<'_>,
+        user: &[u8],
+        result: &CoreResult<T>,
+    ) {
+        debug_assert_eq!(op.access(), Access::Internal, "{op:?} is not internal");
+        self.record_entry(who, op, at, user, result.as_ref().map(|_| ()));
+    }
+
+    /// [`Vault::record_internal`] for a failure.
+    pub(crate) fn record_internal_failure(
+        &self,
+        who: &Principal,
+        op: Op,
+        at: At<'_>,
+        user: &[u8],
+        error: &CoreError,
+    ) {
+        debug_assert_eq!(op.access(), Access::Internal, "{op:?} is not internal");
+        self.record_entry(who, op, at, user, Err(error));
+    }
+
+    /// Records a failure found after the answer began (a download cut off by damage found
+    /// mid-stream): queued, since nothing can be withheld any more.
+    pub(crate) fn record_after_answer(
+        &self,
+        who: &Principal,
+        op: Op,
+        at: At<'_>,
+        user: &[u8],
+        error: &CoreError,
+    ) {
+        self.record_entry(who, op, at, user, Err(error));
+    }
+
+    /// Whether background work may run now: not while the audit log cannot be written.
+    pub(crate) fn audit_admits(&self) -> CoreResult<()> {
+        self.audit_log().admit()
+    }
+
+    /// At open: checks the audit log against the anchor in the main database, and takes its
+    /// head as this node's starting point. A log that lost the anchored entry refuses to open
+    /// unless the settings accept the loss, which is then recorded as `audit.reset`.
+    fn open_audit_log(&self, anchor_key: &Key<Index>) -> CoreResult<()> {
+        let storage = self.storage().as_ref();
+        let tail = storage.audit_tail()?;
+        let problem = match anchor::load(storage, anchor_key) {
+            Ok(anchor::Stored::Pending) => None,
+            Ok(anchor::Stored::Anchored(a)) => {
+                anchor::missing_from_log(storage, &a)?.map(|p| (p, a.seq))
+            }
+            Err(CoreError::AuditLogDamaged(p)) => Some((p, 0)),
+            Err(other) => return Err(other),
+        };
+        if let Some(t) = &tail {
+            self.audit_log().set_head(t.seq, t.hash.clone());
+        }
+        match problem {
+            None => {
+                // Anchor the head now (a new or upgraded store, or simply a fresh start).
+                if let Some(t) = tail {
+                    anchor::store(
+                        storage,
+                        anchor_key,
+                        &anchor::Anchor {
+                            seq: t.seq,
+                            hash: t.hash,
+                        },
+                    )?;
+                }
+                Ok(())
+            }
+            Some((problem, _)) if !self.settings().accept_audit_loss => {
+                Err(CoreError::AuditLogDamaged(problem))
+            }
+            Some((problem, anchored)) => {
+                tracing::error!(
+                    problem,
+                    "starting with a damaged audit log, as asked (--accept-audit-loss)"
+                );
+                let who = Principal::system("recovery");
+                let lost = if anchored > 0 {
+                    format!("entries up to {anchored} were anchored and are lost")
+                } else {
+                    "the anchor itself was lost".to_string()
+                };
+                self.record_internal(
+                    &who,
+                    Op::AuditReset,
+                    At::new("", &lost),
+                    &[],
+                    &Ok::<(), CoreError>(()),
+                );
+                self.audit_log().flush()
+            }
+        }
     }
 }

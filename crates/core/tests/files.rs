@@ -43,7 +43,20 @@ fn data(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
 }
 
-async fn upload(v: &Vault, user: &str, name: &str, bytes: &[u8]) -> Result<FileInfo, CoreError> {
+/// The async parts (piece I/O) run here; the vault's own calls stay on the test thread, as they
+/// must (storage is never called from an async worker: `strongroom_core::blocking`).
+fn block_on<F: std::future::Future>(work: F) -> F::Output {
+    static RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    });
+    RUNTIME.block_on(work)
+}
+
+fn upload(v: &Vault, user: &str, name: &str, bytes: &[u8]) -> Result<FileInfo, CoreError> {
     let mut w = v.begin_upload(
         &admin(),
         "app",
@@ -55,37 +68,44 @@ async fn upload(v: &Vault, user: &str, name: &str, bytes: &[u8]) -> Result<FileI
         },
     )?;
     // Uneven chunks, as a network delivers them.
-    for chunk in bytes.chunks(7_001) {
-        w.write(chunk).await?;
-    }
-    w.finish().await?.commit()
+    let finished = block_on(async move {
+        for chunk in bytes.chunks(7_001) {
+            if let Err(e) = w.write(chunk).await {
+                w.abandon().await;
+                return Err(e);
+            }
+        }
+        w.finish().await
+    })?;
+    finished.commit()
 }
 
-async fn read(
-    v: &Vault,
-    user: &str,
-    id: &str,
-    range: Option<ByteRange>,
-) -> Result<Vec<u8>, CoreError> {
-    let mut r = v.open_file(&admin(), "app", user, id, range)?;
-    let mut out = Vec::new();
-    while let Some(chunk) = r.next_chunk().await {
-        out.extend_from_slice(&chunk?);
-    }
-    Ok(out)
+fn read(v: &Vault, user: &str, id: &str, range: Option<ByteRange>) -> Result<Vec<u8>, CoreError> {
+    let r = v.open_file(&admin(), "app", user, id, range)?;
+    drain(r)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sizes_around_segment_and_piece_boundaries_round_trip() {
+fn drain(mut r: strongroom_core::files::FileReader) -> Result<Vec<u8>, CoreError> {
+    block_on(async move {
+        let mut out = Vec::new();
+        while let Some(chunk) = r.next_chunk().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(out)
+    })
+}
+
+#[test]
+fn sizes_around_segment_and_piece_boundaries_round_trip() {
     let f = fixture();
     let seg = 64 * 1024;
     for len in [0, 1, seg - 1, seg, seg + 1, 2 * seg, 100_003, 300_000] {
         let bytes = data(len);
-        let info = upload(&f.vault, "u1", "f.bin", &bytes).await.unwrap();
+        let info = upload(&f.vault, "u1", "f.bin", &bytes).unwrap();
         assert_eq!(info.size, len as u64);
         assert_eq!(info.sha256, hex_sha256(&bytes));
         assert_eq!(
-            read(&f.vault, "u1", &info.id, None).await.unwrap(),
+            read(&f.vault, "u1", &info.id, None).unwrap(),
             bytes,
             "len {len}"
         );
@@ -107,7 +127,7 @@ async fn sizes_around_segment_and_piece_boundaries_round_trip() {
             ByteRange::Suffix(3),
         ] {
             let want = range.resolve(l).unwrap();
-            let got = read(&f.vault, "u1", &info.id, Some(range)).await.unwrap();
+            let got = read(&f.vault, "u1", &info.id, Some(range)).unwrap();
             assert_eq!(
                 got,
                 bytes[want.start as usize..want.end as usize],
@@ -115,7 +135,7 @@ async fn sizes_around_segment_and_piece_boundaries_round_trip() {
             );
         }
         assert!(matches!(
-            read(&f.vault, "u1", &info.id, Some(ByteRange::From(l))).await,
+            read(&f.vault, "u1", &info.id, Some(ByteRange::From(l))),
             Err(CoreError::RangeNotSatisfiable { .. })
         ));
     }
@@ -148,8 +168,8 @@ fn hex_sha256(b: &[u8]) -> String {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn policies_limit_size_count_bytes_and_types() {
+#[test]
+fn policies_limit_size_count_bytes_and_types() {
     let f = fixture();
     f.vault
         .set_file_policy(
@@ -165,17 +185,17 @@ async fn policies_limit_size_count_bytes_and_types() {
         )
         .unwrap();
     assert!(matches!(
-        upload(&f.vault, "u", "big", &data(1001)).await,
+        upload(&f.vault, "u", "big", &data(1001)),
         Err(CoreError::FileTooLarge { limit: 1000 })
     ));
-    upload(&f.vault, "u", "a", &data(1000)).await.unwrap();
+    upload(&f.vault, "u", "a", &data(1000)).unwrap();
     assert!(matches!(
-        upload(&f.vault, "u", "b", &data(600)).await,
+        upload(&f.vault, "u", "b", &data(600)),
         Err(CoreError::QuotaExceeded(_))
     ));
-    upload(&f.vault, "u", "b", &data(500)).await.unwrap();
+    upload(&f.vault, "u", "b", &data(500)).unwrap();
     assert!(matches!(
-        upload(&f.vault, "u", "c", &data(1)).await,
+        upload(&f.vault, "u", "c", &data(1)),
         Err(CoreError::QuotaExceeded(_))
     ));
     let err = f.vault.begin_upload(
@@ -205,8 +225,8 @@ async fn policies_limit_size_count_bytes_and_types() {
     assert_eq!((view.usage.files, view.usage.bytes), (2, 1500));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_checksum_or_an_abandoned_upload_leaves_nothing() {
+#[test]
+fn a_wrong_checksum_or_an_abandoned_upload_leaves_nothing() {
     let f = fixture();
     let mut w = f
         .vault
@@ -221,9 +241,9 @@ async fn a_wrong_checksum_or_an_abandoned_upload_leaves_nothing() {
             },
         )
         .unwrap();
-    w.write(&data(200_000)).await.unwrap();
+    block_on(w.write(&data(200_000))).unwrap();
     assert!(matches!(
-        w.finish().await,
+        block_on(w.finish()),
         Err(CoreError::Invalid {
             field: "sha256",
             ..
@@ -241,7 +261,7 @@ async fn a_wrong_checksum_or_an_abandoned_upload_leaves_nothing() {
             },
         )
         .unwrap();
-    w.write(&data(250_000)).await.unwrap();
+    block_on(w.write(&data(250_000))).unwrap();
     drop(w);
     // Cleanup runs on its own thread.
     for _ in 0..100 {
@@ -266,13 +286,11 @@ async fn a_wrong_checksum_or_an_abandoned_upload_leaves_nothing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn links_are_signed_expiring_and_optionally_one_time() {
+#[test]
+fn links_are_signed_expiring_and_optionally_one_time() {
     let f = fixture();
     let bytes = data(70_000);
-    let info = upload(&f.vault, "student-42", "a.pdf", &bytes)
-        .await
-        .unwrap();
+    let info = upload(&f.vault, "student-42", "a.pdf", &bytes).unwrap();
     let link = f
         .vault
         .create_file_link(
@@ -294,11 +312,7 @@ async fn links_are_signed_expiring_and_optionally_one_time() {
         payload.contains(&info.id) && !payload.contains("student-42"),
         "no user id in the link: {payload}"
     );
-    let mut r = f.vault.open_file_link(&link.token, None).unwrap();
-    let mut got = Vec::new();
-    while let Some(c) = r.next_chunk().await {
-        got.extend_from_slice(&c.unwrap());
-    }
+    let got = drain(f.vault.open_file_link(&link.token, None).unwrap()).unwrap();
     assert_eq!(got, bytes);
     assert!(matches!(
         f.vault.open_file_link(&link.token, None),
@@ -360,11 +374,11 @@ async fn links_are_signed_expiring_and_optionally_one_time() {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn erasure_makes_files_unreadable_at_once_and_the_purge_removes_them() {
+#[test]
+fn erasure_makes_files_unreadable_at_once_and_the_purge_removes_them() {
     let f = fixture();
-    let info = upload(&f.vault, "gone", "a", &data(1234)).await.unwrap();
-    let keep = upload(&f.vault, "stays", "b", &data(10)).await.unwrap();
+    let info = upload(&f.vault, "gone", "a", &data(1234)).unwrap();
+    let keep = upload(&f.vault, "stays", "b", &data(10)).unwrap();
     let export = f.vault.export_user(&admin(), "app", "gone").unwrap();
     assert_eq!(export.files, vec![info.clone()]);
     let link = f
@@ -373,23 +387,17 @@ async fn erasure_makes_files_unreadable_at_once_and_the_purge_removes_them() {
         .unwrap();
     let report = f.vault.erase_user(&admin(), "app", "gone", "gone").unwrap();
     assert!(report.purge_pending, "files are purged by the job");
-    assert!(read(&f.vault, "gone", &info.id, None).await.is_err());
+    assert!(read(&f.vault, "gone", &info.id, None).is_err());
     assert!(f.vault.open_file_link(&link.token, None).is_err());
     let status = f.vault.erasure_status(&admin(), "app", "gone").unwrap();
     assert_eq!(status.items_remaining, 1);
-    let runner_vault = f.vault.clone();
-    tokio::task::spawn_blocking(move || {
+    {
         use strongroom_core::jobs::{ErasurePurgeJob, Job};
-        ErasurePurgeJob.run_once(&runner_vault).unwrap();
-    })
-    .await
-    .unwrap();
+        ErasurePurgeJob.run_once(&f.vault).unwrap();
+    }
     let status = f.vault.erasure_status(&admin(), "app", "gone").unwrap();
     assert_eq!((status.items_remaining, status.purge_pending), (0, false));
-    assert_eq!(
-        read(&f.vault, "stays", &keep.id, None).await.unwrap(),
-        data(10)
-    );
+    assert_eq!(read(&f.vault, "stays", &keep.id, None).unwrap(), data(10));
 }
 
 /// A clock the test moves by hand.
@@ -401,8 +409,8 @@ impl strongroom_core::Clock for ManualClock {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_upload_that_makes_progress_is_not_swept_and_a_stalled_one_is() {
+#[test]
+fn a_slow_upload_that_makes_progress_is_not_swept_and_a_stalled_one_is() {
     use strongroom_core::jobs::{FileSweepJob, Job};
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(strongroom_sqlite::SqliteStore::open(&dir.path().join("v.db")).unwrap());
@@ -444,18 +452,18 @@ async fn a_slow_upload_that_makes_progress_is_not_swept_and_a_stalled_one_is() {
     let mut w = vault.begin_upload(&admin(), "app", "u", new()).unwrap();
     for _ in 0..3 {
         advance(50);
-        w.write(&data(150_000)).await.unwrap();
+        block_on(w.write(&data(150_000))).unwrap();
         sweep(&vault);
     }
-    let info = w.finish().await.unwrap().commit().unwrap();
+    let info = block_on(w.finish()).unwrap().commit().unwrap();
     assert_eq!(info.size, 450_000);
 
     // No progress for longer than the window: swept, and the writer finds out at its next piece.
     let mut w = vault.begin_upload(&admin(), "app", "u", new()).unwrap();
-    w.write(&data(150_000)).await.unwrap();
+    block_on(w.write(&data(150_000))).unwrap();
     advance(120);
     sweep(&vault);
-    let err = w.write(&data(150_000)).await.unwrap_err();
+    let err = block_on(w.write(&data(150_000))).unwrap_err();
     assert!(matches!(err, CoreError::NotFound("upload")), "{err:?}");
     let view = vault.get_file_policy(&admin(), "app").unwrap();
     assert_eq!(view.usage.files, 1, "only the completed file remains");

@@ -404,7 +404,7 @@ fn tokens_authenticate_authorize_and_revoke() {
         rate_limit_per_sec: None,
     };
     let (info, token) = v.create_token(&admin(), "reader", policy, None).unwrap();
-    let who = v.authenticate(token.expose_text()).unwrap();
+    let who = v.authenticate(token.expose_text(), "127.0.0.1").unwrap();
     assert_eq!(who.token_id, info.id);
     assert!(matches!(
         v.put_credential(&who, "app", "u", "c", &oauth("x"), PutOptions::default()),
@@ -415,12 +415,15 @@ fn tokens_authenticate_authorize_and_revoke() {
         Err(CoreError::Forbidden(_))
     ));
     assert!(matches!(
-        v.authenticate("sr_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        v.authenticate(
+            "sr_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "127.0.0.1"
+        ),
         Err(CoreError::Unauthenticated(_))
     ));
     v.revoke_token(&admin(), &info.id).unwrap();
     assert!(matches!(
-        v.authenticate(token.expose_text()),
+        v.authenticate(token.expose_text(), "127.0.0.1"),
         Err(CoreError::Unauthenticated(_))
     ));
 }
@@ -473,7 +476,7 @@ fn bad_input_is_named() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "user: contains '/', which is not allowed here"
+        "user: may only contain printable ASCII except space / \\ ? # %"
     );
     let err = v
         .put_credential(&who, "app", "u", "..", &oauth("x"), PutOptions::default())
@@ -495,6 +498,28 @@ fn bad_input_is_named() {
         .unwrap_err()
         .to_string()
         .starts_with("expires_at"));
+    // Integer Unix seconds, as many apps store them, are kept as RFC 3339.
+    let unix: CredentialData = serde_json::from_value(
+        json!({"type": "oauth2", "access_token": "x", "expires_at": 1767225600}),
+    )
+    .unwrap();
+    let CredentialData::Oauth2(set) = &unix else {
+        panic!("an oauth2 token set")
+    };
+    assert_eq!(set.expires_at.as_deref(), Some("2026-01-01T00:00:00Z"));
+    for bad in [
+        json!(-1),
+        json!(1.5),
+        json!(true),
+        json!(253_402_300_800_i64),
+    ] {
+        let err = serde_json::from_value::<CredentialData>(
+            json!({"type": "oauth2", "access_token": "x", "expires_at": bad}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("expires_at:"), "{err}");
+    }
     assert!(serde_json::from_value::<CredentialData>(
         json!({"type": "oauth2", "access_token": "x", "bogus": 1})
     )

@@ -43,22 +43,35 @@ pub fn load_file(path: &Path) -> Result<Key<Root>, CryptoError> {
 pub fn create_file(path: &Path) -> Result<Key<Root>, CryptoError> {
     let key = Key::<Root>::generate()?;
     let encoded = Zeroizing::new(STANDARD.encode(key.expose_bytes()));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| CryptoError::KeyFile {
-            path: path.display().to_string(),
-            reason: format!("cannot create: {e}"),
-        })?;
-    file.write_all(encoded.as_bytes())
-        .and_then(|_| file.write_all(b"\n"))
-        .and_then(|_| file.sync_all())
-        .map_err(|e| CryptoError::KeyFile {
-            path: path.display().to_string(),
-            reason: format!("cannot write: {e}"),
-        })?;
+    let fail = |reason: String| CryptoError::KeyFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    // Written beside the target, synced, then linked into place: the key file appears whole
+    // or not at all (a full disk leaves no empty key file behind), and an existing key file
+    // is never replaced.
+    let suffix: String = crate::random::bytes::<6>()?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let temporary = path.with_extension(format!("tmp-{suffix}"));
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)?;
+        file.write_all(encoded.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::hard_link(&temporary, path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok::<(), std::io::Error>(())
+    })();
+    let _ = std::fs::remove_file(&temporary);
+    written.map_err(|e| fail(format!("cannot create: {e}")))?;
     Ok(key)
 }
 
@@ -109,6 +122,16 @@ mod tests {
         assert!(
             create_file(&path).is_err(),
             "never overwrite an existing key"
+        );
+        assert_eq!(load_file(&path).unwrap().expose_bytes(), key.expose_bytes());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("root.key")],
+            "no temporary file is left"
         );
     }
 

@@ -2,18 +2,25 @@
 //! advisory lock, so the previous hash read inside the transaction is always the chain's tail.
 
 use strongroom_storage::{
-    AuditChainFn, AuditEntry, AuditFilter, AuditRow, AuditStore, StorageResult,
+    AuditChainFn, AuditEntry, AuditFilter, AuditRow, AuditStore, AuditTail, StorageResult,
 };
 
-use crate::connection::PgStore;
+use crate::connection::{BadColumn, Columns, PgStore};
 use crate::schema::AUDIT_LOCK;
 
 impl AuditStore for PgStore {
-    fn append_audit(&self, entries: &[AuditEntry], chain: &AuditChainFn<'_>) -> StorageResult<u64> {
+    fn append_audit(
+        &self,
+        entries: &[AuditEntry],
+        chain: &AuditChainFn<'_>,
+    ) -> StorageResult<AuditTail> {
         self.write(|tx| {
             tx.execute("SELECT pg_advisory_xact_lock($1)::text", &[&AUDIT_LOCK])?;
             let last = tx.query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])?;
-            let (mut seq, mut prev): (u64, Vec<u8>) = last.map(|r| (r.get::<_, i64>(0) as u64, r.get(1))).unwrap_or((0, Vec::new()));
+            let (mut seq, mut prev): (u64, Vec<u8>) = match last {
+                Some(r) => (r.count(0)?, r.col(1)?),
+                None => (0, Vec::new()),
+            };
             for e in entries {
                 seq += 1;
                 let hash = chain(&prev, seq, e);
@@ -24,7 +31,22 @@ impl AuditStore for PgStore {
                 )?;
                 prev = hash;
             }
-            Ok(seq)
+            Ok(AuditTail { seq, hash: prev })
+        })
+    }
+
+    fn audit_tail(&self) -> StorageResult<Option<AuditTail>> {
+        self.read(|c| {
+            Ok(
+                c.query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])?
+                    .map(|r| {
+                        Ok::<_, BadColumn>(AuditTail {
+                            seq: r.count(0)?,
+                            hash: r.col(1)?,
+                        })
+                    })
+                    .transpose()?,
+            )
         })
     }
 
@@ -40,20 +62,22 @@ impl AuditStore for PgStore {
             )?;
             Ok(rows
                 .iter()
-                .map(|r| AuditRow {
-                    seq: r.get::<_, i64>(0) as u64,
-                    entry: AuditEntry {
-                        time: r.get(1),
-                        token_id: r.get(2),
-                        action: r.get(3),
-                        namespace: r.get(4),
-                        user_hash: r.get(5),
-                        target: r.get(6),
-                        outcome: r.get(7),
-                    },
-                    hash: r.get(8),
+                .map(|r| {
+                    Ok(AuditRow {
+                        seq: r.count(0)?,
+                        entry: AuditEntry {
+                            time: r.col(1)?,
+                            token_id: r.col(2)?,
+                            action: r.col(3)?,
+                            namespace: r.col(4)?,
+                            user_hash: r.col(5)?,
+                            target: r.col(6)?,
+                            outcome: r.col(7)?,
+                        },
+                        hash: r.col(8)?,
+                    })
                 })
-                .collect())
+                .collect::<Result<_, BadColumn>>()?)
         })
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use postgres::error::SqlState;
-use postgres::types::ToSql;
+use postgres::types::{FromSql, ToSql};
 use postgres::{Client, Config, GenericClient, NoTls, Row, Statement};
 use strongroom_storage::{Health, MetaStore, StorageError, StorageResult};
 
@@ -49,6 +49,58 @@ impl std::fmt::Debug for PgSettings {
             .field("checkout_timeout", &self.checkout_timeout)
             .field("schema", &self.schema)
             .finish()
+    }
+}
+
+/// A column that does not decode as the type the schema promises: the row is corrupt (an
+/// `integrity_error` to the caller), never a panic.
+#[derive(Debug)]
+pub(crate) struct BadColumn(String);
+
+impl From<BadColumn> for StorageError {
+    fn from(e: BadColumn) -> Self {
+        StorageError::Corrupt(e.0)
+    }
+}
+
+/// Why a read failed: the database, or a row that does not decode.
+pub(crate) enum ReadError {
+    Db(postgres::Error),
+    Corrupt(BadColumn),
+}
+
+impl From<postgres::Error> for ReadError {
+    fn from(e: postgres::Error) -> Self {
+        ReadError::Db(e)
+    }
+}
+
+impl From<BadColumn> for ReadError {
+    fn from(e: BadColumn) -> Self {
+        ReadError::Corrupt(e)
+    }
+}
+
+/// Decoding columns without panicking (`Row::get` panics on a type mismatch or a NULL).
+pub(crate) trait Columns {
+    /// Column `i` as `T`.
+    fn col<'a, T: FromSql<'a>>(&'a self, i: usize) -> Result<T, BadColumn>;
+    /// A non-negative BIGINT column (counts, versions, sizes).
+    fn count(&self, i: usize) -> Result<u64, BadColumn> {
+        let v: i64 = self.col(i)?;
+        u64::try_from(v).map_err(|_| BadColumn(format!("column {i} is negative")))
+    }
+    /// A BIGINT column that must fit 32 bits unsigned (key versions, limits).
+    fn small(&self, i: usize) -> Result<u32, BadColumn> {
+        let v: i64 = self.col(i)?;
+        u32::try_from(v).map_err(|_| BadColumn(format!("column {i} is out of range")))
+    }
+}
+
+impl Columns for Row {
+    fn col<'a, T: FromSql<'a>>(&'a self, i: usize) -> Result<T, BadColumn> {
+        self.try_get(i)
+            .map_err(|e| BadColumn(format!("column {i}: {}", describe(&e))))
     }
 }
 
@@ -230,7 +282,7 @@ impl PgStore {
     /// Runs a read. A connection that turns out to be dead is replaced and the read retried once.
     pub(crate) fn read<T>(
         &self,
-        work: impl Fn(&mut Conn) -> Result<T, postgres::Error>,
+        work: impl Fn(&mut Conn) -> Result<T, ReadError>,
     ) -> StorageResult<T> {
         let mut attempts = 0;
         loop {
@@ -241,7 +293,11 @@ impl PgStore {
                     self.checkin(conn, true);
                     return Ok(value);
                 }
-                Err(err) => {
+                Err(ReadError::Corrupt(bad)) => {
+                    self.checkin(conn, true);
+                    return Err(bad.into());
+                }
+                Err(ReadError::Db(err)) => {
                     let closed = conn.client.is_closed() || err.is_closed();
                     self.checkin(conn, !closed);
                     if closed && attempts < 2 {
@@ -284,7 +340,8 @@ impl PgStore {
             )?;
             let applied: i32 = tx
                 .query_opt("SELECT COALESCE(MAX(version), 0) FROM strongroom_migrations", &[])?
-                .map(|r| r.get(0))
+                .map(|r| r.col(0))
+                .transpose()?
                 .unwrap_or(0);
             if applied as usize > MIGRATIONS.len() {
                 return Err(StorageError::Backend(format!(
@@ -333,6 +390,7 @@ pub(crate) fn map_err(err: postgres::Error) -> StorageError {
     }
     match err.code() {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => StorageError::AlreadyExists,
+        Some(code) if *code == SqlState::DISK_FULL => StorageError::Full(describe(&err)),
         Some(code)
             if *code == SqlState::T_R_SERIALIZATION_FAILURE
                 || *code == SqlState::T_R_DEADLOCK_DETECTED =>
@@ -359,8 +417,20 @@ impl MetaStore for PgStore {
         self.read(|c| {
             Ok(
                 c.query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?
-                    .map(|r| r.get(0)),
+                    .map(|r| r.col(0))
+                    .transpose()?,
             )
+        })
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&key, &value],
+            )
+            .map(|_| ())
         })
     }
 
@@ -376,6 +446,6 @@ impl MetaStore for PgStore {
 
 impl Health for PgStore {
     fn ping(&self) -> StorageResult<()> {
-        self.read(|c| c.query("SELECT 1", &[]).map(|_| ()))
+        self.read(|c| Ok(c.query("SELECT 1", &[]).map(|_| ())?))
     }
 }

@@ -7,7 +7,7 @@ use postgres::Row;
 use strongroom_storage::copy::{ColumnType, RawRow, RawValue, TableCopy, TableSpec};
 use strongroom_storage::{StorageError, StorageResult};
 
-use crate::connection::PgStore;
+use crate::connection::{BadColumn, Columns, PgStore};
 
 type Param = Box<dyn ToSql + Sync>;
 
@@ -25,19 +25,19 @@ fn to_param(v: &RawValue, ty: ColumnType) -> Param {
     }
 }
 
-fn from_row(r: &Row, i: usize, ty: ColumnType) -> Result<RawValue, postgres::Error> {
+fn from_row(r: &Row, i: usize, ty: ColumnType) -> Result<RawValue, BadColumn> {
     Ok(match ty {
         ColumnType::Int => r
-            .try_get::<_, Option<i64>>(i)?
+            .col::<Option<i64>>(i)?
             .map_or(RawValue::Null, RawValue::Int),
         ColumnType::Text => r
-            .try_get::<_, Option<String>>(i)?
+            .col::<Option<String>>(i)?
             .map_or(RawValue::Null, RawValue::Text),
         ColumnType::Bytes => r
-            .try_get::<_, Option<Vec<u8>>>(i)?
+            .col::<Option<Vec<u8>>>(i)?
             .map_or(RawValue::Null, RawValue::Bytes),
         ColumnType::Bool => r
-            .try_get::<_, Option<bool>>(i)?
+            .col::<Option<bool>>(i)?
             .map_or(RawValue::Null, RawValue::Bool),
     })
 }
@@ -93,7 +93,8 @@ impl TableCopy for PgStore {
                         .map(|(i, (_, ty))| from_row(r, i, *ty))
                         .collect()
                 })
-                .collect()
+                .collect::<Result<_, BadColumn>>()
+                .map_err(Into::into)
         })
     }
 
@@ -136,7 +137,9 @@ impl TableCopy for PgStore {
         self.read(|c| {
             Ok(c.query_dynamic(&sql, &[])?
                 .first()
-                .map_or(0, |r| r.get::<_, i64>(0) as u64))
+                .map(|r| r.count(0))
+                .transpose()?
+                .unwrap_or(0))
         })
     }
 
@@ -159,9 +162,10 @@ impl TableCopy for PgStore {
                         .iter()
                         .enumerate()
                         .map(|(i, (_, ty))| from_row(r, i, *ty))
-                        .collect()
+                        .collect::<Result<_, BadColumn>>()
                 })
                 .transpose()
+                .map_err(Into::into)
         })
     }
 }

@@ -7,26 +7,30 @@ use strongroom_storage::{
     CredentialStore, ItemKey, ItemMeta, NewVersion, SealFn, StorageError, StorageResult, VersionRow,
 };
 
-use crate::connection::{PgStore, Tx};
+use crate::connection::{BadColumn, Columns, PgStore, Tx};
 
-fn meta_at(r: &Row, at: usize) -> ItemMeta {
-    ItemMeta {
-        current_version: r.get::<_, i64>(at) as u64,
-        oldest_version: r.get::<_, i64>(at + 1) as u64,
-        max_versions: r.get::<_, i64>(at + 2) as u32,
-        created_at: r.get(at + 3),
-        updated_at: r.get(at + 4),
-    }
+fn meta_at(r: &Row, at: usize) -> Result<ItemMeta, BadColumn> {
+    Ok(ItemMeta {
+        current_version: r.count(at)?,
+        oldest_version: r.count(at + 1)?,
+        max_versions: r.small(at + 2)?,
+        created_at: r.col(at + 3)?,
+        updated_at: r.col(at + 4)?,
+    })
 }
 
-fn version_at(r: &Row, at: usize, with_ciphertext: bool) -> VersionRow {
-    VersionRow {
-        version: r.get::<_, i64>(at) as u64,
-        created_at: r.get(at + 1),
-        deleted_at: r.get(at + 2),
-        destroyed: r.get(at + 3),
-        ciphertext: if with_ciphertext { r.get(at + 4) } else { None },
-    }
+fn version_at(r: &Row, at: usize, with_ciphertext: bool) -> Result<VersionRow, BadColumn> {
+    Ok(VersionRow {
+        version: r.count(at)?,
+        created_at: r.col(at + 1)?,
+        deleted_at: r.col(at + 2)?,
+        destroyed: r.col(at + 3)?,
+        ciphertext: if with_ciphertext {
+            r.col(at + 4)?
+        } else {
+            None
+        },
+    })
 }
 
 fn versions(list: &[u64]) -> Vec<i64> {
@@ -39,7 +43,7 @@ fn lock_meta(tx: &mut Tx<'_>, key: &ItemKey, now: i64) -> StorageResult<Option<I
                           WHERE namespace = $1 AND user_hash = $2 AND name = $3 FOR UPDATE";
     let p: [&(dyn postgres::types::ToSql + Sync); 3] = [&key.namespace, &key.user_hash, &key.name];
     if let Some(row) = tx.query_opt(SELECT, &p)? {
-        let meta = meta_at(&row, 0);
+        let meta = meta_at(&row, 0)?;
         return Ok((meta.current_version > 0).then_some(meta));
     }
     tx.execute(
@@ -50,7 +54,7 @@ fn lock_meta(tx: &mut Tx<'_>, key: &ItemKey, now: i64) -> StorageResult<Option<I
     let row = tx
         .query_opt(SELECT, &p)?
         .ok_or_else(|| StorageError::Backend("credential row vanished while locked".into()))?;
-    let meta = meta_at(&row, 0);
+    let meta = meta_at(&row, 0)?;
     Ok((meta.current_version > 0).then_some(meta))
 }
 
@@ -62,7 +66,8 @@ impl CredentialStore for PgStore {
                  WHERE namespace = $1 AND user_hash = $2 AND name = $3 AND current_version > 0",
                 &[&key.namespace, &key.user_hash, &key.name],
             )?
-            .map(|r| meta_at(&r, 0)))
+            .map(|r| meta_at(&r, 0))
+            .transpose()?)
         })
     }
 
@@ -83,7 +88,8 @@ impl CredentialStore for PgStore {
                  WHERE c.namespace = $1 AND c.user_hash = $2 AND c.name = $3",
                 &[&key.namespace, &key.user_hash, &key.name, &version],
             )?
-            .map(|r| (meta_at(&r, 0), version_at(&r, 5, true))))
+            .map(|r| Ok::<_, BadColumn>((meta_at(&r, 0)?, version_at(&r, 5, true)?)))
+            .transpose()?)
         })
     }
 
@@ -122,7 +128,9 @@ impl CredentialStore for PgStore {
                         "SELECT MIN(version) FROM credential_versions WHERE namespace = $1 AND user_hash = $2 AND name = $3",
                         &[&key.namespace, &key.user_hash, &key.name],
                     )?
-                    .and_then(|r| r.get::<_, Option<i64>>(0))
+                    .map(|r| r.col::<Option<i64>>(0))
+                    .transpose()?
+                    .flatten()
                     .unwrap_or(version as i64) as u64;
             }
             let created_at = existing.as_ref().map_or(new.created_at, |m| m.created_at);
@@ -144,7 +152,7 @@ impl CredentialStore for PgStore {
             )?
             .iter()
             .map(|r| version_at(r, 0, false))
-            .collect())
+            .collect::<Result<_, _>>()?)
         })
     }
 
@@ -199,8 +207,8 @@ impl CredentialStore for PgStore {
                 &[&namespace, &user_hash, &after, &(limit as i64)],
             )?
             .iter()
-            .map(|r| (r.get(0), meta_at(r, 1)))
-            .collect())
+            .map(|r| Ok((r.col(0)?, meta_at(r, 1)?)))
+            .collect::<Result<_, BadColumn>>()?)
         })
     }
 }

@@ -3,7 +3,7 @@
 
 use strongroom_storage::{ErasureRow, ErasureStore, StorageResult};
 
-use crate::connection::PgStore;
+use crate::connection::{BadColumn, Columns, PgStore};
 
 impl ErasureStore for PgStore {
     fn begin_erasure(&self, namespace: &str, user_hash: &[u8], now: i64) -> StorageResult<bool> {
@@ -99,7 +99,7 @@ impl ErasureStore for PgStore {
                         (SELECT COUNT(*) FROM files WHERE namespace = $1 AND user_hash = $2)",
                 &[&namespace, &user_hash],
             )?;
-            Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
+            Ok(row.map(|r| r.count(0)).transpose()?.unwrap_or(0))
         })
     }
 
@@ -116,8 +116,8 @@ impl ErasureStore for PgStore {
         self.read(|c| {
             Ok(c.query("SELECT namespace, user_hash, started_at FROM erasures ORDER BY started_at LIMIT $1", &[&(limit as i64)])?
                 .iter()
-                .map(|r| ErasureRow { namespace: r.get(0), user_hash: r.get(1), started_at: r.get(2) })
-                .collect())
+                .map(|r| Ok(ErasureRow { namespace: r.col(0)?, user_hash: r.col(1)?, started_at: r.col(2)? }))
+                .collect::<Result<_, BadColumn>>()?)
         })
     }
 }

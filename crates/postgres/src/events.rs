@@ -3,7 +3,7 @@
 
 use strongroom_storage::{EventQuery, EventRow, EventStore, StorageResult};
 
-use crate::connection::PgStore;
+use crate::connection::{BadColumn, Columns, PgStore};
 
 /// Sorts after every real event id (16 bytes).
 const ID_CEILING: [u8; 17] = [0xff; 17];
@@ -50,15 +50,17 @@ impl EventStore for PgStore {
                 ],
             )?
             .iter()
-            .map(|r| EventRow {
-                namespace: r.get(0),
-                user_hash: r.get(1),
-                time: r.get(2),
-                id: r.get(3),
-                type_hash: r.get(4),
-                ciphertext: r.get(5),
+            .map(|r| {
+                Ok(EventRow {
+                    namespace: r.col(0)?,
+                    user_hash: r.col(1)?,
+                    time: r.col(2)?,
+                    id: r.col(3)?,
+                    type_hash: r.col(4)?,
+                    ciphertext: r.col(5)?,
+                })
             })
-            .collect())
+            .collect::<Result<_, BadColumn>>()?)
         })
     }
 
@@ -98,8 +100,8 @@ impl EventStore for PgStore {
                 &[],
             )?
             .iter()
-            .map(|r| (r.get(0), r.get::<_, i64>(1) as u32))
-            .collect())
+            .map(|r| Ok((r.col(0)?, r.small(1)?)))
+            .collect::<Result<_, BadColumn>>()?)
         })
     }
 }

@@ -7,7 +7,7 @@ use strongroom_storage::{
     StorageResult,
 };
 
-use crate::connection::{PgStore, Tx};
+use crate::connection::{Columns, PgStore, Tx};
 
 /// First key of the two-key advisory locks taken for file quotas (the second is the
 /// namespace's hash). The two-key space is separate from the one-key locks used elsewhere.
@@ -26,20 +26,20 @@ macro_rules! user_exists {
 }
 
 fn file_row(r: &Row) -> StorageResult<FileRow> {
-    let state: i64 = r.get(4);
+    let state: i64 = r.col(4)?;
     Ok(FileRow {
-        namespace: r.get(0),
-        user_hash: r.get(1),
-        file_id: r.get(2),
-        object_id: r.get(3),
+        namespace: r.col(0)?,
+        user_hash: r.col(1)?,
+        file_id: r.col(2)?,
+        object_id: r.col(3)?,
         state: FileState::from_i64(state)
             .ok_or_else(|| StorageError::Corrupt(format!("file state {state}")))?,
-        size: r.get::<_, i64>(5) as u64,
-        piece_size: r.get::<_, i64>(6) as u64,
-        header: r.get(7),
-        sealed: r.get(8),
-        created_at: r.get(9),
-        updated_at: r.get(10),
+        size: r.count(5)?,
+        piece_size: r.count(6)?,
+        header: r.col(7)?,
+        sealed: r.col(8)?,
+        created_at: r.col(9)?,
+        updated_at: r.col(10)?,
     })
 }
 
@@ -59,10 +59,13 @@ fn usage(
          AND ($3::TEXT IS NULL OR file_id <> $3)",
         &[&namespace, &user_hash, &except],
     )?;
-    Ok(row.map_or(FileUsage::default(), |r| FileUsage {
-        bytes: r.get::<_, i64>(0) as u64,
-        files: r.get::<_, i64>(1) as u64,
-    }))
+    Ok(match row {
+        Some(r) => FileUsage {
+            bytes: r.count(0)?,
+            files: r.count(1)?,
+        },
+        None => FileUsage::default(),
+    })
 }
 
 fn lock_namespace(tx: &mut Tx<'_>, namespace: &str) -> StorageResult<()> {
@@ -135,7 +138,7 @@ impl FileStore for PgStore {
                 ),
                 &[&namespace, &file_id],
             )?;
-            let Some(owner) = owner.map(|r| r.get::<_, Vec<u8>>(0)) else {
+            let Some(owner) = owner.map(|r| r.col::<Vec<u8>>(0)).transpose()? else {
                 return Ok(FileCompletion::Gone);
             };
             if let Some(b) = breach_with(tx, quota, namespace, &owner, Some(file_id), size)? {
@@ -162,7 +165,7 @@ impl FileStore for PgStore {
 
     fn get_file(&self, namespace: &str, file_id: &str) -> StorageResult<Option<FileRow>> {
         let found = self.read(|c| {
-            c.query_opt(
+            Ok(c.query_opt(
                 concat!(
                     "SELECT ",
                     columns!(),
@@ -170,7 +173,7 @@ impl FileStore for PgStore {
                     user_exists!()
                 ),
                 &[&namespace, &file_id],
-            )
+            )?)
         })?;
         found.as_ref().map(file_row).transpose()
     }
@@ -185,7 +188,7 @@ impl FileStore for PgStore {
         let limit = limit as i64;
         let (after_time, after_id) = after.unzip();
         rows(self.read(|c| {
-            c.query(
+            Ok(c.query(
                 concat!(
                     "SELECT ",
                     columns!(),
@@ -195,7 +198,7 @@ impl FileStore for PgStore {
                      ORDER BY f.created_at, f.file_id LIMIT $5"
                 ),
                 &[&namespace, &user_hash, &after_time, &after_id, &limit],
-            )
+            )?)
         })?)
     }
 
@@ -232,7 +235,7 @@ impl FileStore for PgStore {
     fn stale_files(&self, stale_before: i64, limit: usize) -> StorageResult<Vec<FileRow>> {
         let limit = limit as i64;
         rows(self.read(|c| {
-            c.query(
+            Ok(c.query(
                 concat!(
                     "SELECT ",
                     columns!(),
@@ -240,7 +243,7 @@ impl FileStore for PgStore {
                      ORDER BY f.updated_at LIMIT $2"
                 ),
                 &[&stale_before, &limit],
-            )
+            )?)
         })?)
     }
 
@@ -252,14 +255,14 @@ impl FileStore for PgStore {
     ) -> StorageResult<Vec<FileRow>> {
         let limit = limit as i64;
         rows(self.read(|c| {
-            c.query(
+            Ok(c.query(
                 concat!(
                     "SELECT ",
                     columns!(),
                     " FROM files f WHERE f.namespace = $1 AND f.user_hash = $2 LIMIT $3"
                 ),
                 &[&namespace, &user_hash, &limit],
-            )
+            )?)
         })?)
     }
 
@@ -286,7 +289,8 @@ impl FileStore for PgStore {
                 "SELECT policy FROM file_policies WHERE namespace = $1",
                 &[&namespace],
             )?
-            .map(|r| r.get(0)))
+            .map(|r| r.col(0))
+            .transpose()?)
         })
     }
 

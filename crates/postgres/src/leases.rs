@@ -3,7 +3,7 @@
 
 use strongroom_storage::{LeaseRow, LeaseStore, StorageResult};
 
-use crate::connection::PgStore;
+use crate::connection::{BadColumn, Columns, PgStore};
 
 impl LeaseStore for PgStore {
     fn acquire_lease(
@@ -38,11 +38,14 @@ impl LeaseStore for PgStore {
                 "SELECT name, owner, expires_at FROM leases WHERE name = $1",
                 &[&name],
             )?
-            .map(|r| LeaseRow {
-                name: r.get(0),
-                owner: r.get(1),
-                expires_at: r.get(2),
-            }))
+            .map(|r| {
+                Ok::<_, BadColumn>(LeaseRow {
+                    name: r.col(0)?,
+                    owner: r.col(1)?,
+                    expires_at: r.col(2)?,
+                })
+            })
+            .transpose()?)
         })
     }
 }

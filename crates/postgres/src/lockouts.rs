@@ -3,7 +3,7 @@
 
 use strongroom_storage::{LockoutStore, StorageResult};
 
-use crate::connection::PgStore;
+use crate::connection::{BadColumn, Columns, PgStore};
 
 impl LockoutStore for PgStore {
     fn record_auth_failure(
@@ -33,7 +33,15 @@ impl LockoutStore for PgStore {
                      RETURNING locked_until",
                     &[&client, &now, &window_ms, &threshold, &lockout_ms],
                 )?
-                .and_then(|r| r.get::<_, Option<i64>>(0)))
+                .map(|r| r.col::<Option<i64>>(0))
+                .transpose()?
+                .flatten())
+        })
+    }
+
+    fn clear_lockout(&self, client: &str) -> StorageResult<bool> {
+        self.write(|tx| {
+            Ok(tx.execute("DELETE FROM auth_failures WHERE client = $1", &[&client])? > 0)
         })
     }
 
@@ -41,8 +49,8 @@ impl LockoutStore for PgStore {
         self.read(|c| {
             Ok(c.query("SELECT client, locked_until FROM auth_failures WHERE locked_until > $1 ORDER BY client", &[&now])?
                 .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect())
+                .map(|r| Ok((r.col(0)?, r.col(1)?)))
+                .collect::<Result<_, BadColumn>>()?)
         })
     }
 }

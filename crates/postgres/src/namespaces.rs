@@ -3,25 +3,25 @@
 use postgres::Row;
 use strongroom_storage::{KekRow, NamespaceRow, NamespaceStore, StorageError, StorageResult};
 
-use crate::connection::PgStore;
+use crate::connection::{BadColumn, Columns, PgStore};
 
-fn ns_row(r: &Row) -> NamespaceRow {
-    NamespaceRow {
-        name: r.get(0),
-        created_at: r.get(1),
-        wrapped_index_key: r.get(2),
-        primary_kek_version: r.get::<_, i64>(3) as u32,
-        min_decrypt_version: r.get::<_, i64>(4) as u32,
-    }
+fn ns_row(r: &Row) -> Result<NamespaceRow, BadColumn> {
+    Ok(NamespaceRow {
+        name: r.col(0)?,
+        created_at: r.col(1)?,
+        wrapped_index_key: r.col(2)?,
+        primary_kek_version: r.small(3)?,
+        min_decrypt_version: r.small(4)?,
+    })
 }
 
-fn kek_row(r: &Row) -> KekRow {
-    KekRow {
-        namespace: r.get(0),
-        version: r.get::<_, i64>(1) as u32,
-        wrapped_key: r.get(2),
-        created_at: r.get(3),
-    }
+fn kek_row(r: &Row) -> Result<KekRow, BadColumn> {
+    Ok(KekRow {
+        namespace: r.col(0)?,
+        version: r.small(1)?,
+        wrapped_key: r.col(2)?,
+        created_at: r.col(3)?,
+    })
 }
 
 impl NamespaceStore for PgStore {
@@ -45,7 +45,8 @@ impl NamespaceStore for PgStore {
                 "SELECT name, created_at, wrapped_index_key, primary_kek_version, min_decrypt_version FROM namespaces WHERE name = $1",
                 &[&name],
             )?
-            .map(|r| ns_row(&r)))
+            .map(|r| ns_row(&r))
+            .transpose()?)
         })
     }
 
@@ -54,7 +55,7 @@ impl NamespaceStore for PgStore {
             Ok(c.query("SELECT name, created_at, wrapped_index_key, primary_kek_version, min_decrypt_version FROM namespaces ORDER BY name", &[])?
                 .iter()
                 .map(ns_row)
-                .collect())
+                .collect::<Result<_, _>>()?)
         })
     }
 
@@ -63,7 +64,7 @@ impl NamespaceStore for PgStore {
             Ok(c.query("SELECT namespace, version, wrapped_key, created_at FROM keks WHERE namespace = $1 ORDER BY version", &[&namespace])?
                 .iter()
                 .map(kek_row)
-                .collect())
+                .collect::<Result<_, _>>()?)
         })
     }
 

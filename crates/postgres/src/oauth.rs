@@ -3,23 +3,23 @@
 use postgres::Row;
 use strongroom_storage::{CredentialStatusRow, ItemKey, OAuthStore, StorageResult};
 
-use crate::connection::PgStore;
+use crate::connection::{BadColumn, Columns, PgStore};
 
-fn status_row(r: &Row) -> CredentialStatusRow {
-    CredentialStatusRow {
+fn status_row(r: &Row) -> Result<CredentialStatusRow, BadColumn> {
+    Ok(CredentialStatusRow {
         key: ItemKey {
-            namespace: r.get(0),
-            user_hash: r.get(1),
-            name: r.get(2),
+            namespace: r.col(0)?,
+            user_hash: r.col(1)?,
+            name: r.col(2)?,
         },
-        status: r.get(3),
-        error: r.get(4),
-        updated_at: r.get(5),
-        refresh_due_at: r.get(6),
-        failures: r.get::<_, i64>(7) as u32,
-        verified: r.get(8),
-        verified_at: r.get(9),
-    }
+        status: r.col(3)?,
+        error: r.col(4)?,
+        updated_at: r.col(5)?,
+        refresh_due_at: r.col(6)?,
+        failures: r.small(7)?,
+        verified: r.col(8)?,
+        verified_at: r.col(9)?,
+    })
 }
 
 impl OAuthStore for PgStore {
@@ -50,7 +50,8 @@ impl OAuthStore for PgStore {
                 "SELECT config, sealed_secret FROM providers WHERE namespace = $1 AND name = $2",
                 &[&namespace, &name],
             )?
-            .map(|r| (r.get(0), r.get(1))))
+            .map(|r| Ok::<_, BadColumn>((r.col(0)?, r.col(1)?)))
+            .transpose()?)
         })
     }
 
@@ -61,8 +62,8 @@ impl OAuthStore for PgStore {
                 &[&namespace],
             )?
             .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect())
+            .map(|r| Ok((r.col(0)?, r.col(1)?)))
+            .collect::<Result<_, BadColumn>>()?)
         })
     }
 
@@ -96,7 +97,8 @@ impl OAuthStore for PgStore {
                  WHERE namespace = $1 AND user_hash = $2 AND name = $3",
                 &[&k.namespace, &k.user_hash, &k.name],
             )?
-            .map(|r| status_row(&r)))
+            .map(|r| status_row(&r))
+            .transpose()?)
         })
     }
 
@@ -110,7 +112,7 @@ impl OAuthStore for PgStore {
             )?
             .iter()
             .map(status_row)
-            .collect())
+            .collect::<Result<_, _>>()?)
         })
     }
 
@@ -129,7 +131,7 @@ impl OAuthStore for PgStore {
             )?
             .iter()
             .map(status_row)
-            .collect())
+            .collect::<Result<_, _>>()?)
         })
     }
 }

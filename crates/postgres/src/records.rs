@@ -7,17 +7,17 @@ use strongroom_storage::{
     RecordKey, RecordRow, RecordStore, RecordWrite, SealFn, StorageError, StorageResult,
 };
 
-use crate::connection::{PgStore, Tx};
+use crate::connection::{BadColumn, Columns, PgStore, Tx};
 
-fn record_row(r: &Row) -> RecordRow {
-    RecordRow {
-        user_hash: r.get(0),
-        key: r.get(1),
-        version: r.get::<_, i64>(2) as u64,
-        expires_at: r.get(3),
-        updated_at: r.get(4),
-        ciphertext: r.get(5),
-    }
+fn record_row(r: &Row) -> Result<RecordRow, BadColumn> {
+    Ok(RecordRow {
+        user_hash: r.col(0)?,
+        key: r.col(1)?,
+        version: r.count(2)?,
+        expires_at: r.col(3)?,
+        updated_at: r.col(4)?,
+        ciphertext: r.col(5)?,
+    })
 }
 
 fn delete_entries(tx: &mut Tx<'_>, k: &RecordKey) -> StorageResult<()> {
@@ -52,7 +52,8 @@ impl RecordStore for PgStore {
                 "SELECT settings FROM collections WHERE namespace = $1 AND name = $2",
                 &[&namespace, &name],
             )?
-            .map(|r| r.get(0)))
+            .map(|r| r.col(0))
+            .transpose()?)
         })
     }
 
@@ -63,8 +64,8 @@ impl RecordStore for PgStore {
                 &[&namespace],
             )?
             .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect())
+            .map(|r| Ok((r.col(0)?, r.col(1)?)))
+            .collect::<Result<_, BadColumn>>()?)
         })
     }
 
@@ -75,7 +76,7 @@ impl RecordStore for PgStore {
                 "SELECT version, expires_at FROM records WHERE namespace = $1 AND collection = $2 AND user_hash = $3 AND key = $4 FOR UPDATE",
                 &[&k.namespace, &k.collection, &k.user_hash, &k.key],
             )?;
-            let live = match current.map(|r| (r.get::<_, i64>(0), r.get::<_, Option<i64>>(1))) {
+            let live = match current.map(|r| Ok::<_, BadColumn>((r.col::<i64>(0)?, r.col::<Option<i64>>(1)?))).transpose()? {
                 Some((version, expires)) if expires.is_none_or(|e| e > w.now) => version as u64,
                 _ => 0,
             };
@@ -132,7 +133,8 @@ impl RecordStore for PgStore {
                  AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = r.namespace AND u.user_hash = r.user_hash)",
                 &[&k.namespace, &k.collection, &k.user_hash, &k.key, &now],
             )?
-            .map(|r| record_row(&r)))
+            .map(|r| record_row(&r))
+            .transpose()?)
         })
     }
 
@@ -168,7 +170,7 @@ impl RecordStore for PgStore {
             )?
             .iter()
             .map(record_row)
-            .collect())
+            .collect::<Result<_, _>>()?)
         })
     }
 
@@ -194,7 +196,7 @@ impl RecordStore for PgStore {
             )?
             .iter()
             .map(record_row)
-            .collect())
+            .collect::<Result<_, _>>()?)
         })
     }
 

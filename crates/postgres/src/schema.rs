@@ -198,4 +198,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TABLE file_policies (namespace TEXT COLLATE "C" PRIMARY KEY, policy BYTEA NOT NULL);
     CREATE TABLE file_link_uses (link_id TEXT COLLATE "C" PRIMARY KEY, expires_at BIGINT NOT NULL);
     "#,
+    // 9: the audit chain's anchor row (empty: anchor at the next start). Its absence after
+    // this migration means it was deleted.
+    r#"
+    INSERT INTO meta (key, value) VALUES ('audit_anchor', ''::BYTEA) ON CONFLICT (key) DO NOTHING;
+    "#,
 ];

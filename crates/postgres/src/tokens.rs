@@ -3,18 +3,18 @@
 use postgres::Row;
 use strongroom_storage::{StorageResult, TokenRow, TokenStore};
 
-use crate::connection::PgStore;
+use crate::connection::{BadColumn, Columns, PgStore};
 
-fn token_row(r: &Row) -> TokenRow {
-    TokenRow {
-        id: r.get(0),
-        secret_hash: r.get(1),
-        name: r.get(2),
-        policy: r.get(3),
-        created_at: r.get(4),
-        expires_at: r.get(5),
-        revoked_at: r.get(6),
-    }
+fn token_row(r: &Row) -> Result<TokenRow, BadColumn> {
+    Ok(TokenRow {
+        id: r.col(0)?,
+        secret_hash: r.col(1)?,
+        name: r.col(2)?,
+        policy: r.col(3)?,
+        created_at: r.col(4)?,
+        expires_at: r.col(5)?,
+        revoked_at: r.col(6)?,
+    })
 }
 
 impl TokenStore for PgStore {
@@ -31,7 +31,8 @@ impl TokenStore for PgStore {
     fn get_token(&self, id: &str) -> StorageResult<Option<TokenRow>> {
         self.read(|c| {
             Ok(c.query_opt("SELECT id, secret_hash, name, policy, created_at, expires_at, revoked_at FROM tokens WHERE id = $1", &[&id])?
-                .map(|r| token_row(&r)))
+                .map(|r| token_row(&r))
+            .transpose()?)
         })
     }
 
@@ -44,7 +45,7 @@ impl TokenStore for PgStore {
             )?
             .iter()
             .map(token_row)
-            .collect())
+            .collect::<Result<_, _>>()?)
         })
     }
 

@@ -3,17 +3,17 @@
 use postgres::Row;
 use strongroom_storage::{Rewrap, StorageResult, UserRow, UserStore};
 
-use crate::connection::PgStore;
+use crate::connection::{BadColumn, Columns, PgStore};
 
-fn user_row(r: &Row) -> UserRow {
-    UserRow {
-        namespace: r.get(0),
-        user_hash: r.get(1),
-        encrypted_id: r.get(2),
-        wrapped_key: r.get(3),
-        kek_version: r.get::<_, i64>(4) as u32,
-        created_at: r.get(5),
-    }
+fn user_row(r: &Row) -> Result<UserRow, BadColumn> {
+    Ok(UserRow {
+        namespace: r.col(0)?,
+        user_hash: r.col(1)?,
+        encrypted_id: r.col(2)?,
+        wrapped_key: r.col(3)?,
+        kek_version: r.small(4)?,
+        created_at: r.col(5)?,
+    })
 }
 
 impl UserStore for PgStore {
@@ -23,7 +23,8 @@ impl UserStore for PgStore {
                 "SELECT namespace, user_hash, encrypted_id, wrapped_key, kek_version, created_at FROM users WHERE namespace = $1 AND user_hash = $2",
                 &[&namespace, &user_hash],
             )?
-            .map(|r| user_row(&r)))
+            .map(|r| user_row(&r))
+            .transpose()?)
         })
     }
 
@@ -52,7 +53,7 @@ impl UserStore for PgStore {
             )?
             .iter()
             .map(user_row)
-            .collect())
+            .collect::<Result<_, _>>()?)
         })
     }
 
@@ -72,7 +73,7 @@ impl UserStore for PgStore {
             )?
             .iter()
             .map(user_row)
-            .collect())
+            .collect::<Result<_, _>>()?)
         })
     }
 
@@ -82,7 +83,7 @@ impl UserStore for PgStore {
                 "SELECT COUNT(*) FROM users WHERE namespace = $1 AND kek_version < $2",
                 &[&namespace, &i64::from(version)],
             )?;
-            Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
+            Ok(row.map(|r| r.count(0)).transpose()?.unwrap_or(0))
         })
     }
 

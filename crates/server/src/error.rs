@@ -2,10 +2,12 @@
 //! through one exhaustive `match` (no catch-all arm), with a stable code per case. Internal
 //! details are logged once here and never sent to the client.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use strongroom_core::CoreError;
+
+pub use crate::error_code::ErrorCode;
 
 /// An error as the API reports it.
 #[derive(Debug)]
@@ -14,23 +16,26 @@ pub enum ApiError {
     Core(CoreError),
     /// The body is not the JSON this endpoint takes.
     BadJson(String),
-    /// A path segment or query parameter has the wrong shape.
+    /// A path segment, query parameter or header has the wrong shape.
     BadParameter(String),
     /// The body is larger than the limit.
     PayloadTooLarge,
     /// The body is not declared as JSON.
     UnsupportedMediaType,
-    /// Too many failed authentications from this client, or this token's rate limit.
-    TooManyRequests {
-        code: &'static str,
-        retry_after_secs: u64,
-    },
+    /// This token's own request rate limit.
+    RateLimited { retry_after_secs: u64 },
     /// No such route.
     NoRoute,
     /// A `Range` header this server does not take (malformed, or several ranges).
     BadRange(String),
     /// The request body could not be read to its end (the client went away, or bad framing).
     BodyFailed,
+    /// An upload's body sent nothing for this long.
+    UploadStalled { idle_secs: u64 },
+    /// The request took longer than the request timeout.
+    TimedOut { secs: u64 },
+    /// A handler panicked (a bug); this request fails, the node keeps serving.
+    Panicked,
 }
 
 impl From<CoreError> for ApiError {
@@ -40,135 +45,141 @@ impl From<CoreError> for ApiError {
 }
 
 impl ApiError {
-    /// Status, stable code, and the message the client sees.
-    fn parts(&self) -> (StatusCode, &'static str, String) {
+    /// The stable code and the message the client sees.
+    pub fn code_and_message(&self) -> (ErrorCode, String) {
         match self {
             ApiError::Core(e) => core_parts(e),
-            ApiError::BadJson(msg) => (StatusCode::BAD_REQUEST, "invalid_json", msg.clone()),
-            ApiError::BadParameter(msg) => {
-                (StatusCode::BAD_REQUEST, "invalid_parameter", msg.clone())
-            }
+            ApiError::BadJson(msg) => (ErrorCode::InvalidJson, msg.clone()),
+            ApiError::BadParameter(msg) => (ErrorCode::InvalidParameter, msg.clone()),
             ApiError::PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is larger than the limit".into(),
+                ErrorCode::PayloadTooLarge,
+                "body: larger than this server's limit for this endpoint".into(),
             ),
             ApiError::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with Content-Type: application/json".into(),
+                ErrorCode::UnsupportedMediaType,
+                "body: send it as JSON with Content-Type: application/json".into(),
             ),
-            ApiError::TooManyRequests {
-                code,
-                retry_after_secs,
-            } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                code,
-                format!("too many requests; retry in {retry_after_secs} s"),
+            ApiError::RateLimited { retry_after_secs } => (
+                ErrorCode::RateLimited,
+                format!("this token's rate limit is reached; retry in {retry_after_secs} s"),
             ),
-            ApiError::BadRange(msg) => (
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "invalid_range",
-                msg.clone(),
-            ),
+            ApiError::BadRange(msg) => (ErrorCode::InvalidRange, msg.clone()),
             ApiError::BodyFailed => (
-                StatusCode::BAD_REQUEST,
-                "body_read_failed",
-                "the request body ended early or could not be read; nothing was stored".into(),
+                ErrorCode::BodyReadFailed,
+                "body: it ended early or could not be read; nothing was stored".into(),
+            ),
+            ApiError::UploadStalled { idle_secs } => (
+                ErrorCode::RequestTimeout,
+                format!("body: no bytes arrived for {idle_secs} s; the upload was abandoned"),
+            ),
+            ApiError::TimedOut { secs } => (
+                ErrorCode::RequestTimeout,
+                format!("the request took longer than {secs} s and was stopped"),
             ),
             ApiError::NoRoute => (
-                StatusCode::NOT_FOUND,
-                "no_route",
+                ErrorCode::NoRoute,
                 "no such endpoint; see /v1/openapi.json".into(),
             ),
+            ApiError::Panicked => (
+                ErrorCode::Internal,
+                "internal error; the server log has details".into(),
+            ),
+        }
+    }
+
+    /// Seconds a client should wait before retrying, when that makes sense.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_secs }
+            | ApiError::Core(CoreError::LockedOut { retry_after_secs })
+            | ApiError::Core(CoreError::TokenSuspended { retry_after_secs }) => {
+                Some(*retry_after_secs)
+            }
+            other => other.code_and_message().0.retryable().then_some(1),
         }
     }
 }
 
-fn core_parts(e: &CoreError) -> (StatusCode, &'static str, String) {
+/// Every domain error in one exhaustive match (no catch-all: a new variant must be mapped).
+fn core_parts(e: &CoreError) -> (ErrorCode, String) {
     let msg = e.to_string();
-    match e {
-        CoreError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid_input", msg),
-        CoreError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", msg),
-        CoreError::AlreadyExists(_) => (StatusCode::CONFLICT, "already_exists", msg),
-        CoreError::Conflict(_) => (StatusCode::CONFLICT, "version_conflict", msg),
-        CoreError::UniqueViolation(_) => (StatusCode::CONFLICT, "unique_violation", msg),
-        CoreError::NeedsReauthorization(_) => (StatusCode::CONFLICT, "needs_reauthorization", msg),
-        CoreError::RefreshFailed(_) => (StatusCode::BAD_GATEWAY, "refresh_failed", msg),
-        CoreError::RevocationFailed(_) => (StatusCode::BAD_GATEWAY, "revocation_failed", msg),
-        CoreError::VerificationFailed(_) => (StatusCode::BAD_GATEWAY, "verification_failed", msg),
-        CoreError::Deleted(_) => (StatusCode::NOT_FOUND, "version_deleted", msg),
-        CoreError::Destroyed(_) => (StatusCode::GONE, "version_destroyed", msg),
-        CoreError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", msg),
-        CoreError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", msg),
-        CoreError::KeysStillInUse { .. } => (StatusCode::CONFLICT, "keys_still_in_use", msg),
-        CoreError::Integrity(_) => (StatusCode::INTERNAL_SERVER_ERROR, "integrity_error", msg),
-        CoreError::KeyRetired { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "key_retired", msg),
-        CoreError::WrongRootKey => (StatusCode::INTERNAL_SERVER_ERROR, "wrong_root_key", msg),
-        CoreError::FileTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "file_too_large", msg),
-        CoreError::QuotaExceeded(_) => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded", msg),
-        CoreError::UnsupportedContentType(_) => (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_content_type",
-            msg,
-        ),
-        CoreError::RangeNotSatisfiable { .. } => (
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            "range_not_satisfiable",
-            msg,
-        ),
-        CoreError::InvalidLink => (StatusCode::FORBIDDEN, "invalid_link", msg),
-        CoreError::LinkExpired => (StatusCode::GONE, "link_expired", msg),
-        CoreError::LinkUsed => (StatusCode::GONE, "link_used", msg),
-        CoreError::FilesNotConfigured => {
-            (StatusCode::SERVICE_UNAVAILABLE, "files_not_configured", msg)
+    let code = match e {
+        CoreError::Invalid { .. } => ErrorCode::InvalidInput,
+        CoreError::NotFound(_) => ErrorCode::NotFound,
+        CoreError::AlreadyExists(_) => ErrorCode::AlreadyExists,
+        CoreError::Conflict(_) => ErrorCode::VersionConflict,
+        CoreError::ErasureInProgress => ErrorCode::ErasureInProgress,
+        CoreError::Immutable { .. } => ErrorCode::ImmutableSetting,
+        CoreError::LastOperatorToken => ErrorCode::LastOperatorToken,
+        CoreError::UniqueViolation(_) => ErrorCode::UniqueViolation,
+        CoreError::NeedsReauthorization(_) => ErrorCode::NeedsReauthorization,
+        CoreError::RefreshFailed(_) => ErrorCode::RefreshFailed,
+        CoreError::RevocationFailed(_) => ErrorCode::RevocationFailed,
+        CoreError::VerificationFailed(_) => ErrorCode::VerificationFailed,
+        CoreError::Deleted(_) => ErrorCode::VersionDeleted,
+        CoreError::Destroyed(_) => ErrorCode::VersionDestroyed,
+        CoreError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+        CoreError::Forbidden(_) => ErrorCode::Forbidden,
+        CoreError::LockedOut { .. } => ErrorCode::LockedOut,
+        CoreError::TokenSuspended { .. } => ErrorCode::TokenSuspended,
+        CoreError::KeysStillInUse { .. } => ErrorCode::KeysStillInUse,
+        CoreError::Integrity(_) | CoreError::AuditLogDamaged(_) => ErrorCode::IntegrityError,
+        CoreError::KeyRetired { .. } => ErrorCode::KeyRetired,
+        CoreError::FileTooLarge { .. } => ErrorCode::FileTooLarge,
+        CoreError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
+        CoreError::UnsupportedContentType(_) => ErrorCode::UnsupportedContentType,
+        CoreError::RangeNotSatisfiable { .. } => ErrorCode::RangeNotSatisfiable,
+        CoreError::InvalidLink => ErrorCode::InvalidLink,
+        CoreError::LinkExpired => ErrorCode::LinkExpired,
+        CoreError::LinkUsed => ErrorCode::LinkUsed,
+        CoreError::FilesNotConfigured => ErrorCode::FilesNotConfigured,
+        CoreError::InsufficientStorage(_) => ErrorCode::InsufficientStorage,
+        CoreError::AuditUnavailable(_) => ErrorCode::AuditUnavailable,
+        CoreError::ObjectsUnavailable(_) => {
+            return (
+                ErrorCode::ObjectStorageUnavailable,
+                "file storage is temporarily unavailable; retry shortly".into(),
+            )
         }
-        CoreError::ObjectsUnavailable(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "object_storage_unavailable",
-            "file storage is temporarily unavailable; retry shortly".into(),
-        ),
-        CoreError::Unavailable(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "storage is temporarily unavailable; retry shortly".into(),
-        ),
-        CoreError::Internal(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; the server log has details".into(),
-        ),
-    }
+        CoreError::Unavailable(_) => {
+            return (
+                ErrorCode::Unavailable,
+                "storage is temporarily unavailable; retry shortly".into(),
+            )
+        }
+        // Never expected while serving (the root key is checked at start): a bug.
+        CoreError::WrongRootKey | CoreError::Internal(_) => {
+            return (
+                ErrorCode::Internal,
+                "internal error; the server log has details".into(),
+            )
+        }
+    };
+    (code, msg)
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code, message) = self.parts();
+        let (code, message) = self.code_and_message();
+        let status = code.status();
         if status.is_server_error() {
             // Logged once, here. Core messages never carry secrets or raw user ids.
-            tracing::error!(code, error = ?self, "request failed");
+            tracing::error!(code = code.as_str(), error = ?self, "request failed");
         }
         let mut response = (
             status,
-            axum::Json(json!({"error": {"code": code, "message": message}})),
+            axum::Json(json!({"error": {"code": code.as_str(), "message": message}})),
         )
             .into_response();
         let headers = response.headers_mut();
+        if let Some(secs) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         match &self {
-            ApiError::TooManyRequests {
-                retry_after_secs, ..
-            } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            }
             ApiError::Core(CoreError::RangeNotSatisfiable { size }) => {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                     headers.insert(header::CONTENT_RANGE, v);
                 }
-            }
-            ApiError::Core(CoreError::Unavailable(_))
-            | ApiError::Core(CoreError::ObjectsUnavailable(_))
-            | ApiError::Core(CoreError::RefreshFailed(_)) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::Core(CoreError::Unauthenticated(_)) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -179,11 +190,20 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Removes quoted values from a serde message ("invalid type: string \"...\"") so a secret
-/// sent in the wrong place is never echoed back.
+/// A serde or extractor message made safe to return: never a value, key or variant the client
+/// sent (a secret pasted into the wrong field must not come back). What stays: the path to the
+/// field (our field names), the rule (`invalid type: string, expected u64`, `missing field
+/// `days``, the variants we expect) and the position.
 pub(crate) fn redact_values(message: &str) -> String {
+    let message = message
+        .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+        .trim_start_matches("Failed to parse the request body as JSON: ")
+        .trim_start_matches("Failed to deserialize query string: ")
+        .trim_start_matches("Failed to deserialize query string. Error: ");
+    let message = drop_named(message, "unknown field `", "unknown field");
+    let message = drop_named(&message, "unknown variant `", "unknown value");
     let mut out = String::with_capacity(message.len());
-    let mut chars = message.chars().peekable();
+    let mut chars = message.chars();
     while let Some(c) = chars.next() {
         if c == '"' {
             for inner in chars.by_ref() {
@@ -210,6 +230,23 @@ pub(crate) fn redact_values(message: &str) -> String {
         .join("`")
 }
 
+/// Replaces every "`marker`<what the client sent>`" with `replacement` (the name is theirs).
+fn drop_named(message: &str, marker: &str, replacement: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(marker) {
+        out.push_str(&rest[..at]);
+        out.push_str(replacement);
+        let after = &rest[at + marker.len()..];
+        rest = match after.find('`') {
+            Some(end) => &after[end + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Field and variant names are safe to echo; values (numbers, free text) are not.
 fn is_identifier(text: &str) -> bool {
     text.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
@@ -230,6 +267,21 @@ mod tests {
         let msg = redact_values(
             "invalid type: integer `123456`, expected a string; unknown field `bogus`",
         );
-        assert!(!msg.contains("123456") && msg.contains("`bogus`"), "{msg}");
+        assert!(!msg.contains("123456") && !msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn names_the_client_sent_are_not_echoed_but_ours_are() {
+        let msg = redact_values(
+            "data.type: unknown variant `sk_live_secret`, expected `oauth2` or `secret` at line 1 column 30",
+        );
+        assert_eq!(
+            msg,
+            "data.type: unknown value, expected `oauth2` or `secret` at line 1 column 30"
+        );
+        let msg = redact_values("unknown field `hunter2`, expected one of `data`, `options`");
+        assert_eq!(msg, "unknown field, expected one of `data`, `options`");
+        let msg = redact_values("missing field `days` at line 1 column 2");
+        assert_eq!(msg, "missing field `days` at line 1 column 2");
     }
 }

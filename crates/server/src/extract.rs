@@ -1,14 +1,15 @@
 //! Extractors that make malformed input use the API's error shape, and the authenticating
-//! extractor that yields a typed principal.
+//! extractor that yields a typed principal authorized for the route's operation.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use ipnet::IpNet;
 use serde::de::DeserializeOwned;
-use strongroom_core::{CoreError, Principal};
+use strongroom_core::{CoreError, Op, Principal};
 
 use crate::error::{redact_values, ApiError};
 use crate::state::AppState;
@@ -59,24 +60,41 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     }
 }
 
-/// The caller, authenticated by `Authorization: Bearer <token>`.
+/// The caller, authenticated by `Authorization: Bearer <token>` and authorized for the
+/// route's operation (attached to the route by the route table) in the route's namespace —
+/// before any body or query parameter is read. A denial is audited and counted by the vault.
 pub struct Authenticated(pub Principal);
 
-/// The client's address (loopback when served in-process without connection info).
-pub(crate) fn client_ip(parts: &Parts) -> IpAddr {
-    parts
+/// The client's address: the peer, or — when the peer is a trusted proxy — the address the
+/// proxy reports (`Forwarded: for=`, else `X-Forwarded-For`), read from the right and skipping
+/// trusted proxies, so a client cannot choose its own address by sending the header.
+pub(crate) fn client_ip(parts: &Parts, trusted: &[IpNet]) -> IpAddr {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    crate::proxies::client_address(peer, &parts.headers, trusted)
 }
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let ip = client_ip(parts);
-        state.guards.check_lockout(ip)?;
+        let op = parts.extensions.get::<Op>().copied().ok_or_else(|| {
+            ApiError::Core(CoreError::Internal(
+                "this route names no operation; the route table is wrong".into(),
+            ))
+        })?;
+        let namespace = match RawPathParams::from_request_parts(parts, state).await {
+            Ok(params) => params
+                .iter()
+                .find(|(name, _)| *name == "namespace")
+                .map(|(_, value)| value.to_string())
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let client = client_ip(parts, &state.settings.trusted_proxies).to_string();
         let presented = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -88,32 +106,28 @@ impl FromRequestParts<AppState> for Authenticated {
                 "send an API token as 'Authorization: Bearer <token>'",
             )));
         };
-        match state.run(move |vault| vault.authenticate(&presented)).await {
-            Ok(principal) => {
-                state.guards.check_rate(&principal)?;
-                Ok(Authenticated(principal))
-            }
-            Err(ApiError::Core(CoreError::Unauthenticated(msg))) => {
-                state.metrics.auth_failure();
-                state.vault.record_audit("", "auth", "", "denied");
-                let policy = state.guards.policy();
-                let client = ip.to_string();
-                let locked = state
-                    .run(move |v| {
-                        let until = v.record_auth_failure(&client, policy)?;
-                        Ok(until.map(|u| v.millis_until(u)))
-                    })
-                    .await;
-                match locked {
-                    Ok(Some(remaining_ms)) => state.guards.lock(ip, remaining_ms),
-                    Ok(None) => {}
-                    Err(err) => {
-                        tracing::warn!(error = ?err, "could not count an authentication failure")
-                    }
+        let authenticated = state
+            .run(move |vault| vault.authenticate(&presented, &client))
+            .await;
+        let who = match authenticated {
+            Ok(who) => who,
+            Err(err) => {
+                if matches!(
+                    err,
+                    ApiError::Core(CoreError::Unauthenticated(_) | CoreError::LockedOut { .. })
+                ) {
+                    state.metrics.auth_failure();
                 }
-                Err(ApiError::Core(CoreError::Unauthenticated(msg)))
+                return Err(err);
             }
-            Err(other) => Err(other),
+        };
+        state.rate_limits.check(&who)?;
+        if !who.may(op, &namespace) {
+            let denied = who.clone();
+            state
+                .run(move |vault| vault.check_access(&denied, op, &namespace))
+                .await?;
         }
+        Ok(Authenticated(who))
     }
 }

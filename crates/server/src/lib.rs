@@ -6,25 +6,31 @@
 //! Authorization and audit happen inside the vault, so no handler can skip them.
 //! [`router`] is for in-process tests; [`serve`] runs it on a listener until `shutdown`.
 
+pub mod connections;
 pub mod error;
+mod error_code;
 pub mod extract;
-pub mod guard;
+mod limits;
 pub mod metrics;
 mod openapi;
+pub mod proxies;
+pub mod rate_limit;
 mod routes;
 mod state;
 mod tar;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::header::AUTHORIZATION;
 use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
+pub use error_code::ErrorCode;
 pub use routes::paths as route_paths;
+pub use routes::{table as route_table, Route};
 pub use state::{AppState, ServerSettings};
 
 /// The whole API as an axum router.
@@ -38,39 +44,41 @@ pub fn router(state: AppState) -> Router {
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(limits::panic_response))
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then drains in-flight requests and
-/// flushes the audit log.
+/// Serves the API on `listener` until `shutdown` completes (with the connection limits of
+/// [`connections`]), then drains in-flight requests and flushes the audit log.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let vault = state.vault.clone();
-    let refresher = tokio::spawn(refresh_lockouts(state.clone()));
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = connections::Limits {
+        header_read_timeout: Duration::from_millis(state.settings.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(state.settings.idle_timeout_ms),
+        max_connections: state.settings.max_connections,
+    };
+    let refresher = tokio::spawn(refresh_guards(state.clone()));
+    let served = connections::serve(listener, router(state), limits, shutdown).await;
     refresher.abort();
     served?;
-    tokio::task::spawn_blocking(move || vault.flush_audit())
+    strongroom_core::blocking::run(move || vault.flush_audit())
         .await
         .map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)
 }
 
-/// Keeps this node's view of cluster-wide lock-outs current (every second).
-async fn refresh_lockouts(state: AppState) {
+/// Keeps this node's view of cluster-wide lock-outs and suspensions current (every second).
+async fn refresh_guards(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        match state.run(|v| v.active_lockouts()).await {
-            Ok(active) => state.guards.replace_locks(active),
-            Err(err) => tracing::debug!(error = ?err, "could not read lock-outs"),
+        if let Err(err) = state.run(|v| v.refresh_guards()).await {
+            tracing::debug!(error = ?err, "could not read lock-outs");
         }
     }
 }

@@ -1,12 +1,12 @@
-//! Shared server state: the vault, the abuse guards, metrics and settings.
+//! Shared server state: the vault, rate limits, metrics and settings.
 
 use std::sync::Arc;
 
 use strongroom_core::{CoreError, Vault};
 
 use crate::error::ApiError;
-use crate::guard::Guards;
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimits;
 
 /// Server tunables.
 #[derive(Debug, Clone)]
@@ -15,11 +15,16 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Requests taking longer are answered 408.
     pub request_timeout_ms: u64,
-    /// Failed authentications from one client address within `lockout_window_secs` that lock it out.
-    pub lockout_threshold: u32,
-    pub lockout_window_secs: u64,
-    /// How long a locked-out client waits.
-    pub lockout_secs: u64,
+    /// An upload whose body sends nothing for this long is cut off and abandoned.
+    pub upload_idle_ms: u64,
+    /// Peers whose `Forwarded` / `X-Forwarded-For` headers name the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A connection must send its request headers within this long.
+    pub header_read_timeout_ms: u64,
+    /// A connection that moves no byte in either direction for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// Open connections at most; at the cap the longest-idle connection makes room.
+    pub max_connections: usize,
 }
 
 impl Default for ServerSettings {
@@ -27,9 +32,11 @@ impl Default for ServerSettings {
         Self {
             max_body_bytes: 64 * 1024,
             request_timeout_ms: 30_000,
-            lockout_threshold: 10,
-            lockout_window_secs: 60,
-            lockout_secs: 60,
+            upload_idle_ms: 60_000,
+            trusted_proxies: Vec::new(),
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 120_000,
+            max_connections: 4096,
         }
     }
 }
@@ -38,7 +45,7 @@ impl Default for ServerSettings {
 #[derive(Clone)]
 pub struct AppState {
     pub vault: Vault,
-    pub guards: Arc<Guards>,
+    pub rate_limits: Arc<RateLimits>,
     pub metrics: Arc<Metrics>,
     pub settings: Arc<ServerSettings>,
     /// This node's name in job leases.
@@ -53,22 +60,27 @@ impl AppState {
     pub fn with_node_id(vault: Vault, settings: ServerSettings, node_id: &str) -> Self {
         Self {
             node_id: node_id.into(),
-            guards: Arc::new(Guards::new(&settings)),
+            rate_limits: Arc::new(RateLimits::default()),
             metrics: Arc::new(Metrics::default()),
             settings: Arc::new(settings),
             vault,
         }
     }
 
-    /// Runs a (blocking) vault operation on the blocking pool.
+    /// Runs a (blocking) vault operation on the blocking pool — the only way handlers reach
+    /// storage. A panic in it is a 500 for this request; the node keeps serving.
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Vault) -> Result<T, CoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let vault = self.vault.clone();
-        tokio::task::spawn_blocking(move || work(&vault))
+        strongroom_core::blocking::run(move || work(&vault))
             .await
-            .map_err(|e| ApiError::Core(CoreError::Internal(format!("worker failed: {e}"))))?
+            .map_err(|panic| {
+                ApiError::Core(CoreError::Internal(format!(
+                    "request worker panicked: {panic}"
+                )))
+            })?
             .map_err(ApiError::Core)
     }
 }

@@ -3,34 +3,51 @@
 
 use rusqlite::{params, OptionalExtension, ToSql};
 use strongroom_storage::{
-    AuditChainFn, AuditEntry, AuditFilter, AuditRow, AuditStore, StorageResult,
+    AuditChainFn, AuditEntry, AuditFilter, AuditRow, AuditStore, AuditTail, StorageResult,
 };
 
-use crate::connection::{map_err, SqliteStore};
+use crate::connection::{map_audit_err, SqliteStore};
 
 impl AuditStore for SqliteStore {
-    fn append_audit(&self, entries: &[AuditEntry], chain: &AuditChainFn<'_>) -> StorageResult<u64> {
+    fn append_audit(
+        &self,
+        entries: &[AuditEntry],
+        chain: &AuditChainFn<'_>,
+    ) -> StorageResult<AuditTail> {
         self.write_audit(|tx| {
             let last: Option<(i64, Vec<u8>)> = tx
                 .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
                 .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-                .map_err(map_err)?;
+                .map_err(map_audit_err)?;
             let (mut seq, mut prev) = last.map(|(s, h)| (s as u64, h)).unwrap_or((0, Vec::new()));
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO audit (seq, time, token_id, action, namespace, user_hash, target, outcome, hash) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
-                .map_err(map_err)?;
+                .map_err(map_audit_err)?;
             for e in entries {
                 seq += 1;
                 let hash = chain(&prev, seq, e);
                 insert
                     .execute(params![seq as i64, e.time, e.token_id, e.action, e.namespace, e.user_hash, e.target, e.outcome, hash])
-                    .map_err(map_err)?;
+                    .map_err(map_audit_err)?;
                 prev = hash;
             }
-            Ok(seq)
+            Ok(AuditTail { seq, hash: prev })
+        })
+    }
+
+    fn audit_tail(&self) -> StorageResult<Option<AuditTail>> {
+        self.read_audit(|c| {
+            c.prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+                .query_row([], |r| {
+                    Ok(AuditTail {
+                        seq: r.get::<_, i64>(0)? as u64,
+                        hash: r.get(1)?,
+                    })
+                })
+                .optional()
         })
     }
 

@@ -32,12 +32,14 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// Opens (creating if needed) the database at `path` and its audit log beside it, and
+    /// applies pending migrations. An error names the file it is about.
     pub fn open(path: &Path) -> StorageResult<Self> {
-        let mut writer = open_connection(path)?;
-        migrate(&mut writer, MIGRATIONS)?;
-        let mut audit = open_connection(&Self::audit_path(path))?;
-        migrate(&mut audit, AUDIT_MIGRATIONS)?;
+        let mut writer = open_connection(path).map_err(|e| about(path, e))?;
+        migrate(&mut writer, MIGRATIONS).map_err(|e| about(path, e))?;
+        let audit_path = Self::audit_path(path);
+        let mut audit = open_connection(&audit_path).map_err(|e| about(&audit_path, e))?;
+        migrate(&mut audit, AUDIT_MIGRATIONS).map_err(|e| about(&audit_path, e))?;
         Ok(Self {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
@@ -60,7 +62,7 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Transaction<'_>) -> StorageResult<T>,
     ) -> StorageResult<T> {
-        immediate(&self.audit, work)
+        immediate(&self.audit, map_audit_err, work)
     }
 
     /// Runs `work` on the audit file's connection.
@@ -68,7 +70,7 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> StorageResult<T> {
-        work(&self.audit.lock()).map_err(map_err)
+        work(&self.audit.lock()).map_err(map_audit_err)
     }
 
     /// Runs `work` in an immediate (write-locking) transaction and commits it.
@@ -76,7 +78,7 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Transaction<'_>) -> StorageResult<T>,
     ) -> StorageResult<T> {
-        immediate(&self.writer, work)
+        immediate(&self.writer, map_err, work)
     }
 
     /// Runs `work` on a pooled reader connection, waiting for one when all are busy.
@@ -120,15 +122,28 @@ impl SqliteStore {
 /// `work` rolls it back.
 fn immediate<T>(
     conn: &Mutex<Connection>,
+    map: fn(rusqlite::Error) -> StorageError,
     work: impl FnOnce(&Transaction<'_>) -> StorageResult<T>,
 ) -> StorageResult<T> {
     let mut conn = conn.lock();
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(map_err)?;
+        .map_err(map)?;
     let out = work(&tx)?;
-    tx.commit().map_err(map_err)?;
+    tx.commit().map_err(map)?;
     Ok(out)
+}
+
+/// Names the file an opening error is about (the data file or the audit log).
+fn about(path: &Path, err: StorageError) -> StorageError {
+    let file = path.display();
+    match err {
+        StorageError::Backend(m) => StorageError::Backend(format!("{file}: {m}")),
+        StorageError::Corrupt(m) => StorageError::Corrupt(format!("{file}: {m}")),
+        StorageError::Full(m) => StorageError::Full(format!("{file}: {m}")),
+        StorageError::Unavailable(m) => StorageError::Unavailable(format!("{file}: {m}")),
+        other => other,
+    }
 }
 
 fn open_connection(path: &Path) -> StorageResult<Connection> {
@@ -174,13 +189,15 @@ fn migrate(conn: &mut Connection, migrations: &[&str]) -> StorageResult<()> {
     tx.commit().map_err(map_err)
 }
 
-/// Maps SQLite errors: busy/locked → retryable, unique violations → already exists.
+/// Maps SQLite errors: busy/locked → retryable, a full disk → full, unique violations →
+/// already exists.
 pub(crate) fn map_err(err: rusqlite::Error) -> StorageError {
     match &err {
         rusqlite::Error::SqliteFailure(e, _) => match e.code {
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
                 StorageError::Unavailable(err.to_string())
             }
+            ErrorCode::DiskFull => StorageError::Full(err.to_string()),
             ErrorCode::ConstraintViolation => StorageError::AlreadyExists,
             _ => StorageError::Backend(err.to_string()),
         },
@@ -191,6 +208,18 @@ pub(crate) fn map_err(err: rusqlite::Error) -> StorageError {
     }
 }
 
+/// Maps errors of the audit log's file, saying so (a damaged audit log must not read as a
+/// damaged database).
+pub(crate) fn map_audit_err(err: rusqlite::Error) -> StorageError {
+    match map_err(err) {
+        StorageError::Backend(m) => StorageError::Backend(format!("audit log: {m}")),
+        StorageError::Corrupt(m) => StorageError::Corrupt(format!("audit log: {m}")),
+        StorageError::Full(m) => StorageError::Full(format!("audit log: {m}")),
+        StorageError::Unavailable(m) => StorageError::Unavailable(format!("audit log: {m}")),
+        other => other,
+    }
+}
+
 impl MetaStore for SqliteStore {
     fn get_meta(&self, key: &str) -> StorageResult<Option<Vec<u8>>> {
         use rusqlite::OptionalExtension;
@@ -198,6 +227,18 @@ impl MetaStore for SqliteStore {
             c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
                 .query_row([key], |r| r.get(0))
                 .optional()
+        })
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                rusqlite::params![key, value],
+            )
+            .map_err(map_err)
+            .map(|_| ())
         })
     }
 

@@ -36,6 +36,14 @@ impl LockoutStore for SqliteStore {
         })
     }
 
+    fn clear_lockout(&self, client: &str) -> StorageResult<bool> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM auth_failures WHERE client = ?1", [client])
+                .map(|n| n > 0)
+                .map_err(map_err)
+        })
+    }
+
     fn active_lockouts(&self, now: i64) -> StorageResult<Vec<(String, i64)>> {
         self.read(|c| {
             c.prepare_cached("SELECT client, locked_until FROM auth_failures WHERE locked_until > ?1 ORDER BY client")?

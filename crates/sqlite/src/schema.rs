@@ -180,6 +180,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TABLE file_policies (namespace TEXT PRIMARY KEY, policy BLOB NOT NULL);
     CREATE TABLE file_link_uses (link_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
     "#,
+    // 9: the audit chain's anchor row (empty: anchor at the next start). Its absence after
+    // this migration means it was deleted.
+    r#"
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('audit_anchor', x'');
+    "#,
 ];
 
 /// Migrations of the audit file, which lives beside the data file.

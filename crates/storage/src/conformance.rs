@@ -108,6 +108,10 @@ pub fn meta_put_if_absent(s: &dyn Storage) {
     assert!(s.put_meta_if_absent("k", b"one").unwrap());
     assert!(!s.put_meta_if_absent("k", b"two").unwrap());
     assert_eq!(s.get_meta("k").unwrap().as_deref(), Some(&b"one"[..]));
+    s.put_meta("k", b"three").unwrap();
+    assert_eq!(s.get_meta("k").unwrap().as_deref(), Some(&b"three"[..]));
+    s.put_meta("fresh", b"").unwrap();
+    assert_eq!(s.get_meta("fresh").unwrap().as_deref(), Some(&b""[..]));
 }
 
 pub fn namespace_lifecycle(s: &dyn Storage) {
@@ -999,8 +1003,10 @@ pub fn audit_chains_and_filters(s: &dyn Storage) {
             &test_chain,
         )
         .unwrap();
-    assert_eq!(last, 2);
-    s.append_audit(&[entry(30, "t1", "write")], &test_chain)
+    assert_eq!(last.seq, 2);
+    assert_eq!(s.audit_tail().unwrap(), Some(last.clone()));
+    let tail = s
+        .append_audit(&[entry(30, "t1", "write")], &test_chain)
         .unwrap();
     let all = s
         .query_audit(&AuditFilter {
@@ -1012,6 +1018,8 @@ pub fn audit_chains_and_filters(s: &dyn Storage) {
     assert_eq!(all[0].hash, test_chain(&[], 1, &all[0].entry));
     assert_eq!(all[1].hash, test_chain(&all[0].hash, 2, &all[1].entry));
     assert_eq!(all[2].hash, test_chain(&all[1].hash, 3, &all[2].entry));
+    assert_eq!(last.hash, all[1].hash, "an append returns the new tail");
+    assert_eq!((tail.seq, &tail.hash), (3, &all[2].hash));
     assert_eq!(all[1].entry, entry(20, "t2", "write"));
     let by_token = s
         .query_audit(&AuditFilter {
@@ -1165,6 +1173,14 @@ pub fn lockouts_count_within_a_window(s: &dyn Storage) {
     );
     assert_eq!(fail("10.0.0.2", 2000), None, "an old window starts again");
     assert_eq!(fail("10.0.0.2", 2100), None);
+    assert_eq!(fail("10.0.0.2", 2200), Some(7200));
+    assert!(s.clear_lockout("10.0.0.2").unwrap(), "lifted");
+    assert!(s.active_lockouts(2300).unwrap().is_empty());
+    assert!(
+        !s.clear_lockout("10.0.0.2").unwrap(),
+        "nothing left to lift"
+    );
+    assert_eq!(fail("10.0.0.2", 2400), None, "counting starts again");
 }
 
 pub fn ping_succeeds(s: &dyn Storage) {

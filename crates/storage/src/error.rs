@@ -18,6 +18,9 @@ pub enum StorageError {
     /// The database is unreachable or busy; the operation did not happen and may be retried.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The disk the database (or its audit log) writes to is full.
+    #[error("disk full: {0}")]
+    Full(String),
     /// The database failed in a way retrying will not fix.
     #[error("storage failure: {0}")]
     Backend(String),

@@ -24,6 +24,8 @@ pub trait MetaStore {
     fn get_meta(&self, key: &str) -> StorageResult<Option<Vec<u8>>>;
     /// Stores `value` unless `key` exists; returns whether it was stored.
     fn put_meta_if_absent(&self, key: &str, value: &[u8]) -> StorageResult<bool>;
+    /// Stores `value` under `key`, replacing what was there.
+    fn put_meta(&self, key: &str, value: &[u8]) -> StorageResult<()>;
 }
 
 /// Namespaces and their versioned key-encryption keys.
@@ -122,8 +124,15 @@ pub trait TokenStore {
 pub trait AuditStore {
     /// Appends entries in order, in one transaction, each with `seq` = previous + 1 and
     /// `hash = chain(previous hash, seq, entry)`. The previous entry is read inside the same
-    /// transaction, so concurrent appenders always produce a single chain.
-    fn append_audit(&self, entries: &[AuditEntry], chain: &AuditChainFn<'_>) -> StorageResult<u64>;
+    /// transaction, so concurrent appenders always produce a single chain. Returns the new
+    /// tail (the last entry appended).
+    fn append_audit(
+        &self,
+        entries: &[AuditEntry],
+        chain: &AuditChainFn<'_>,
+    ) -> StorageResult<AuditTail>;
+    /// The newest entry's sequence number and hash, if any.
+    fn audit_tail(&self) -> StorageResult<Option<AuditTail>>;
     /// Entries matching `filter`, in sequence order.
     fn query_audit(&self, filter: &AuditFilter) -> StorageResult<Vec<AuditRow>>;
 }
@@ -287,6 +296,9 @@ pub trait LockoutStore {
     ) -> StorageResult<Option<i64>>;
     /// Clients locked out at `now`, with the end of each lock.
     fn active_lockouts(&self, now: i64) -> StorageResult<Vec<(String, i64)>>;
+    /// Forgets `client`'s failures and lock (an operator lifting a suspension); returns
+    /// whether there were any.
+    fn clear_lockout(&self, client: &str) -> StorageResult<bool>;
 }
 
 /// Liveness of the backend.

@@ -120,6 +120,13 @@ pub struct AuditRow {
     pub hash: Vec<u8>,
 }
 
+/// The newest entry of the audit chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditTail {
+    pub seq: u64,
+    pub hash: Vec<u8>,
+}
+
 /// Which audit entries to read. All bounds are inclusive except `after_seq`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {

@@ -9,10 +9,12 @@ use std::sync::atomic::Ordering;
 use bytes::{Bytes, BytesMut};
 use strongroom_crypto::segmented::{SegmentCipher, TAG_LEN};
 use strongroom_objects::{ByteReceiver, ObjectResult};
-use strongroom_storage::{AuditEntry, FileRow};
+use strongroom_storage::FileRow;
 
 use super::FileInfo;
-use crate::{Capability, CoreError, CoreResult, Principal, Vault};
+use crate::operation::Op;
+use crate::vault::At;
+use crate::{CoreError, CoreResult, Principal, Vault};
 
 /// A requested byte range, as HTTP `Range: bytes=…` expresses it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +42,19 @@ impl ByteRange {
     }
 }
 
+/// Who opened the reader, for auditing a failure found while streaming.
+struct Audited {
+    who: Principal,
+    op: Op,
+    namespace: String,
+    user_hash: Vec<u8>,
+    file_id: String,
+}
+
 /// The decrypted contents of one file (or a range of it), chunk by chunk.
 pub struct FileReader {
     vault: Vault,
-    audit: AuditEntry,
+    audited: Audited,
     info: FileInfo,
     range: Range<u64>,
     partial: bool,
@@ -67,17 +78,10 @@ impl Vault {
         file_id: &str,
         range: Option<ByteRange>,
     ) -> CoreResult<FileReader> {
-        self.file_op(
-            who,
-            ("file.read", Capability::Read),
-            ns,
-            user_id,
-            file_id,
-            |user| {
-                let row = self.user_file(user, file_id)?;
-                self.file_reader(&row, range, who)
-            },
-        )
+        self.file_op(who, Op::FileRead, ns, user_id, file_id, |user| {
+            let row = self.user_file(user, file_id)?;
+            self.file_reader(&row, range, who, Op::FileRead)
+        })
     }
 
     /// Opens a user's file for their export archive (needs `export`).
@@ -88,24 +92,19 @@ impl Vault {
         user_id: &str,
         file_id: &str,
     ) -> CoreResult<FileReader> {
-        self.file_op(
-            who,
-            ("file.export", Capability::Export),
-            ns,
-            user_id,
-            file_id,
-            |user| {
-                let row = self.user_file(user, file_id)?;
-                self.file_reader(&row, None, who)
-            },
-        )
+        self.file_op(who, Op::FileExport, ns, user_id, file_id, |user| {
+            let row = self.user_file(user, file_id)?;
+            self.file_reader(&row, None, who, Op::FileExport)
+        })
     }
 
+    /// A reader of a resolved file; failures found while streaming are audited under `op`.
     pub(crate) fn file_reader(
         &self,
         row: &FileRow,
         range: Option<ByteRange>,
         who: &Principal,
+        op: Op,
     ) -> CoreResult<FileReader> {
         let blobs = self.blobs()?.clone();
         let key = self.file_owner_key(row)?;
@@ -135,14 +134,12 @@ impl Vault {
         let stored = blobs.read_range(&row.object_id, row.piece_size, stored_start..stored_end)?;
         Ok(FileReader {
             vault: self.clone(),
-            audit: AuditEntry {
-                time: 0,
-                token_id: who.token_id.clone(),
-                action: "file.read".into(),
+            audited: Audited {
+                who: who.clone(),
+                op,
                 namespace: row.namespace.clone(),
-                user_hash: hex::encode(&row.user_hash),
-                target: row.file_id.clone(),
-                outcome: String::new(),
+                user_hash: row.user_hash.clone(),
+                file_id: row.file_id.clone(),
             },
             info,
             range,
@@ -236,10 +233,10 @@ impl FileReader {
                 .file_integrity_failures
                 .fetch_add(1, Ordering::Relaxed);
         }
-        let mut entry = self.audit.clone();
-        entry.time = self.vault.now_ms();
-        entry.outcome = e.outcome().to_string();
-        self.vault.audit_log().record(entry);
+        let a = &self.audited;
+        let at = At::new(&a.namespace, &a.file_id);
+        self.vault
+            .record_after_answer(&a.who, a.op, at, &a.user_hash, e);
     }
 }
 

@@ -16,7 +16,9 @@ use strongroom_crypto::{Index, Key};
 
 use super::{check_file_id, ByteRange, FileReader};
 use crate::clock::rfc3339;
-use crate::{Capability, CoreError, CoreResult, Principal, Vault};
+use crate::operation::Op;
+use crate::vault::{At, Subject};
+use crate::{CoreError, CoreResult, Principal, Vault};
 
 const PURPOSE_DOWNLOAD: &str = "download";
 const DEFAULT_TTL_SECS: u64 = 15 * 60;
@@ -76,45 +78,39 @@ impl Vault {
         file_id: &str,
         request: LinkRequest,
     ) -> CoreResult<DownloadLink> {
-        self.file_op(
-            who,
-            ("file.link", Capability::Read),
-            ns,
-            user_id,
-            file_id,
-            |user| {
-                let ttl = request.expires_in_secs.unwrap_or(DEFAULT_TTL_SECS);
-                if !(1..=MAX_TTL_SECS).contains(&ttl) {
-                    return Err(CoreError::Invalid {
-                        field: "expires_in_secs",
-                        rule: format!("must be between 1 and {MAX_TTL_SECS} (7 days)"),
-                    });
-                }
-                let row = self.user_file(user, file_id)?;
-                let exp = self.now_ms() + (ttl as i64) * 1000;
-                let claims = LinkClaims {
-                    ns: ns.to_string(),
-                    f: row.file_id,
-                    exp,
-                    id: super::random_id()?,
-                    once: request.one_time,
-                    p: PURPOSE_DOWNLOAD.into(),
-                };
-                let payload =
-                    serde_json::to_vec(&claims).map_err(|e| CoreError::Internal(e.to_string()))?;
-                let body = URL_SAFE_NO_PAD.encode(payload);
-                let mac = self.link_mac(&body)?;
-                let token = format!("v1.{body}.{}", URL_SAFE_NO_PAD.encode(mac));
-                Ok(DownloadLink {
-                    path: format!("/v1/links/{token}"),
-                    token,
-                    expires_at: rfc3339(exp),
-                    one_time: request.one_time,
-                })
-            },
-        )
+        self.file_op(who, Op::FileLink, ns, user_id, file_id, |user| {
+            let ttl = request.expires_in_secs.unwrap_or(DEFAULT_TTL_SECS);
+            if !(1..=MAX_TTL_SECS).contains(&ttl) {
+                return Err(CoreError::Invalid {
+                    field: "expires_in_secs",
+                    rule: format!("must be between 1 and {MAX_TTL_SECS} (7 days)"),
+                });
+            }
+            let row = self.user_file(user, file_id)?;
+            let exp = self.now_ms() + (ttl as i64) * 1000;
+            let claims = LinkClaims {
+                ns: ns.to_string(),
+                f: row.file_id,
+                exp,
+                id: super::random_id()?,
+                once: request.one_time,
+                p: PURPOSE_DOWNLOAD.into(),
+            };
+            let payload =
+                serde_json::to_vec(&claims).map_err(|e| CoreError::Internal(e.to_string()))?;
+            let body = URL_SAFE_NO_PAD.encode(payload);
+            let mac = self.link_mac(&body)?;
+            let token = format!("v1.{body}.{}", URL_SAFE_NO_PAD.encode(mac));
+            Ok(DownloadLink {
+                path: format!("/v1/links/{token}"),
+                token,
+                expires_at: rfc3339(exp),
+                one_time: request.one_time,
+            })
+        })
     }
 
+    /// Checks a link's signature, shape and purpose.
     fn verify_link(&self, token: &str) -> CoreResult<LinkClaims> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(CoreError::InvalidLink);
@@ -141,28 +137,44 @@ impl Vault {
 
     /// Opens the file a link names. No API token is involved: the link is the authority.
     pub fn open_file_link(&self, token: &str, range: Option<ByteRange>) -> CoreResult<FileReader> {
-        let claims = match self.verify_link(token) {
-            Ok(c) => c,
-            Err(e) => {
-                let who = Principal::system("link:invalid");
-                return self.audited(&who, "file.read_link", "", &[], "", || Err(e));
-            }
+        let claims = self.verify_link(token);
+        let (who, ns, file_id) = match &claims {
+            Ok(c) => (format!("link:{}", c.id), c.ns.as_str(), c.f.as_str()),
+            Err(_) => ("link:invalid".to_string(), "", ""),
         };
-        let who = Principal::system(&format!("link:{}", claims.id));
-        let row = self.storage().get_file(&claims.ns, &claims.f)?;
-        let hash = row
-            .as_ref()
-            .map(|r| r.user_hash.clone())
-            .unwrap_or_default();
-        self.audited(&who, "file.read_link", &claims.ns, &hash, &claims.f, || {
-            if self.now_ms() >= claims.exp {
-                return Err(CoreError::LinkExpired);
-            }
-            let row = row.ok_or(CoreError::NotFound("file"))?;
-            if claims.once && !self.storage().consume_link(&claims.id, claims.exp)? {
-                return Err(CoreError::LinkUsed);
-            }
-            self.file_reader(&row, range, &who)
-        })
+        let who = Principal::link(&who);
+        let resolve = || {
+            let claims = claims.as_ref().map_err(|_| CoreError::InvalidLink)?;
+            let row = self.storage().get_file(&claims.ns, &claims.f)?;
+            Ok(LinkedFile { row })
+        };
+        self.execute(
+            &who,
+            Op::FileReadLink,
+            At::new(ns, file_id),
+            resolve,
+            |linked| {
+                let claims = claims.as_ref().map_err(|_| CoreError::InvalidLink)?;
+                if self.now_ms() >= claims.exp {
+                    return Err(CoreError::LinkExpired);
+                }
+                let row = linked.row.as_ref().ok_or(CoreError::NotFound("file"))?;
+                if claims.once && !self.storage().consume_link(&claims.id, claims.exp)? {
+                    return Err(CoreError::LinkUsed);
+                }
+                self.file_reader(row, range, &who, Op::FileReadLink)
+            },
+        )
+    }
+}
+
+/// The file a valid link names, if it still exists (its owner is audited).
+struct LinkedFile {
+    row: Option<strongroom_storage::FileRow>,
+}
+
+impl Subject for LinkedFile {
+    fn audited_user(&self) -> &[u8] {
+        self.row.as_ref().map_or(&[], |r| r.user_hash.as_slice())
     }
 }

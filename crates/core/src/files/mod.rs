@@ -26,8 +26,10 @@ use strongroom_storage::FileRow;
 
 use crate::clock::rfc3339;
 use crate::keyring::contexts;
+use crate::operation::Op;
 use crate::users::{page_limit, UserRef};
-use crate::{Capability, CoreError, CoreResult, Page, Principal, Vault};
+use crate::vault::At;
+use crate::{CoreError, CoreResult, Page, Principal, Vault};
 
 pub use download::{ByteRange, FileReader};
 pub use links::{DownloadLink, LinkRequest};
@@ -114,17 +116,21 @@ impl Vault {
             .ok_or(CoreError::FilesNotConfigured)
     }
 
-    /// Runs a per-user file operation: validation, capability, user resolution and audit.
+    /// Runs a per-user file operation on `file_id` (empty for operations on no one file).
     fn file_op<T>(
         &self,
         who: &Principal,
-        (action, cap): (&str, Capability),
+        op: Op,
         ns: &str,
         user_id: &str,
-        target: &str,
+        file_id: &str,
         work: impl FnOnce(&UserRef) -> CoreResult<T>,
     ) -> CoreResult<T> {
-        self.on_user(who, (action, cap), ns, user_id, target, Ok(()), false, work)
+        let check = || match file_id {
+            "" => Ok(()),
+            id => check_file_id(id),
+        };
+        self.execute_on_user(who, op, At::new(ns, file_id), user_id, check, work)
     }
 
     /// A user's ready file, checked to belong to that user.
@@ -189,18 +195,11 @@ impl Vault {
         user_id: &str,
         file_id: &str,
     ) -> CoreResult<FileInfo> {
-        self.file_op(
-            who,
-            ("file.info", Capability::Read),
-            ns,
-            user_id,
-            file_id,
-            |user| {
-                let row = self.user_file(user, file_id)?;
-                let key = self.file_owner_key(&row)?;
-                self.file_info(&row, &key)
-            },
-        )
+        self.file_op(who, Op::FileInfo, ns, user_id, file_id, |user| {
+            let row = self.user_file(user, file_id)?;
+            let key = self.file_owner_key(&row)?;
+            self.file_info(&row, &key)
+        })
     }
 
     /// A user's files, oldest first (needs `list`).
@@ -212,33 +211,26 @@ impl Vault {
         cursor: Option<&str>,
         limit: usize,
     ) -> CoreResult<Page<FileInfo>> {
-        self.file_op(
-            who,
-            ("file.list", Capability::List),
-            ns,
-            user_id,
-            "",
-            |user| {
-                let after = cursor.map(parse_cursor).transpose()?;
-                let limit = page_limit(limit)?;
-                let rows = self.storage().list_files(
-                    ns,
-                    &user.hash,
-                    after.as_ref().map(|(t, id)| (*t, id.as_str())),
-                    limit,
-                )?;
-                let next_cursor = (rows.len() == limit)
-                    .then(|| {
-                        rows.last()
-                            .map(|r| format!("{}.{}", r.created_at, r.file_id))
-                    })
-                    .flatten();
-                Ok(Page {
-                    items: self.files_info(&rows)?,
-                    next_cursor,
+        self.file_op(who, Op::FileList, ns, user_id, "", |user| {
+            let after = cursor.map(parse_cursor).transpose()?;
+            let limit = page_limit(limit)?;
+            let rows = self.storage().list_files(
+                ns,
+                &user.hash,
+                after.as_ref().map(|(t, id)| (*t, id.as_str())),
+                limit,
+            )?;
+            let next_cursor = (rows.len() == limit)
+                .then(|| {
+                    rows.last()
+                        .map(|r| format!("{}.{}", r.created_at, r.file_id))
                 })
-            },
-        )
+                .flatten();
+            Ok(Page {
+                items: self.files_info(&rows)?,
+                next_cursor,
+            })
+        })
     }
 
     /// Every file of a user, for the export (the caller holds `export`, checked by the caller).
@@ -275,7 +267,7 @@ impl Vault {
         user_id: &str,
         file_id: &str,
     ) -> CoreResult<()> {
-        self.file_op(who, ("file.delete", Capability::Delete), ns, user_id, file_id, |user| {
+        self.file_op(who, Op::FileDelete, ns, user_id, file_id, |user| {
             let row = self.user_file(user, file_id)?;
             self.blobs()?;
             self.storage().mark_file_deleting(ns, &row.file_id)?;
@@ -326,14 +318,10 @@ impl Vault {
         }
         let who = Principal::system("job:file-sweep");
         for row in &stale {
-            self.audited(
-                &who,
-                "file.sweep",
-                &row.namespace,
-                &row.user_hash,
-                &row.file_id,
-                || self.remove_file_row(row),
-            )?;
+            let removed = self.remove_file_row(row);
+            let at = At::new(&row.namespace, &row.file_id);
+            self.record_internal(&who, Op::FileSweep, at, &row.user_hash, &removed);
+            removed?;
         }
         Ok(stale.len() == SWEEP_BATCH)
     }

@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 use strongroom_storage::{FileQuota, QuotaBreach};
 
-use crate::{names, Capability, CoreError, CoreResult, Principal, Vault};
+use crate::operation::Op;
+use crate::vault::At;
+use crate::{CoreError, CoreResult, Principal, Vault};
 
 /// A namespace's file limits, set by an operator. Absent fields are unlimited (the server's
 /// maximum file size still applies).
@@ -162,8 +164,9 @@ pub(super) fn breach_message(b: QuotaBreach) -> CoreError {
 impl Vault {
     pub(super) fn file_policy(&self, ns: &str) -> CoreResult<FilePolicy> {
         match self.storage().get_file_policy(ns)? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| CoreError::Internal(format!("stored file policy: {e}"))),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|_| CoreError::Integrity("file policy"))
+            }
             None => Ok(FilePolicy::default()),
         }
     }
@@ -175,11 +178,12 @@ impl Vault {
         ns: &str,
         policy: FilePolicy,
     ) -> CoreResult<FilePolicyView> {
-        self.audited_now(who, "file.policy.set", ns, &[], "", || {
-            names::namespace(ns)?;
-            who.require(Capability::Admin, ns)?;
-            self.keyring().namespace(ns)?;
-            policy.validate()?;
+        let valid = policy.validate();
+        let check = move || {
+            valid?;
+            self.keyring().namespace(ns).map(|_| ())
+        };
+        self.execute(who, Op::FilePolicySet, At::new(ns, ""), check, |()| {
             let bytes =
                 serde_json::to_vec(&policy).map_err(|e| CoreError::Internal(e.to_string()))?;
             let stored = (policy != FilePolicy::default()).then_some(bytes.as_slice());
@@ -190,10 +194,8 @@ impl Vault {
 
     /// A namespace's file policy and usage (needs `list`).
     pub fn get_file_policy(&self, who: &Principal, ns: &str) -> CoreResult<FilePolicyView> {
-        self.audited(who, "file.policy.get", ns, &[], "", || {
-            names::namespace(ns)?;
-            who.require(Capability::List, ns)?;
-            self.keyring().namespace(ns)?;
+        let check = || self.keyring().namespace(ns).map(|_| ());
+        self.execute(who, Op::FilePolicyGet, At::new(ns, ""), check, |()| {
             let policy = self.file_policy(ns)?;
             self.policy_view(ns, policy)
         })

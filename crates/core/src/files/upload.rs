@@ -19,7 +19,9 @@ use super::{
 };
 use crate::clock::rfc3339;
 use crate::keyring::contexts;
-use crate::{Capability, CoreError, CoreResult, Principal, Vault};
+use crate::operation::Op;
+use crate::vault::{At, UserHash};
+use crate::{CoreError, CoreResult, Principal, Vault};
 
 /// How often a running upload records progress in its row (one small write).
 const PROGRESS_EVERY_MS: i64 = 30_000;
@@ -82,8 +84,7 @@ impl Vault {
         user_id: &str,
         new: NewFile,
     ) -> CoreResult<UploadWriter> {
-        let action = ("file.upload.start", Capability::Write);
-        self.file_op(who, action, ns, user_id, "", |user| {
+        self.file_op(who, Op::FileUploadStart, ns, user_id, "", |user| {
             check_file_name(&new.name)?;
             let content_type = new
                 .content_type
@@ -278,11 +279,16 @@ impl UploadWriter {
         }
         let now = self.vault.now_ms();
         if now - self.row.updated_at >= PROGRESS_EVERY_MS {
-            if !self
-                .vault
-                .storage()
-                .touch_upload(&self.row.namespace, &self.row.file_id, now)?
-            {
+            let (vault, ns, file_id) = (
+                self.vault.clone(),
+                self.row.namespace.clone(),
+                self.row.file_id.clone(),
+            );
+            let touched =
+                crate::blocking::run(move || vault.storage().touch_upload(&ns, &file_id, now))
+                    .await
+                    .map_err(CoreError::Internal)??;
+            if !touched {
                 return Err(CoreError::NotFound("upload"));
             }
             self.row.updated_at = now;
@@ -297,9 +303,23 @@ impl UploadWriter {
         Ok(())
     }
 
-    /// Seals the final segment and writes the last piece. The file is not visible until
-    /// [`FinishedUpload::commit`].
+    /// Seals the final segment, writes the last piece and checks the declared SHA-256. The file
+    /// is not visible until [`FinishedUpload::commit`]. On an error the upload is abandoned
+    /// (as by [`UploadWriter::abandon`]) before this returns.
     pub async fn finish(mut self) -> CoreResult<FinishedUpload> {
+        match self.write_tail().await {
+            Ok(sha256) => Ok(FinishedUpload {
+                writer: self,
+                sha256,
+            }),
+            Err(e) => {
+                self.abandon().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn write_tail(&mut self) -> CoreResult<[u8; 32]> {
         self.seal_segment(true)?;
         self.flush_full_pieces().await?;
         if !self.piece.is_empty() {
@@ -310,18 +330,58 @@ impl UploadWriter {
             last.finish().await?;
         }
         let sha256 = std::mem::take(&mut self.sha256).finish();
-        if let Some(expected) = self.expected_sha256 {
-            if expected != sha256 {
-                return Err(CoreError::Invalid {
-                    field: "sha256",
-                    rule: "the uploaded bytes do not match the declared SHA-256".into(),
-                });
-            }
+        match self.expected_sha256 {
+            Some(expected) if expected != sha256 => Err(CoreError::Invalid {
+                field: "sha256",
+                rule: "the uploaded bytes do not match the declared SHA-256".into(),
+            }),
+            _ => Ok(sha256),
         }
-        Ok(FinishedUpload {
-            writer: self,
-            sha256,
+    }
+
+    /// Gives the upload up (the client went away, a limit was crossed): its row stops counting
+    /// against the quotas before this returns — on the blocking pool, never on this worker —
+    /// and its pieces are removed by a thread of their own (or by the sweeper after a crash).
+    pub async fn abandon(mut self) {
+        self.settled = true;
+        let (vault, row) = (self.vault.clone(), self.row.clone());
+        let marked = crate::blocking::run(move || {
+            vault
+                .storage()
+                .mark_file_deleting(&row.namespace, &row.file_id)
         })
+        .await;
+        let marked = !matches!(marked, Err(_) | Ok(Err(_)));
+        self.clean_up_in_background(marked);
+    }
+
+    /// Waits for in-flight piece writes, then deletes the pieces and the row (marking the row
+    /// first unless `marked`), on a thread of its own.
+    fn clean_up_in_background(&self, marked: bool) {
+        let vault = self.vault.clone();
+        let row = self.row.clone();
+        let inflight = self.inflight.clone();
+        let spawned = std::thread::Builder::new()
+            .name("upload-cleanup".into())
+            .spawn(move || {
+                if !marked {
+                    if let Err(e) = vault.storage().mark_file_deleting(&row.namespace, &row.file_id) {
+                        tracing::warn!(error = %e, "marking an abandoned upload failed; the sweeper will retry");
+                        return;
+                    }
+                }
+                // A piece write may still be running if the caller was cancelled mid-write.
+                if !inflight.wait_idle(std::time::Duration::from_secs(120)) {
+                    tracing::warn!("a piece write of an abandoned upload is still running; the sweeper will finish");
+                    return;
+                }
+                if let Err(e) = vault.remove_file_row(&row) {
+                    tracing::warn!(error = %e, "cleaning up an abandoned upload failed; the sweeper will retry");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start upload cleanup; the sweeper will do it");
+        }
     }
 }
 
@@ -335,78 +395,68 @@ impl FinishedUpload {
         let hash = w.row.user_hash.clone();
         let file_id = w.row.file_id.clone();
         let who = w.who.clone();
-        vault.audited(&who, "file.upload", &ns, &hash, &file_id, || {
-            let meta = SealedMetadata {
-                name: w.name.clone(),
-                content_type: w.content_type.clone(),
-                sha256: hex::encode(self.sha256),
-            };
-            let plain =
-                serde_json::to_vec(&meta).map_err(|e| CoreError::Internal(e.to_string()))?;
-            let sealed = w
-                .data_key
-                .seal(1, &contexts::file_metadata(&ns, &hash, &file_id), &plain)
-                .map_err(|e| CoreError::Internal(e.to_string()))?;
-            let now = vault.now_ms();
-            match vault
-                .storage()
-                .complete_file(&ns, &file_id, w.size, &sealed, now, &w.quota)?
-            {
-                FileCompletion::Completed => {
-                    w.settled = true;
-                    vault
-                        .counters()
-                        .file_bytes_uploaded
-                        .fetch_add(w.size, std::sync::atomic::Ordering::Relaxed);
-                    Ok(FileInfo {
-                        id: file_id.clone(),
-                        name: meta.name,
-                        content_type: meta.content_type,
-                        size: w.size,
-                        sha256: meta.sha256,
-                        created_at: rfc3339(w.row.created_at),
-                    })
+        let resolve = || Ok(UserHash(hash.clone()));
+        vault.execute(
+            &who,
+            Op::FileUpload,
+            At::new(&ns, &file_id),
+            resolve,
+            |_| {
+                let meta = SealedMetadata {
+                    name: w.name.clone(),
+                    content_type: w.content_type.clone(),
+                    sha256: hex::encode(self.sha256),
+                };
+                let plain =
+                    serde_json::to_vec(&meta).map_err(|e| CoreError::Internal(e.to_string()))?;
+                let sealed = w
+                    .data_key
+                    .seal(1, &contexts::file_metadata(&ns, &hash, &file_id), &plain)
+                    .map_err(|e| CoreError::Internal(e.to_string()))?;
+                let now = vault.now_ms();
+                match vault
+                    .storage()
+                    .complete_file(&ns, &file_id, w.size, &sealed, now, &w.quota)?
+                {
+                    FileCompletion::Completed => {
+                        w.settled = true;
+                        vault
+                            .counters()
+                            .file_bytes_uploaded
+                            .fetch_add(w.size, std::sync::atomic::Ordering::Relaxed);
+                        Ok(FileInfo {
+                            id: file_id.clone(),
+                            name: meta.name,
+                            content_type: meta.content_type,
+                            size: w.size,
+                            sha256: meta.sha256,
+                            created_at: rfc3339(w.row.created_at),
+                        })
+                    }
+                    FileCompletion::Exceeded(b) => Err(breach_message(b)),
+                    // Swept as stale, or the user was erased meanwhile.
+                    FileCompletion::Gone => Err(CoreError::NotFound("upload")),
                 }
-                FileCompletion::Exceeded(b) => Err(breach_message(b)),
-                // Swept as stale, or the user was erased meanwhile.
-                FileCompletion::Gone => Err(CoreError::NotFound("upload")),
-            }
-        })
+            },
+        )
     }
 }
 
 impl Drop for UploadWriter {
+    /// An upload dropped unsettled (a cancelled request, a refused commit) is abandoned. Where
+    /// this thread may block (the blocking pool, a plain thread) the row is marked at once, so
+    /// its quota is free before the caller hears of the failure; on an async worker — a
+    /// request cancelled mid-body — the clean-up thread marks it.
     fn drop(&mut self) {
         if self.settled {
             return;
         }
-        // Abandoned (client went away, limit crossed, commit refused). Marking the row is one
-        // short write and releases the quota before the caller hears of the failure, so a retry
-        // is not refused; the pieces are removed on a thread of their own (or by the sweeper).
-        if let Err(e) = self
-            .vault
-            .storage()
-            .mark_file_deleting(&self.row.namespace, &self.row.file_id)
-        {
-            tracing::warn!(error = %e, "marking an abandoned upload failed; the sweeper will retry");
-        }
-        let vault = self.vault.clone();
-        let row = self.row.clone();
-        let inflight = self.inflight.clone();
-        let spawned = std::thread::Builder::new()
-            .name("upload-cleanup".into())
-            .spawn(move || {
-                // A piece write may still be running if the caller was cancelled mid-write.
-                if !inflight.wait_idle(std::time::Duration::from_secs(120)) {
-                    tracing::warn!("a piece write of an abandoned upload is still running; the sweeper will finish");
-                    return;
-                }
-                if let Err(e) = vault.remove_file_row(&row) {
-                    tracing::warn!(error = %e, "cleaning up an abandoned upload failed; the sweeper will retry");
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "could not start upload cleanup; the sweeper will do it");
-        }
+        let marked = crate::blocking::may_block()
+            && self
+                .vault
+                .storage()
+                .mark_file_deleting(&self.row.namespace, &self.row.file_id)
+                .is_ok();
+        self.clean_up_in_background(marked);
     }
 }

@@ -34,7 +34,9 @@ pub(crate) struct EventParams {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RetentionBody {
-    /// Days to keep events; null keeps them forever.
+    /// Days to keep events; null keeps them forever. Required: `{}` is refused rather than
+    /// read as "forever".
+    #[serde(deserialize_with = "Option::deserialize")]
     days: Option<u32>,
 }
 

@@ -12,7 +12,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::Deserialize;
 use strongroom_core::files::{
-    ByteRange, DownloadLink, FileInfo, FilePolicy, FilePolicyView, FileReader, LinkRequest, NewFile,
+    ByteRange, DownloadLink, FileInfo, FilePolicy, FilePolicyView, FileReader, LinkRequest,
+    NewFile, UploadWriter,
 };
 use strongroom_core::{CoreError, Page};
 use tokio::sync::mpsc;
@@ -91,13 +92,36 @@ async fn receive(
     let mut writer = app
         .run(move |v| v.begin_upload(&who, &ns, &user, new))
         .await?;
-    while let Some(frame) = frames.next().await {
-        // On any error the writer is dropped, which abandons the upload and its pieces.
-        let bytes = frame.map_err(|_| ApiError::BodyFailed)?;
-        writer.write(&bytes).await?;
+    // A failure abandons the upload before the client hears of it, so its quota reservation
+    // is free by then; a request cancelled midway abandons it when the writer is dropped.
+    if let Err(e) = receive_body(&mut writer, frames, app.settings.upload_idle_ms).await {
+        writer.abandon().await;
+        return Err(e);
     }
     let finished = writer.finish().await?;
     app.run(move |_| finished.commit()).await
+}
+
+/// Streams the body into the writer. A body that sends nothing for `idle_ms` is cut off
+/// (a client that declared a large size and stalled must not hold its reservation forever).
+async fn receive_body(
+    writer: &mut UploadWriter,
+    frames: &mut BodyDataStream,
+    idle_ms: u64,
+) -> Result<(), ApiError> {
+    let idle = std::time::Duration::from_millis(idle_ms);
+    loop {
+        match tokio::time::timeout(idle, frames.next()).await {
+            Err(_) => {
+                return Err(ApiError::UploadStalled {
+                    idle_secs: idle.as_secs(),
+                })
+            }
+            Ok(None) => return Ok(()),
+            Ok(Some(Err(_))) => return Err(ApiError::BodyFailed),
+            Ok(Some(Ok(bytes))) => writer.write(&bytes).await?,
+        }
+    }
 }
 
 /// Reads and drops what a client is still sending after its upload was refused, up to
@@ -281,10 +305,16 @@ async fn file_response(mut reader: FileReader) -> Result<Response, ApiError> {
     let range = reader.range();
     let partial = reader.is_partial();
     let mut response = Response::new(Body::from_stream(
-        futures::stream::iter(first.map(Ok::<Bytes, CoreError>))
-            .chain(futures::stream::unfold(reader, |mut r| async move {
-                r.next_chunk().await.map(|item| (item, r))
-            })),
+        futures::stream::iter(first.map(Ok::<Bytes, CoreError>)).chain(futures::stream::unfold(
+            reader,
+            |mut r| async move {
+                let item = r.next_chunk().await?;
+                if item.is_err() {
+                    settle_before_abort().await;
+                }
+                Some((item, r))
+            },
+        )),
     ));
     let content_type = HeaderValue::from_str(&info.content_type)
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
@@ -310,6 +340,13 @@ async fn file_response(mut reader: FileReader) -> Result<Response, ApiError> {
         }
     }
     Ok(response)
+}
+
+/// Gives the connection a moment to send what it holds before a stream is aborted: damage
+/// found mid-file cuts the transfer off after the last good segment, and without a pause the
+/// buffered good bytes were dropped with the connection (the client saw an empty reply).
+async fn settle_before_abort() {
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 }
 
 /// The export archive: `export.json` (the same document as `GET …/export`) followed by every
@@ -358,6 +395,9 @@ pub(crate) async fn export_archive(
             }
             while let Some(chunk) = reader.next_chunk().await {
                 let failed = chunk.is_err();
+                if failed {
+                    settle_before_abort().await;
+                }
                 if tx.send(chunk).await.is_err() || failed {
                     return;
                 }

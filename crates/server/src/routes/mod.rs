@@ -9,14 +9,13 @@ mod oauth;
 mod records;
 mod sys;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::http::StatusCode;
-use axum::routing::{delete, get, post, MethodRouter};
-use axum::Router;
+use axum::http::Method;
+use axum::routing::{delete, get, head, post, put, MethodRouter};
+use axum::{Extension, Router};
 use serde::Deserialize;
-use tower_http::timeout::TimeoutLayer;
+use strongroom_core::Op;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -41,187 +40,429 @@ impl PageQuery {
 
 const CRED: &str = "/v1/ns/{namespace}/users/{user}/credentials/{name}";
 
-/// Every route: path template and its handlers.
-fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
+/// One route: method, path template, the operation it performs (`None` for the unaudited
+/// health, readiness, metrics and API-reference endpoints) and its handler.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub op: Option<Op>,
+    /// Reads a body of any size (exempt from the request timeout).
+    pub streaming: bool,
+    handler: MethodRouter<AppState>,
+}
+
+fn route(method: Method, path: &'static str, op: Op, handler: MethodRouter<AppState>) -> Route {
+    Route {
+        method,
+        path,
+        op: Some(op),
+        streaming: false,
+        handler,
+    }
+}
+
+fn open(path: &'static str, handler: MethodRouter<AppState>) -> Route {
+    Route {
+        method: Method::GET,
+        path,
+        op: None,
+        streaming: false,
+        handler,
+    }
+}
+
+/// Every route. The operation of each is attached to its requests, so the authenticating
+/// extractor checks exactly what the operation's description requires — before any body or
+/// query is read — and a test walks this table to prove it for every route.
+pub fn table() -> Vec<Route> {
+    use Method as M;
+    use Op::*;
     vec![
-        ("/v1/sys/health", get(sys::health)),
-        ("/v1/sys/ready", get(sys::ready)),
-        ("/v1/sys/metrics", get(sys::metrics)),
-        ("/v1/openapi.json", get(crate::openapi::document)),
-        (
+        open("/v1/sys/health", get(sys::health)),
+        open("/v1/sys/ready", get(sys::ready)),
+        open("/v1/sys/metrics", get(sys::metrics)),
+        open("/v1/openapi.json", get(crate::openapi::document)),
+        route(
+            M::GET,
             "/v1/sys/namespaces",
-            get(sys::list_namespaces).post(sys::create_namespace),
+            NamespaceList,
+            get(sys::list_namespaces),
         ),
-        (
+        route(
+            M::POST,
+            "/v1/sys/namespaces",
+            NamespaceCreate,
+            post(sys::create_namespace),
+        ),
+        route(M::GET, "/v1/sys/tokens", TokenList, get(sys::list_tokens)),
+        route(
+            M::POST,
             "/v1/sys/tokens",
-            get(sys::list_tokens).post(sys::create_token),
+            TokenCreate,
+            post(sys::create_token),
         ),
-        ("/v1/sys/tokens/self", get(sys::token_self)),
-        ("/v1/sys/tokens/{id}", delete(sys::revoke_token)),
-        ("/v1/sys/audit", get(sys::query_audit)),
-        ("/v1/sys/audit/verify", post(sys::verify_audit)),
-        ("/v1/sys/jobs", get(sys::jobs)),
-        ("/v1/ns/{namespace}/keys", get(keys::status)),
-        ("/v1/ns/{namespace}/keys/rotate", post(keys::rotate)),
-        ("/v1/ns/{namespace}/keys/rewrap", post(keys::rewrap)),
-        (
+        route(
+            M::GET,
+            "/v1/sys/tokens/self",
+            TokenSelf,
+            get(sys::token_self),
+        ),
+        route(
+            M::GET,
+            "/v1/sys/tokens/suspended",
+            TokenSuspensions,
+            get(sys::suspended_tokens),
+        ),
+        route(
+            M::DELETE,
+            "/v1/sys/tokens/{id}",
+            TokenRevoke,
+            delete(sys::revoke_token),
+        ),
+        route(
+            M::POST,
+            "/v1/sys/tokens/{id}/unsuspend",
+            TokenUnsuspend,
+            post(sys::unsuspend_token),
+        ),
+        route(M::GET, "/v1/sys/audit", AuditQuery, get(sys::query_audit)),
+        route(
+            M::POST,
+            "/v1/sys/audit/verify",
+            AuditVerify,
+            post(sys::verify_audit),
+        ),
+        route(M::GET, "/v1/sys/jobs", JobsStatus, get(sys::jobs)),
+        route(
+            M::GET,
+            "/v1/ns/{namespace}/keys",
+            KeysStatus,
+            get(keys::status),
+        ),
+        route(
+            M::POST,
+            "/v1/ns/{namespace}/keys/rotate",
+            KeysRotate,
+            post(keys::rotate),
+        ),
+        route(
+            M::POST,
+            "/v1/ns/{namespace}/keys/rewrap",
+            KeysRewrap,
+            post(keys::rewrap),
+        ),
+        route(
+            M::POST,
             "/v1/ns/{namespace}/keys/min-version",
+            KeysSetMinVersion,
             post(keys::set_min_version),
         ),
-        ("/v1/ns/{namespace}/users", get(credentials::list_users)),
-        ("/v1/ns/{namespace}/users/{user}", delete(lifecycle::erase)),
-        (
+        route(
+            M::GET,
+            "/v1/ns/{namespace}/security-policy",
+            SecurityPolicyGet,
+            get(sys::get_security_policy),
+        ),
+        route(
+            M::PUT,
+            "/v1/ns/{namespace}/security-policy",
+            SecurityPolicySet,
+            put(sys::put_security_policy),
+        ),
+        route(
+            M::GET,
+            "/v1/ns/{namespace}/users",
+            UserList,
+            get(credentials::list_users),
+        ),
+        route(
+            M::DELETE,
+            "/v1/ns/{namespace}/users/{user}",
+            UserErase,
+            delete(lifecycle::erase),
+        ),
+        route(
+            M::GET,
             "/v1/ns/{namespace}/users/{user}/export",
+            UserExport,
             get(lifecycle::export),
         ),
-        (
+        route(
+            M::GET,
+            "/v1/ns/{namespace}/users/{user}/export/archive",
+            UserExport,
+            get(files::export_archive),
+        ),
+        route(
+            M::GET,
             "/v1/ns/{namespace}/users/{user}/erasure",
+            UserErasureStatus,
             get(lifecycle::erasure_status),
         ),
-        (
+        route(
+            M::GET,
             "/v1/ns/{namespace}/users/{user}/events",
-            get(events::query).post(events::append),
+            EventQuery,
+            get(events::query),
         ),
-        ("/v1/ns/{namespace}/providers", get(oauth::list_providers)),
-        (
+        route(
+            M::POST,
+            "/v1/ns/{namespace}/users/{user}/events",
+            EventAppend,
+            post(events::append),
+        ),
+        route(
+            M::PUT,
+            "/v1/ns/{namespace}/events/retention",
+            EventRetention,
+            put(events::retention),
+        ),
+        route(
+            M::GET,
+            "/v1/ns/{namespace}/providers",
+            ProviderList,
+            get(oauth::list_providers),
+        ),
+        route(
+            M::PUT,
             "/v1/ns/{namespace}/providers/{name}",
-            axum::routing::put(oauth::put_provider).delete(oauth::delete_provider),
+            ProviderPut,
+            put(oauth::put_provider),
         ),
-        (
+        route(
+            M::DELETE,
+            "/v1/ns/{namespace}/providers/{name}",
+            ProviderDelete,
+            delete(oauth::delete_provider),
+        ),
+        route(
+            M::POST,
             "/v1/ns/{namespace}/users/{user}/credentials/{name}/access-token",
+            CredentialAccessToken,
             post(oauth::access_token),
         ),
-        ("/v1/ns/{namespace}/credential-status", get(oauth::statuses)),
-        (
+        route(
+            M::GET,
+            "/v1/ns/{namespace}/credential-status",
+            CredentialStatusList,
+            get(oauth::statuses),
+        ),
+        route(
+            M::POST,
             "/v1/ns/{namespace}/users/{user}/credentials/{name}/revoke",
+            CredentialRevoke,
             post(oauth::revoke),
         ),
-        (
+        route(
+            M::POST,
             "/v1/ns/{namespace}/users/{user}/credentials/{name}/verify",
+            CredentialVerify,
             post(oauth::verify),
         ),
-        (
+        route(
+            M::GET,
             "/v1/ns/{namespace}/collections",
+            CollectionList,
             get(records::list_collections),
         ),
-        (
+        route(
+            M::PUT,
             "/v1/ns/{namespace}/collections/{collection}",
-            axum::routing::put(records::put_collection),
+            CollectionPut,
+            put(records::put_collection),
         ),
-        (
+        route(
+            M::GET,
             "/v1/ns/{namespace}/collections/{collection}/lookup",
+            RecordLookup,
             get(records::lookup),
         ),
-        (
+        route(
+            M::GET,
             "/v1/ns/{namespace}/users/{user}/records/{collection}",
+            RecordList,
             get(records::list_user_records),
         ),
-        (
+        route(
+            M::GET,
             "/v1/ns/{namespace}/users/{user}/records/{collection}/{key}",
-            get(records::get_user_record)
-                .put(records::put_user_record)
-                .delete(records::delete_user_record),
+            RecordRead,
+            get(records::get_user_record),
         ),
-        (
+        route(
+            M::PUT,
+            "/v1/ns/{namespace}/users/{user}/records/{collection}/{key}",
+            RecordPut,
+            put(records::put_user_record),
+        ),
+        route(
+            M::DELETE,
+            "/v1/ns/{namespace}/users/{user}/records/{collection}/{key}",
+            RecordDelete,
+            delete(records::delete_user_record),
+        ),
+        route(
+            M::GET,
             "/v1/ns/{namespace}/records/{collection}",
+            RecordList,
             get(records::list_ns_records),
         ),
-        (
+        route(
+            M::GET,
             "/v1/ns/{namespace}/records/{collection}/{key}",
-            get(records::get_ns_record)
-                .put(records::put_ns_record)
-                .delete(records::delete_ns_record),
+            RecordRead,
+            get(records::get_ns_record),
         ),
-        (
-            "/v1/ns/{namespace}/events/retention",
-            axum::routing::put(events::retention),
+        route(
+            M::PUT,
+            "/v1/ns/{namespace}/records/{collection}/{key}",
+            RecordPut,
+            put(records::put_ns_record),
         ),
-        (
+        route(
+            M::DELETE,
+            "/v1/ns/{namespace}/records/{collection}/{key}",
+            RecordDelete,
+            delete(records::delete_ns_record),
+        ),
+        route(
+            M::GET,
             "/v1/ns/{namespace}/users/{user}/credentials",
+            CredentialList,
             get(credentials::list),
         ),
-        (
+        route(M::GET, CRED, CredentialRead, get(credentials::get)),
+        route(M::HEAD, CRED, CredentialExists, head(credentials::exists)),
+        route(M::PUT, CRED, CredentialPut, put(credentials::put)),
+        route(
+            M::DELETE,
             CRED,
-            get(credentials::get)
-                .head(credentials::exists)
-                .put(credentials::put)
-                .delete(credentials::delete_current),
+            CredentialDelete,
+            delete(credentials::delete_current),
         ),
-        (
+        route(
+            M::GET,
             "/v1/ns/{namespace}/users/{user}/credentials/{name}/metadata",
-            get(credentials::metadata).delete(credentials::purge),
+            CredentialMetadata,
+            get(credentials::metadata),
         ),
-        (
+        route(
+            M::DELETE,
+            "/v1/ns/{namespace}/users/{user}/credentials/{name}/metadata",
+            CredentialPurge,
+            delete(credentials::purge),
+        ),
+        route(
+            M::POST,
             "/v1/ns/{namespace}/users/{user}/credentials/{name}/delete",
+            CredentialDelete,
             post(credentials::delete_versions),
         ),
-        (
+        route(
+            M::POST,
             "/v1/ns/{namespace}/users/{user}/credentials/{name}/undelete",
+            CredentialUndelete,
             post(credentials::undelete_versions),
         ),
-        (
+        route(
+            M::POST,
             "/v1/ns/{namespace}/users/{user}/credentials/{name}/destroy",
+            CredentialDestroy,
             post(credentials::destroy_versions),
         ),
-        ("/v1/ns/{namespace}/users/{user}/files", get(files::list)),
-        (
-            "/v1/ns/{namespace}/users/{user}/files/{file}",
-            get(files::info).delete(files::delete),
+        route(
+            M::GET,
+            "/v1/ns/{namespace}/users/{user}/files",
+            FileList,
+            get(files::list),
         ),
-        (
+        Route {
+            streaming: true,
+            ..route(
+                M::POST,
+                "/v1/ns/{namespace}/users/{user}/files",
+                FileUploadStart,
+                post(files::upload),
+            )
+        },
+        route(
+            M::GET,
+            "/v1/ns/{namespace}/users/{user}/files/{file}",
+            FileInfo,
+            get(files::info),
+        ),
+        route(
+            M::DELETE,
+            "/v1/ns/{namespace}/users/{user}/files/{file}",
+            FileDelete,
+            delete(files::delete),
+        ),
+        route(
+            M::GET,
             "/v1/ns/{namespace}/users/{user}/files/{file}/content",
+            FileRead,
             get(files::download),
         ),
-        (
+        route(
+            M::POST,
             "/v1/ns/{namespace}/users/{user}/files/{file}/links",
+            FileLink,
             post(files::create_link),
         ),
-        ("/v1/links/{token}", get(files::download_link)),
-        (
-            "/v1/ns/{namespace}/file-policy",
-            get(files::get_policy).put(files::put_policy),
+        route(
+            M::GET,
+            "/v1/links/{token}",
+            FileReadLink,
+            get(files::download_link),
         ),
-        (
-            "/v1/ns/{namespace}/users/{user}/export/archive",
-            get(files::export_archive),
+        route(
+            M::GET,
+            "/v1/ns/{namespace}/file-policy",
+            FilePolicyGet,
+            get(files::get_policy),
+        ),
+        route(
+            M::PUT,
+            "/v1/ns/{namespace}/file-policy",
+            FilePolicySet,
+            put(files::put_policy),
         ),
     ]
 }
 
-/// Routes whose handler reads a body of any size: exempt from the request timeout (a 2 GiB
-/// upload takes longer than any sensible timeout). Downloads need no exemption: their handlers
-/// return as soon as the first segment is ready and the body streams afterwards.
-fn streaming_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
-    vec![("/v1/ns/{namespace}/users/{user}/files", post(files::upload))]
-}
-
-/// Every route, the ordinary ones bounded by `timeout`.
+/// Every route: the ordinary ones bounded by `timeout` (408 `request_timeout`), each with its
+/// operation attached for the authenticating extractor.
 pub(crate) fn all(timeout: Duration) -> Router<AppState> {
-    let mut streaming: HashMap<&str, MethodRouter<AppState>> =
-        streaming_table().into_iter().collect();
-    let mut router = Router::new();
-    for (path, handlers) in table() {
-        let mut handlers = handlers.layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ));
-        if let Some(untimed) = streaming.remove(path) {
-            handlers = handlers.merge(untimed);
+    let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
+    for r in table() {
+        let mut handler = r.handler;
+        if let Some(op) = r.op {
+            handler = handler.layer(Extension(op));
         }
-        router = router.route(path, handlers);
+        if !r.streaming {
+            handler = handler.layer(axum::middleware::from_fn_with_state(
+                timeout,
+                crate::limits::time_limit,
+            ));
+        }
+        match by_path.iter_mut().find(|(p, _)| *p == r.path) {
+            Some((_, existing)) => *existing = std::mem::take(existing).merge(handler),
+            None => by_path.push((r.path, handler)),
+        }
     }
-    for (path, handlers) in streaming {
-        router = router.route(path, handlers);
-    }
-    router
+    by_path
+        .into_iter()
+        .fold(Router::new(), |router, (path, handler)| {
+            router.route(path, handler)
+        })
 }
 
 /// The path templates served (the OpenAPI test compares them with the document).
 pub fn paths() -> Vec<&'static str> {
-    let mut paths: Vec<&'static str> = table().into_iter().map(|(path, _)| path).collect();
-    for (path, _) in streaming_table() {
-        if !paths.contains(&path) {
-            paths.push(path);
+    let mut paths: Vec<&'static str> = Vec::new();
+    for r in table() {
+        if !paths.contains(&r.path) {
+            paths.push(r.path);
         }
     }
     paths

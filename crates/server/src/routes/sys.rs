@@ -1,4 +1,5 @@
-//! Operator endpoints: health, readiness, metrics, namespaces, tokens, audit.
+//! Operator endpoints: health, readiness, metrics, namespaces, tokens (and suspensions),
+//! audit, jobs, and a namespace's security policy.
 
 use std::collections::BTreeSet;
 
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use strongroom_core::audit::{AuditQuery, AuditRecord, VerifyReport};
 use strongroom_core::clock::parse_rfc3339;
+use strongroom_core::guard::SuspensionPolicy;
 use strongroom_core::namespaces::NamespaceInfo;
 use strongroom_core::tokens::TokenInfo;
 use strongroom_core::{Capability, Page, Policy};
@@ -143,8 +145,50 @@ pub(crate) async fn list_tokens(
         .map(Json)
 }
 
-pub(crate) async fn token_self(Authenticated(who): Authenticated) -> Json<Value> {
-    Json(json!({"id": who.token_id, "policy": who.policy}))
+pub(crate) async fn token_self(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let me = app.run(move |v| v.token_self(&who)).await?;
+    Ok(Json(json!({"id": me.token_id, "policy": me.policy})))
+}
+
+pub(crate) async fn suspended_tokens(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let items = app.run(move |v| v.suspended_tokens(&who)).await?;
+    Ok(Json(json!({ "items": items })))
+}
+
+pub(crate) async fn unsuspend_token(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    app.run(move |v| v.unsuspend_token(&who, &id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn get_security_policy(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath(ns): ApiPath<String>,
+) -> Result<Json<SuspensionPolicy>, ApiError> {
+    app.run(move |v| v.get_suspension_policy(&who, &ns))
+        .await
+        .map(Json)
+}
+
+pub(crate) async fn put_security_policy(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath(ns): ApiPath<String>,
+    ApiJson(policy): ApiJson<SuspensionPolicy>,
+) -> Result<Json<SuspensionPolicy>, ApiError> {
+    app.run(move |v| v.set_suspension_policy(&who, &ns, policy))
+        .await
+        .map(Json)
 }
 
 pub(crate) async fn revoke_token(

@@ -1,0 +1,307 @@
+//! The audit writer: group commit, and a gate that closes when entries cannot be stored.
+//!
+//! An operation queues its entry and, unless its description says the entry may be queued
+//! (`Durability::Queued`: background work nobody waits on), waits until the entry is committed
+//! before its result is returned. The first waiter that finds no append running appends every
+//! queued entry in one transaction (leader); the others wait for that commit (followers), so
+//! under load one commit carries many entries and an idle node pays one commit per operation.
+//! A background thread appends queued-only entries within [`FLUSH_INTERVAL`], retries after a
+//! failure, and anchors the chain head in the main database.
+//!
+//! Failing closed: when an append fails, every waiter whose entry it carried gets an error
+//! (its operation's result is withheld), and [`AuditWriter::admit`] refuses new operations
+//! until an append succeeds again — disk full is reported as such (HTTP 507), anything else as
+//! the log being unavailable (503). An entry that is not stored within [`DURABLE_WAIT`] is
+//! likewise refused. Entries of a failed append stay queued and are retried in order, so an
+//! operation that did happen is never left out of the log (one whose answer was withheld may
+//! appear as done — the log errs on the side of recording).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use strongroom_crypto::{Index, Key};
+use strongroom_storage::{AuditEntry, Storage, StorageError};
+
+use super::anchor::{self, Anchor};
+use super::chain_hash;
+use crate::{CoreError, CoreResult};
+
+/// How long a queued-only entry may wait before the background writer appends it.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
+/// How long an operation waits for its entry to be stored before it is refused (503).
+pub const DURABLE_WAIT: Duration = Duration::from_secs(5);
+/// How often the chain head is written to the main database (and at every flush).
+pub const ANCHOR_INTERVAL: Duration = Duration::from_secs(1);
+/// Pause between retries while appends fail.
+const RETRY_INTERVAL: Duration = Duration::from_millis(250);
+const MAX_BATCH: usize = 4096;
+/// Queued entries beyond which new operations are refused (the log is not keeping up).
+const MAX_BACKLOG: usize = 200_000;
+
+/// Why the log cannot store entries right now.
+#[derive(Debug, Clone)]
+enum Fault {
+    DiskFull,
+    Failing,
+}
+
+impl Fault {
+    fn error(&self) -> CoreError {
+        match self {
+            Fault::DiskFull => CoreError::InsufficientStorage(
+                "the audit log cannot be written: its disk is full; audited operations are refused until space is freed".into(),
+            ),
+            Fault::Failing => CoreError::AuditUnavailable(
+                "the audit log cannot be written right now; audited operations are refused until it can".into(),
+            ),
+        }
+    }
+}
+
+struct State {
+    /// Entries not stored yet, each with its ticket, in order.
+    queue: VecDeque<(u64, AuditEntry)>,
+    /// The last ticket handed out.
+    issued: u64,
+    /// Every ticket up to this one is stored.
+    durable: u64,
+    /// An append is running (its entries are out of the queue).
+    appending: bool,
+    fault: Option<Fault>,
+    /// The chain head after the last append this node made: (sequence, hash).
+    head: Option<(u64, Vec<u8>)>,
+    anchored_seq: u64,
+    anchored_at: Option<Instant>,
+}
+
+struct Shared {
+    storage: Arc<dyn Storage>,
+    chain_key: Key<Index>,
+    anchor_key: Key<Index>,
+    state: Mutex<State>,
+    /// Signalled after every append (success or failure) and when entries are queued.
+    changed: Condvar,
+    stop: AtomicBool,
+}
+
+/// The audit writer owned by a vault.
+pub(crate) struct AuditWriter {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl AuditWriter {
+    pub(crate) fn start(
+        storage: Arc<dyn Storage>,
+        chain_key: Key<Index>,
+        anchor_key: Key<Index>,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            storage,
+            chain_key,
+            anchor_key,
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                issued: 0,
+                durable: 0,
+                appending: false,
+                fault: None,
+                head: None,
+                anchored_seq: 0,
+                anchored_at: None,
+            }),
+            changed: Condvar::new(),
+            stop: AtomicBool::new(false),
+        });
+        let background = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("strongroom-audit".into())
+            .spawn(move || background_loop(&background))
+            .ok();
+        Self {
+            shared,
+            thread: Mutex::new(thread),
+        }
+    }
+
+    /// Refuses a new operation while entries cannot be stored (or the backlog is too long).
+    pub(crate) fn admit(&self) -> CoreResult<()> {
+        let st = self.shared.state.lock();
+        if let Some(fault) = &st.fault {
+            return Err(fault.error());
+        }
+        if st.queue.len() > MAX_BACKLOG {
+            return Err(CoreError::AuditUnavailable(
+                "the audit log is not keeping up; audited operations are refused until it does"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Queues an entry; returns its ticket for [`AuditWriter::wait_durable`].
+    pub(crate) fn record(&self, entry: AuditEntry) -> u64 {
+        let mut st = self.shared.state.lock();
+        st.issued += 1;
+        let ticket = st.issued;
+        st.queue.push_back((ticket, entry));
+        ticket
+    }
+
+    /// Returns once the entry of `ticket` is stored, appending it (with everything queued
+    /// before it) when no other append is running. Fails when the append fails or the entry
+    /// is not stored within [`DURABLE_WAIT`]. Blocks: never call it on an async worker.
+    pub(crate) fn wait_durable(&self, ticket: u64) -> CoreResult<()> {
+        let deadline = Instant::now() + DURABLE_WAIT;
+        let mut st = self.shared.state.lock();
+        loop {
+            if st.durable >= ticket {
+                return Ok(());
+            }
+            if let Some(fault) = &st.fault {
+                return Err(fault.error());
+            }
+            if !st.appending {
+                st = append_queued(&self.shared, st);
+                continue;
+            }
+            if self
+                .shared
+                .changed
+                .wait_until(&mut st, deadline)
+                .timed_out()
+                && st.durable < ticket
+            {
+                return Err(CoreError::AuditUnavailable(format!(
+                    "the audit entry was not stored within {} s; the operation's result was withheld",
+                    DURABLE_WAIT.as_secs()
+                )));
+            }
+        }
+    }
+
+    /// Stores everything queued so far and anchors the chain head now.
+    pub(crate) fn flush(&self) -> CoreResult<()> {
+        let ticket = self.shared.state.lock().issued;
+        if ticket > 0 {
+            self.wait_durable(ticket)?;
+        }
+        anchor_head(&self.shared, true)
+    }
+
+    /// Takes the chain head as this node's starting point for anchoring (at open).
+    pub(crate) fn set_head(&self, seq: u64, hash: Vec<u8>) {
+        let mut st = self.shared.state.lock();
+        st.anchored_seq = seq;
+        st.head = Some((seq, hash));
+    }
+}
+
+impl Drop for AuditWriter {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.changed.notify_all();
+        if let Some(handle) = self.thread.lock().take() {
+            let _ = handle.join();
+        }
+        // Whatever is still queued (background work) is stored before the vault goes away.
+        if crate::blocking::may_block() {
+            if let Err(err) = self.flush() {
+                tracing::error!(error = %err, "audit entries could not be written at shutdown");
+            }
+        }
+    }
+}
+
+/// Appends up to [`MAX_BATCH`] queued entries in one transaction, with the state unlocked
+/// meanwhile; records the outcome and wakes every waiter.
+fn append_queued<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    let take = st.queue.len().min(MAX_BATCH);
+    if take == 0 {
+        return st;
+    }
+    crate::blocking::check();
+    let batch: Vec<(u64, AuditEntry)> = st.queue.drain(..take).collect();
+    st.appending = true;
+    let result = MutexGuard::unlocked(&mut st, || {
+        let entries: Vec<AuditEntry> = batch.iter().map(|(_, e)| e.clone()).collect();
+        let chain =
+            |prev: &[u8], seq: u64, e: &AuditEntry| chain_hash(&shared.chain_key, prev, seq, e);
+        shared.storage.append_audit(&entries, &chain)
+    });
+    st.appending = false;
+    match result {
+        Ok(tail) => {
+            if st.fault.take().is_some() {
+                tracing::warn!("the audit log is writable again; audited operations resume");
+            }
+            st.durable = batch.last().map_or(st.durable, |(t, _)| *t);
+            st.head = Some((tail.seq, tail.hash));
+        }
+        Err(err) => {
+            let fault = match err {
+                StorageError::Full(_) => Fault::DiskFull,
+                _ => Fault::Failing,
+            };
+            if st.fault.is_none() {
+                tracing::error!(error = %err, "the audit log cannot be written; refusing audited operations until it can");
+            }
+            st.fault = Some(fault);
+            // Back in front, in order, for the retry.
+            for item in batch.into_iter().rev() {
+                st.queue.push_front(item);
+            }
+        }
+    }
+    shared.changed.notify_all();
+    st
+}
+
+fn background_loop(shared: &Shared) {
+    while !shared.stop.load(Ordering::SeqCst) {
+        let mut st = shared.state.lock();
+        if st.queue.is_empty() {
+            shared.changed.wait_for(&mut st, FLUSH_INTERVAL);
+        }
+        if st.fault.is_some() {
+            MutexGuard::unlocked(&mut st, || std::thread::sleep(RETRY_INTERVAL));
+        }
+        if !st.appending && !st.queue.is_empty() {
+            st = append_queued(shared, st);
+        }
+        drop(st);
+        if let Err(err) = anchor_head(shared, false) {
+            tracing::warn!(error = %err, "could not anchor the audit chain head; will retry");
+        }
+    }
+}
+
+/// Writes the chain head to the main database when it moved (at most every
+/// [`ANCHOR_INTERVAL`] unless `now`).
+fn anchor_head(shared: &Shared, now: bool) -> CoreResult<()> {
+    let head = {
+        let st = shared.state.lock();
+        let due = now
+            || st
+                .anchored_at
+                .is_none_or(|at| at.elapsed() >= ANCHOR_INTERVAL);
+        match &st.head {
+            Some((seq, hash)) if due && *seq > st.anchored_seq => (*seq, hash.clone()),
+            _ => return Ok(()),
+        }
+    };
+    let (seq, hash) = head;
+    anchor::store(
+        shared.storage.as_ref(),
+        &shared.anchor_key,
+        &Anchor { seq, hash },
+    )?;
+    let mut st = shared.state.lock();
+    st.anchored_seq = st.anchored_seq.max(seq);
+    st.anchored_at = Some(Instant::now());
+    Ok(())
+}
