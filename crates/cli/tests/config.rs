@@ -28,7 +28,7 @@ fn settings_come_from_the_file_and_bad_files_are_refused() {
             401
         );
     }
-    let r = server.request("GET", "/v1/sys/tokens/self", Some(server.admin()), None);
+    let r = server.request("GET", "/v1/sys/tokens/self", Some(bad), None);
     assert_eq!(
         (r.status, r.code().as_str()),
         (429, "locked_out"),

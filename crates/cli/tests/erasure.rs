@@ -254,7 +254,12 @@ fn an_interrupted_large_erasure_finishes_after_restart() {
         Some(&app),
         Some(&oauth_body("y")),
     );
-    assert_eq!((r.status, r.code().as_str()), (409, "version_conflict"));
+    assert_eq!((r.status, r.code().as_str()), (409, "erasure_in_progress"));
+    assert_eq!(
+        r.retry_after.as_deref(),
+        Some("1"),
+        "a client may retry later"
+    );
     // The process dies before the job runs (its interval is 10 minutes).
     server.child.take().unwrap().kill().unwrap();
     let db = data.join("strongroom.db");

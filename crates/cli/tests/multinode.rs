@@ -240,15 +240,20 @@ fn a_lockout_on_one_node_holds_on_every_node() {
             .status,
         401
     );
-    let r = b.request("GET", "/v1/sys/tokens/self", Some(&admin), None);
+    let r = b.request("GET", "/v1/sys/tokens/self", Some(bad), None);
     assert_eq!(
         (r.status, r.code().as_str()),
         (429, "locked_out"),
         "B locked the client at once"
     );
+    // The client's valid token is not refused for its failures, on either node.
+    for node in [&a, &b] {
+        let r = node.request("GET", "/v1/sys/tokens/self", Some(&admin), None);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let r = a.request("GET", "/v1/sys/tokens/self", Some(&admin), None);
+        let r = a.request("GET", "/v1/sys/tokens/self", Some(bad), None);
         if r.status == 429 {
             assert_eq!(r.code(), "locked_out");
             assert!(r.retry_after.is_some());

@@ -194,7 +194,7 @@ fn profiles_settings_lookups_cache_export_erase() {
     );
     assert_eq!(
         (r.status, r.code().as_str()),
-        (409, "version_conflict"),
+        (409, "immutable_setting"),
         "the scope cannot change"
     );
     let r = server.request(

@@ -140,6 +140,10 @@ impl Principal {
     pub fn require(&self, cap: Capability, namespace: &str) -> CoreResult<()> {
         if self.policy.allows(cap, namespace) {
             Ok(())
+        } else if !self.policy.covers_namespace(namespace) {
+            Err(CoreError::Forbidden(
+                "this token may not act in this namespace".into(),
+            ))
         } else {
             Err(CoreError::Forbidden(format!(
                 "this token lacks the `{}` capability in this namespace",

@@ -46,6 +46,9 @@ const MAX_BACKLOG: usize = 200_000;
 #[derive(Debug, Clone)]
 enum Fault {
     DiskFull,
+    /// The database holding the log is unreachable (reported as such: the cause is the
+    /// database, not the log).
+    DatabaseDown,
     Failing,
 }
 
@@ -55,6 +58,9 @@ impl Fault {
             Fault::DiskFull => CoreError::InsufficientStorage(
                 "the audit log cannot be written: its disk is full; audited operations are refused until space is freed".into(),
             ),
+            Fault::DatabaseDown => CoreError::Unavailable(StorageError::Unavailable(
+                "the database holding the audit log is unreachable".into(),
+            )),
             Fault::Failing => CoreError::AuditUnavailable(
                 "the audit log cannot be written right now; audited operations are refused until it can".into(),
             ),
@@ -245,6 +251,7 @@ fn append_queued<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> Mutex
         Err(err) => {
             let fault = match err {
                 StorageError::Full(_) => Fault::DiskFull,
+                StorageError::Unavailable(_) => Fault::DatabaseDown,
                 _ => Fault::Failing,
             };
             if st.fault.is_none() {
