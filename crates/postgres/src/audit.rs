@@ -2,7 +2,8 @@
 //! advisory lock, so the previous hash read inside the transaction is always the chain's tail.
 
 use strongroom_storage::{
-    AuditChainFn, AuditEntry, AuditFilter, AuditRow, AuditStore, AuditTail, StorageResult,
+    AuditChainFn, AuditEntry, AuditFilter, AuditRow, AuditStore, AuditTail, StorageError,
+    StorageResult,
 };
 
 use crate::connection::{BadColumn, Columns, PgStore};
@@ -23,7 +24,7 @@ impl AuditStore for PgStore {
             };
             for e in entries {
                 seq += 1;
-                let hash = chain(&prev, seq, e);
+                let hash = chain(&prev, seq, e).map_err(StorageError::Aborted)?;
                 tx.execute(
                     "INSERT INTO audit (seq, time, token_id, action, namespace, user_hash, target, outcome, hash) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

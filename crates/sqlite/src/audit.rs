@@ -3,7 +3,8 @@
 
 use rusqlite::{params, OptionalExtension, ToSql};
 use strongroom_storage::{
-    AuditChainFn, AuditEntry, AuditFilter, AuditRow, AuditStore, AuditTail, StorageResult,
+    AuditChainFn, AuditEntry, AuditFilter, AuditRow, AuditStore, AuditTail, StorageError,
+    StorageResult,
 };
 
 use crate::connection::{map_audit_err, SqliteStore};
@@ -28,7 +29,7 @@ impl AuditStore for SqliteStore {
                 .map_err(map_audit_err)?;
             for e in entries {
                 seq += 1;
-                let hash = chain(&prev, seq, e);
+                let hash = chain(&prev, seq, e).map_err(StorageError::Aborted)?;
                 insert
                     .execute(params![seq as i64, e.time, e.token_id, e.action, e.namespace, e.user_hash, e.target, e.outcome, hash])
                     .map_err(map_audit_err)?;

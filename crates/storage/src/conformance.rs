@@ -988,12 +988,16 @@ fn entry(time: i64, token: &str, action: &str) -> AuditEntry {
     }
 }
 
-fn test_chain(prev: &[u8], seq: u64, e: &AuditEntry) -> Vec<u8> {
+fn test_hash(prev: &[u8], seq: u64, e: &AuditEntry) -> Vec<u8> {
     let mut h = prev.to_vec();
     h.extend_from_slice(&seq.to_be_bytes());
     h.extend_from_slice(e.action.as_bytes());
     h.truncate(64);
     h
+}
+
+fn test_chain(prev: &[u8], seq: u64, e: &AuditEntry) -> Result<Vec<u8>, String> {
+    Ok(test_hash(prev, seq, e))
 }
 
 pub fn audit_chains_and_filters(s: &dyn Storage) {
@@ -1015,10 +1019,30 @@ pub fn audit_chains_and_filters(s: &dyn Storage) {
         })
         .unwrap();
     assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
-    assert_eq!(all[0].hash, test_chain(&[], 1, &all[0].entry));
-    assert_eq!(all[1].hash, test_chain(&all[0].hash, 2, &all[1].entry));
-    assert_eq!(all[2].hash, test_chain(&all[1].hash, 3, &all[2].entry));
+    assert_eq!(all[0].hash, test_hash(&[], 1, &all[0].entry));
+    assert_eq!(all[1].hash, test_hash(&all[0].hash, 2, &all[1].entry));
+    assert_eq!(all[2].hash, test_hash(&all[1].hash, 3, &all[2].entry));
     assert_eq!(last.hash, all[1].hash, "an append returns the new tail");
+    // A refusing chain function writes nothing.
+    let refused = s.append_audit(
+        &[entry(40, "t3", "read"), entry(50, "t3", "read")],
+        &|prev, seq, e| {
+            if seq > 4 {
+                Err("no further".into())
+            } else {
+                Ok(test_hash(prev, seq, e))
+            }
+        },
+    );
+    assert!(
+        matches!(refused, Err(StorageError::Aborted(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        s.audit_tail().unwrap().unwrap().seq,
+        3,
+        "nothing of the refused batch stayed"
+    );
     assert_eq!((tail.seq, &tail.hash), (3, &all[2].hash));
     assert_eq!(all[1].entry, entry(20, "t2", "write"));
     let by_token = s
@@ -1087,7 +1111,7 @@ pub fn audit_concurrent_appenders_form_one_chain(s: &dyn Storage) {
         assert_eq!(row.seq, i as u64 + 1);
         assert_eq!(
             row.hash,
-            test_chain(&prev, row.seq, &row.entry),
+            test_hash(&prev, row.seq, &row.entry),
             "chain broken at {}",
             row.seq
         );

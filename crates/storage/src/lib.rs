@@ -125,7 +125,8 @@ pub trait AuditStore {
     /// Appends entries in order, in one transaction, each with `seq` = previous + 1 and
     /// `hash = chain(previous hash, seq, entry)`. The previous entry is read inside the same
     /// transaction, so concurrent appenders always produce a single chain. Returns the new
-    /// tail (the last entry appended).
+    /// tail (the last entry appended). `chain` may refuse (the tail is not what the caller
+    /// knows it must be): then nothing is written and the error is [`StorageError::Aborted`].
     fn append_audit(
         &self,
         entries: &[AuditEntry],
@@ -137,8 +138,9 @@ pub trait AuditStore {
     fn query_audit(&self, filter: &AuditFilter) -> StorageResult<Vec<AuditRow>>;
 }
 
-/// Computes an entry's chain hash from the previous hash and the entry's sequence number.
-pub type AuditChainFn<'a> = dyn Fn(&[u8], u64, &AuditEntry) -> Vec<u8> + 'a;
+/// Computes an entry's chain hash from the previous hash and the entry's sequence number, or
+/// refuses to extend the chain at that sequence number.
+pub type AuditChainFn<'a> = dyn Fn(&[u8], u64, &AuditEntry) -> Result<Vec<u8>, String> + 'a;
 
 /// Leases: at most one holder per name at a time, with an expiry, so a background job runs on
 /// one node of a cluster and moves to another when its holder dies.

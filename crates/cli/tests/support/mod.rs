@@ -278,3 +278,148 @@ pub fn start_node(dir: &Path, url: &str, schema: &str, root_key: &str, flags: &[
     all.extend_from_slice(flags);
     Server::start(dir, &all, &[("STRONGROOM_ROOT_KEY", root_key)])
 }
+
+/// Which database a test server keeps its metadata in: the SQLite file in its data directory,
+/// or a schema of its own on the test PostgreSQL server (same root key on every start).
+#[derive(Clone)]
+pub enum Db {
+    Sqlite,
+    Postgres {
+        url: String,
+        schema: String,
+        root_key: String,
+    },
+}
+
+impl Db {
+    pub fn sqlite() -> Option<Db> {
+        Some(Db::Sqlite)
+    }
+
+    /// A fresh schema on the test PostgreSQL server; `None` only when PostgreSQL tests are
+    /// skipped on purpose (see [`postgres_url`]).
+    pub fn postgres() -> Option<Db> {
+        let url = postgres_url()?;
+        let schema = format!(
+            "t_{}_{}",
+            std::process::id(),
+            strongroom_crypto::random::bytes::<6>()
+                .unwrap()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        Some(Db::Postgres {
+            url,
+            schema,
+            root_key: shared_root_key(),
+        })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Db::Postgres { .. })
+    }
+
+    /// The `serve` flags that select this database.
+    pub fn flags(&self) -> Vec<String> {
+        match self {
+            Db::Sqlite => Vec::new(),
+            Db::Postgres { url, schema, .. } => vec![
+                "--database".into(),
+                url.clone(),
+                "--db-schema".into(),
+                schema.clone(),
+            ],
+        }
+    }
+
+    /// The environment `serve` needs for this database.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Db::Sqlite => Vec::new(),
+            Db::Postgres { root_key, .. } => vec![("STRONGROOM_ROOT_KEY", root_key.clone())],
+        }
+    }
+
+    /// Starts a server on `dir` with this database and extra flags.
+    pub fn start(&self, dir: &Path, extra: &[&str]) -> Server {
+        self.try_start(dir, extra).expect("server should start")
+    }
+
+    pub fn try_start(&self, dir: &Path, extra: &[&str]) -> Result<Server, String> {
+        let mut flags = self.flags();
+        flags.extend(extra.iter().map(|s| s.to_string()));
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Server::try_start(dir, &flags, &env)
+    }
+
+    /// Runs SQL on this test's PostgreSQL schema (tests that tamper with or lock tables).
+    pub fn psql(&self, sql: &str) -> String {
+        let Db::Postgres { url, schema, .. } = self else {
+            panic!("psql needs a PostgreSQL database")
+        };
+        let out = Command::new("psql")
+            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-At", "-c"])
+            .arg(format!("SET search_path TO \"{schema}\"; {sql}"))
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Every byte the database holds for this server, as a dump an attacker with the database
+    /// would have: the SQLite files (data and audit log) or the PostgreSQL schema's rows.
+    pub fn dump(&self, data_dir: &Path) -> Vec<u8> {
+        match self {
+            Db::Sqlite => {
+                let mut out = Vec::new();
+                for entry in std::fs::read_dir(data_dir).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path.is_file() {
+                        out.extend(std::fs::read(path).unwrap());
+                    }
+                }
+                out
+            }
+            Db::Postgres { url, schema, .. } => {
+                let out = Command::new("pg_dump")
+                    .args(["--data-only", "--schema", schema, url.as_str()])
+                    .output()
+                    .expect("pg_dump runs");
+                assert!(
+                    out.status.success(),
+                    "pg_dump failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                out.stdout
+            }
+        }
+    }
+}
+
+/// Whether `dump` holds `needle` as it is, or hex-encoded (how a PostgreSQL dump shows bytea).
+pub fn holds(dump: &[u8], needle: &str) -> bool {
+    let hex: String = needle.bytes().map(|b| format!("{b:02x}")).collect();
+    [needle.as_bytes(), hex.as_bytes()]
+        .iter()
+        .any(|n| dump.windows(n.len()).any(|w| w == *n))
+}
+
+/// Runs each named test on SQLite and on PostgreSQL: `fn name(db: Db)`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $test() { if let Some(db) = $crate::support::Db::sqlite() { super::$test(db) } })*
+        }
+        mod postgres {
+            $(#[test] fn $test() { if let Some(db) = $crate::support::Db::postgres() { super::$test(db) } })*
+        }
+    };
+}

@@ -49,6 +49,9 @@ enum Fault {
     /// The database holding the log is unreachable (reported as such: the cause is the
     /// database, not the log).
     DatabaseDown,
+    /// The log lost entries while this node ran (it ends below what this node saw); stays
+    /// until a restart, where the anchor check asks the operator (`--accept-audit-loss`).
+    Damaged,
     Failing,
 }
 
@@ -61,6 +64,9 @@ impl Fault {
             Fault::DatabaseDown => CoreError::Unavailable(StorageError::Unavailable(
                 "the database holding the audit log is unreachable".into(),
             )),
+            Fault::Damaged => CoreError::AuditUnavailable(
+                "the audit log lost entries while this node was running; audited operations are refused (see the server log)".into(),
+            ),
             Fault::Failing => CoreError::AuditUnavailable(
                 "the audit log cannot be written right now; audited operations are refused until it can".into(),
             ),
@@ -233,10 +239,22 @@ fn append_queued<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> Mutex
     crate::blocking::check();
     let batch: Vec<(u64, AuditEntry)> = st.queue.drain(..take).collect();
     st.appending = true;
+    // Sequence numbers only grow: the log's tail (whoever appended last, on any node) is never
+    // below the head this node last saw. If it is, entries were removed behind our back — and
+    // appending on top would hide it.
+    let floor = st.head.as_ref().map_or(0, |(seq, _)| *seq);
     let result = MutexGuard::unlocked(&mut st, || {
         let entries: Vec<AuditEntry> = batch.iter().map(|(_, e)| e.clone()).collect();
-        let chain =
-            |prev: &[u8], seq: u64, e: &AuditEntry| chain_hash(&shared.chain_key, prev, seq, e);
+        let first = AtomicBool::new(true);
+        let chain = |prev: &[u8], seq: u64, e: &AuditEntry| {
+            if first.swap(false, Ordering::Relaxed) && seq <= floor {
+                return Err(format!(
+                    "the audit log now ends at entry {}, below entry {floor} this node wrote or saw: entries were removed",
+                    seq - 1
+                ));
+            }
+            Ok(chain_hash(&shared.chain_key, prev, seq, e))
+        };
         shared.storage.append_audit(&entries, &chain)
     });
     st.appending = false;
@@ -252,6 +270,7 @@ fn append_queued<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> Mutex
             let fault = match err {
                 StorageError::Full(_) => Fault::DiskFull,
                 StorageError::Unavailable(_) => Fault::DatabaseDown,
+                StorageError::Aborted(_) => Fault::Damaged,
                 _ => Fault::Failing,
             };
             if st.fault.is_none() {
