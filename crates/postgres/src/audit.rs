@@ -16,7 +16,11 @@ impl AuditStore for PgStore {
         chain: &AuditChainFn<'_>,
     ) -> StorageResult<AuditTail> {
         self.write(|tx| {
-            tx.execute("SELECT pg_advisory_xact_lock($1)::text", &[&AUDIT_LOCK])?;
+            // Per schema: several Strongroom stores may share one database (and tests do).
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))::text",
+                &[&AUDIT_LOCK],
+            )?;
             let last = tx.query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])?;
             let (mut seq, mut prev): (u64, Vec<u8>) = match last {
                 Some(r) => (r.count(0)?, r.col(1)?),

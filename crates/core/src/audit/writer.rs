@@ -2,11 +2,11 @@
 //!
 //! An operation queues its entry and, unless its description says the entry may be queued
 //! (`Durability::Queued`: background work nobody waits on), waits until the entry is committed
-//! before its result is returned. The first waiter that finds no append running appends every
-//! queued entry in one transaction (leader); the others wait for that commit (followers), so
-//! under load one commit carries many entries and an idle node pays one commit per operation.
-//! A background thread appends queued-only entries within [`FLUSH_INTERVAL`], retries after a
-//! failure, and anchors the chain head in the main database.
+//! before its result is returned. One writer thread appends everything queued in one
+//! transaction, then the next batch, so under load one commit carries many entries; waiting
+//! callers are bounded by [`DURABLE_WAIT`] whatever the database does (a caller never appends
+//! itself, so a stuck append cannot hold it). The writer retries after a failure and anchors
+//! the chain head in the main database.
 //!
 //! Failing closed: when an append fails, every waiter whose entry it carried gets an error
 //! (its operation's result is withheld), and [`AuditWriter::admit`] refuses new operations
@@ -30,7 +30,8 @@ use super::anchor::{self, Anchor};
 use super::chain_hash;
 use crate::{CoreError, CoreResult};
 
-/// How long a queued-only entry may wait before the background writer appends it.
+/// How long a queued entry may wait before the writer appends it (it is woken at once; this
+/// is the bound should a wake-up be missed).
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 /// How long an operation waits for its entry to be stored before it is refused (503).
 pub const DURABLE_WAIT: Duration = Duration::from_secs(5);
@@ -81,8 +82,6 @@ struct State {
     issued: u64,
     /// Every ticket up to this one is stored.
     durable: u64,
-    /// An append is running (its entries are out of the queue).
-    appending: bool,
     fault: Option<Fault>,
     /// The chain head after the last append this node made: (sequence, hash).
     head: Option<(u64, Vec<u8>)>,
@@ -95,8 +94,10 @@ struct Shared {
     chain_key: Key<Index>,
     anchor_key: Key<Index>,
     state: Mutex<State>,
-    /// Signalled after every append (success or failure) and when entries are queued.
+    /// Signalled after every append (success or failure): waiters look again.
     changed: Condvar,
+    /// Signalled when entries are queued or the writer must stop.
+    wake: Condvar,
     stop: AtomicBool,
 }
 
@@ -120,19 +121,19 @@ impl AuditWriter {
                 queue: VecDeque::new(),
                 issued: 0,
                 durable: 0,
-                appending: false,
                 fault: None,
                 head: None,
                 anchored_seq: 0,
                 anchored_at: None,
             }),
             changed: Condvar::new(),
+            wake: Condvar::new(),
             stop: AtomicBool::new(false),
         });
         let background = shared.clone();
         let thread = std::thread::Builder::new()
             .name("strongroom-audit".into())
-            .spawn(move || background_loop(&background))
+            .spawn(move || writer_loop(&background))
             .ok();
         Self {
             shared,
@@ -161,13 +162,15 @@ impl AuditWriter {
         st.issued += 1;
         let ticket = st.issued;
         st.queue.push_back((ticket, entry));
+        drop(st);
+        self.shared.wake.notify_one();
         ticket
     }
 
-    /// Returns once the entry of `ticket` is stored, appending it (with everything queued
-    /// before it) when no other append is running. Fails when the append fails or the entry
-    /// is not stored within [`DURABLE_WAIT`]. Blocks: never call it on an async worker.
+    /// Returns once the entry of `ticket` is stored. Fails when its append fails or it is not
+    /// stored within [`DURABLE_WAIT`]. Blocks: never call it on an async worker.
     pub(crate) fn wait_durable(&self, ticket: u64) -> CoreResult<()> {
+        crate::blocking::check();
         let deadline = Instant::now() + DURABLE_WAIT;
         let mut st = self.shared.state.lock();
         loop {
@@ -176,10 +179,6 @@ impl AuditWriter {
             }
             if let Some(fault) = &st.fault {
                 return Err(fault.error());
-            }
-            if !st.appending {
-                st = append_queued(&self.shared, st);
-                continue;
             }
             if self
                 .shared
@@ -214,31 +213,37 @@ impl AuditWriter {
 }
 
 impl Drop for AuditWriter {
+    /// Stores what is still queued (the writer drains the queue before it stops) and anchors
+    /// the head.
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        self.shared.changed.notify_all();
+        self.shared.wake.notify_all();
         if let Some(handle) = self.thread.lock().take() {
             let _ = handle.join();
         }
-        // Whatever is still queued (background work) is stored before the vault goes away.
+        let left = self.shared.state.lock().queue.len();
+        if left > 0 {
+            tracing::error!(
+                entries = left,
+                "audit entries could not be written at shutdown"
+            );
+        }
         if crate::blocking::may_block() {
-            if let Err(err) = self.flush() {
-                tracing::error!(error = %err, "audit entries could not be written at shutdown");
+            if let Err(err) = anchor_head(&self.shared, true) {
+                tracing::error!(error = %err, "the audit chain head could not be anchored at shutdown");
             }
         }
     }
 }
 
 /// Appends up to [`MAX_BATCH`] queued entries in one transaction, with the state unlocked
-/// meanwhile; records the outcome and wakes every waiter.
+/// meanwhile; records the outcome and wakes every waiter. Only the writer thread calls it.
 fn append_queued<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
     let take = st.queue.len().min(MAX_BATCH);
     if take == 0 {
         return st;
     }
-    crate::blocking::check();
     let batch: Vec<(u64, AuditEntry)> = st.queue.drain(..take).collect();
-    st.appending = true;
     // Sequence numbers only grow: the log's tail (whoever appended last, on any node) is never
     // below the head this node last saw. If it is, entries were removed behind our back — and
     // appending on top would hide it.
@@ -257,7 +262,6 @@ fn append_queued<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> Mutex
         };
         shared.storage.append_audit(&entries, &chain)
     });
-    st.appending = false;
     match result {
         Ok(tail) => {
             if st.fault.take().is_some() {
@@ -287,21 +291,32 @@ fn append_queued<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> Mutex
     st
 }
 
-fn background_loop(shared: &Shared) {
-    while !shared.stop.load(Ordering::SeqCst) {
+/// The writer: appends whatever is queued, batch after batch; after a failure, retries every
+/// [`RETRY_INTERVAL`]; anchors the head at most every [`ANCHOR_INTERVAL`]. On stop it drains
+/// the queue (one attempt while the log fails) and ends.
+fn writer_loop(shared: &Shared) {
+    loop {
         let mut st = shared.state.lock();
-        if st.queue.is_empty() {
-            shared.changed.wait_for(&mut st, FLUSH_INTERVAL);
+        if st.queue.is_empty() && !shared.stop.load(Ordering::SeqCst) {
+            shared.wake.wait_for(&mut st, ANCHOR_INTERVAL);
         }
-        if st.fault.is_some() {
+        let stopping = shared.stop.load(Ordering::SeqCst);
+        if st.fault.is_some() && !stopping {
             MutexGuard::unlocked(&mut st, || std::thread::sleep(RETRY_INTERVAL));
         }
-        if !st.appending && !st.queue.is_empty() {
+        while !st.queue.is_empty() {
             st = append_queued(shared, st);
+            if st.fault.is_some() {
+                break;
+            }
         }
+        let done = stopping && (st.queue.is_empty() || st.fault.is_some());
         drop(st);
         if let Err(err) = anchor_head(shared, false) {
             tracing::warn!(error = %err, "could not anchor the audit chain head; will retry");
+        }
+        if done {
+            return;
         }
     }
 }

@@ -1,0 +1,341 @@
+//! Audit fails closed, through the real binary on SQLite and on PostgreSQL: an operation whose
+//! entry cannot be stored is refused (503 `audit_unavailable`, 507 `insufficient_storage` on a
+//! full disk) and never answered with data; entries of answered reads survive `kill -9`; a
+//! deleted, truncated or replaced audit log is detected at start and by `audit verify`, and
+//! service resumes by itself once the log can be written again.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{app_token, oauth_body, Db, Server};
+
+const SECRET: &str = "FAILCLOSED-access-token-91c2";
+const CRED: &str = "/v1/ns/app/users/u1/credentials/spotify";
+
+on_both_databases!(
+    answered_reads_are_in_the_log_after_kill_9,
+    a_log_that_cannot_be_written_refuses_operations_until_it_can,
+    a_removed_or_replaced_log_is_detected_at_start_and_by_verify,
+);
+
+fn kill_9(server: &mut Server) {
+    let mut child = server.child.take().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait();
+}
+
+fn audit_count(server: &Server, action: &str) -> usize {
+    let r = server.request(
+        "GET",
+        &format!("/v1/sys/audit?action={action}&limit=1000"),
+        Some(server.admin()),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["items"].as_array().unwrap().len()
+}
+
+fn answered_reads_are_in_the_log_after_kill_9(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let mut server = db.start(&data, &[]);
+    let admin = server.admin().to_string();
+    let app = app_token(&server, "app", &["read", "write"]);
+    assert_eq!(
+        server
+            .request("PUT", CRED, Some(&app), Some(&oauth_body(SECRET)))
+            .status,
+        200
+    );
+    for _ in 0..40 {
+        let r = server.request("GET", CRED, Some(&app), None);
+        assert!(r.body.contains(SECRET), "{}", r.body);
+    }
+    // Dead at once, no flush at shutdown: every answered read must already be stored.
+    kill_9(&mut server);
+    drop(server);
+    let mut server = db.start(&data, &[]);
+    server.admin = Some(admin);
+    assert_eq!(audit_count(&server, "credential.read"), 40);
+    let r = server.request(
+        "POST",
+        "/v1/sys/audit/verify",
+        server.admin.as_deref(),
+        None,
+    );
+    assert_eq!(r.json()["valid"], true, "{}", r.body);
+}
+
+/// Makes the log unwritable for a while, in the way each backend can fail: a full disk under
+/// SQLite (a tmpfs the test fills), a disk-full error and then a held lock under PostgreSQL.
+fn a_log_that_cannot_be_written_refuses_operations_until_it_can(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let _mount = match &db {
+        Db::Sqlite => Some(Tmpfs::mount(&data, "8m")),
+        Db::Postgres { .. } => None,
+    };
+    let server = db.start(&data, &[]);
+    let app = app_token(&server, "app", &["read", "write"]);
+    assert_eq!(
+        server
+            .request("PUT", CRED, Some(&app), Some(&oauth_body(SECRET)))
+            .status,
+        200
+    );
+    let before = audit_count(&server, "credential.read");
+
+    // The disk fills (SQLite) / the database reports a full disk (PostgreSQL).
+    let filler = data.join("filler");
+    match &db {
+        Db::Sqlite => fill(&filler),
+        Db::Postgres { .. } => drop(db.psql(
+            "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             RAISE EXCEPTION 'no space left' USING ERRCODE = 'disk_full'; END $$; \
+             CREATE TRIGGER refuse_audit BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION refuse_audit();",
+        )),
+    };
+    for _ in 0..20 {
+        let r = server.request("GET", CRED, Some(&app), None);
+        assert!(
+            !r.body.contains(SECRET),
+            "a read was answered without its audit entry"
+        );
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (507, "insufficient_storage"),
+            "{}",
+            r.body
+        );
+        assert!(r.retry_after.is_some());
+    }
+    let r = server.request("PUT", CRED, Some(&app), Some(&oauth_body("other")));
+    assert_eq!((r.status, r.code().as_str()), (507, "insufficient_storage"));
+    assert_eq!(
+        server.request("GET", "/v1/sys/health", None, None).status,
+        200
+    );
+    assert_ne!(
+        server.request("GET", "/v1/sys/ready", None, None).status,
+        200
+    );
+
+    // Space returns: service resumes by itself.
+    match &db {
+        Db::Sqlite => std::fs::remove_file(&filler).unwrap(),
+        Db::Postgres { .. } => drop(db.psql("DROP TRIGGER refuse_audit ON audit;")),
+    };
+    wait_until_readable(&server, &app);
+    assert_eq!(
+        server.request("GET", "/v1/sys/ready", None, None).status,
+        200
+    );
+
+    if db.is_postgres() {
+        // A lock that keeps the entry from being stored: refused within the stated bound.
+        let holder = hold_audit_lock(&db, 8);
+        let started = Instant::now();
+        let r = server.request("GET", CRED, Some(&app), None);
+        assert!(!r.body.contains(SECRET));
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (503, "audit_unavailable"),
+            "{}",
+            r.body
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "refused within the 5 s bound"
+        );
+        holder.wait_with_output().unwrap();
+        wait_until_readable(&server, &app);
+    }
+    // Every answered read, and the refused ones' entries retried in order, are in a valid log.
+    assert!(audit_count(&server, "credential.read") > before);
+    let r = server.request("POST", "/v1/sys/audit/verify", Some(server.admin()), None);
+    assert_eq!(r.json()["valid"], true, "{}", r.body);
+    assert!(!server.logs().contains("panicked"), "{}", server.logs());
+}
+
+fn wait_until_readable(server: &Server, app: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = server.request("GET", CRED, Some(app), None);
+        if r.status == 200 {
+            assert!(r.body.contains(SECRET));
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "service did not resume: {}",
+            r.body
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A psql session holding an exclusive lock on the audit table for `secs` seconds.
+fn hold_audit_lock(db: &Db, secs: u32) -> std::process::Child {
+    let Db::Postgres { url, schema, .. } = db else {
+        unreachable!()
+    };
+    let child = std::process::Command::new("psql")
+        .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(format!(
+            "SET search_path TO \"{schema}\"; BEGIN; LOCK TABLE audit IN ACCESS EXCLUSIVE MODE; \
+             SELECT pg_sleep({secs}); COMMIT;"
+        ))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the lock is held.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db
+        .psql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'audit' AND l.mode = 'AccessExclusiveLock' AND l.granted")
+        .trim()
+        == "0"
+    {
+        assert!(Instant::now() < deadline, "the lock was never taken");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+fn a_removed_or_replaced_log_is_detected_at_start_and_by_verify(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let mut server = db.start(&data, &[]);
+    let admin = server.admin().to_string();
+    let app = app_token(&server, "app", &["read", "write"]);
+    server.request("PUT", CRED, Some(&app), Some(&oauth_body(SECRET)));
+    for _ in 0..5 {
+        server.request("GET", CRED, Some(&app), None);
+    }
+
+    // Entries removed from the end while the node runs: verify says so, and the node refuses
+    // to append on top of the gap (which would hide it).
+    remove_newest_entries(&db, &data, 3);
+    let r = server.request("POST", "/v1/sys/audit/verify", Some(&admin), None);
+    if r.status == 200 {
+        assert_eq!(r.json()["valid"], false, "{}", r.body);
+    } else {
+        assert_eq!(r.code(), "audit_unavailable", "{}", r.body);
+    }
+    let r = server.request("GET", CRED, Some(&app), None);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (503, "audit_unavailable"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains(SECRET));
+    server.stop();
+
+    // At start: refused, naming the problem and the way out.
+    let err = match db.try_start(&data, &[]) {
+        Ok(_) => panic!("a truncated audit log was accepted at start"),
+        Err(log) => log,
+    };
+    assert!(
+        err.contains("audit log") && err.contains("--accept-audit-loss"),
+        "{err}"
+    );
+
+    // The whole log deleted (SQLite: the file; PostgreSQL: the table emptied): refused too.
+    match &db {
+        Db::Sqlite => {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(data.join(format!("strongroom.audit.db{suffix}")));
+            }
+        }
+        Db::Postgres { .. } => {
+            db.psql("DELETE FROM audit;");
+        }
+    }
+    let err = match db.try_start(&data, &[]) {
+        Ok(_) => panic!("a deleted audit log was accepted at start"),
+        Err(log) => log,
+    };
+    assert!(err.contains("audit log"), "{err}");
+
+    // The operator accepts the loss: it is recorded, and the log verifies from there on.
+    let mut server = db.start(&data, &["--accept-audit-loss"]);
+    server.admin = Some(admin.clone());
+    let r = server.request("POST", "/v1/sys/audit/verify", Some(&admin), None);
+    let report = r.json();
+    assert_eq!(report["valid"], true, "{}", r.body);
+    assert_eq!(
+        report["acknowledged_losses"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.body
+    );
+    assert_eq!(server.request("GET", CRED, Some(&app), None).status, 200);
+    server.stop();
+    // And the next start is an ordinary one.
+    let server = db.start(&data, &[]);
+    assert_eq!(server.request("GET", CRED, Some(&app), None).status, 200);
+}
+
+fn remove_newest_entries(db: &Db, data: &std::path::Path, n: u32) {
+    let sql = format!("DELETE FROM audit WHERE seq > (SELECT max(seq) - {n} FROM audit)");
+    match db {
+        Db::Sqlite => {
+            let conn = rusqlite::Connection::open(data.join("strongroom.audit.db")).unwrap();
+            conn.busy_timeout(Duration::from_secs(5)).unwrap();
+            conn.execute(&sql, []).unwrap();
+        }
+        Db::Postgres { .. } => {
+            db.psql(&format!("{sql};"));
+        }
+    }
+}
+
+/// Fills the file system holding `path` with one file, until it is full.
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let block = vec![0xA5u8; 64 * 1024];
+    while f.write_all(&block).is_ok() {}
+    let _ = f.sync_all();
+}
+
+/// A small tmpfs mounted at a directory for one test (the disk-full test needs a disk it can
+/// fill); unmounted on drop. Needs root, as the test machines run.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs for the disk-full test failed (run the tests as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
