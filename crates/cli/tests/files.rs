@@ -10,19 +10,31 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::files::{contains, content, data, send, upload, Backend, Cable};
+use support::files::{contains, content, data, send, upload, Backend, Cable, Store};
+use support::Db;
 use support::{app_token, Server};
 
 const PLANTED_NAME: &str = "PLANTED-thesis-draft.pdf";
 const PLANTED_USER: &str = "student-PLANTED-42";
 
+/// Each test on {SQLite, PostgreSQL metadata} × {local folder, S3}.
 macro_rules! on_every_backend {
     ($($test:ident),* $(,)?) => {
-        mod local {
+        mod sqlite_local {
             $(#[test] fn $test() { if let Some(b) = super::Backend::local() { super::$test(b) } })*
         }
-        mod s3 {
+        mod sqlite_s3 {
             $(#[test] fn $test() { if let Some(b) = super::Backend::s3() { super::$test(b) } })*
+        }
+        mod postgres_local {
+            $(#[test] fn $test() {
+                if let Some(b) = super::Backend::local().and_then(|b| b.on(super::Db::postgres())) { super::$test(b) }
+            })*
+        }
+        mod postgres_s3 {
+            $(#[test] fn $test() {
+                if let Some(b) = super::Backend::s3().and_then(|b| b.on(super::Db::postgres())) { super::$test(b) }
+            })*
         }
     };
 }
@@ -34,6 +46,7 @@ on_every_backend!(
     quotas_sizes_and_types_are_enforced_with_clear_errors,
     export_archive_then_erasure_shreds_and_purges,
     abandoned_uploads_are_removed_and_swept_after_a_crash,
+    refused_cut_off_and_stalled_transfers_leave_the_node_serving,
 );
 
 fn round_trip_with_ranges_over_http_and_the_cli(backend: Backend) {
@@ -205,19 +218,14 @@ fn round_trip_with_ranges_over_http_and_the_cli(backend: Backend) {
         );
     }
 
-    // Nor do the database files or the server's log hold the name, the user id or the bytes.
-    let mut db_bytes = Vec::new();
-    for entry in std::fs::read_dir(&server.data_dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            db_bytes.extend(std::fs::read(&path).unwrap());
-        }
-    }
+    // Nor do the database (its files, or its PostgreSQL rows) or the server's log hold the
+    // name, the user id or the bytes.
+    let db_bytes = backend.database_dump(&server.data_dir);
     let logs = server.logs();
     for needle in [PLANTED_NAME, PLANTED_USER, "PLANTED-plaintext-marker"] {
         assert!(
-            !contains(&db_bytes, needle.as_bytes()),
-            "{needle} is in the database files"
+            !support::holds(&db_bytes, needle),
+            "{needle} is in the database"
         );
         assert!(!logs.contains(needle), "{needle} is in the server log");
     }
@@ -766,6 +774,168 @@ fn abandoned_uploads_are_removed_and_swept_after_a_crash(backend: Backend) {
     upload(&server, &token, "u", "after.pdf", b"fine");
 }
 
+/// The transfers that aborted PostgreSQL nodes and held quota hostage: a wrong checksum, a
+/// chunked body over the limit, a client gone mid-upload and mid-download, an upload that
+/// declares a large size and stalls. Each is refused or cut cleanly, leaves nothing behind,
+/// frees its quota, and the node answers `ready` after each.
+fn refused_cut_off_and_stalled_transfers_leave_the_node_serving(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = backend.start(&dir.path().join("d"), &["--upload-idle-secs", "2"]);
+    let objects = backend.objects(&server.data_dir);
+    let token = app_token(&server, "app", &["read", "write", "list"]);
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let ready = |what: &str| {
+        let r = server.request("GET", "/v1/sys/ready", None, None);
+        assert_eq!(r.status, 200, "not ready after {what}: {}", r.body);
+    };
+    let usage = || {
+        let r = server.request("GET", "/v1/ns/app/file-policy", Some(server.admin()), None);
+        (
+            r.json()["usage"]["files"].as_u64().unwrap(),
+            r.json()["usage"]["bytes"].as_u64().unwrap(),
+        )
+    };
+
+    // A wrong X-Content-SHA256: refused after the body, nothing kept.
+    let r = send(
+        &server,
+        "POST",
+        "/v1/ns/app/users/u/files?name=x.pdf",
+        Some(&token),
+        &[
+            ("Content-Type", "application/pdf"),
+            ("X-Content-SHA256", &"00".repeat(32)),
+        ],
+        Some(&data(250_000, 3)),
+    );
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_input"));
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256"));
+    objects.wait_for_count(0);
+    assert_eq!(usage(), (0, 0));
+    ready("a wrong checksum");
+
+    // A chunked body that crosses the maximum file size midway.
+    let r = server.request(
+        "PUT",
+        "/v1/ns/app/file-policy",
+        Some(server.admin()),
+        Some(r#"{"max_file_size": 200000, "namespace_max_bytes": 1000000}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST /v1/ns/app/users/u/files?name=c HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/pdf\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    for _ in 0..30 {
+        let chunk = data(10_000, 4);
+        if write!(s, "{:x}\r\n", chunk.len()).is_err()
+            || s.write_all(&chunk).is_err()
+            || s.write_all(b"\r\n").is_err()
+        {
+            break;
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    objects.wait_for_count(0);
+    assert_eq!(usage(), (0, 0));
+    ready("a chunked body over the limit");
+
+    // The client goes away mid-upload.
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST /v1/ns/app/users/u/files?name=gone HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/pdf\r\nContent-Length: 190000\r\n\r\n"
+    )
+    .unwrap();
+    s.write_all(&data(170_000, 5)).unwrap();
+    objects.wait_for_count(1);
+    drop(s);
+    objects.wait_for_count(0);
+    assert_eq!(usage(), (0, 0));
+    ready("a client gone mid-upload");
+
+    // The client goes away mid-download.
+    let info = upload(&server, &token, "u", "kept.pdf", &data(190_000, 6));
+    let id = info["id"].as_str().unwrap();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET /v1/ns/app/users/u/files/{id}/content HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = [0u8; 4096];
+    let n = s.read(&mut first).unwrap();
+    assert!(n > 0 && first.starts_with(b"HTTP/1.1 200"));
+    drop(s);
+    ready("a client gone mid-download");
+    let r = content(&server, &token, "u", id, None);
+    assert_eq!(r.body.unwrap(), data(190_000, 6));
+
+    // An upload that declares most of the namespace's quota, sends a byte and stalls holds
+    // the reservation only until it is cut off (--upload-idle-secs 2).
+    let mut staller = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        staller,
+        "POST /v1/ns/app/users/slow/files?name=s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/pdf\r\nContent-Length: 199000\r\n\r\nx"
+    )
+    .unwrap();
+    let others = |user: &str| {
+        send(
+            &server,
+            "POST",
+            &format!("/v1/ns/app/users/{user}/files?name=o"),
+            Some(&token),
+            &[("Content-Type", "application/pdf")],
+            Some(&data(150_000, 7)),
+        )
+    };
+    // 190,000 stored + 199,000 reserved + 4 × 150,000 fit the 1,000,000 bytes; a fifth does not.
+    for (i, user) in ["a", "b", "c", "d"].iter().enumerate() {
+        let r = others(user);
+        assert_eq!(r.status, 201, "upload {i}");
+    }
+    let r = others("e");
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (413, "quota_exceeded"),
+        "the stalled upload's reservation counts"
+    );
+    staller
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = staller.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = others("e");
+        if r.status == 201 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled upload's reservation was never freed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ready("a stalled upload");
+    let logs = server.logs();
+    assert!(!logs.contains("panicked"), "{logs}");
+    assert!(!logs.contains("BUG:"), "{logs}");
+}
+
 /// Two stateless nodes on one PostgreSQL database and one bucket: a file uploaded through one is
 /// read, ranged, linked and deleted through the other, and quotas hold across both.
 #[test]
@@ -786,7 +956,8 @@ fn two_nodes_share_files_through_postgres_and_s3() {
     ]);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let mut env = backend.env();
-    env.push(("STRONGROOM_ROOT_KEY", Box::leak(key.into_boxed_str())));
+    env.push(("STRONGROOM_ROOT_KEY", key));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let a = Server::start(&dir.path().join("a"), &flags, &env);
     let b = Server::start(&dir.path().join("b"), &flags, &env);
     let admin = a.admin().to_string();
@@ -855,19 +1026,25 @@ fn two_nodes_share_files_through_postgres_and_s3() {
 /// failed during the outage is swept once the store is back.
 #[test]
 fn an_s3_outage_is_503_and_recovers() {
-    let Some(Backend::S3 {
-        endpoint,
-        bucket,
-        prefix,
+    let Some(Backend {
+        store: Store::S3 {
+            endpoint,
+            bucket,
+            prefix,
+        },
+        db,
     }) = Backend::s3()
     else {
         return;
     };
     let cable = Cable::to(&endpoint);
-    let backend = Backend::S3 {
-        endpoint: cable.addr.clone(),
-        bucket,
-        prefix,
+    let backend = Backend {
+        store: Store::S3 {
+            endpoint: cable.addr.clone(),
+            bucket,
+            prefix,
+        },
+        db,
     };
     let dir = tempfile::tempdir().unwrap();
     let server = backend.start(&dir.path().join("d"), &["--job-interval-secs", "1"]);

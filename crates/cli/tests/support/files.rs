@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use strongroom_objects::{BlobStore, ObjectLocation, S3Settings};
 
-use super::Server;
+use super::{Db, Server};
 
 /// Small pieces, so a few hundred KiB span several objects and segments straddle pieces.
 pub const PIECE: &str = "100000";
 
 /// Where a test server keeps file objects, and the same store opened by the test to look at
 /// (and tamper with) what is stored.
-pub enum Backend {
+pub enum Store {
     Local,
     S3 {
         endpoint: String,
@@ -25,9 +25,23 @@ pub enum Backend {
     },
 }
 
+/// A test server's backends: file objects in `store`, metadata in `db`.
+pub struct Backend {
+    pub store: Store,
+    pub db: Db,
+}
+
 impl Backend {
     pub fn local() -> Option<Backend> {
-        Some(Backend::Local)
+        Some(Backend {
+            store: Store::Local,
+            db: Db::Sqlite,
+        })
+    }
+
+    /// The same objects, with metadata in `db` instead.
+    pub fn on(self, db: Option<Db>) -> Option<Backend> {
+        Some(Backend { db: db?, ..self })
     }
 
     /// The loopback S3 server; panics when it is required and missing, `None` only when
@@ -56,20 +70,24 @@ impl Backend {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         );
-        Some(Backend::S3 {
-            endpoint,
-            bucket,
-            prefix,
+        Some(Backend {
+            store: Store::S3 {
+                endpoint,
+                bucket,
+                prefix,
+            },
+            db: Db::Sqlite,
         })
     }
 
     pub fn flags(&self) -> Vec<String> {
         let mut flags = vec!["--file-piece-bytes".to_string(), PIECE.to_string()];
-        if let Backend::S3 {
+        flags.extend(self.db.flags());
+        if let Store::S3 {
             endpoint,
             bucket,
             prefix,
-        } = self
+        } = &self.store
         {
             flags.extend([
                 "--files".into(),
@@ -84,30 +102,36 @@ impl Backend {
         flags
     }
 
-    pub fn env(&self) -> Vec<(&'static str, &'static str)> {
-        match self {
-            Backend::Local => vec![],
-            Backend::S3 { .. } => vec![
-                ("AWS_ACCESS_KEY_ID", "test"),
-                ("STRONGROOM_S3_SECRET_ACCESS_KEY", "test"),
-            ],
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = self.db.env();
+        if let Store::S3 { .. } = self.store {
+            env.push(("AWS_ACCESS_KEY_ID", "test".into()));
+            env.push(("STRONGROOM_S3_SECRET_ACCESS_KEY", "test".into()));
         }
+        env
     }
 
     pub fn start(&self, dir: &Path, extra: &[&str]) -> Server {
         let mut flags = self.flags();
         flags.extend(extra.iter().map(|s| s.to_string()));
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-        Server::start(dir, &flags, &self.env())
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Server::start(dir, &flags, &env)
+    }
+
+    /// Every byte the metadata database holds (see [`Db::dump`]).
+    pub fn database_dump(&self, data_dir: &Path) -> Vec<u8> {
+        self.db.dump(data_dir)
     }
 
     pub fn objects(&self, data_dir: &Path) -> Objects {
-        let (location, s3) = match self {
-            Backend::Local => (
+        let (location, s3) = match &self.store {
+            Store::Local => (
                 ObjectLocation::Local(data_dir.join("files")),
                 S3Settings::default(),
             ),
-            Backend::S3 {
+            Store::S3 {
                 endpoint,
                 bucket,
                 prefix,

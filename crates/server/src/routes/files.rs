@@ -73,7 +73,9 @@ pub(crate) async fn upload(
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let mut frames = body.into_data_stream();
     let stored = receive(&app, (who, ns, user), new, &mut frames).await;
-    if stored.is_err() && !waits_for_continue {
+    // A body that stalled or broke is not drained: nothing more is coming.
+    let drainable = matches!(&stored, Err(e) if !matches!(e, ApiError::UploadStalled { .. } | ApiError::BodyFailed));
+    if drainable && !waits_for_continue {
         drain(&mut frames).await;
     }
     stored.map(|info| (StatusCode::CREATED, Json(info)))
