@@ -58,13 +58,30 @@ impl Server {
         flags: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Server, String> {
+        Self::try_start_via(&[], data_dir, flags, env)
+    }
+
+    /// Starts the server through a launcher (e.g. `prlimit --nofile=1024:1024 --`).
+    pub fn try_start_via(
+        launcher: &[&str],
+        data_dir: &Path,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Server, String> {
         let log_path = data_dir.with_extension(format!("log-{}", std::process::id()));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)
             .unwrap();
-        let mut cmd = Command::new(BIN);
+        let mut cmd = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
@@ -151,12 +168,28 @@ impl Server {
         body: Option<&str>,
         content_type: &str,
     ) -> Reply {
+        self.request_headers(method, path, token, body, content_type, &[])
+    }
+
+    /// A request with extra headers (e.g. `X-Forwarded-For`).
+    pub fn request_headers(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        content_type: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(30))
             .build();
         let mut req = agent.request(method, &format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        for (name, value) in headers {
+            req = req.set(name, value);
         }
         let result = match body {
             Some(b) => req.set("Content-Type", content_type).send_string(b),
@@ -347,12 +380,22 @@ impl Db {
     }
 
     pub fn try_start(&self, dir: &Path, extra: &[&str]) -> Result<Server, String> {
+        self.try_start_via(&[], dir, extra)
+    }
+
+    /// Starts a server through a launcher (see [`Server::try_start_via`]).
+    pub fn try_start_via(
+        &self,
+        launcher: &[&str],
+        dir: &Path,
+        extra: &[&str],
+    ) -> Result<Server, String> {
         let mut flags = self.flags();
         flags.extend(extra.iter().map(|s| s.to_string()));
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         let env = self.env();
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        Server::try_start(dir, &flags, &env)
+        Server::try_start_via(launcher, dir, &flags, &env)
     }
 
     /// Runs SQL on this test's PostgreSQL schema (tests that tamper with or lock tables).
