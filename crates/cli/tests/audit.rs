@@ -281,6 +281,24 @@ fn a_removed_or_replaced_log_is_detected_at_start_and_by_verify(db: Db) {
     assert_eq!(server.request("GET", CRED, Some(&app), None).status, 200);
 }
 
+/// A corrupt audit log is reported as the audit log, not as the database.
+#[test]
+fn a_corrupt_audit_log_file_is_named_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let mut server = Server::start(&data, &[], &[]);
+    server.stop();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(data.join(format!("strongroom.audit.db{suffix}")));
+    }
+    std::fs::write(data.join("strongroom.audit.db"), vec![0x5Au8; 8192]).unwrap();
+    let err = match Server::try_start(&data, &[], &[]) {
+        Ok(_) => panic!("a corrupt audit log was accepted"),
+        Err(log) => log,
+    };
+    assert!(err.contains("strongroom.audit.db"), "{err}");
+}
+
 fn remove_newest_entries(db: &Db, data: &std::path::Path, n: u32) {
     let sql = format!("DELETE FROM audit WHERE seq > (SELECT max(seq) - {n} FROM audit)");
     match db {

@@ -65,6 +65,10 @@ fn a_flood_of_idle_connections_does_not_keep_clients_out(db: Db) {
     }
     let logs = server.logs();
     assert!(
+        !logs.contains('\x1b'),
+        "no colour codes when standard error is a file"
+    );
+    assert!(
         logs.contains("connection limit reached"),
         "reaching the cap is logged: {}",
         &logs[logs.len().saturating_sub(3000)..]

@@ -301,6 +301,10 @@ impl JobBoard {
     fn get(&self, name: &str) -> Option<JobHealth> {
         self.jobs.lock().get(name).cloned()
     }
+
+    fn names(&self) -> Vec<&'static str> {
+        self.jobs.lock().keys().copied().collect()
+    }
 }
 
 /// A job's lease as shown to operators, and how it fares on this node.
@@ -314,7 +318,8 @@ pub struct JobLease {
 }
 
 impl Vault {
-    /// Who holds each standard job's lease (operators only).
+    /// Who holds each job's lease, and how each fares on this node (operators only): the
+    /// standard jobs, and any other job this node runs.
     pub fn job_leases(&self, who: &Principal) -> CoreResult<Vec<JobLease>> {
         self.execute(
             who,
@@ -322,16 +327,22 @@ impl Vault {
             At::new("", ""),
             || Ok(()),
             |()| {
-                standard_jobs()
-                    .iter()
-                    .map(|job| {
-                        let lease: Option<LeaseRow> = self.storage().get_lease(job.name())?;
+                let mut names: Vec<&str> = standard_jobs().iter().map(|j| j.name()).collect();
+                for name in self.job_board().names() {
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+                names
+                    .into_iter()
+                    .map(|name| {
+                        let lease: Option<LeaseRow> = self.storage().get_lease(name)?;
                         let live = lease.filter(|l| l.expires_at > self.now_ms());
                         Ok(JobLease {
-                            name: job.name().to_string(),
+                            name: name.to_string(),
                             holder: live.as_ref().map(|l| l.owner.clone()),
                             expires_at: live.map(|l| rfc3339(l.expires_at)),
-                            this_node: self.job_board().get(job.name()),
+                            this_node: self.job_board().get(name),
                         })
                     })
                     .collect()

@@ -529,3 +529,51 @@ fn bad_input_is_named() {
         Err(CoreError::NotFound("namespace"))
     ));
 }
+
+/// A job that panics once, then fails once, then works.
+struct Flaky(std::sync::atomic::AtomicU32);
+
+impl strongroom_core::jobs::Job for Flaky {
+    fn name(&self) -> &'static str {
+        "flaky"
+    }
+
+    fn run_once(&self, _vault: &Vault) -> Result<bool, CoreError> {
+        match self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => panic!("the first run panics"),
+            1 => Err(CoreError::Internal("the second run fails".into())),
+            _ => Ok(false),
+        }
+    }
+}
+
+#[test]
+fn a_panicking_job_is_restarted_and_its_failures_are_visible() {
+    use strongroom_core::jobs::{JobRunner, JobSettings};
+    let f = fixture();
+    let runner = JobRunner::start(
+        f.vault.clone(),
+        vec![Arc::new(Flaky(Default::default()))],
+        JobSettings {
+            node_id: "n1".into(),
+            interval: std::time::Duration::from_millis(5),
+            lease_ttl: std::time::Duration::from_secs(30),
+        },
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let health = loop {
+        let leases = f.vault.job_leases(&admin()).unwrap();
+        let flaky = leases.into_iter().find(|l| l.name == "flaky");
+        if let Some(h) = flaky.and_then(|l| l.this_node) {
+            if h.runs >= 3 && h.last_success_at.is_some() {
+                break h;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "the job never recovered");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    runner.stop();
+    assert_eq!((health.restarts, health.failures), (1, 2), "{health:?}");
+    assert_eq!(health.state, "idle");
+    assert_eq!(health.last_error.as_deref(), Some("internal error: the second run fails"));
+}
