@@ -370,14 +370,16 @@ impl Vault {
         if let Err(CoreError::Forbidden(_)) = &result {
             self.note_denial(who, at.ns);
         }
-        let ticket = self.record_entry(who, op, at, user, result.as_ref().map(|_| ()));
+        let waits = op.durability() == Durability::BeforeAnswer;
+        let ticket = self.record_entry(who, op, at, user, result.as_ref().map(|_| ()), !waits);
         if op.durability() == Durability::BeforeAnswer {
             self.audit_log().wait_durable(ticket)?;
         }
         result
     }
 
-    /// Queues the audit entry of an outcome; returns its ticket.
+    /// Queues the audit entry of an outcome; returns its ticket. `queued_only`: nobody will
+    /// wait for it (the background writer stores it).
     fn record_entry(
         &self,
         who: &Principal,
@@ -385,6 +387,7 @@ impl Vault {
         at: At<'_>,
         user: &[u8],
         result: Result<(), &CoreError>,
+        queued_only: bool,
     ) -> u64 {
         let outcome = match result {
             Ok(()) => "ok",
@@ -398,15 +401,18 @@ impl Vault {
                 "integrity failure on stored data"
             );
         }
-        self.audit_log().record(AuditEntry {
-            time: self.now_ms(),
-            token_id: who.token_id.clone(),
-            action: op.action().to_string(),
-            namespace: at.ns.to_string(),
-            user_hash: hex::encode(user),
-            target: at.target.to_string(),
-            outcome: outcome.to_string(),
-        })
+        self.audit_log().record(
+            AuditEntry {
+                time: self.now_ms(),
+                token_id: who.token_id.clone(),
+                action: op.action().to_string(),
+                namespace: at.ns.to_string(),
+                user_hash: hex::encode(user),
+                target: at.target.to_string(),
+                outcome: outcome.to_string(),
+            },
+            queued_only,
+        )
     }
 
     /// Records what the vault did on its own (a job's work, one step of a composite
@@ -420,7 +426,7 @@ impl Vault {
         result: &CoreResult<T>,
     ) {
         debug_assert_eq!(op.access(), Access::Internal, "{op:?} is not internal");
-        self.record_entry(who, op, at, user, result.as_ref().map(|_| ()));
+        self.record_entry(who, op, at, user, result.as_ref().map(|_| ()), true);
     }
 
     /// [`Vault::record_internal`] for a failure.
@@ -433,7 +439,7 @@ impl Vault {
         error: &CoreError,
     ) {
         debug_assert_eq!(op.access(), Access::Internal, "{op:?} is not internal");
-        self.record_entry(who, op, at, user, Err(error));
+        self.record_entry(who, op, at, user, Err(error), true);
     }
 
     /// Records a failure found after the answer began (a download cut off by damage found
@@ -446,7 +452,7 @@ impl Vault {
         user: &[u8],
         error: &CoreError,
     ) {
-        self.record_entry(who, op, at, user, Err(error));
+        self.record_entry(who, op, at, user, Err(error), true);
     }
 
     /// Whether background work may run now: not while the audit log cannot be written.

@@ -569,11 +569,17 @@ fn a_panicking_job_is_restarted_and_its_failures_are_visible() {
                 break h;
             }
         }
-        assert!(std::time::Instant::now() < deadline, "the job never recovered");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never recovered"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     runner.stop();
     assert_eq!((health.restarts, health.failures), (1, 2), "{health:?}");
     assert_eq!(health.state, "idle");
-    assert_eq!(health.last_error.as_deref(), Some("internal error: the second run fails"));
+    assert_eq!(
+        health.last_error.as_deref(),
+        Some("internal error: the second run fails")
+    );
 }

@@ -1,5 +1,5 @@
-//! The audit log on PostgreSQL. Appends from every node serialize on one transaction-scoped
-//! advisory lock, so the previous hash read inside the transaction is always the chain's tail.
+//! The audit log on PostgreSQL: appends are chained onto the tail and inserted in one
+//! statement; the primary key on `seq` keeps the chain single across nodes.
 
 use strongroom_storage::{
     AuditChainFn, AuditEntry, AuditFilter, AuditRow, AuditStore, AuditTail, StorageError,
@@ -7,37 +7,81 @@ use strongroom_storage::{
 };
 
 use crate::connection::{BadColumn, Columns, PgStore};
-use crate::schema::AUDIT_LOCK;
+
+/// Attempts before an append gives up on losing races for the next sequence number.
+const APPEND_ATTEMPTS: usize = 16;
 
 impl AuditStore for PgStore {
+    /// One statement per batch: the entries are chained onto the tail this process last saw
+    /// and inserted together, only if that tail is still in the log as seen; the primary key
+    /// on `seq` refuses the batch when another node appended meanwhile. Either way the tail is
+    /// read again and the batch re-chained. So the chain stays single across nodes without a
+    /// lock, and an append costs one round trip.
     fn append_audit(
         &self,
         entries: &[AuditEntry],
         chain: &AuditChainFn<'_>,
     ) -> StorageResult<AuditTail> {
-        self.write(|tx| {
-            // Per schema: several Strongroom stores may share one database (and tests do).
-            tx.execute(
-                "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))::text",
-                &[&AUDIT_LOCK],
-            )?;
-            let last = tx.query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])?;
-            let (mut seq, mut prev): (u64, Vec<u8>) = match last {
-                Some(r) => (r.count(0)?, r.col(1)?),
-                None => (0, Vec::new()),
+        for _ in 0..APPEND_ATTEMPTS {
+            let hint = self.audit_tail_hint.lock().clone();
+            let tail = match hint {
+                Some(t) => t,
+                None => self.audit_tail()?.unwrap_or(AuditTail {
+                    seq: 0,
+                    hash: Vec::new(),
+                }),
             };
+            let (mut seq, mut prev) = (tail.seq, tail.hash.clone());
+            let mut seqs = Vec::with_capacity(entries.len());
+            let mut hashes = Vec::with_capacity(entries.len());
             for e in entries {
                 seq += 1;
                 let hash = chain(&prev, seq, e).map_err(StorageError::Aborted)?;
-                tx.execute(
-                    "INSERT INTO audit (seq, time, token_id, action, namespace, user_hash, target, outcome, hash) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    &[&(seq as i64), &e.time, &e.token_id, &e.action, &e.namespace, &e.user_hash, &e.target, &e.outcome, &hash],
-                )?;
+                seqs.push(seq as i64);
+                hashes.push(hash.clone());
                 prev = hash;
             }
-            Ok(AuditTail { seq, hash: prev })
-        })
+            let times: Vec<i64> = entries.iter().map(|e| e.time).collect();
+            let col = |f: fn(&AuditEntry) -> &str| -> Vec<&str> { entries.iter().map(f).collect() };
+            let inserted = self.write_statement(
+                "INSERT INTO audit (seq, time, token_id, action, namespace, user_hash, target, outcome, hash) \
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], \
+                 $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BYTEA[]) \
+                 WHERE $10::BIGINT = 0 OR EXISTS (SELECT 1 FROM audit WHERE seq = $10 AND hash = $11)",
+                &[
+                    &seqs,
+                    &times,
+                    &col(|e| &e.token_id),
+                    &col(|e| &e.action),
+                    &col(|e| &e.namespace),
+                    &col(|e| &e.user_hash),
+                    &col(|e| &e.target),
+                    &col(|e| &e.outcome),
+                    &hashes,
+                    &(tail.seq as i64),
+                    &tail.hash,
+                ],
+            );
+            match inserted {
+                // The tail is not what this process saw (entries removed or replaced): read it
+                // again, and let the chain function judge it.
+                Ok(0) => *self.audit_tail_hint.lock() = None,
+                Ok(_) => {
+                    let tail = AuditTail { seq, hash: prev };
+                    *self.audit_tail_hint.lock() = Some(tail.clone());
+                    return Ok(tail);
+                }
+                // Another node took the sequence number: read the tail again.
+                Err(StorageError::AlreadyExists) => *self.audit_tail_hint.lock() = None,
+                Err(other) => {
+                    *self.audit_tail_hint.lock() = None;
+                    return Err(other);
+                }
+            }
+        }
+        Err(StorageError::Conflict(
+            "other nodes kept appending to the audit log first".into(),
+        ))
     }
 
     fn audit_tail(&self) -> StorageResult<Option<AuditTail>> {

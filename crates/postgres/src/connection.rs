@@ -13,6 +13,11 @@ use strongroom_storage::{Health, MetaStore, StorageError, StorageResult};
 
 use crate::schema::{MIGRATIONS, MIGRATION_LOCK};
 
+/// Milliseconds a statement may wait for a lock (PostgreSQL `lock_timeout`).
+const LOCK_TIMEOUT_MS: u64 = 4_000;
+/// Milliseconds a statement may run (PostgreSQL `statement_timeout`).
+const STATEMENT_TIMEOUT_MS: u64 = 30_000;
+
 /// How to reach PostgreSQL.
 #[derive(Clone)]
 pub struct PgSettings {
@@ -198,6 +203,9 @@ pub struct PgStore {
     settings: PgSettings,
     pool: Mutex<Pool>,
     freed: Condvar,
+    /// The audit chain's tail as this process last appended or read it (a hint: an append
+    /// that finds its sequence number taken re-reads the tail and tries again).
+    pub(crate) audit_tail_hint: Mutex<Option<strongroom_storage::AuditTail>>,
 }
 
 impl PgStore {
@@ -215,6 +223,7 @@ impl PgStore {
                 open: 0,
             }),
             freed: Condvar::new(),
+            audit_tail_hint: Mutex::new(None),
             settings,
         };
         if let Some(schema) = &store.settings.schema {
@@ -234,6 +243,13 @@ impl PgStore {
 
     fn connect(&self) -> StorageResult<Conn> {
         let mut client = self.config.connect(NoTls).map_err(map_err)?;
+        // Bounded waits: a statement that waits on a lock or runs longer than these fails
+        // (retryable) rather than holding a caller — and with it an audited answer — forever.
+        client
+            .batch_execute(&format!(
+                "SET lock_timeout = {LOCK_TIMEOUT_MS}; SET statement_timeout = {STATEMENT_TIMEOUT_MS}"
+            ))
+            .map_err(map_err)?;
         if let Some(schema) = &self.settings.schema {
             client
                 .batch_execute(&format!("SET search_path TO \"{schema}\""))
@@ -307,6 +323,25 @@ impl PgStore {
                 }
             }
         }
+    }
+
+    /// Runs one statement on its own (PostgreSQL makes it its own transaction: one round trip).
+    /// Not retried, like [`PgStore::write`].
+    pub(crate) fn write_statement(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StorageResult<u64> {
+        let mut conn = self.checkout()?;
+        let result = (|| {
+            let Conn { client, cache } = &mut conn;
+            let st = prepared(client, cache, sql)?;
+            client.execute(&st, params)
+        })()
+        .map_err(map_err);
+        let healthy = !conn.client.is_closed();
+        self.checkin(conn, healthy);
+        result
     }
 
     /// Runs `work` in a transaction and commits. Not retried: a write whose outcome is unknown
@@ -400,6 +435,8 @@ pub(crate) fn map_err(err: postgres::Error) -> StorageError {
         Some(code)
             if *code == SqlState::ADMIN_SHUTDOWN
                 || *code == SqlState::CRASH_SHUTDOWN
+                || *code == SqlState::LOCK_NOT_AVAILABLE
+                || *code == SqlState::QUERY_CANCELED
                 || *code == SqlState::CANNOT_CONNECT_NOW
                 || *code == SqlState::TOO_MANY_CONNECTIONS
                 || code.code().starts_with("08") =>

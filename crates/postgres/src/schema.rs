@@ -5,8 +5,6 @@
 
 /// Advisory lock key that serializes migrations (and nothing else).
 pub(crate) const MIGRATION_LOCK: i64 = 0x5354_524f_4e47_0001;
-/// Advisory lock key that serializes audit appends, keeping one hash chain.
-pub(crate) const AUDIT_LOCK: i32 = 0x5352_0002;
 
 pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: the spine — keys, users, credentials, tokens, audit.

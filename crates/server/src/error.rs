@@ -230,6 +230,19 @@ pub(crate) fn redact_values(message: &str) -> String {
         .join("`")
 }
 
+/// [`redact_values`] for query strings, whose error path is the parameter's own name: for an
+/// unknown parameter that name is the client's, so the path goes too.
+pub(crate) fn redact_query(message: &str) -> String {
+    let redacted = redact_values(message);
+    match redacted.find("unknown field") {
+        Some(at) => format!(
+            "unknown query parameter{}",
+            &redacted[at + "unknown field".len()..]
+        ),
+        None => redacted,
+    }
+}
+
 /// Replaces every "`marker`<what the client sent>`" with `replacement` (the name is theirs).
 fn drop_named(message: &str, marker: &str, replacement: &str) -> String {
     let mut out = String::with_capacity(message.len());
@@ -283,5 +296,7 @@ mod tests {
         assert_eq!(msg, "unknown field, expected one of `data`, `options`");
         let msg = redact_values("missing field `days` at line 1 column 2");
         assert_eq!(msg, "missing field `days` at line 1 column 2");
+        let msg = redact_query("sk_live_abc: unknown field `sk_live_abc`, expected `version`");
+        assert_eq!(msg, "unknown query parameter, expected `version`");
     }
 }

@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 use strongroom_core::{CoreError, Op, Principal};
 
-use crate::error::{redact_values, ApiError};
+use crate::error::{redact_query, redact_values, ApiError};
 use crate::state::AppState;
 
 /// A JSON body; malformed, oversize or mistyped bodies become [`ApiError`]s.
@@ -42,7 +42,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| ApiQuery(q.0))
-            .map_err(|e: QueryRejection| ApiError::BadParameter(redact_values(&e.body_text())))
+            .map_err(|e: QueryRejection| ApiError::BadParameter(redact_query(&e.body_text())))
     }
 }
 

@@ -68,7 +68,10 @@ mod tests {
             .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["error"]["code"], "internal");
-        assert!(!body.to_string().contains("a bug"), "the panic stays in the log");
+        assert!(
+            !body.to_string().contains("a bug"),
+            "the panic stays in the log"
+        );
         let response = app
             .oneshot(Request::get("/fine").body(Body::empty()).unwrap())
             .await

@@ -2,11 +2,14 @@
 //!
 //! An operation queues its entry and, unless its description says the entry may be queued
 //! (`Durability::Queued`: background work nobody waits on), waits until the entry is committed
-//! before its result is returned. One writer thread appends everything queued in one
-//! transaction, then the next batch, so under load one commit carries many entries; waiting
-//! callers are bounded by [`DURABLE_WAIT`] whatever the database does (a caller never appends
-//! itself, so a stuck append cannot hold it). The writer retries after a failure and anchors
-//! the chain head in the main database.
+//! before its result is returned. A waiting caller that finds no append running appends
+//! everything queued in one transaction itself (leader); callers that arrive meanwhile wait for
+//! that commit or take the next batch (followers), so under load one commit carries many
+//! entries, and an idle node pays one commit per operation but no thread hand-off. Followers
+//! wait at most [`DURABLE_WAIT`]; a leader is bounded by the database's own limits (SQLite's
+//! 5 s busy timeout, PostgreSQL's lock and statement timeouts). A background thread appends
+//! queued-only entries, retries after a failure, and anchors the chain head in the main
+//! database.
 //!
 //! Failing closed: when an append fails, every waiter whose entry it carried gets an error
 //! (its operation's result is withheld), and [`AuditWriter::admit`] refuses new operations
@@ -80,6 +83,8 @@ struct State {
     queue: VecDeque<(u64, AuditEntry)>,
     /// The last ticket handed out.
     issued: u64,
+    /// An append is running (its entries are out of the queue).
+    appending: bool,
     /// Every ticket up to this one is stored.
     durable: u64,
     fault: Option<Fault>,
@@ -120,6 +125,7 @@ impl AuditWriter {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 issued: 0,
+                appending: false,
                 durable: 0,
                 fault: None,
                 head: None,
@@ -156,19 +162,24 @@ impl AuditWriter {
         Ok(())
     }
 
-    /// Queues an entry; returns its ticket for [`AuditWriter::wait_durable`].
-    pub(crate) fn record(&self, entry: AuditEntry) -> u64 {
+    /// Queues an entry; returns its ticket for [`AuditWriter::wait_durable`]. An entry nobody
+    /// will wait for (`queued_only`) wakes the background writer; the others are appended by
+    /// their own caller (or a concurrent one), saving a thread hand-off per operation.
+    pub(crate) fn record(&self, entry: AuditEntry, queued_only: bool) -> u64 {
         let mut st = self.shared.state.lock();
         st.issued += 1;
         let ticket = st.issued;
         st.queue.push_back((ticket, entry));
         drop(st);
-        self.shared.wake.notify_one();
+        if queued_only {
+            self.shared.wake.notify_one();
+        }
         ticket
     }
 
-    /// Returns once the entry of `ticket` is stored. Fails when its append fails or it is not
-    /// stored within [`DURABLE_WAIT`]. Blocks: never call it on an async worker.
+    /// Returns once the entry of `ticket` is stored, appending it (with everything queued
+    /// before it) when no append is running. Fails when its append fails or, for a follower,
+    /// when it is not stored within [`DURABLE_WAIT`]. Blocks: never call it on an async worker.
     pub(crate) fn wait_durable(&self, ticket: u64) -> CoreResult<()> {
         crate::blocking::check();
         let deadline = Instant::now() + DURABLE_WAIT;
@@ -179,6 +190,10 @@ impl AuditWriter {
             }
             if let Some(fault) = &st.fault {
                 return Err(fault.error());
+            }
+            if !st.appending {
+                st = append_queued(&self.shared, st);
+                continue;
             }
             if self
                 .shared
@@ -237,22 +252,25 @@ impl Drop for AuditWriter {
 }
 
 /// Appends up to [`MAX_BATCH`] queued entries in one transaction, with the state unlocked
-/// meanwhile; records the outcome and wakes every waiter. Only the writer thread calls it.
+/// meanwhile; records the outcome and wakes every waiter. Callers hold the state with no
+/// append running.
 fn append_queued<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
     let take = st.queue.len().min(MAX_BATCH);
     if take == 0 {
         return st;
     }
     let batch: Vec<(u64, AuditEntry)> = st.queue.drain(..take).collect();
+    st.appending = true;
     // Sequence numbers only grow: the log's tail (whoever appended last, on any node) is never
     // below the head this node last saw. If it is, entries were removed behind our back — and
     // appending on top would hide it.
     let floor = st.head.as_ref().map_or(0, |(seq, _)| *seq);
     let result = MutexGuard::unlocked(&mut st, || {
         let entries: Vec<AuditEntry> = batch.iter().map(|(_, e)| e.clone()).collect();
-        let first = AtomicBool::new(true);
+        // Checked on every call: a backend may chain a batch more than once (re-reading the
+        // tail after losing a race).
         let chain = |prev: &[u8], seq: u64, e: &AuditEntry| {
-            if first.swap(false, Ordering::Relaxed) && seq <= floor {
+            if seq <= floor {
                 return Err(format!(
                     "the audit log now ends at entry {}, below entry {floor} this node wrote or saw: entries were removed",
                     seq - 1
@@ -262,6 +280,7 @@ fn append_queued<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> Mutex
         };
         shared.storage.append_audit(&entries, &chain)
     });
+    st.appending = false;
     match result {
         Ok(tail) => {
             if st.fault.take().is_some() {
@@ -298,13 +317,13 @@ fn writer_loop(shared: &Shared) {
     loop {
         let mut st = shared.state.lock();
         if st.queue.is_empty() && !shared.stop.load(Ordering::SeqCst) {
-            shared.wake.wait_for(&mut st, ANCHOR_INTERVAL);
+            shared.wake.wait_for(&mut st, FLUSH_INTERVAL);
         }
         let stopping = shared.stop.load(Ordering::SeqCst);
         if st.fault.is_some() && !stopping {
             MutexGuard::unlocked(&mut st, || std::thread::sleep(RETRY_INTERVAL));
         }
-        while !st.queue.is_empty() {
+        while !st.queue.is_empty() && !st.appending {
             st = append_queued(shared, st);
             if st.fault.is_some() {
                 break;
