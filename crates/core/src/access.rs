@@ -48,7 +48,11 @@ pub struct Policy {
     pub namespaces: Vec<String>,
     pub capabilities: BTreeSet<Capability>,
     /// Requests per second this token may make (enforced by the server); `None` = unlimited.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::opt_u32"
+    )]
     pub rate_limit_per_sec: Option<u32>,
 }
 

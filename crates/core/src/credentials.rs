@@ -99,8 +99,10 @@ impl std::fmt::Debug for CredentialData {
 #[serde(deny_unknown_fields)]
 pub struct PutOptions {
     /// Check-and-set: the write succeeds only if the current version is this (0 = must not exist).
+    #[serde(default, deserialize_with = "crate::json::opt_u64")]
     pub cas: Option<u64>,
     /// Versions to keep from now on (1–100).
+    #[serde(default, deserialize_with = "crate::json::opt_u32")]
     pub max_versions: Option<u32>,
 }
 

@@ -50,10 +50,13 @@ impl Default for LockoutPolicy {
 #[serde(deny_unknown_fields)]
 pub struct SuspensionPolicy {
     /// Authorization denials within the window that suspend the token (1–10,000).
+    #[serde(deserialize_with = "crate::json::u32")]
     pub denials: u32,
     /// The window, in seconds (1–86,400).
+    #[serde(deserialize_with = "crate::json::u32")]
     pub window_secs: u32,
     /// How long a suspension lasts, in seconds (1–604,800).
+    #[serde(deserialize_with = "crate::json::u32")]
     pub suspend_secs: u32,
 }
 

@@ -38,6 +38,7 @@ pub mod events;
 pub mod files;
 pub mod guard;
 pub mod jobs;
+pub mod json;
 pub mod keyring;
 pub mod lifecycle;
 pub mod names;

@@ -61,6 +61,7 @@ pub struct ProviderConfig {
     #[serde(default)]
     pub verify_url: Option<String>,
     /// Refresh this long before expiry even when the caller asks for less.
+    #[serde(deserialize_with = "crate::json::u64")]
     pub refresh_margin_secs: u64,
     pub extra_params: BTreeMap<String, String>,
 }
@@ -78,7 +79,7 @@ pub struct ProviderInput {
     pub revocation_url: Option<String>,
     #[serde(default)]
     pub verify_url: Option<String>,
-    #[serde(default = "default_margin")]
+    #[serde(default = "default_margin", deserialize_with = "crate::json::u64")]
     pub refresh_margin_secs: u64,
     #[serde(default)]
     pub extra_params: BTreeMap<String, String>,
@@ -375,6 +376,15 @@ fn expires_in_secs(value: &Option<Value>) -> Option<i64> {
         _ => None,
     }
 }
+
+/// The refresh statuses a credential can be in.
+const STATUSES: [&str; 5] = [
+    "valid",
+    "refreshing",
+    "refresh_failed",
+    "needs_reauthorization",
+    "revoked",
+];
 
 impl Vault {
     fn namespace_owner(&self, ns: &str) -> CoreResult<UserRef> {
@@ -1066,11 +1076,18 @@ impl Vault {
         ns: &str,
         status: Option<&str>,
     ) -> CoreResult<Vec<CredentialStatus>> {
+        let check = || match status {
+            Some(s) if !STATUSES.contains(&s) => Err(CoreError::Invalid {
+                field: "status",
+                rule: format!("must be one of {}", STATUSES.join(", ")),
+            }),
+            _ => Ok(()),
+        };
         self.execute(
             who,
             Op::CredentialStatusList,
             At::new(ns, status.unwrap_or("")),
-            || Ok(()),
+            check,
             |()| {
                 let keys = self.keyring().namespace(ns)?;
                 let mut out = Vec::new();

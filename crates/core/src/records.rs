@@ -65,9 +65,17 @@ pub struct FieldSpec {
     pub required: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::opt_usize"
+    )]
     pub min_length: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::opt_usize"
+    )]
     pub max_length: Option<usize>,
     /// A regular expression the whole string must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,7 +95,11 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct CollectionSettings {
     pub scope: Scope,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::opt_u64"
+    )]
     pub ttl_secs: Option<u64>,
     #[serde(default)]
     pub searchable: Vec<String>,
@@ -105,7 +117,7 @@ pub struct CollectionSettings {
 pub struct RecordInput {
     pub document: Map<String, Value>,
     /// Check-and-set: write only if the current version is this (0 = must not exist).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::opt_u64")]
     pub if_version: Option<u64>,
 }
 

@@ -299,7 +299,7 @@ impl Vault {
     ) -> CoreResult<T> {
         self.audit_log().admit()?;
         let subject = self.authorize(who, op, at.ns).and_then(|()| {
-            if !at.ns.is_empty() {
+            if !at.ns.is_empty() || matches!(op.access(), Access::In(_)) {
                 crate::names::namespace(at.ns)?;
             }
             resolve()

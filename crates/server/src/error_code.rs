@@ -50,7 +50,8 @@ pub enum ErrorCode {
     UnsupportedContentType,
     /// A range outside the file.
     RangeNotSatisfiable,
-    /// A `Range` header this server does not take.
+    /// A `Range` header this server does not take (malformed, or several ranges): 400, where
+    /// a range outside the file is 416.
     InvalidRange,
     InvalidLink,
     LinkExpired,
@@ -174,7 +175,7 @@ impl ErrorCode {
     pub const fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            InvalidInput | InvalidJson | InvalidParameter | BodyReadFailed => {
+            InvalidInput | InvalidJson | InvalidParameter | BodyReadFailed | InvalidRange => {
                 StatusCode::BAD_REQUEST
             }
             PayloadTooLarge | FileTooLarge | QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
@@ -190,7 +191,7 @@ impl ErrorCode {
                 StatusCode::CONFLICT
             }
             RefreshFailed | RevocationFailed | VerificationFailed => StatusCode::BAD_GATEWAY,
-            RangeNotSatisfiable | InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
+            RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             IntegrityError | KeyRetired | Internal => StatusCode::INTERNAL_SERVER_ERROR,
             FilesNotConfigured | ObjectStorageUnavailable | Unavailable | AuditUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE

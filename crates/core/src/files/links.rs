@@ -31,7 +31,7 @@ const MAX_TOKEN_LEN: usize = 1024;
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
     /// Seconds until the link expires: 1 to 604800 (7 days); 900 when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::opt_u64")]
     pub expires_in_secs: Option<u64>,
     /// Whether the link works for one download only.
     #[serde(default)]

@@ -34,6 +34,7 @@ pub(crate) struct VersionQuery {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct VersionsBody {
+    #[serde(deserialize_with = "strongroom_core::json::vec_u64")]
     versions: Vec<u64>,
 }
 

@@ -36,7 +36,7 @@ pub(crate) struct EventParams {
 pub(crate) struct RetentionBody {
     /// Days to keep events; null keeps them forever. Required: `{}` is refused rather than
     /// read as "forever".
-    #[serde(deserialize_with = "Option::deserialize")]
+    #[serde(deserialize_with = "strongroom_core::json::opt_u32")]
     days: Option<u32>,
 }
 

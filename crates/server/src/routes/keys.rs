@@ -12,6 +12,7 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MinVersionBody {
+    #[serde(deserialize_with = "strongroom_core::json::u32")]
     version: u32,
 }
 

@@ -15,6 +15,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub(crate) struct AccessTokenBody {
     /// The token must stay valid at least this long (seconds, default 60).
+    #[serde(default, deserialize_with = "strongroom_core::json::opt_u64")]
     min_valid_secs: Option<u64>,
 }
 

@@ -100,7 +100,9 @@ pub(crate) struct CreateTokenBody {
     name: String,
     namespaces: Vec<String>,
     capabilities: BTreeSet<Capability>,
+    #[serde(default, deserialize_with = "strongroom_core::json::opt_u64")]
     expires_in_secs: Option<u64>,
+    #[serde(default, deserialize_with = "strongroom_core::json::opt_u32")]
     rate_limit_per_sec: Option<u32>,
 }
 
