@@ -24,7 +24,9 @@ impl Visitor<'_> for Integral {
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
-        u64::try_from(v).map_err(|_| E::custom("invalid value: a negative number, expected a non-negative integer"))
+        u64::try_from(v).map_err(|_| {
+            E::custom("invalid value: a negative number, expected a non-negative integer")
+        })
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
@@ -51,8 +53,11 @@ pub fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 /// A `u32` field.
 pub fn u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let v = integral(d)?;
-    std::primitive::u32::try_from(v)
-        .map_err(|_| de::Error::custom("invalid value: a number out of range, expected a 32-bit unsigned integer"))
+    std::primitive::u32::try_from(v).map_err(|_| {
+        de::Error::custom(
+            "invalid value: a number out of range, expected a 32-bit unsigned integer",
+        )
+    })
 }
 
 /// An optional `u64` field (absent or `null` is `None`; use with `#[serde(default)]`).
@@ -73,7 +78,8 @@ pub fn opt_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error>
 pub fn opt_usize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
     opt_u64(d)?
         .map(|v| {
-            usize::try_from(v).map_err(|_| de::Error::custom("invalid value: a number out of range"))
+            usize::try_from(v)
+                .map_err(|_| de::Error::custom("invalid value: a number out of range"))
         })
         .transpose()
 }
@@ -82,7 +88,10 @@ pub fn opt_usize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Er
 pub fn vec_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
     #[derive(Deserialize)]
     struct Wrap(#[serde(deserialize_with = "u64")] std::primitive::u64);
-    Ok(Vec::<Wrap>::deserialize(d)?.into_iter().map(|w| w.0).collect())
+    Ok(Vec::<Wrap>::deserialize(d)?
+        .into_iter()
+        .map(|w| w.0)
+        .collect())
 }
 
 #[cfg(test)]
@@ -114,7 +123,10 @@ mod tests {
             }
         );
         assert_eq!(parse(r#"{"version": 1, "cas": null}"#).unwrap().cas, None);
-        assert_eq!(parse(r#"{"version": 1}"#).unwrap().versions, Vec::<std::primitive::u64>::new());
+        assert_eq!(
+            parse(r#"{"version": 1}"#).unwrap().versions,
+            Vec::<std::primitive::u64>::new()
+        );
     }
 
     #[test]
@@ -127,7 +139,10 @@ mod tests {
             r#"{"version": 1, "cas": 1e300}"#,
         ] {
             let err = parse(bad).unwrap_err();
-            assert!(!err.contains("1.5") && !err.contains("4294967296") && !err.contains("1e300"), "{err}");
+            assert!(
+                !err.contains("1.5") && !err.contains("4294967296") && !err.contains("1e300"),
+                "{err}"
+            );
         }
     }
 }

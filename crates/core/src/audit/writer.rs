@@ -2,14 +2,14 @@
 //!
 //! An operation queues its entry and, unless its description says the entry may be queued
 //! (`Durability::Queued`: background work nobody waits on), waits until the entry is committed
-//! before its result is returned. A waiting caller that finds no append running appends
-//! everything queued in one transaction itself (leader); callers that arrive meanwhile wait for
-//! that commit or take the next batch (followers), so under load one commit carries many
-//! entries, and an idle node pays one commit per operation but no thread hand-off. Followers
-//! wait at most [`DURABLE_WAIT`]; a leader is bounded by the database's own limits (SQLite's
-//! 5 s busy timeout, PostgreSQL's lock and statement timeouts). A background thread appends
-//! queued-only entries, retries after a failure, and anchors the chain head in the main
-//! database.
+//! before its result is returned. A caller alone with an idle log appends its own entry (no
+//! thread hand-off: an idle node pays one commit per operation); when others are queued or an
+//! append is running, the writer thread appends everything queued in one transaction (group
+//! commit: under load one commit carries many entries). Waiting callers give up after
+//! [`DURABLE_WAIT`]; a caller appending its own entry is bounded by the database's own limits
+//! (SQLite's 5 s busy timeout, PostgreSQL's lock and statement timeouts). The writer also
+//! appends queued-only entries, retries after a failure, and anchors the chain head in the
+//! main database.
 //!
 //! Failing closed: when an append fails, every waiter whose entry it carried gets an error
 //! (its operation's result is withheld), and [`AuditWriter::admit`] refuses new operations
@@ -162,16 +162,18 @@ impl AuditWriter {
         Ok(())
     }
 
-    /// Queues an entry; returns its ticket for [`AuditWriter::wait_durable`]. An entry nobody
-    /// will wait for (`queued_only`) wakes the background writer; the others are appended by
-    /// their own caller (or a concurrent one), saving a thread hand-off per operation.
+    /// Queues an entry; returns its ticket for [`AuditWriter::wait_durable`]. A caller alone
+    /// with an idle log will append its own entry (no thread hand-off); otherwise — entries
+    /// nobody waits for (`queued_only`), or others queued or appending — the writer thread is
+    /// woken to append them as one batch.
     pub(crate) fn record(&self, entry: AuditEntry, queued_only: bool) -> u64 {
         let mut st = self.shared.state.lock();
         st.issued += 1;
         let ticket = st.issued;
         st.queue.push_back((ticket, entry));
+        let alone = st.queue.len() == 1 && !st.appending;
         drop(st);
-        if queued_only {
+        if queued_only || !alone {
             self.shared.wake.notify_one();
         }
         ticket
@@ -191,7 +193,8 @@ impl AuditWriter {
             if let Some(fault) = &st.fault {
                 return Err(fault.error());
             }
-            if !st.appending {
+            let alone = st.queue.len() == 1 && st.queue.front().is_some_and(|(t, _)| *t == ticket);
+            if alone && !st.appending {
                 st = append_queued(&self.shared, st);
                 continue;
             }

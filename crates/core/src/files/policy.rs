@@ -14,15 +14,35 @@ use crate::{CoreError, CoreResult, Principal, Vault};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilePolicy {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json::opt_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::opt_u64"
+    )]
     pub max_file_size: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json::opt_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::opt_u64"
+    )]
     pub user_max_bytes: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json::opt_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::opt_u64"
+    )]
     pub user_max_files: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json::opt_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::opt_u64"
+    )]
     pub namespace_max_bytes: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json::opt_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::opt_u64"
+    )]
     pub namespace_max_files: Option<u64>,
     /// Exact types (`image/png`) or families (`image/*`); absent allows every type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
