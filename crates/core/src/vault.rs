@@ -370,16 +370,14 @@ impl Vault {
         if let Err(CoreError::Forbidden(_)) = &result {
             self.note_denial(who, at.ns);
         }
-        let waits = op.durability() == Durability::BeforeAnswer;
-        let ticket = self.record_entry(who, op, at, user, result.as_ref().map(|_| ()), !waits);
+        let ticket = self.record_entry(who, op, at, user, result.as_ref().map(|_| ()));
         if op.durability() == Durability::BeforeAnswer {
             self.audit_log().wait_durable(ticket)?;
         }
         result
     }
 
-    /// Queues the audit entry of an outcome; returns its ticket. `queued_only`: nobody will
-    /// wait for it (the background writer stores it).
+    /// Queues the audit entry of an outcome; returns its ticket.
     fn record_entry(
         &self,
         who: &Principal,
@@ -387,7 +385,6 @@ impl Vault {
         at: At<'_>,
         user: &[u8],
         result: Result<(), &CoreError>,
-        queued_only: bool,
     ) -> u64 {
         let outcome = match result {
             Ok(()) => "ok",
@@ -401,18 +398,15 @@ impl Vault {
                 "integrity failure on stored data"
             );
         }
-        self.audit_log().record(
-            AuditEntry {
-                time: self.now_ms(),
-                token_id: who.token_id.clone(),
-                action: op.action().to_string(),
-                namespace: at.ns.to_string(),
-                user_hash: hex::encode(user),
-                target: at.target.to_string(),
-                outcome: outcome.to_string(),
-            },
-            queued_only,
-        )
+        self.audit_log().record(AuditEntry {
+            time: self.now_ms(),
+            token_id: who.token_id.clone(),
+            action: op.action().to_string(),
+            namespace: at.ns.to_string(),
+            user_hash: hex::encode(user),
+            target: at.target.to_string(),
+            outcome: outcome.to_string(),
+        })
     }
 
     /// Records what the vault did on its own (a job's work, one step of a composite
@@ -426,7 +420,7 @@ impl Vault {
         result: &CoreResult<T>,
     ) {
         debug_assert_eq!(op.access(), Access::Internal, "{op:?} is not internal");
-        self.record_entry(who, op, at, user, result.as_ref().map(|_| ()), true);
+        self.record_entry(who, op, at, user, result.as_ref().map(|_| ()));
     }
 
     /// [`Vault::record_internal`] for a failure.
@@ -439,7 +433,7 @@ impl Vault {
         error: &CoreError,
     ) {
         debug_assert_eq!(op.access(), Access::Internal, "{op:?} is not internal");
-        self.record_entry(who, op, at, user, Err(error), true);
+        self.record_entry(who, op, at, user, Err(error));
     }
 
     /// Records a failure found after the answer began (a download cut off by damage found
@@ -452,7 +446,7 @@ impl Vault {
         user: &[u8],
         error: &CoreError,
     ) {
-        self.record_entry(who, op, at, user, Err(error), true);
+        self.record_entry(who, op, at, user, Err(error));
     }
 
     /// Whether background work may run now: not while the audit log cannot be written.

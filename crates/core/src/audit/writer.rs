@@ -2,14 +2,13 @@
 //!
 //! An operation queues its entry and, unless its description says the entry may be queued
 //! (`Durability::Queued`: background work nobody waits on), waits until the entry is committed
-//! before its result is returned. A caller alone with an idle log appends its own entry (no
-//! thread hand-off: an idle node pays one commit per operation); when others are queued or an
-//! append is running, the writer thread appends everything queued in one transaction (group
-//! commit: under load one commit carries many entries). Waiting callers give up after
-//! [`DURABLE_WAIT`]; a caller appending its own entry is bounded by the database's own limits
-//! (SQLite's 5 s busy timeout, PostgreSQL's lock and statement timeouts). The writer also
-//! appends queued-only entries, retries after a failure, and anchors the chain head in the
-//! main database.
+//! before its result is returned. One writer thread appends everything queued in one
+//! transaction, then the next batch (group commit: under load one commit carries many
+//! entries). Callers never append themselves, so a stuck append cannot hold one: every wait is
+//! bounded by [`DURABLE_WAIT`]. (Callers that appended their own entry when alone were tried:
+//! one hand-off less for a single-threaded library caller, but under HTTP load the callers'
+//! small commits cost a third of the throughput; BENCHMARKS.md has the numbers.) The writer
+//! retries after a failure and anchors the chain head in the main database.
 //!
 //! Failing closed: when an append fails, every waiter whose entry it carried gets an error
 //! (its operation's result is withheld), and [`AuditWriter::admit`] refuses new operations
@@ -83,8 +82,6 @@ struct State {
     queue: VecDeque<(u64, AuditEntry)>,
     /// The last ticket handed out.
     issued: u64,
-    /// An append is running (its entries are out of the queue).
-    appending: bool,
     /// Every ticket up to this one is stored.
     durable: u64,
     fault: Option<Fault>,
@@ -125,7 +122,6 @@ impl AuditWriter {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 issued: 0,
-                appending: false,
                 durable: 0,
                 fault: None,
                 head: None,
@@ -162,26 +158,20 @@ impl AuditWriter {
         Ok(())
     }
 
-    /// Queues an entry; returns its ticket for [`AuditWriter::wait_durable`]. A caller alone
-    /// with an idle log will append its own entry (no thread hand-off); otherwise — entries
-    /// nobody waits for (`queued_only`), or others queued or appending — the writer thread is
-    /// woken to append them as one batch.
-    pub(crate) fn record(&self, entry: AuditEntry, queued_only: bool) -> u64 {
+    /// Queues an entry and wakes the writer; returns its ticket for
+    /// [`AuditWriter::wait_durable`].
+    pub(crate) fn record(&self, entry: AuditEntry) -> u64 {
         let mut st = self.shared.state.lock();
         st.issued += 1;
         let ticket = st.issued;
         st.queue.push_back((ticket, entry));
-        let alone = st.queue.len() == 1 && !st.appending;
         drop(st);
-        if queued_only || !alone {
-            self.shared.wake.notify_one();
-        }
+        self.shared.wake.notify_one();
         ticket
     }
 
-    /// Returns once the entry of `ticket` is stored, appending it (with everything queued
-    /// before it) when no append is running. Fails when its append fails or, for a follower,
-    /// when it is not stored within [`DURABLE_WAIT`]. Blocks: never call it on an async worker.
+    /// Returns once the entry of `ticket` is stored. Fails when its append fails or it is not
+    /// stored within [`DURABLE_WAIT`]. Blocks: never call it on an async worker.
     pub(crate) fn wait_durable(&self, ticket: u64) -> CoreResult<()> {
         crate::blocking::check();
         let deadline = Instant::now() + DURABLE_WAIT;
@@ -192,11 +182,6 @@ impl AuditWriter {
             }
             if let Some(fault) = &st.fault {
                 return Err(fault.error());
-            }
-            let alone = st.queue.len() == 1 && st.queue.front().is_some_and(|(t, _)| *t == ticket);
-            if alone && !st.appending {
-                st = append_queued(&self.shared, st);
-                continue;
             }
             if self
                 .shared
@@ -255,15 +240,13 @@ impl Drop for AuditWriter {
 }
 
 /// Appends up to [`MAX_BATCH`] queued entries in one transaction, with the state unlocked
-/// meanwhile; records the outcome and wakes every waiter. Callers hold the state with no
-/// append running.
+/// meanwhile; records the outcome and wakes every waiter. Only the writer thread appends.
 fn append_queued<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
     let take = st.queue.len().min(MAX_BATCH);
     if take == 0 {
         return st;
     }
     let batch: Vec<(u64, AuditEntry)> = st.queue.drain(..take).collect();
-    st.appending = true;
     // Sequence numbers only grow: the log's tail (whoever appended last, on any node) is never
     // below the head this node last saw. If it is, entries were removed behind our back — and
     // appending on top would hide it.
@@ -283,7 +266,6 @@ fn append_queued<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> Mutex
         };
         shared.storage.append_audit(&entries, &chain)
     });
-    st.appending = false;
     match result {
         Ok(tail) => {
             if st.fault.take().is_some() {
@@ -326,7 +308,7 @@ fn writer_loop(shared: &Shared) {
         if st.fault.is_some() && !stopping {
             MutexGuard::unlocked(&mut st, || std::thread::sleep(RETRY_INTERVAL));
         }
-        while !st.queue.is_empty() && !st.appending {
+        while !st.queue.is_empty() {
             st = append_queued(shared, st);
             if st.fault.is_some() {
                 break;
