@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (creates the data directory, root key and admin token on first start).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Create and list namespaces (one per app or tenant).
     #[command(subcommand)]
     Namespace(commands::NamespaceCommand),
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Namespace(c) => commands::namespace(&cli.conn, c),
         Command::Token(c) => commands::token(&cli.conn, c),
         Command::Credential(c) => commands::credential(&cli.conn, c),

@@ -193,10 +193,10 @@ fn hold_audit_lock(db: &Db, secs: u32) -> std::process::Child {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until the lock is held.
+    // Wait until the lock is held (on this schema's table: other tests create theirs meanwhile).
     let deadline = Instant::now() + Duration::from_secs(10);
     while db
-        .psql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'audit' AND l.mode = 'AccessExclusiveLock' AND l.granted")
+        .psql("SELECT count(*) FROM pg_locks l WHERE l.relation = 'audit'::regclass AND l.mode = 'AccessExclusiveLock' AND l.granted")
         .trim()
         == "0"
     {

@@ -152,7 +152,7 @@ fn round_trip_with_ranges_over_http_and_the_cli(backend: Backend) {
         let r = content(&server, &token, PLANTED_USER, &id, Some(bad));
         assert_eq!(
             (r.status, r.code().as_str()),
-            (416, "invalid_range"),
+            (400, "invalid_range"),
             "{bad}"
         );
     }
