@@ -372,6 +372,31 @@ fn tampering_is_an_integrity_error_never_wrong_bytes(backend: Backend) {
     );
 }
 
+/// A chunked upload (no Content-Length) of `chunks` × 10,000 bytes over a plain socket; the
+/// whole answer as text (the server may stop reading midway).
+fn chunked_upload(server: &Server, token: &str, path: &str, chunks: usize) -> String {
+    let mut s = std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/pdf\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    for _ in 0..chunks {
+        let chunk = data(10_000, 1);
+        if write!(s, "{:x}\r\n", chunk.len()).is_err()
+            || s.write_all(&chunk).is_err()
+            || s.write_all(b"\r\n").is_err()
+        {
+            break;
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+}
+
 /// A GET over a plain socket, read until the server closes it: the status line and headers,
 /// and every body byte that arrived (a transfer cut off midway keeps what came).
 fn raw_get(server: &Server, token: &str, path: &str) -> (String, Vec<u8>) {
@@ -560,29 +585,7 @@ fn quotas_sizes_and_types_are_enforced_with_clear_errors(backend: Backend) {
         .unwrap_or(false));
 
     // A streamed body (no Content-Length) that crosses the limit midway is cut off too.
-    let chunked = {
-        let mut s =
-            std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
-        write!(
-            s,
-            "POST /v1/ns/app/users/w/files?name=s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
-             Content-Type: application/pdf\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        for _ in 0..30 {
-            let chunk = data(10_000, 1);
-            if write!(s, "{:x}\r\n", chunk.len()).is_err()
-                || s.write_all(&chunk).is_err()
-                || s.write_all(b"\r\n").is_err()
-            {
-                break;
-            }
-        }
-        let _ = s.write_all(b"0\r\n\r\n");
-        let mut answer = String::new();
-        let _ = s.read_to_string(&mut answer);
-        answer
-    };
+    let chunked = chunked_upload(&server, &token, "/v1/ns/app/users/w/files?name=s", 30);
     assert!(chunked.starts_with("HTTP/1.1 413"), "{chunked}");
     assert!(
         chunked.contains("quota_exceeded") || chunked.contains("file_too_large"),
@@ -858,25 +861,7 @@ fn refused_cut_off_and_stalled_transfers_leave_the_node_serving(backend: Backend
         Some(r#"{"max_file_size": 200000, "namespace_max_bytes": 1000000}"#),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    write!(
-        s,
-        "POST /v1/ns/app/users/u/files?name=c HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/pdf\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    for _ in 0..30 {
-        let chunk = data(10_000, 4);
-        if write!(s, "{:x}\r\n", chunk.len()).is_err()
-            || s.write_all(&chunk).is_err()
-            || s.write_all(b"\r\n").is_err()
-        {
-            break;
-        }
-    }
-    let _ = s.write_all(b"0\r\n\r\n");
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
+    let answer = chunked_upload(&server, &token, "/v1/ns/app/users/u/files?name=c", 30);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     objects.wait_for_count(0);
     assert_eq!(usage(), (0, 0));
