@@ -211,6 +211,15 @@ impl Vault {
                             .map_err(|e| CoreError::from_crypto("event", e))?;
                         let sealed: Sealed = serde_json::from_slice(&plain)
                             .map_err(|_| CoreError::Integrity("event"))?;
+                        // The type hash is a column anyone with the database can copy from
+                        // another event: a filtered query re-checks the decrypted type.
+                        if filter
+                            .event_type
+                            .as_ref()
+                            .is_some_and(|t| *t != sealed.event_type)
+                        {
+                            return Err(CoreError::Integrity("event"));
+                        }
                         Ok(Event {
                             id: hex::encode(&row.id),
                             event_type: sealed.event_type,

@@ -24,6 +24,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::operation::Op;
+use crate::row_auth::RowId;
 use crate::vault::At;
 use crate::{names, CoreError, CoreResult, Principal, Vault};
 
@@ -143,7 +144,7 @@ pub(crate) enum Failure {
     Known(String),
 }
 
-fn suspension_meta_key(ns: &str) -> String {
+pub(crate) fn suspension_meta_key(ns: &str) -> String {
     format!("suspension-policy/{ns}")
 }
 
@@ -256,10 +257,29 @@ impl Vault {
             return Ok(SuspensionPolicy::default());
         }
         match self.storage().get_meta(&suspension_meta_key(ns))? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|_| CoreError::Integrity("suspension policy")),
+            Some(stored) => self.open_suspension_policy(ns, &stored),
             None => Ok(SuspensionPolicy::default()),
         }
+    }
+
+    /// A stored suspension policy, if authentic (see [`crate::row_auth`]).
+    pub(crate) fn open_suspension_policy(
+        &self,
+        ns: &str,
+        stored: &[u8],
+    ) -> CoreResult<SuspensionPolicy> {
+        let body = self.open_row(&RowId::suspension_policy(ns), stored)?;
+        serde_json::from_slice(&body).map_err(|_| CoreError::Integrity("suspension policy"))
+    }
+
+    /// A suspension policy authenticated for `ns`, as stored.
+    pub(crate) fn seal_suspension_policy(
+        &self,
+        ns: &str,
+        policy: &SuspensionPolicy,
+    ) -> CoreResult<Vec<u8>> {
+        let body = serde_json::to_vec(policy).map_err(|e| CoreError::Internal(e.to_string()))?;
+        self.seal_row(&RowId::suspension_policy(ns), &body)
     }
 
     /// A namespace's suspension policy (`admin` there).
@@ -290,8 +310,7 @@ impl Vault {
                 self.keyring().namespace(ns).map(|_| ())
             },
             |()| {
-                let bytes =
-                    serde_json::to_vec(&policy).map_err(|e| CoreError::Internal(e.to_string()))?;
+                let bytes = self.seal_suspension_policy(ns, &policy)?;
                 self.storage().put_meta(&suspension_meta_key(ns), &bytes)?;
                 Ok(policy)
             },

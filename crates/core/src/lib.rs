@@ -46,6 +46,7 @@ pub mod namespaces;
 pub mod oauth;
 pub mod operation;
 pub mod records;
+pub(crate) mod row_auth;
 pub mod secret_string;
 pub mod tokens;
 pub mod users;

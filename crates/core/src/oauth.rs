@@ -27,6 +27,7 @@ use crate::credentials::{open_credential, CredentialData, OAuthTokenSet, PutOpti
 use crate::keyring::contexts;
 use crate::operation::Op;
 use crate::records::NAMESPACE_OWNER;
+use crate::row_auth::RowId;
 use crate::secret_string::SecretString;
 use crate::users::UserRef;
 use crate::vault::At;
@@ -387,6 +388,28 @@ const STATUSES: [&str; 5] = [
 ];
 
 impl Vault {
+    /// A stored provider configuration, if authentic (see [`crate::row_auth`]).
+    pub(crate) fn provider_config(
+        &self,
+        ns: &str,
+        name: &str,
+        stored: &[u8],
+    ) -> CoreResult<ProviderConfig> {
+        let body = self.open_row(&RowId::provider(ns, name), stored)?;
+        serde_json::from_slice(&body).map_err(|_| CoreError::Integrity("provider"))
+    }
+
+    /// A provider configuration authenticated as `ns`/`name`, as stored.
+    pub(crate) fn seal_provider_config(
+        &self,
+        ns: &str,
+        name: &str,
+        config: &ProviderConfig,
+    ) -> CoreResult<Vec<u8>> {
+        let body = serde_json::to_vec(config).map_err(|e| CoreError::Internal(e.to_string()))?;
+        self.seal_row(&RowId::provider(ns, name), &body)
+    }
+
     fn namespace_owner(&self, ns: &str) -> CoreResult<UserRef> {
         let keys = self.keyring().namespace(ns)?;
         let hash = keys.user_hash(NAMESPACE_OWNER);
@@ -425,8 +448,7 @@ impl Vault {
                 refresh_margin_secs: input.refresh_margin_secs,
                 extra_params: input.extra_params,
             };
-            let bytes =
-                serde_json::to_vec(&config).map_err(|e| CoreError::Internal(e.to_string()))?;
+            let bytes = self.seal_provider_config(ns, name, &config)?;
             self.storage().put_provider(ns, name, &bytes, &sealed)?;
             Ok(ProviderInfo {
                 name: name.to_string(),
@@ -448,9 +470,8 @@ impl Vault {
                     .into_iter()
                     .map(|(name, bytes)| {
                         Ok(ProviderInfo {
+                            config: self.provider_config(ns, &name, &bytes)?,
                             name,
-                            config: serde_json::from_slice(&bytes)
-                                .map_err(|_| CoreError::Integrity("provider settings"))?,
                         })
                     })
                     .collect()
@@ -480,8 +501,7 @@ impl Vault {
             .storage()
             .get_provider(ns, name)?
             .ok_or(CoreError::NotFound("provider"))?;
-        let config: ProviderConfig = serde_json::from_slice(&config)
-            .map_err(|_| CoreError::Integrity("provider settings"))?;
+        let config = self.provider_config(ns, name, &config)?;
         let owner = self.namespace_owner(ns)?;
         let key = self
             .existing_user_key(&owner)?
@@ -560,8 +580,9 @@ impl Vault {
         let Some((config, _)) = self.storage().get_provider(&item.namespace, provider)? else {
             return Ok(());
         };
-        let margin = serde_json::from_slice::<ProviderConfig>(&config)
-            .map_or(0, |c| c.refresh_margin_secs) as i64;
+        let margin = self
+            .provider_config(&item.namespace, provider, &config)?
+            .refresh_margin_secs as i64;
         let due = set
             .expires_at
             .as_deref()
@@ -662,11 +683,10 @@ impl Vault {
             let (version, set) = self.current_token_set(user, ns, name)?;
             let provider_name = set.provider.clone();
             let margin = match &provider_name {
-                Some(p) => self
-                    .storage()
-                    .get_provider(ns, p)?
-                    .and_then(|(c, _)| serde_json::from_slice::<ProviderConfig>(&c).ok())
-                    .map_or(0, |c| c.refresh_margin_secs),
+                Some(p) => match self.storage().get_provider(ns, p)? {
+                    Some((c, _)) => self.provider_config(ns, p, &c)?.refresh_margin_secs,
+                    None => 0,
+                },
                 None => 0,
             };
             if fresh(&set, 0) && (min_valid_secs > 0 || fresh(&set, margin)) {
@@ -938,8 +958,9 @@ impl Vault {
             .storage()
             .list_providers(ns)?
             .into_iter()
-            .any(|(_, bytes)| {
-                serde_json::from_slice::<ProviderConfig>(&bytes)
+            // A provider row that fails authentication is not obeyed: nothing is sent to it.
+            .any(|(name, bytes)| {
+                self.provider_config(ns, &name, &bytes)
                     .is_ok_and(|c| c.revocation_url.is_some())
             });
         if !revocable {

@@ -24,6 +24,7 @@ use crate::clock::rfc3339;
 use crate::credentials::object_depth;
 use crate::keyring::{contexts, NamespaceKeys};
 use crate::operation::Op;
+use crate::row_auth::RowId;
 use crate::users::{page_limit, UserRef};
 use crate::vault::{At, Input, Subject};
 use crate::{names, CoreError, CoreResult, Page, Principal, Vault};
@@ -356,6 +357,11 @@ impl CollectionSettings {
     }
 }
 
+/// Whether two JSON values are the same value as the index sees it (its canonical text).
+fn same_json(a: &Value, b: &Value) -> bool {
+    serde_json::to_string(a).ok() == serde_json::to_string(b).ok()
+}
+
 fn value_hash(
     keys: &NamespaceKeys,
     collection: &str,
@@ -379,7 +385,29 @@ impl Vault {
             .storage()
             .get_collection(ns, name)?
             .ok_or(CoreError::NotFound("collection"))?;
-        serde_json::from_slice(&bytes).map_err(|_| CoreError::Integrity("collection settings"))
+        self.collection_settings(ns, name, &bytes)
+    }
+
+    /// Stored collection settings, if authentic (see [`crate::row_auth`]).
+    pub(crate) fn collection_settings(
+        &self,
+        ns: &str,
+        name: &str,
+        stored: &[u8],
+    ) -> CoreResult<CollectionSettings> {
+        let body = self.open_row(&RowId::collection(ns, name), stored)?;
+        serde_json::from_slice(&body).map_err(|_| CoreError::Integrity("collection"))
+    }
+
+    /// Collection settings authenticated as `ns`/`name`, as stored.
+    pub(crate) fn seal_collection_settings(
+        &self,
+        ns: &str,
+        name: &str,
+        settings: &CollectionSettings,
+    ) -> CoreResult<Vec<u8>> {
+        let body = serde_json::to_vec(settings).map_err(|e| CoreError::Internal(e.to_string()))?;
+        self.seal_row(&RowId::collection(ns, name), &body)
     }
 
     /// Creates or updates a collection (`admin` on the namespace). The scope cannot change.
@@ -398,8 +426,7 @@ impl Vault {
         };
         self.execute(who, Op::CollectionPut, At::new(ns, name), check, |()| {
             if let Some(old) = self.storage().get_collection(ns, name)? {
-                let old: CollectionSettings = serde_json::from_slice(&old)
-                    .map_err(|_| CoreError::Integrity("collection settings"))?;
+                let old = self.collection_settings(ns, name, &old)?;
                 if old.scope != settings.scope {
                     return Err(CoreError::Immutable {
                         field: "scope",
@@ -407,8 +434,7 @@ impl Vault {
                     });
                 }
             }
-            let bytes =
-                serde_json::to_vec(&settings).map_err(|e| CoreError::Internal(e.to_string()))?;
+            let bytes = self.seal_collection_settings(ns, name, &settings)?;
             self.storage()
                 .put_collection(ns, name, &bytes, self.now_ms())?;
             Ok(CollectionInfo {
@@ -430,8 +456,7 @@ impl Vault {
                     .list_collections(ns)?
                     .into_iter()
                     .map(|(name, bytes)| {
-                        let settings = serde_json::from_slice(&bytes)
-                            .map_err(|_| CoreError::Integrity("collection settings"))?;
+                        let settings = self.collection_settings(ns, &name, &bytes)?;
                         Ok(CollectionInfo { name, settings })
                     })
                     .collect()
@@ -736,6 +761,15 @@ impl Vault {
                     Scope::Namespace => None,
                 };
                 let mut record = self.decode_record(ns, collection, settings, &owner, row)?;
+                // The index is a row anyone with the database can point elsewhere: a document is
+                // returned only if its own (decrypted) field holds the value asked for.
+                let holds = record
+                    .document
+                    .get(field)
+                    .is_some_and(|v| same_json(v, value));
+                if !holds {
+                    return Err(CoreError::Integrity("record index"));
+                }
                 record.user = user;
                 found.push(record);
             }
@@ -769,8 +803,7 @@ impl Vault {
     ) -> CoreResult<BTreeMap<String, Vec<Record>>> {
         let mut all = BTreeMap::new();
         for (name, bytes) in self.storage().list_collections(&user.keys.name)? {
-            let settings: CollectionSettings = serde_json::from_slice(&bytes)
-                .map_err(|_| CoreError::Integrity("collection settings"))?;
+            let settings = self.collection_settings(&user.keys.name, &name, &bytes)?;
             if settings.scope != Scope::User {
                 continue;
             }

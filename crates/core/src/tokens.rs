@@ -1,7 +1,9 @@
 //! API tokens: creation (operators only), listing, revocation and authentication.
 //!
-//! The database holds only the SHA-256 digest of a token's secret and its policy. A token that
-//! authenticated is trusted from an in-memory cache for `token_cache_ttl_ms`; revoking through
+//! The database holds only the SHA-256 digest of a token's secret and its policy, the policy
+//! authenticated (see [`crate::row_auth`]) together with everything else in the row — id,
+//! digest, name, times, revocation — so a row inserted or edited by someone without the root
+//! key is refused, not obeyed. A token that authenticated is trusted from an in-memory cache for `token_cache_ttl_ms`; revoking through
 //! this node drops it from the cache at once, other nodes notice within that time.
 
 use std::collections::HashMap;
@@ -14,6 +16,7 @@ use strongroom_storage::TokenRow;
 use crate::clock::rfc3339;
 use crate::guard::Failure;
 use crate::operation::Op;
+use crate::row_auth::RowId;
 use crate::vault::{At, Input};
 use crate::{names, CoreError, CoreResult, Page, Policy, Principal, Vault};
 
@@ -45,18 +48,6 @@ pub(crate) struct TokenCache {
     entries: Mutex<HashMap<String, CachedToken>>,
 }
 
-fn info(row: &TokenRow) -> CoreResult<TokenInfo> {
-    Ok(TokenInfo {
-        id: row.id.clone(),
-        name: row.name.clone(),
-        policy: serde_json::from_slice(&row.policy)
-            .map_err(|_| CoreError::Integrity("token policy"))?,
-        created_at: rfc3339(row.created_at),
-        expires_at: row.expires_at.map(rfc3339),
-        revoked_at: row.revoked_at.map(rfc3339),
-    })
-}
-
 fn validate_policy(policy: &Policy) -> CoreResult<()> {
     if policy.namespaces.is_empty() {
         return Err(CoreError::Invalid {
@@ -85,6 +76,32 @@ fn validate_policy(policy: &Policy) -> CoreResult<()> {
 }
 
 impl Vault {
+    /// A token row's policy, if the row is authentic.
+    pub(crate) fn token_policy(&self, row: &TokenRow) -> CoreResult<Policy> {
+        let body = self.open_row(&RowId::token(row), &row.policy)?;
+        serde_json::from_slice(&body).map_err(|_| CoreError::Integrity("token"))
+    }
+
+    /// `policy` authenticated for `row` as it will be stored.
+    pub(crate) fn seal_token_policy(&self, row: &TokenRow, policy: &Policy) -> CoreResult<Vec<u8>> {
+        let body = serde_json::to_vec(policy).map_err(|e| CoreError::Internal(e.to_string()))?;
+        self.seal_row(&RowId::token(row), &body)
+    }
+
+    fn token_info(&self, row: &TokenRow) -> CoreResult<TokenInfo> {
+        let policy = self.token_policy(row).inspect_err(|_| {
+            tracing::warn!(token = %row.id, "a token row failed authentication (revoke it)");
+        })?;
+        Ok(TokenInfo {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            policy,
+            created_at: rfc3339(row.created_at),
+            expires_at: row.expires_at.map(rfc3339),
+            revoked_at: row.revoked_at.map(rfc3339),
+        })
+    }
+
     /// Creates a token (operators only). The returned [`ApiToken`] is the only copy of its secret.
     pub fn create_token(
         &self,
@@ -124,17 +141,18 @@ impl Vault {
         let now = self.now_ms();
         let expires_at = expires_in_secs.map(|secs| now + secs as i64 * 1000);
         let token = ApiToken::generate().map_err(|e| CoreError::Internal(e.to_string()))?;
-        let row = TokenRow {
+        let mut row = TokenRow {
             id: token.id().to_string(),
             secret_hash: token.hash().to_vec(),
             name: name.to_string(),
-            policy: serde_json::to_vec(policy).map_err(|e| CoreError::Internal(e.to_string()))?,
+            policy: Vec::new(),
             created_at: now,
             expires_at,
             revoked_at: None,
         };
+        row.policy = self.seal_token_policy(&row, policy)?;
         self.storage().insert_token(&row)?;
-        Ok((info(&row)?, token))
+        Ok((self.token_info(&row)?, token))
     }
 
     /// Lists tokens (operators only), by id.
@@ -155,7 +173,10 @@ impl Vault {
                     .then(|| rows.last().map(|r| r.id.clone()))
                     .flatten();
                 Ok(Page {
-                    items: rows.iter().map(info).collect::<CoreResult<_>>()?,
+                    items: rows
+                        .iter()
+                        .map(|r| self.token_info(r))
+                        .collect::<CoreResult<_>>()?,
                     next_cursor,
                 })
             },
@@ -183,7 +204,19 @@ impl Vault {
             |()| {
                 self.refuse_revoking_last_operator(id)?;
                 self.token_cache().entries.lock().remove(id);
-                if self.storage().revoke_token(id, self.now_ms())? {
+                let mut row = match self.storage().get_token(id)? {
+                    Some(row) if row.revoked_at.is_none() => row,
+                    _ => return Err(CoreError::NotFound("active token")),
+                };
+                // A forged row can still be revoked: it is stored authentic, revoked and
+                // with no rights, so it stops failing listings.
+                let policy = self
+                    .token_policy(&row)
+                    .unwrap_or_else(|_| Policy::nothing());
+                let at = self.now_ms();
+                row.revoked_at = Some(at);
+                let sealed = self.seal_token_policy(&row, &policy)?;
+                if self.storage().revoke_token(id, at, &sealed)? {
                     Ok(())
                 } else {
                     Err(CoreError::NotFound("active token"))
@@ -204,8 +237,8 @@ impl Vault {
             after = Some(last.id.clone());
             for row in page {
                 let active = row.revoked_at.is_none() && row.expires_at.is_none_or(|at| at > now);
-                let operator =
-                    serde_json::from_slice::<Policy>(&row.policy).is_ok_and(|p| p.is_operator());
+                // A forged row is not an operator (and revoking it is allowed).
+                let operator = self.token_policy(&row).is_ok_and(|p| p.is_operator());
                 if active && operator {
                     operators.push(row.id);
                 }
@@ -239,10 +272,23 @@ impl Vault {
                     self.token_cache().entries.lock().remove(token.id());
                     return Err(known());
                 }
+                let policy = self.token_policy(&row).map_err(|err| {
+                    let who = Principal {
+                        token_id: row.id.clone(),
+                        policy: Policy::nothing(),
+                    };
+                    self.record_internal_failure(
+                        &who,
+                        Op::Authenticate,
+                        At::new("", ""),
+                        &[],
+                        &err,
+                    );
+                    Err(err)
+                })?;
                 let entry = CachedToken {
                     secret_hash: row.secret_hash.clone(),
-                    policy: serde_json::from_slice(&row.policy)
-                        .map_err(|_| Err(CoreError::Integrity("token policy")))?,
+                    policy,
                     expires_at: row.expires_at,
                     cached_at: now,
                 };

@@ -153,6 +153,11 @@ impl Vault {
             }),
         };
         vault.open_audit_log(&anchor_key)?;
+        if first_open {
+            vault.mark_rows_authenticated()?;
+        } else {
+            vault.authenticate_legacy_rows()?;
+        }
         let bootstrap_token = if first_open {
             let system = Principal::system("bootstrap");
             let (_, token) =

@@ -49,11 +49,20 @@ impl TokenStore for PgStore {
         })
     }
 
-    fn revoke_token(&self, id: &str, revoked_at: i64) -> StorageResult<bool> {
+    fn revoke_token(&self, id: &str, revoked_at: i64, policy: &[u8]) -> StorageResult<bool> {
         self.write(|tx| {
             Ok(tx.execute(
-                "UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-                &[&id, &revoked_at],
+                "UPDATE tokens SET revoked_at = $2, policy = $3 WHERE id = $1 AND revoked_at IS NULL",
+                &[&id, &revoked_at, &policy],
+            )? == 1)
+        })
+    }
+
+    fn set_token_policy(&self, id: &str, policy: &[u8]) -> StorageResult<bool> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE tokens SET policy = $2 WHERE id = $1",
+                &[&id, &policy],
             )? == 1)
         })
     }

@@ -57,11 +57,22 @@ impl TokenStore for SqliteStore {
         })
     }
 
-    fn revoke_token(&self, id: &str, revoked_at: i64) -> StorageResult<bool> {
+    fn revoke_token(&self, id: &str, revoked_at: i64, policy: &[u8]) -> StorageResult<bool> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![id, revoked_at],
+                "UPDATE tokens SET revoked_at = ?2, policy = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, revoked_at, policy],
+            )
+            .map(|n| n == 1)
+            .map_err(map_err)
+        })
+    }
+
+    fn set_token_policy(&self, id: &str, policy: &[u8]) -> StorageResult<bool> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE tokens SET policy = ?2 WHERE id = ?1",
+                params![id, policy],
             )
             .map(|n| n == 1)
             .map_err(map_err)

@@ -970,10 +970,20 @@ pub fn tokens_lifecycle(s: &dyn Storage) {
         .collect();
     assert_eq!(ids, ["a", "b"]);
     assert_eq!(s.list_tokens(Some("a"), 10).unwrap().len(), 1);
-    assert!(s.revoke_token("a", 50).unwrap());
-    assert!(!s.revoke_token("a", 60).unwrap());
-    assert!(!s.revoke_token("nope", 60).unwrap());
-    assert_eq!(s.get_token("a").unwrap().unwrap().revoked_at, Some(50));
+    assert!(s.revoke_token("a", 50, b"revoked").unwrap());
+    assert!(!s.revoke_token("a", 60, b"again").unwrap());
+    assert!(!s.revoke_token("nope", 60, b"x").unwrap());
+    let revoked = s.get_token("a").unwrap().unwrap();
+    assert_eq!(
+        (revoked.revoked_at, revoked.policy),
+        (Some(50), b"revoked".to_vec())
+    );
+    assert!(s.set_token_policy("b", b"sealed").unwrap());
+    assert!(!s.set_token_policy("nope", b"sealed").unwrap());
+    assert_eq!(
+        s.get_token("b").unwrap().unwrap().policy,
+        b"sealed".to_vec()
+    );
 }
 
 fn entry(time: i64, token: &str, action: &str) -> AuditEntry {

@@ -116,8 +116,11 @@ pub trait TokenStore {
     fn insert_token(&self, token: &TokenRow) -> StorageResult<()>;
     fn get_token(&self, id: &str) -> StorageResult<Option<TokenRow>>;
     fn list_tokens(&self, after: Option<&str>, limit: usize) -> StorageResult<Vec<TokenRow>>;
-    /// Marks a token revoked; returns false if it does not exist or was already revoked.
-    fn revoke_token(&self, id: &str, revoked_at: i64) -> StorageResult<bool>;
+    /// Marks a token revoked and stores its policy re-authenticated for that state; returns
+    /// false if it does not exist or was already revoked.
+    fn revoke_token(&self, id: &str, revoked_at: i64, policy: &[u8]) -> StorageResult<bool>;
+    /// Replaces a token's stored policy bytes (authenticating rows written before they were).
+    fn set_token_policy(&self, id: &str, policy: &[u8]) -> StorageResult<bool>;
 }
 
 /// The hash-chained audit log.

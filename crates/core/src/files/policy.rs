@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use strongroom_storage::{FileQuota, QuotaBreach};
 
 use crate::operation::Op;
+use crate::row_auth::RowId;
 use crate::vault::At;
 use crate::{CoreError, CoreResult, Principal, Vault};
 
@@ -184,11 +185,21 @@ pub(super) fn breach_message(b: QuotaBreach) -> CoreError {
 impl Vault {
     pub(super) fn file_policy(&self, ns: &str) -> CoreResult<FilePolicy> {
         match self.storage().get_file_policy(ns)? {
-            Some(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|_| CoreError::Integrity("file policy"))
-            }
+            Some(stored) => self.open_file_policy(ns, &stored),
             None => Ok(FilePolicy::default()),
         }
+    }
+
+    /// A stored file policy, if authentic (see [`crate::row_auth`]).
+    pub(crate) fn open_file_policy(&self, ns: &str, stored: &[u8]) -> CoreResult<FilePolicy> {
+        let body = self.open_row(&RowId::file_policy(ns), stored)?;
+        serde_json::from_slice(&body).map_err(|_| CoreError::Integrity("file policy"))
+    }
+
+    /// A file policy authenticated for `ns`, as stored.
+    pub(crate) fn seal_file_policy(&self, ns: &str, policy: &FilePolicy) -> CoreResult<Vec<u8>> {
+        let body = serde_json::to_vec(policy).map_err(|e| CoreError::Internal(e.to_string()))?;
+        self.seal_row(&RowId::file_policy(ns), &body)
     }
 
     /// Sets a namespace's file policy (operator only). Existing files are not touched.
@@ -204,8 +215,7 @@ impl Vault {
             self.keyring().namespace(ns).map(|_| ())
         };
         self.execute(who, Op::FilePolicySet, At::new(ns, ""), check, |()| {
-            let bytes =
-                serde_json::to_vec(&policy).map_err(|e| CoreError::Internal(e.to_string()))?;
+            let bytes = self.seal_file_policy(ns, &policy)?;
             let stored = (policy != FilePolicy::default()).then_some(bytes.as_slice());
             self.storage().set_file_policy(ns, stored)?;
             self.policy_view(ns, policy)
