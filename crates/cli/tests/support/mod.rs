@@ -416,6 +416,47 @@ impl Db {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs SQL as someone with write access to the database would (the server stopped):
+    /// the SQLite file in `data_dir`, or this test's PostgreSQL schema.
+    pub fn tamper(&self, data_dir: &Path, sql: &str) {
+        match self {
+            Db::Sqlite => rusqlite::Connection::open(data_dir.join("strongroom.db"))
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap(),
+            Db::Postgres { .. } => {
+                self.psql(sql);
+            }
+        }
+    }
+
+    /// A byte-string literal in this database's SQL.
+    pub fn blob(&self, bytes: &[u8]) -> String {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        match self {
+            Db::Sqlite => format!("X'{hex}'"),
+            Db::Postgres { .. } => format!("'\\x{hex}'::bytea"),
+        }
+    }
+
+    /// The values of one byte-string column a query selects.
+    pub fn blobs(&self, data_dir: &Path, sql: &str) -> Vec<Vec<u8>> {
+        match self {
+            Db::Sqlite => {
+                let conn = rusqlite::Connection::open(data_dir.join("strongroom.db")).unwrap();
+                let mut stmt = conn.prepare(sql).unwrap();
+                let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap();
+                rows.map(Result::unwrap).collect()
+            }
+            Db::Postgres { .. } => self
+                .psql(&format!("SELECT encode(v, 'hex') FROM ({sql}) AS t(v)"))
+                .lines()
+                .filter(|l| *l != "SET")
+                .map(|l| hex::decode(l.trim()).unwrap())
+                .collect(),
+        }
+    }
+
     /// Every byte the database holds for this server, as a dump an attacker with the database
     /// would have: the SQLite files (data and audit log) or the PostgreSQL schema's rows.
     pub fn dump(&self, data_dir: &Path) -> Vec<u8> {
