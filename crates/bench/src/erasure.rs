@@ -105,7 +105,7 @@ pub fn run(f: &Fixture) -> Result<Vec<Row>> {
                 name: format!("c{i}"),
             };
             f.plain
-                .put_credential_version(&key, None, &new, &|_| Ok(body.clone()))?;
+                .put_credential_version(&key, None, &new, &|_| Ok(body.clone()), &|_| Vec::new())?;
         }
         let started = Instant::now();
         while f.plain.purge_user_items(NAMESPACE, &plain_user, 100_000)? > 0 {}

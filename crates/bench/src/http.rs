@@ -108,7 +108,13 @@ async fn plain_put(
             max_versions: None,
             default_max_versions: 10,
         };
-        store.put_credential_version(&plain_key(user, name), None, &new, &|_| Ok(body.to_vec()))
+        store.put_credential_version(
+            &plain_key(user, name),
+            None,
+            &new,
+            &|_| Ok(body.to_vec()),
+            &|_| Vec::new(),
+        )
     })
     .await;
     match result {

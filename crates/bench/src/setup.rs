@@ -74,7 +74,9 @@ pub fn plain_put(store: &dyn Storage, i: usize, round: usize, now: i64) -> Resul
         max_versions: None,
         default_max_versions: 10,
     };
-    store.put_credential_version(&plain_key(i), None, &new, &|_| Ok(body.clone()))?;
+    store.put_credential_version(&plain_key(i), None, &new, &|_| Ok(body.clone()), &|_| {
+        Vec::new()
+    })?;
     Ok(())
 }
 

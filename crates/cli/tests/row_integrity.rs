@@ -5,7 +5,8 @@
 //! - a token row inserted with an admin policy, or a read-only token given an admin policy;
 //! - a provider configuration edited or moved (where refresh tokens and client secrets go);
 //! - collection settings, file policies and suspension policies edited or moved;
-//! - a unique index row pointed at another record, an event's type hash copied from another.
+//! - a unique index row pointed at another record, an event's type hash copied from another;
+//! - a credential's newest version deleted and its current-version pointer lowered (rollback).
 //!
 //! Rows written before row authentication are authenticated in place on the next start.
 
@@ -19,6 +20,7 @@ on_both_databases!(
     an_edited_or_moved_provider_is_never_obeyed,
     edited_collection_file_and_suspension_policies_are_refused,
     a_repointed_index_row_or_copied_event_type_is_an_integrity_error,
+    a_lowered_or_stripped_version_pointer_is_an_integrity_error,
     rows_written_before_authentication_are_upgraded_in_place,
 );
 
@@ -297,6 +299,44 @@ fn a_repointed_index_row_or_copied_event_type_is_an_integrity_error(db: Db) {
     );
 }
 
+fn a_lowered_or_stripped_version_pointer_is_an_integrity_error(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let mut server = db.start(&data, &[]);
+    let app = app_token(&server, "app", &["read", "write"]);
+    let cred = |user: &str| format!("/v1/ns/app/users/{user}/credentials/key");
+    for user in ["alice", "bob"] {
+        for v in 1..=3 {
+            let body =
+                json!({"data": {"type": "secret", "data": {"api_key": format!("{user}-{v}")}}});
+            put(&server, &cred(user), &app, &body);
+        }
+    }
+    server.stop();
+
+    // One user's newest version deleted and the pointer lowered to serve version 2 (a revoked
+    // key rolled back); the other's pointer stripped.
+    db.tamper(
+        &data,
+        "DELETE FROM credential_versions WHERE version = 3 AND user_hash = \
+           (SELECT user_hash FROM credentials ORDER BY user_hash LIMIT 1); \
+         UPDATE credentials SET current_version = 2 WHERE user_hash = \
+           (SELECT user_hash FROM credentials ORDER BY user_hash LIMIT 1); \
+         UPDATE credentials SET pointer_mac = NULL WHERE user_hash = \
+           (SELECT user_hash FROM credentials ORDER BY user_hash DESC LIMIT 1);",
+    );
+    let server = db.start(&data, &[]);
+    for user in ["alice", "bob"] {
+        let r = get(&server, &cred(user), &app);
+        assert_eq!(r.code(), "integrity_error", "{user}: {}", r.body);
+        assert!(!r.body.contains(&format!("{user}-")), "{}", r.body);
+        // A version asked for by number does not depend on the pointer.
+        let r = get(&server, &format!("{}?version=1", cred(user)), &app);
+        assert_eq!(r.status, 200, "{user}: {}", r.body);
+        assert_eq!(r.json()["data"]["data"]["api_key"], format!("{user}-1"));
+    }
+}
+
 fn rows_written_before_authentication_are_upgraded_in_place(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
@@ -320,6 +360,9 @@ fn rows_written_before_authentication_are_upgraded_in_place(db: Db) {
     );
     let suspension = json!({"denials": 3, "window_secs": 60, "suspend_secs": 600});
     put(&server, "/v1/ns/app/security-policy", &admin, &suspension);
+    let old = "/v1/ns/app/users/alice/credentials/old";
+    let r = server.request("PUT", old, Some(&app), Some(&oauth_body("old")));
+    assert_eq!(r.status, 200, "{}", r.body);
     server.stop();
 
     // Back to the legacy form (plain JSON, no MAC) and no upgrade mark: as a store written by
@@ -331,10 +374,14 @@ fn rows_written_before_authentication_are_upgraded_in_place(db: Db) {
          UPDATE meta SET value = substr(value, 34) WHERE key LIKE 'suspension-policy/%';";
     db.tamper(
         &data,
-        &format!("{LEGACY} DELETE FROM meta WHERE key = 'rows_authenticated';"),
+        &format!(
+            "{LEGACY} UPDATE credentials SET pointer_mac = NULL; \
+             DELETE FROM meta WHERE key IN ('rows_authenticated', 'credential_pointers_authenticated');"
+        ),
     );
     let mut server = db.start(&data, &[]);
     assert_eq!(get(&server, "/v1/sys/tokens", &admin).status, 200);
+    assert_eq!(get(&server, old, &app).status, 200);
     let r = server.request(
         "PUT",
         "/v1/ns/app/users/alice/credentials/c",
@@ -362,6 +409,7 @@ fn rows_written_before_authentication_are_upgraded_in_place(db: Db) {
         "SELECT settings FROM collections",
         "SELECT policy FROM file_policies",
         "SELECT value FROM meta WHERE key LIKE 'suspension-policy/%'",
+        "SELECT pointer_mac FROM credentials",
     ] {
         let values = db.blobs(&data, column);
         assert!(!values.is_empty(), "{column}");

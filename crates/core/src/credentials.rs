@@ -353,9 +353,10 @@ impl Vault {
             )
             .map_err(|e| e.to_string())
         };
+        let pointer = |version: u64| self.credential_pointer(&item, version);
         match self
             .storage()
-            .put_credential_version(&item, options.cas, &new, &seal)
+            .put_credential_version(&item, options.cas, &new, &seal, &pointer)
         {
             Ok(meta) => {
                 if let CredentialData::Oauth2(set) = data {
@@ -386,10 +387,13 @@ impl Vault {
     ) -> CoreResult<Credential> {
         self.credential_op(who, Op::CredentialRead, ns, user_id, name, |user| {
             let item = item_key(user, name);
-            let (_, row) = self
+            let (meta, row) = self
                 .storage()
                 .get_credential_version(&item, version)?
                 .ok_or(CoreError::NotFound("credential"))?;
+            if version.is_none() {
+                self.check_credential_pointer(&item, &meta)?;
+            }
             if row.destroyed {
                 return Err(CoreError::Destroyed(row.version));
             }
@@ -417,10 +421,14 @@ impl Vault {
         name: &str,
     ) -> CoreResult<bool> {
         self.credential_op(who, Op::CredentialExists, ns, user_id, name, |user| {
-            Ok(self
-                .storage()
-                .get_credential_version(&item_key(user, name), None)?
-                .is_some_and(|(_, v)| v.deleted_at.is_none() && !v.destroyed))
+            let item = item_key(user, name);
+            match self.storage().get_credential_version(&item, None)? {
+                Some((meta, v)) => {
+                    self.check_credential_pointer(&item, &meta)?;
+                    Ok(v.deleted_at.is_none() && !v.destroyed)
+                }
+                None => Ok(false),
+            }
         })
     }
 

@@ -526,10 +526,11 @@ impl Vault {
             user_hash: user.hash.clone(),
             name: name.to_string(),
         };
-        let (_, row) = self
+        let (meta, row) = self
             .storage()
             .get_credential_version(&item, None)?
             .ok_or(CoreError::NotFound("credential"))?;
+        self.check_credential_pointer(&item, &meta)?;
         if row.destroyed || row.deleted_at.is_some() {
             return Err(CoreError::NotFound("credential"));
         }

@@ -73,6 +73,8 @@ struct Inner {
     counters: Counters,
     jobs: crate::jobs::JobBoard,
     guard: crate::guard::Guard,
+    /// Authenticates the rows that decide access ([`crate::row_auth`]).
+    row_key: Key<Index>,
 }
 
 /// Counters this node exposes as metrics.
@@ -127,6 +129,7 @@ impl Vault {
                 .map_err(|e| CoreError::Internal(e.to_string()))
         };
         let anchor_key = derive("audit-anchor")?;
+        let row_key = derive("row-auth")?;
         let audit = AuditWriter::start(
             storage.clone(),
             derive("audit-chain")?,
@@ -148,6 +151,7 @@ impl Vault {
                 counters: Counters::default(),
                 jobs: Default::default(),
                 guard: Default::default(),
+                row_key,
                 clock,
                 settings,
             }),
@@ -214,6 +218,10 @@ impl Vault {
     }
 
     /// A MAC key derived from the root key for `label` (e.g. `audit-chain`).
+    pub(crate) fn row_key(&self) -> &Key<Index> {
+        &self.inner.row_key
+    }
+
     pub(crate) fn derived_index_key(&self, label: &str) -> CoreResult<Key<Index>> {
         self.keyring()
             .root()

@@ -4,7 +4,8 @@
 
 use postgres::Row;
 use strongroom_storage::{
-    CredentialStore, ItemKey, ItemMeta, NewVersion, SealFn, StorageError, StorageResult, VersionRow,
+    CredentialStore, ItemKey, ItemMeta, NewVersion, PointerFn, SealFn, StorageError, StorageResult,
+    VersionRow,
 };
 
 use crate::connection::{BadColumn, Columns, PgStore, Tx};
@@ -16,6 +17,7 @@ fn meta_at(r: &Row, at: usize) -> Result<ItemMeta, BadColumn> {
         max_versions: r.small(at + 2)?,
         created_at: r.col(at + 3)?,
         updated_at: r.col(at + 4)?,
+        pointer: r.col(at + 5)?,
     })
 }
 
@@ -39,7 +41,7 @@ fn versions(list: &[u64]) -> Vec<i64> {
 
 /// Locks the metadata row, creating a placeholder (version 0, invisible until commit) if absent.
 fn lock_meta(tx: &mut Tx<'_>, key: &ItemKey, now: i64) -> StorageResult<Option<ItemMeta>> {
-    const SELECT: &str = "SELECT current_version, oldest_version, max_versions, created_at, updated_at FROM credentials \
+    const SELECT: &str = "SELECT current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac FROM credentials \
                           WHERE namespace = $1 AND user_hash = $2 AND name = $3 FOR UPDATE";
     let p: [&(dyn postgres::types::ToSql + Sync); 3] = [&key.namespace, &key.user_hash, &key.name];
     if let Some(row) = tx.query_opt(SELECT, &p)? {
@@ -62,7 +64,7 @@ impl CredentialStore for PgStore {
     fn get_credential_meta(&self, key: &ItemKey) -> StorageResult<Option<ItemMeta>> {
         self.read(|c| {
             Ok(c.query_opt(
-                "SELECT current_version, oldest_version, max_versions, created_at, updated_at FROM credentials \
+                "SELECT current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac FROM credentials \
                  WHERE namespace = $1 AND user_hash = $2 AND name = $3 AND current_version > 0",
                 &[&key.namespace, &key.user_hash, &key.name],
             )?
@@ -79,7 +81,7 @@ impl CredentialStore for PgStore {
         let version = version.map(|v| v as i64);
         self.read(|c| {
             Ok(c.query_opt(
-                "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, \
+                "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, c.pointer_mac, \
                         v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
                  FROM credentials c JOIN users u ON u.namespace = c.namespace AND u.user_hash = c.user_hash \
                  JOIN credential_versions v \
@@ -88,7 +90,7 @@ impl CredentialStore for PgStore {
                  WHERE c.namespace = $1 AND c.user_hash = $2 AND c.name = $3",
                 &[&key.namespace, &key.user_hash, &key.name, &version],
             )?
-            .map(|r| Ok::<_, BadColumn>((meta_at(&r, 0)?, version_at(&r, 5, true)?)))
+            .map(|r| Ok::<_, BadColumn>((meta_at(&r, 0)?, version_at(&r, 6, true)?)))
             .transpose()?)
         })
     }
@@ -99,6 +101,7 @@ impl CredentialStore for PgStore {
         expected_current: Option<u64>,
         new: &NewVersion,
         seal: &SealFn<'_>,
+        pointer: &PointerFn<'_>,
     ) -> StorageResult<ItemMeta> {
         self.write(|tx| {
             let existing = lock_meta(tx, key, new.created_at)?;
@@ -111,6 +114,7 @@ impl CredentialStore for PgStore {
             let version = current + 1;
             let max_versions = new.max_versions.or(existing.as_ref().map(|m| m.max_versions)).unwrap_or(new.default_max_versions).max(1);
             let ciphertext = seal(version).map_err(StorageError::Aborted)?;
+            let pointer = pointer(version);
             tx.execute(
                 "INSERT INTO credential_versions (namespace, user_hash, name, version, created_at, deleted_at, destroyed, ciphertext) \
                  VALUES ($1, $2, $3, $4, $5, NULL, FALSE, $6)",
@@ -135,11 +139,11 @@ impl CredentialStore for PgStore {
             }
             let created_at = existing.as_ref().map_or(new.created_at, |m| m.created_at);
             tx.execute(
-                "UPDATE credentials SET current_version = $4, oldest_version = $5, max_versions = $6, created_at = $7, updated_at = $8 \
+                "UPDATE credentials SET current_version = $4, oldest_version = $5, max_versions = $6, created_at = $7, updated_at = $8, pointer_mac = $9 \
                  WHERE namespace = $1 AND user_hash = $2 AND name = $3",
-                &[&key.namespace, &key.user_hash, &key.name, &(version as i64), &(oldest as i64), &i64::from(max_versions), &created_at, &new.created_at],
+                &[&key.namespace, &key.user_hash, &key.name, &(version as i64), &(oldest as i64), &i64::from(max_versions), &created_at, &new.created_at, &pointer],
             )?;
-            Ok(ItemMeta { current_version: version, oldest_version: oldest, max_versions, created_at, updated_at: new.created_at })
+            Ok(ItemMeta { current_version: version, oldest_version: oldest, max_versions, created_at, updated_at: new.created_at, pointer: Some(pointer) })
         })
     }
 
@@ -201,7 +205,7 @@ impl CredentialStore for PgStore {
         let after = after.unwrap_or("");
         self.read(|c| {
             Ok(c.query(
-                "SELECT name, current_version, oldest_version, max_versions, created_at, updated_at FROM credentials \
+                "SELECT name, current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac FROM credentials \
                  WHERE namespace = $1 AND user_hash = $2 AND name > $3 AND current_version > 0 \
                  AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = $1 AND u.user_hash = $2) ORDER BY name LIMIT $4",
                 &[&namespace, &user_hash, &after, &(limit as i64)],
@@ -209,6 +213,52 @@ impl CredentialStore for PgStore {
             .iter()
             .map(|r| Ok((r.col(0)?, meta_at(r, 1)?)))
             .collect::<Result<_, BadColumn>>()?)
+        })
+    }
+
+    fn credentials_without_pointer(
+        &self,
+        after: Option<&ItemKey>,
+        limit: usize,
+    ) -> StorageResult<Vec<(ItemKey, u64)>> {
+        let (ns, user, name) = match after {
+            Some(k) => (
+                k.namespace.as_str(),
+                k.user_hash.as_slice(),
+                k.name.as_str(),
+            ),
+            None => ("", &[][..], ""),
+        };
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT namespace, user_hash, name, current_version FROM credentials \
+                 WHERE pointer_mac IS NULL AND current_version > 0 AND (namespace, user_hash, name) > ($1, $2, $3) \
+                 ORDER BY namespace, user_hash, name LIMIT $4",
+                &[&ns, &user, &name, &(limit as i64)],
+            )?
+            .iter()
+            .map(|r| {
+                Ok((
+                    ItemKey { namespace: r.col(0)?, user_hash: r.col(1)?, name: r.col(2)? },
+                    r.count(3)?,
+                ))
+            })
+            .collect::<Result<_, BadColumn>>()?)
+        })
+    }
+
+    fn set_credential_pointer(
+        &self,
+        key: &ItemKey,
+        current_version: u64,
+        pointer: &[u8],
+    ) -> StorageResult<bool> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE credentials SET pointer_mac = $5 WHERE namespace = $1 AND user_hash = $2 AND name = $3 \
+                 AND current_version = $4 AND pointer_mac IS NULL",
+                &[&key.namespace, &key.user_hash, &key.name, &(current_version as i64), &pointer],
+            )? == 1)
         })
     }
 }

@@ -201,4 +201,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     INSERT INTO meta (key, value) VALUES ('audit_anchor', ''::BYTEA) ON CONFLICT (key) DO NOTHING;
     "#,
+    // 10: the authenticator of each credential's current-version pointer (NULL until the
+    // vault authenticates the rows written before it).
+    r#"
+    ALTER TABLE credentials ADD COLUMN pointer_mac BYTEA;
+    "#,
 ];

@@ -3,12 +3,14 @@
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use strongroom_storage::{
-    CredentialStore, ItemKey, ItemMeta, NewVersion, SealFn, StorageError, StorageResult, VersionRow,
+    CredentialStore, ItemKey, ItemMeta, NewVersion, PointerFn, SealFn, StorageError, StorageResult,
+    VersionRow,
 };
 
 use crate::connection::{map_err, SqliteStore};
 
-const META_COLUMNS: &str = "current_version, oldest_version, max_versions, created_at, updated_at";
+const META_COLUMNS: &str =
+    "current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac";
 const KEY_MATCH: &str = "namespace = ?1 AND user_hash = ?2 AND name = ?3";
 
 fn meta_at(r: &Row<'_>, at: usize) -> rusqlite::Result<ItemMeta> {
@@ -18,6 +20,7 @@ fn meta_at(r: &Row<'_>, at: usize) -> rusqlite::Result<ItemMeta> {
         max_versions: r.get(at + 2)?,
         created_at: r.get(at + 3)?,
         updated_at: r.get(at + 4)?,
+        pointer: r.get(at + 5)?,
     })
 }
 
@@ -76,21 +79,21 @@ impl CredentialStore for SqliteStore {
     ) -> StorageResult<Option<(ItemMeta, VersionRow)>> {
         // Two statements rather than `COALESCE(?4, current_version)`: a bound value that the
         // planner inspects makes SQLite re-prepare the statement on every rebind.
-        const LATEST: &str = "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, \
+        const LATEST: &str = "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, c.pointer_mac, \
                     v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
              FROM credentials c JOIN users u ON u.namespace = c.namespace AND u.user_hash = c.user_hash \
              JOIN credential_versions v \
                ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
               AND v.version = c.current_version \
              WHERE c.namespace = ?1 AND c.user_hash = ?2 AND c.name = ?3";
-        const EXACT: &str = "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, \
+        const EXACT: &str = "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, c.pointer_mac, \
                     v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
              FROM credentials c JOIN users u ON u.namespace = c.namespace AND u.user_hash = c.user_hash \
              JOIN credential_versions v \
                ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
               AND v.version = ?4 \
              WHERE c.namespace = ?1 AND c.user_hash = ?2 AND c.name = ?3";
-        let row = |r: &rusqlite::Row<'_>| Ok((meta_at(r, 0)?, version_at(r, 5, true)?));
+        let row = |r: &rusqlite::Row<'_>| Ok((meta_at(r, 0)?, version_at(r, 6, true)?));
         self.read(|c| match version {
             None => c
                 .prepare_cached(LATEST)?
@@ -112,6 +115,7 @@ impl CredentialStore for SqliteStore {
         expected_current: Option<u64>,
         new: &NewVersion,
         seal: &SealFn<'_>,
+        pointer: &PointerFn<'_>,
     ) -> StorageResult<ItemMeta> {
         self.write(|tx| {
             let existing = read_meta(tx, key)?;
@@ -130,6 +134,7 @@ impl CredentialStore for SqliteStore {
                 .unwrap_or(new.default_max_versions)
                 .max(1);
             let ciphertext = seal(version).map_err(StorageError::Aborted)?;
+            let pointer = pointer(version);
             let p = params![key.namespace, key.user_hash, key.name];
             tx.prepare_cached(
                 "INSERT INTO credential_versions (namespace, user_hash, name, version, created_at, deleted_at, destroyed, ciphertext) \
@@ -150,12 +155,13 @@ impl CredentialStore for SqliteStore {
             }
             let created_at = existing.as_ref().map_or(new.created_at, |m| m.created_at);
             tx.prepare_cached(&format!(
-                "INSERT INTO credentials (namespace, user_hash, name, {META_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                "INSERT INTO credentials (namespace, user_hash, name, {META_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                  ON CONFLICT (namespace, user_hash, name) DO UPDATE SET current_version = excluded.current_version, \
-                 oldest_version = excluded.oldest_version, max_versions = excluded.max_versions, updated_at = excluded.updated_at"
+                 oldest_version = excluded.oldest_version, max_versions = excluded.max_versions, updated_at = excluded.updated_at, \
+                 pointer_mac = excluded.pointer_mac"
             ))
             .and_then(|mut s| {
-                s.execute(params![p[0], p[1], p[2], version as i64, oldest as i64, max_versions, created_at, new.created_at])
+                s.execute(params![p[0], p[1], p[2], version as i64, oldest as i64, max_versions, created_at, new.created_at, pointer])
             })
             .map_err(map_err)?;
             Ok(ItemMeta {
@@ -164,6 +170,7 @@ impl CredentialStore for SqliteStore {
                 max_versions,
                 created_at,
                 updated_at: new.created_at,
+                pointer: Some(pointer),
             })
         })
     }
@@ -241,6 +248,58 @@ impl CredentialStore for SqliteStore {
                 Ok((r.get(0)?, meta_at(r, 1)?))
             })?
             .collect()
+        })
+    }
+
+    fn credentials_without_pointer(
+        &self,
+        after: Option<&ItemKey>,
+        limit: usize,
+    ) -> StorageResult<Vec<(ItemKey, u64)>> {
+        let (ns, user, name) = match after {
+            Some(k) => (
+                k.namespace.as_str(),
+                k.user_hash.as_slice(),
+                k.name.as_str(),
+            ),
+            None => ("", &[][..], ""),
+        };
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT namespace, user_hash, name, current_version FROM credentials \
+                 WHERE pointer_mac IS NULL AND current_version > 0 AND (namespace, user_hash, name) > (?1, ?2, ?3) \
+                 ORDER BY namespace, user_hash, name LIMIT ?4",
+            )?
+            .query_map(params![ns, user, name, limit as i64], |r| {
+                Ok((
+                    ItemKey {
+                        namespace: r.get(0)?,
+                        user_hash: r.get(1)?,
+                        name: r.get(2)?,
+                    },
+                    r.get::<_, i64>(3)? as u64,
+                ))
+            })?
+            .collect()
+        })
+    }
+
+    fn set_credential_pointer(
+        &self,
+        key: &ItemKey,
+        current_version: u64,
+        pointer: &[u8],
+    ) -> StorageResult<bool> {
+        self.write(|tx| {
+            tx.execute(
+                &format!(
+                    "UPDATE credentials SET pointer_mac = ?5 WHERE {KEY_MATCH} AND current_version = ?4 \
+                     AND pointer_mac IS NULL"
+                ),
+                params![key.namespace, key.user_hash, key.name, current_version as i64, pointer],
+            )
+            .map(|n| n == 1)
+            .map_err(map_err)
         })
     }
 }

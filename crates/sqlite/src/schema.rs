@@ -185,6 +185,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     INSERT OR IGNORE INTO meta (key, value) VALUES ('audit_anchor', x'');
     "#,
+    // 10: the authenticator of each credential's current-version pointer (NULL until the
+    // vault authenticates the rows written before it).
+    r#"
+    ALTER TABLE credentials ADD COLUMN pointer_mac BLOB;
+    "#,
 ];
 
 /// Migrations of the audit file, which lives beside the data file.

@@ -18,6 +18,7 @@ macro_rules! conformance_tests {
             meta_put_if_absent, namespace_lifecycle, kek_rotation_is_check_and_set,
             min_decrypt_version_is_stored, users_insert_get_and_conflict, users_paginate_by_hash,
             rewrap_applies_only_to_unchanged_rows, credential_versions_roundtrip,
+            credential_pointer_is_stored_with_each_version,
             credential_check_and_set, credential_unconditional_writes_append, credential_aborted_seal_writes_nothing,
             credential_max_versions_keep_setting, credential_max_versions_prunes_oldest,
             credentials_vanish_with_their_user, erasure_lifecycle, events_query_newest_first,
@@ -98,8 +99,12 @@ fn seal(v: u64) -> Result<Vec<u8>, String> {
     Ok(format!("ct-{v}").into_bytes())
 }
 
+fn pointer(v: u64) -> Vec<u8> {
+    format!("pointer-{v}").into_bytes()
+}
+
 fn put(s: &dyn Storage, k: &ItemKey, v: u64) -> ItemMeta {
-    s.put_credential_version(k, Some(v - 1), &version(v, 10), &seal)
+    s.put_credential_version(k, Some(v - 1), &version(v, 10), &seal, &pointer)
         .expect("put version")
 }
 
@@ -267,16 +272,38 @@ pub fn credential_versions_roundtrip(s: &dyn Storage) {
     );
 }
 
+pub fn credential_pointer_is_stored_with_each_version(s: &dyn Storage) {
+    ns_with_users(s, "app");
+    let k = key("app", 1, "spotify");
+    assert_eq!(put(s, &k, 1).pointer, Some(pointer(1)));
+    put(s, &k, 2);
+    let (meta, _) = s.get_credential_version(&k, None).unwrap().unwrap();
+    assert_eq!(meta.pointer, Some(pointer(2)));
+    assert_eq!(
+        s.get_credential_meta(&k).unwrap().unwrap().pointer,
+        Some(pointer(2))
+    );
+    let listed = s.list_credentials("app", &k.user_hash, None, 10).unwrap();
+    assert_eq!(listed[0].1.pointer, Some(pointer(2)));
+    // Only rows without one are listed for the upgrade, and a set one is never overwritten.
+    assert!(s.credentials_without_pointer(None, 10).unwrap().is_empty());
+    assert!(!s.set_credential_pointer(&k, 2, b"other").unwrap());
+    assert_eq!(
+        s.get_credential_meta(&k).unwrap().unwrap().pointer,
+        Some(pointer(2))
+    );
+}
+
 pub fn credential_check_and_set(s: &dyn Storage) {
     ns_with_users(s, "app");
     let k = key("app", 1, "c");
     put(s, &k, 1);
     assert!(matches!(
-        s.put_credential_version(&k, Some(0), &version(1, 10), &seal),
+        s.put_credential_version(&k, Some(0), &version(1, 10), &seal, &pointer),
         Err(StorageError::Conflict(_))
     ));
     assert!(matches!(
-        s.put_credential_version(&k, Some(5), &version(6, 10), &seal),
+        s.put_credential_version(&k, Some(5), &version(6, 10), &seal, &pointer),
         Err(StorageError::Conflict(_))
     ));
     put(s, &k, 2);
@@ -289,7 +316,7 @@ pub fn credential_unconditional_writes_append(s: &dyn Storage) {
     let k = key("app", 1, "c");
     for expected in 1..=3u64 {
         let meta = s
-            .put_credential_version(&k, None, &version(expected, 10), &seal)
+            .put_credential_version(&k, None, &version(expected, 10), &seal, &pointer)
             .unwrap();
         assert_eq!(meta.current_version, expected);
     }
@@ -306,7 +333,7 @@ pub fn credential_aborted_seal_writes_nothing(s: &dyn Storage) {
     let k = key("app", 1, "c");
     put(s, &k, 1);
     let failing = |_: u64| -> Result<Vec<u8>, String> { Err("no".into()) };
-    let result = s.put_credential_version(&k, None, &version(2, 10), &failing);
+    let result = s.put_credential_version(&k, None, &version(2, 10), &failing, &pointer);
     assert!(
         matches!(result, Err(StorageError::Aborted(_))),
         "{result:?}"
@@ -326,17 +353,17 @@ pub fn credential_max_versions_keep_setting(s: &dyn Storage) {
         max_versions: n,
         default_max_versions: 4,
     };
-    s.put_credential_version(&k, None, &keep(None), &seal)
+    s.put_credential_version(&k, None, &keep(None), &seal, &pointer)
         .unwrap();
     assert_eq!(
         s.get_credential_meta(&k).unwrap().unwrap().max_versions,
         4,
         "a new credential takes the default"
     );
-    s.put_credential_version(&k, None, &keep(Some(2)), &seal)
+    s.put_credential_version(&k, None, &keep(Some(2)), &seal, &pointer)
         .unwrap();
     for _ in 0..3 {
-        s.put_credential_version(&k, None, &keep(None), &seal)
+        s.put_credential_version(&k, None, &keep(None), &seal, &pointer)
             .unwrap();
     }
     let meta = s.get_credential_meta(&k).unwrap().unwrap();
@@ -351,7 +378,7 @@ pub fn credential_max_versions_prunes_oldest(s: &dyn Storage) {
     ns_with_users(s, "app");
     let k = key("app", 1, "c");
     for v in 1..=5 {
-        s.put_credential_version(&k, Some(v - 1), &version(v, 3), &seal)
+        s.put_credential_version(&k, Some(v - 1), &version(v, 3), &seal, &pointer)
             .unwrap();
     }
     let versions: Vec<_> = s

@@ -75,6 +75,7 @@ pub const TABLES: &[TableSpec] = &[
             ("max_versions", Int),
             ("created_at", Int),
             ("updated_at", Int),
+            ("pointer_mac", Bytes),
         ],
         key_columns: 3,
     },

@@ -79,14 +79,31 @@ pub trait CredentialStore {
     /// Writes the next version, if the current version is `expected_current` (when given;
     /// 0 = the credential must not exist), and prunes to the credential's `max_versions`.
     /// `seal` is called inside the transaction with the new version number; an `Err` from it
-    /// aborts with [`StorageError::Aborted`] and nothing is written.
+    /// aborts with [`StorageError::Aborted`] and nothing is written. `pointer` makes the
+    /// stored [`ItemMeta::pointer`] for the new version.
     fn put_credential_version(
         &self,
         key: &ItemKey,
         expected_current: Option<u64>,
         new: &NewVersion,
         seal: &SealFn<'_>,
+        pointer: &PointerFn<'_>,
     ) -> StorageResult<ItemMeta>;
+    /// Credentials whose pointer is not authenticated yet (written before it existed), after
+    /// `after` in key order, with their current version.
+    fn credentials_without_pointer(
+        &self,
+        after: Option<&ItemKey>,
+        limit: usize,
+    ) -> StorageResult<Vec<(ItemKey, u64)>>;
+    /// Stores the pointer authenticator of a credential if its current version is still
+    /// `current_version` and it has none; returns whether it did.
+    fn set_credential_pointer(
+        &self,
+        key: &ItemKey,
+        current_version: u64,
+        pointer: &[u8],
+    ) -> StorageResult<bool>;
     /// Every retained version, oldest first, without ciphertexts.
     fn list_credential_versions(&self, key: &ItemKey) -> StorageResult<Vec<VersionRow>>;
     /// Marks versions deleted at `deleted_at`, or undeleted when `None`. Returns how many changed.

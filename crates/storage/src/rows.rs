@@ -59,6 +59,9 @@ pub struct ItemMeta {
     pub max_versions: u32,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Authenticates `current_version` for this credential (made by core, opaque here), so a
+    /// lowered pointer is detected; `None` only on rows written before it existed.
+    pub pointer: Option<Vec<u8>>,
 }
 
 /// One stored version of a credential.
@@ -85,6 +88,10 @@ pub struct NewVersion {
 /// Produces the ciphertext of the version numbered by its argument, inside the write
 /// transaction (the version is part of the associated data). An `Err` aborts the write.
 pub type SealFn<'a> = dyn Fn(u64) -> Result<Vec<u8>, String> + 'a;
+
+/// Produces the authenticator of a credential's current-version pointer for the version numbered
+/// by its argument, inside the write transaction.
+pub type PointerFn<'a> = dyn Fn(u64) -> Vec<u8> + 'a;
 
 /// An API token: only the digest of its secret, and its policy as opaque bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]

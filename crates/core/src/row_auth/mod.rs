@@ -22,7 +22,7 @@ use std::borrow::Cow;
 
 use strongroom_crypto::keyed_hash::constant_time_eq;
 use strongroom_crypto::{AssociatedData, Index, Key};
-use strongroom_storage::TokenRow;
+use strongroom_storage::{ItemKey, ItemMeta, TokenRow};
 
 use crate::{CoreError, CoreResult, Vault};
 
@@ -32,6 +32,8 @@ const FORMAT: u8 = 1;
 const MAC_LEN: usize = 32;
 /// `meta` key recording that every row of the kinds above is authenticated.
 pub(crate) const UPGRADED_META: &str = "rows_authenticated";
+/// `meta` key recording that every credential's current-version pointer is authenticated.
+pub(crate) const POINTERS_META: &str = "credential_pointers_authenticated";
 
 /// What an authenticated row is, for its MAC.
 pub(crate) struct RowId<'a> {
@@ -55,6 +57,12 @@ impl<'a> RowId<'a> {
     /// A time (ms since the epoch) as 8 big-endian bytes.
     pub(crate) fn time(mut self, ms: i64) -> Self {
         self.fields.push(Cow::Owned(ms.to_be_bytes().to_vec()));
+        self
+    }
+
+    /// A count or version as 8 big-endian bytes.
+    pub(crate) fn number(mut self, n: u64) -> Self {
+        self.fields.push(Cow::Owned(n.to_be_bytes().to_vec()));
         self
     }
 
@@ -97,6 +105,16 @@ impl<'a> RowId<'a> {
     /// A namespace's file policy (quotas, types).
     pub(crate) fn file_policy(ns: &'a str) -> Self {
         Self::new("file policy").field(ns.as_bytes())
+    }
+
+    /// A credential's current-version pointer (no body: the MAC is the whole row value). A
+    /// lowered pointer serving an older retained version fails it.
+    pub(crate) fn credential_pointer(item: &'a ItemKey, version: u64) -> Self {
+        Self::new("credential pointer")
+            .field(item.namespace.as_bytes())
+            .field(&item.user_hash)
+            .field(item.name.as_bytes())
+            .number(version)
     }
 
     /// A namespace's token-suspension policy.
@@ -152,20 +170,43 @@ pub(crate) fn open<'a>(
 }
 
 impl Vault {
-    pub(crate) fn row_key(&self) -> CoreResult<Key<Index>> {
-        self.derived_index_key("row-auth")
-    }
-
     /// `body` sealed as the row `id`.
     pub(crate) fn seal_row(&self, id: &RowId<'_>, body: &[u8]) -> CoreResult<Vec<u8>> {
-        Ok(seal(&self.row_key()?, id, body))
+        Ok(seal(self.row_key(), id, body))
+    }
+
+    /// The authenticator of `item`'s current-version pointer at `version`.
+    pub(crate) fn credential_pointer(&self, item: &ItemKey, version: u64) -> Vec<u8> {
+        seal(
+            self.row_key(),
+            &RowId::credential_pointer(item, version),
+            b"",
+        )
+    }
+
+    /// Refuses a current-version pointer this store did not write (lowered to serve an older
+    /// version, or stripped).
+    pub(crate) fn check_credential_pointer(
+        &self,
+        item: &ItemKey,
+        meta: &ItemMeta,
+    ) -> CoreResult<()> {
+        let id = RowId::credential_pointer(item, meta.current_version);
+        match meta
+            .pointer
+            .as_deref()
+            .map(|p| open(self.row_key(), &id, p))
+        {
+            Some(Ok(Opened::Authentic(_))) => Ok(()),
+            _ => Err(CoreError::Integrity("credential version")),
+        }
     }
 
     /// The body of an authenticated row. Unauthenticated (legacy) rows are refused: the ones
     /// that predate the format were authenticated by [`Vault::authenticate_legacy_rows`] before
     /// the store served anything.
     pub(crate) fn open_row(&self, id: &RowId<'_>, stored: &[u8]) -> CoreResult<Vec<u8>> {
-        match open(&self.row_key()?, id, stored)? {
+        match open(self.row_key(), id, stored)? {
             Opened::Authentic(body) => Ok(body.to_vec()),
             Opened::Legacy(_) => {
                 tracing::warn!(kind = id.kind, "an unauthenticated row was refused");

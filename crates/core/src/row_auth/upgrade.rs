@@ -11,7 +11,7 @@
 
 use strongroom_storage::Storage;
 
-use super::{open, seal, Opened, RowId, UPGRADED_META};
+use super::{open, seal, Opened, RowId, POINTERS_META, UPGRADED_META};
 use crate::{CoreResult, Vault};
 
 /// How many rows the upgrade authenticated, and how many it found neither legacy nor authentic.
@@ -47,27 +47,52 @@ impl Vault {
     /// Authenticates the rows written before row authentication, once per store.
     pub(crate) fn authenticate_legacy_rows(&self) -> CoreResult<()> {
         let storage = self.storage().clone();
-        if storage.get_meta(UPGRADED_META)?.is_some() {
-            return Ok(());
+        if storage.get_meta(UPGRADED_META)?.is_none() {
+            let done = self.upgrade_rows(storage.as_ref())?;
+            storage.put_meta(UPGRADED_META, b"1")?;
+            tracing::info!(
+                authenticated = done.authenticated,
+                refused = done.refused,
+                "authenticated the rows that decide access (one-time upgrade)"
+            );
         }
-        let done = self.upgrade_rows(storage.as_ref())?;
-        storage.put_meta(UPGRADED_META, b"1")?;
-        tracing::info!(
-            authenticated = done.authenticated,
-            refused = done.refused,
-            "authenticated the rows that decide access (one-time upgrade)"
-        );
+        if storage.get_meta(POINTERS_META)?.is_none() {
+            let done = self.upgrade_pointers(storage.as_ref())?;
+            storage.put_meta(POINTERS_META, b"1")?;
+            tracing::info!(
+                authenticated = done,
+                "authenticated the credentials' current-version pointers (one-time upgrade)"
+            );
+        }
         Ok(())
     }
 
     /// Marks a brand-new store as holding only authenticated rows.
     pub(crate) fn mark_rows_authenticated(&self) -> CoreResult<()> {
         self.storage().put_meta(UPGRADED_META, b"1")?;
+        self.storage().put_meta(POINTERS_META, b"1")?;
         Ok(())
     }
 
+    /// Authenticates the pointer of every credential written before pointers were; a pointer
+    /// that moved meanwhile (another node wrote a version) already has one.
+    fn upgrade_pointers(&self, storage: &dyn Storage) -> CoreResult<u64> {
+        let mut done = 0;
+        let mut after = None;
+        loop {
+            let page = storage.credentials_without_pointer(after.as_ref(), 1000)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (item, version) in &page {
+                let pointer = self.credential_pointer(item, *version);
+                done += u64::from(storage.set_credential_pointer(item, *version, &pointer)?);
+            }
+        }
+        Ok(done)
+    }
+
     fn upgrade_rows(&self, storage: &dyn Storage) -> CoreResult<Upgraded> {
-        let key = self.row_key()?;
+        let key = self.row_key();
         let mut done = Upgraded::default();
         let mut after: Option<String> = None;
         loop {
@@ -75,7 +100,7 @@ impl Vault {
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
             for row in &page {
-                if let Some(sealed) = done.consider(&key, &RowId::token(row), &row.policy) {
+                if let Some(sealed) = done.consider(key, &RowId::token(row), &row.policy) {
                     storage.set_token_policy(&row.id, &sealed)?;
                 }
             }
@@ -83,7 +108,7 @@ impl Vault {
         for namespace in storage.list_namespaces()? {
             let ns = namespace.name.as_str();
             for (name, config) in storage.list_providers(ns)? {
-                if let Some(sealed) = done.consider(&key, &RowId::provider(ns, &name), &config) {
+                if let Some(sealed) = done.consider(key, &RowId::provider(ns, &name), &config) {
                     if let Some((_, secret)) = storage.get_provider(ns, &name)? {
                         storage.put_provider(ns, &name, &sealed, &secret)?;
                     }
@@ -91,19 +116,19 @@ impl Vault {
             }
             for (name, settings) in storage.list_collections(ns)? {
                 let id = RowId::collection(ns, &name);
-                if let Some(sealed) = done.consider(&key, &id, &settings) {
+                if let Some(sealed) = done.consider(key, &id, &settings) {
                     storage.put_collection(ns, &name, &sealed, self.now_ms())?;
                 }
             }
             if let Some(policy) = storage.get_file_policy(ns)? {
-                if let Some(sealed) = done.consider(&key, &RowId::file_policy(ns), &policy) {
+                if let Some(sealed) = done.consider(key, &RowId::file_policy(ns), &policy) {
                     storage.set_file_policy(ns, Some(&sealed))?;
                 }
             }
             let meta = crate::guard::suspension_meta_key(ns);
             if let Some(policy) = storage.get_meta(&meta)? {
                 let id = RowId::suspension_policy(ns);
-                if let Some(sealed) = done.consider(&key, &id, &policy) {
+                if let Some(sealed) = done.consider(key, &id, &policy) {
                     storage.put_meta(&meta, &sealed)?;
                 }
             }
