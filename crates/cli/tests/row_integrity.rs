@@ -54,7 +54,12 @@ fn forged_and_edited_token_rows_are_refused_and_audited(db: Db) {
     // clear, one with the bootstrap admin's (authentic) policy bytes; and the read-only
     // token given the admin's policy bytes.
     assert_eq!(CHOSEN_SECRET.len(), 43);
-    let digest = strongroom_crypto::keyed_hash::sha256(&[CHOSEN_SECRET.as_bytes()]);
+    // The stored digest of a secret is public (domain-separated SHA-256, pinned in
+    // crypto/tests/format_vectors.rs): the attacker can make a matching row.
+    let digest = strongroom_crypto::keyed_hash::sha256(&[
+        b"strongroom/v1/api-token",
+        CHOSEN_SECRET.as_bytes(),
+    ]);
     let admin_policy = "(SELECT policy FROM tokens WHERE name = 'bootstrap-admin')";
     let reader_id = reader.split('_').nth(1).unwrap();
     db.tamper(

@@ -6,12 +6,12 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use strongroom_crypto::random;
+use strongroom_crypto::{random, Index, Key};
 use strongroom_storage::{EventQuery, EventRow};
 
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::credentials::object_depth;
-use crate::keyring::{contexts, NamespaceKeys};
+use crate::keyring::contexts;
 use crate::operation::Op;
 use crate::users::{page_limit, UserRef};
 use crate::vault::At;
@@ -67,10 +67,11 @@ pub struct EventFilter {
     pub limit: usize,
 }
 
-fn type_hash(keys: &NamespaceKeys, event_type: &str) -> Vec<u8> {
+/// The keyed hash an event's type is filtered by. Frozen (pinned in `format_vectors`).
+pub(crate) fn type_hash(index_key: &Key<Index>, event_type: &str) -> Vec<u8> {
     let mut message = b"event-type\0".to_vec();
     message.extend_from_slice(event_type.as_bytes());
-    keys.index_key.mac(&message).to_vec()
+    index_key.mac(&message).to_vec()
 }
 
 fn cursor_of(row: &EventRow) -> String {
@@ -131,7 +132,7 @@ impl Vault {
                 let ciphertext = key
                     .seal(1, &contexts::event(ns, &user.hash, time, &id), &plain)
                     .map_err(|e| CoreError::Internal(e.to_string()))?;
-                rows.push(EventRow { namespace: ns.to_string(), user_hash: user.hash.clone(), time, id, type_hash: type_hash(&user.keys, &e.event_type), ciphertext });
+                rows.push(EventRow { namespace: ns.to_string(), user_hash: user.hash.clone(), time, id, type_hash: type_hash(&user.keys.index_key, &e.event_type), ciphertext });
             }
             self.storage().append_events(&rows)?;
             Ok(rows.iter().map(|r| hex::encode(&r.id)).collect())
@@ -181,7 +182,7 @@ impl Vault {
                     type_hash: filter
                         .event_type
                         .as_deref()
-                        .map(|t| type_hash(&user.keys, t)),
+                        .map(|t| type_hash(&user.keys.index_key, t)),
                     since: filter.since,
                     until: filter.until,
                     before,

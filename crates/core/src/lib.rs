@@ -36,6 +36,8 @@ pub mod credentials;
 mod error;
 pub mod events;
 pub mod files;
+#[cfg(test)]
+mod format_vectors;
 pub mod guard;
 pub mod jobs;
 pub mod json;

@@ -18,11 +18,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use strongroom_crypto::{Index, Key};
 use strongroom_storage::{IndexEntry, RecordKey, RecordRow, RecordWrite, StorageError};
 
 use crate::clock::rfc3339;
 use crate::credentials::object_depth;
-use crate::keyring::{contexts, NamespaceKeys};
+use crate::keyring::contexts;
 use crate::operation::Op;
 use crate::row_auth::RowId;
 use crate::users::{page_limit, UserRef};
@@ -362,8 +363,10 @@ fn same_json(a: &Value, b: &Value) -> bool {
     serde_json::to_string(a).ok() == serde_json::to_string(b).ok()
 }
 
-fn value_hash(
-    keys: &NamespaceKeys,
+/// The keyed hash a searchable or unique field's value is indexed by. Frozen (pinned in
+/// `format_vectors`): collection and field names cannot hold NUL, so the encoding is unambiguous.
+pub(crate) fn value_hash(
+    index_key: &Key<Index>,
     collection: &str,
     field: &str,
     value: &Value,
@@ -376,7 +379,7 @@ fn value_hash(
     }
     let canonical = serde_json::to_string(value).map_err(|e| CoreError::Internal(e.to_string()))?;
     let message = format!("record-index\0{collection}\0{field}\0{canonical}");
-    Ok(keys.index_key.mac(message.as_bytes()).to_vec())
+    Ok(index_key.mac(message.as_bytes()).to_vec())
 }
 
 impl Vault {
@@ -574,7 +577,12 @@ impl Vault {
                     if let Some(value) = document.get(field) {
                         index.push(IndexEntry {
                             field: field.clone(),
-                            value_hash: value_hash(&owner.keys, collection, field, value)?,
+                            value_hash: value_hash(
+                                &owner.keys.index_key,
+                                collection,
+                                field,
+                                value,
+                            )?,
                             unique,
                         });
                     }
@@ -751,7 +759,7 @@ impl Vault {
                 return Err(invalid("field", format!("{field:?} is not declared searchable in collection {collection:?}; declare it in `searchable` or `unique`")));
             }
             let keys = self.keyring().namespace(ns)?;
-            let hash = value_hash(&keys, collection, field, value).map_err(|_| invalid("value", "must be a string, number or boolean"))?;
+            let hash = value_hash(&keys.index_key, collection, field, value).map_err(|_| invalid("value", "must be a string, number or boolean"))?;
             let rows = self.storage().lookup_records(ns, collection, field, &hash, self.now_ms(), 100)?;
             let mut found = Vec::with_capacity(rows.len());
             for row in rows {

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use strongroom_crypto::keyed_hash::constant_time_eq;
-use strongroom_crypto::{Index, Key};
+use strongroom_crypto::{Index, Key, Root};
 
 use super::{check_file_id, ByteRange, FileReader};
 use crate::clock::rfc3339;
@@ -58,15 +58,19 @@ struct LinkClaims {
     p: String,
 }
 
+/// The MAC of a link's payload part under the root-derived link key. Frozen (pinned in
+/// `format_vectors`): changing it invalidates every link handed out.
+pub(crate) fn link_mac(root: &Key<Root>, body: &str) -> CoreResult<[u8; 32]> {
+    let key: Key<Index> = root
+        .derive("file-links")
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+    Ok(key.mac(format!("file-link/v1.{body}").as_bytes()))
+}
+
 impl Vault {
     /// The MAC of a token's payload part, the one definition shared by signing and checking.
     fn link_mac(&self, body: &str) -> CoreResult<[u8; 32]> {
-        let key: Key<Index> = self
-            .keyring()
-            .root()
-            .derive("file-links")
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
-        Ok(key.mac(format!("file-link/v1.{body}").as_bytes()))
+        link_mac(self.keyring().root(), body)
     }
 
     /// Creates a download link for a user's file (needs `read`, which the link delegates).
