@@ -13,6 +13,7 @@ use strongroom_storage::{ItemKey, ItemMeta, NewVersion, StorageError, VersionRow
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::keyring::contexts;
 use crate::operation::Op;
+use crate::raw_json::RawObject;
 use crate::secret_string::SecretString;
 use crate::users::{page_limit, UserRef};
 use crate::vault::At;
@@ -68,8 +69,9 @@ fn expiry<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
     }
 }
 
-/// What a credential holds.
-#[derive(Serialize, Deserialize)]
+/// What a credential holds: `{"type": "oauth2", …token set…}` or
+/// `{"type": "secret", "data": {…}}`.
+#[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CredentialData {
     /// An OAuth 2.0 token set.
@@ -78,11 +80,55 @@ pub enum CredentialData {
     Secret(SecretData),
 }
 
-/// A generic secret: a JSON object.
+/// A generic secret: a JSON object, kept byte for byte (see [`crate::raw_json`]).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretData {
-    pub data: Map<String, Value>,
+    pub data: RawObject,
+}
+
+/// The wire form of a secret, `type` included (read by [`CredentialData`]'s `Deserialize`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaggedSecret {
+    #[serde(rename = "type")]
+    _kind: serde::de::IgnoredAny,
+    data: RawObject,
+}
+
+/// Reads the `type` tag by hand: serde's internally tagged enums buffer the content, which
+/// would lose a secret's exact text.
+impl<'de> Deserialize<'de> for CredentialData {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        struct Kind {
+            #[serde(rename = "type")]
+            kind: Option<String>,
+        }
+        const KINDS: &[&str] = &["oauth2", "secret"];
+        // The inner parser's message without its position (the outer one adds the real one).
+        fn inner<E: Error>(e: impl std::fmt::Display) -> E {
+            let message = e.to_string();
+            E::custom(message.split(" at line ").next().unwrap_or_default())
+        }
+        let raw = RawObject::deserialize(d)?;
+        let kind: Kind = serde_json::from_str(raw.as_str()).map_err(inner)?;
+        match kind.kind.as_deref() {
+            Some("oauth2") => {
+                let mut map = raw.to_map().map_err(inner)?;
+                map.remove("type");
+                OAuthTokenSet::deserialize(Value::Object(map))
+                    .map(CredentialData::Oauth2)
+                    .map_err(inner)
+            }
+            Some("secret") => serde_json::from_str::<TaggedSecret>(raw.as_str())
+                .map(|s| CredentialData::Secret(SecretData { data: s.data }))
+                .map_err(inner),
+            Some(other) => Err(D::Error::unknown_variant(other, KINDS)),
+            None => Err(D::Error::missing_field("type")),
+        }
+    }
 }
 
 impl std::fmt::Debug for CredentialData {
@@ -233,13 +279,18 @@ impl CredentialData {
                 check_object("extra", &t.extra)
             }
             CredentialData::Secret(s) => {
-                if s.data.is_empty() {
+                let too_deep = |_| CoreError::Invalid {
+                    field: "data",
+                    rule: format!("nests too deep; at most {MAX_JSON_DEPTH} levels are allowed"),
+                };
+                let members = s.data.to_map().map_err(too_deep)?;
+                if members.is_empty() {
                     return Err(CoreError::Invalid {
                         field: "data",
                         rule: "must be a non-empty JSON object".into(),
                     });
                 }
-                check_object("data", &s.data)
+                check_object("data", &members)
             }
         }
     }

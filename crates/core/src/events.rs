@@ -78,7 +78,7 @@ fn cursor_of(row: &EventRow) -> String {
     format!("{}.{}", row.time, hex::encode(&row.id))
 }
 
-fn parse_cursor(cursor: &str) -> CoreResult<(i64, Vec<u8>)> {
+pub(crate) fn parse_cursor(cursor: &str) -> CoreResult<(i64, Vec<u8>)> {
     let bad = || CoreError::Invalid {
         field: "cursor",
         rule: "is not a cursor from a previous page".into(),

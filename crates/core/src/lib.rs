@@ -38,6 +38,8 @@ pub mod events;
 pub mod files;
 #[cfg(test)]
 mod format_vectors;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 pub mod jobs;
 pub mod json;
@@ -47,6 +49,7 @@ pub mod names;
 pub mod namespaces;
 pub mod oauth;
 pub mod operation;
+pub mod raw_json;
 pub mod records;
 pub(crate) mod row_auth;
 pub mod secret_string;

@@ -25,6 +25,7 @@ use crate::clock::rfc3339;
 use crate::credentials::object_depth;
 use crate::keyring::contexts;
 use crate::operation::Op;
+use crate::raw_json::RawObject;
 use crate::row_auth::RowId;
 use crate::users::{page_limit, UserRef};
 use crate::vault::{At, Input, Subject};
@@ -117,7 +118,8 @@ pub struct CollectionSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordInput {
-    pub document: Map<String, Value>,
+    /// Kept exactly as sent (see [`crate::raw_json`]).
+    pub document: RawObject,
     /// Check-and-set: write only if the current version is this (0 = must not exist).
     #[serde(default, deserialize_with = "crate::json::opt_u64")]
     pub if_version: Option<u64>,
@@ -133,7 +135,8 @@ pub struct Record {
     pub version: u64,
     pub updated_at: String,
     pub expires_at: Option<String>,
-    pub document: Map<String, Value>,
+    /// As written, with missing declared fields' defaults appended.
+    pub document: RawObject,
 }
 
 /// A collection as listed.
@@ -340,14 +343,15 @@ impl CollectionSettings {
         Ok(())
     }
 
-    /// Missing declared fields take their defaults.
-    fn with_defaults(&self, mut doc: Map<String, Value>) -> Map<String, Value> {
-        for (name, spec) in &self.fields {
-            if let Some(default) = &spec.default {
-                doc.entry(name.clone()).or_insert_with(|| default.clone());
-            }
-        }
-        doc
+    /// Missing declared fields take their defaults, appended after the members as written.
+    fn with_defaults(&self, doc: &RawObject, members: &Map<String, Value>) -> RawObject {
+        let missing: Vec<(&str, &Value)> = self
+            .fields
+            .iter()
+            .filter(|(name, _)| !members.contains_key(*name))
+            .filter_map(|(name, spec)| spec.default.as_ref().map(|d| (name.as_str(), d)))
+            .collect();
+        doc.with_members(&missing)
     }
 
     fn is_searchable(&self, field: &str) -> bool {
@@ -356,6 +360,14 @@ impl CollectionSettings {
             .chain(&self.unique)
             .any(|f| f == field)
     }
+}
+
+/// A document past serde_json's nesting limit (deeper than any allowed document).
+fn too_deep() -> CoreError {
+    invalid(
+        "document",
+        format!("nests too deep; at most {MAX_DOC_DEPTH} levels are allowed"),
+    )
 }
 
 /// Whether two JSON values are the same value as the index sees it (its canonical text).
@@ -536,15 +548,16 @@ impl Vault {
                 &row.ciphertext,
             )
             .map_err(|e| CoreError::from_crypto("record", e))?;
-        let doc: Map<String, Value> =
-            serde_json::from_slice(&plain).map_err(|_| CoreError::Integrity("record"))?;
+        let text = std::str::from_utf8(&plain).map_err(|_| CoreError::Integrity("record"))?;
+        let doc = RawObject::parse(text).map_err(|_| CoreError::Integrity("record"))?;
+        let members = doc.to_map().map_err(|_| CoreError::Integrity("record"))?;
         Ok(Record {
             user: None,
             key: row.key,
             version: row.version,
             updated_at: rfc3339(row.updated_at),
             expires_at: row.expires_at.map(rfc3339),
-            document: settings.with_defaults(doc),
+            document: settings.with_defaults(&doc, &members),
         })
     }
 
@@ -567,14 +580,15 @@ impl Vault {
             user,
             |settings, owner, owner_id| {
                 check_key(key)?;
-                settings.check_document(document)?;
+                let members = document.to_map().map_err(|_| too_deep())?;
+                settings.check_document(&members)?;
                 let mut index = Vec::new();
                 for field in settings.searchable.iter().chain(&settings.unique) {
                     let unique = settings.unique.contains(field);
                     if index.iter().any(|e: &IndexEntry| &e.field == field) {
                         continue;
                     }
-                    if let Some(value) = document.get(field) {
+                    if let Some(value) = members.get(field) {
                         index.push(IndexEntry {
                             field: field.clone(),
                             value_hash: value_hash(
@@ -590,9 +604,7 @@ impl Vault {
                 let now = self.now_ms();
                 let expires_at = settings.ttl_secs.map(|t| now + t as i64 * 1000);
                 let data_key = self.user_key_for_write(owner, owner_id)?;
-                let plain = zeroize::Zeroizing::new(
-                    serde_json::to_vec(document).map_err(|e| CoreError::Internal(e.to_string()))?,
-                );
+                let plain = zeroize::Zeroizing::new(document.as_str().as_bytes().to_vec());
                 let record_key = record_key(ns, collection, owner, key);
                 let write = RecordWrite {
                     key: record_key,
@@ -623,7 +635,7 @@ impl Vault {
                     version,
                     updated_at: rfc3339(now),
                     expires_at: expires_at.map(rfc3339),
-                    document: settings.with_defaults(document.clone()),
+                    document: settings.with_defaults(document, &members),
                 })
             },
         )
@@ -773,8 +785,8 @@ impl Vault {
                 // returned only if its own (decrypted) field holds the value asked for.
                 let holds = record
                     .document
-                    .get(field)
-                    .is_some_and(|v| same_json(v, value));
+                    .to_map()
+                    .is_ok_and(|doc| doc.get(field).is_some_and(|v| same_json(v, value)));
                 if !holds {
                     return Err(CoreError::Integrity("record index"));
                 }

@@ -14,10 +14,12 @@ mod limits;
 pub mod metrics;
 mod openapi;
 pub mod proxies;
+pub mod range;
 pub mod rate_limit;
 mod routes;
 mod state;
-mod tar;
+#[doc(hidden)]
+pub mod tar;
 
 use std::future::Future;
 use std::time::Duration;

@@ -2,10 +2,10 @@
 //! contents, zero padding to a 512-byte boundary, and two zero blocks at the end. Sizes past
 //! ustar's 8 GiB octal field use the GNU base-256 form that every common `tar` reads.
 
-pub(crate) const BLOCK: usize = 512;
+pub const BLOCK: usize = 512;
 
 /// The header block of a regular file `name` (at most 100 bytes) of `size` bytes.
-pub(crate) fn file_header(name: &str, size: u64, mtime_secs: u64) -> [u8; BLOCK] {
+pub fn file_header(name: &str, size: u64, mtime_secs: u64) -> [u8; BLOCK] {
     let mut h = [0u8; BLOCK];
     let name = name.as_bytes();
     let n = name.len().min(100);
@@ -33,7 +33,7 @@ pub(crate) fn file_header(name: &str, size: u64, mtime_secs: u64) -> [u8; BLOCK]
 }
 
 /// Zero bytes that pad an entry of `size` bytes to the next block.
-pub(crate) fn padding(size: u64) -> usize {
+pub fn padding(size: u64) -> usize {
     (BLOCK - (size % BLOCK as u64) as usize) % BLOCK
 }
 

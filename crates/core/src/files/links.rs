@@ -49,7 +49,7 @@ pub struct DownloadLink {
 }
 
 #[derive(Serialize, Deserialize)]
-struct LinkClaims {
+pub(crate) struct LinkClaims {
     ns: String,
     f: String,
     exp: i64,
@@ -65,6 +65,31 @@ pub(crate) fn link_mac(root: &Key<Root>, body: &str) -> CoreResult<[u8; 32]> {
         .derive("file-links")
         .map_err(|e| CoreError::Internal(e.to_string()))?;
     Ok(key.mac(format!("file-link/v1.{body}").as_bytes()))
+}
+
+/// Checks a link's signature, shape and purpose (the parser of a received link).
+pub(crate) fn verify_link(root: &Key<Root>, token: &str) -> CoreResult<LinkClaims> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(CoreError::InvalidLink);
+    }
+    let rest = token.strip_prefix("v1.").ok_or(CoreError::InvalidLink)?;
+    let (body, mac) = rest.split_once('.').ok_or(CoreError::InvalidLink)?;
+    let mac = URL_SAFE_NO_PAD
+        .decode(mac)
+        .map_err(|_| CoreError::InvalidLink)?;
+    let expected = link_mac(root, body)?;
+    if !constant_time_eq(&mac, &expected) {
+        return Err(CoreError::InvalidLink);
+    }
+    let payload = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| CoreError::InvalidLink)?;
+    let claims: LinkClaims =
+        serde_json::from_slice(&payload).map_err(|_| CoreError::InvalidLink)?;
+    if claims.p != PURPOSE_DOWNLOAD || check_file_id(&claims.f).is_err() {
+        return Err(CoreError::InvalidLink);
+    }
+    Ok(claims)
 }
 
 impl Vault {
@@ -114,29 +139,8 @@ impl Vault {
         })
     }
 
-    /// Checks a link's signature, shape and purpose.
     fn verify_link(&self, token: &str) -> CoreResult<LinkClaims> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(CoreError::InvalidLink);
-        }
-        let rest = token.strip_prefix("v1.").ok_or(CoreError::InvalidLink)?;
-        let (body, mac) = rest.split_once('.').ok_or(CoreError::InvalidLink)?;
-        let mac = URL_SAFE_NO_PAD
-            .decode(mac)
-            .map_err(|_| CoreError::InvalidLink)?;
-        let expected = self.link_mac(body)?;
-        if !constant_time_eq(&mac, &expected) {
-            return Err(CoreError::InvalidLink);
-        }
-        let payload = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| CoreError::InvalidLink)?;
-        let claims: LinkClaims =
-            serde_json::from_slice(&payload).map_err(|_| CoreError::InvalidLink)?;
-        if claims.p != PURPOSE_DOWNLOAD || check_file_id(&claims.f).is_err() {
-            return Err(CoreError::InvalidLink);
-        }
-        Ok(claims)
+        verify_link(self.keyring().root(), token)
     }
 
     /// Opens the file a link names. No API token is involved: the link is the authority.

@@ -91,7 +91,7 @@ fn check_file_id(id: &str) -> CoreResult<()> {
 
 /// A page cursor: `<created_at ms>.<file id>` of the last file of the previous page (a
 /// position, so it stays valid when that file is deleted meanwhile).
-fn parse_cursor(cursor: &str) -> CoreResult<(i64, String)> {
+pub(crate) fn parse_cursor(cursor: &str) -> CoreResult<(i64, String)> {
     let bad = || CoreError::Invalid {
         field: "cursor",
         rule: "is not a cursor from a previous page".into(),

@@ -230,34 +230,12 @@ pub(crate) async fn put_policy(
         .map(Json)
 }
 
-/// `Range: bytes=first-last | first- | -suffix`; one range only.
+/// The `Range` header, if any (see [`crate::range::parse`]).
 fn parse_range(headers: &HeaderMap) -> Result<Option<ByteRange>, ApiError> {
-    let Some(value) = headers.get(header::RANGE) else {
-        return Ok(None);
-    };
-    let bad = || {
-        ApiError::BadRange(
-            "Range must be one byte range: bytes=first-last, bytes=first- or bytes=-count".into(),
-        )
-    };
-    let text = value.to_str().map_err(|_| bad())?.trim();
-    let spec = text.strip_prefix("bytes=").ok_or_else(bad)?.trim();
-    if spec.contains(',') {
-        return Err(bad());
-    }
-    let (first, last) = spec.split_once('-').ok_or_else(bad)?;
-    let num = |s: &str| s.trim().parse::<u64>().map_err(|_| bad());
-    Ok(Some(
-        match (first.trim().is_empty(), last.trim().is_empty()) {
-            (true, false) => ByteRange::Suffix(num(last)?),
-            (false, true) => ByteRange::From(num(first)?),
-            (false, false) => ByteRange::Bounded {
-                first: num(first)?,
-                last: num(last)?,
-            },
-            (true, true) => return Err(bad()),
-        },
-    ))
+    headers
+        .get(header::RANGE)
+        .map(|value| crate::range::parse(value.as_bytes()).map_err(ApiError::BadRange))
+        .transpose()
 }
 
 /// `attachment; filename*=UTF-8''…` with the name percent-encoded (no header injection).

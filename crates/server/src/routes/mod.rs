@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::http::Method;
 use axum::routing::{delete, get, head, post, put, MethodRouter};
 use axum::{Extension, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use strongroom_core::Op;
 
 use crate::error::ApiError;
@@ -24,6 +24,13 @@ use crate::state::AppState;
 pub(crate) const DEFAULT_PAGE: usize = 100;
 
 /// `?cursor=…&limit=…` on list endpoints.
+/// `{"items": […]}`, serialized straight from the items (documents and secrets keep their
+/// exact text: never through `serde_json::Value`).
+#[derive(Serialize)]
+pub(crate) struct Items<T> {
+    pub items: T,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PageQuery {

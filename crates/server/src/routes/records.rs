@@ -47,12 +47,12 @@ pub(crate) async fn lookup(
     Authenticated(who): Authenticated,
     ApiPath((ns, collection)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<LookupQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<super::Items<Vec<strongroom_core::records::Record>>>, ApiError> {
     let value = serde_json::from_str::<Value>(&q.value).unwrap_or(Value::String(q.value));
     let items = app
         .run(move |v| v.lookup_records(&who, &ns, &collection, &q.field, &value))
         .await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(super::Items { items }))
 }
 
 pub(crate) async fn put_user_record(
