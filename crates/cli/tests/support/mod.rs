@@ -403,9 +403,11 @@ impl Db {
         let Db::Postgres { url, schema, .. } = self else {
             panic!("psql needs a PostgreSQL database")
         };
+        // The schema through PGOPTIONS, not a `SET` in the command: psql 15 prints every
+        // statement's result, so a `SET` would come before the answer ("SET\n0").
         let out = Command::new("psql")
-            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-At", "-c"])
-            .arg(format!("SET search_path TO \"{schema}\"; {sql}"))
+            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+            .env("PGOPTIONS", format!("-c search_path={schema}"))
             .output()
             .expect("psql runs");
         assert!(
