@@ -97,6 +97,7 @@ pub fn run(f: &Fixture) -> Result<Vec<Row>> {
             created_at: 1,
             max_versions: None,
             default_max_versions: 10,
+            sealed_name: None,
         };
         for i in 0..items {
             let key = ItemKey {

@@ -107,6 +107,7 @@ async fn plain_put(
             created_at: 3,
             max_versions: None,
             default_max_versions: 10,
+            sealed_name: None,
         };
         store.put_credential_version(
             &plain_key(user, name),

@@ -73,6 +73,7 @@ pub fn plain_put(store: &dyn Storage, i: usize, round: usize, now: i64) -> Resul
         created_at: now,
         max_versions: None,
         default_max_versions: 10,
+        sealed_name: None,
     };
     store.put_credential_version(&plain_key(i), None, &new, &|_| Ok(body.clone()), &|_| {
         Vec::new()

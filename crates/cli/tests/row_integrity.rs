@@ -286,7 +286,10 @@ fn a_repointed_index_row_or_copied_event_type_is_an_integrity_error(db: Db) {
 
     db.tamper(
         &data,
-        "UPDATE record_index SET key = 'bob' WHERE key = 'alice'; \
+        // Records are stored under their keys' keyed hashes: swapping the two index rows'
+        // keys points each user's email at the other's record.
+        "UPDATE record_index SET key = CASE WHEN key = (SELECT min(key) FROM records) \
+           THEN (SELECT max(key) FROM records) ELSE (SELECT min(key) FROM records) END; \
          UPDATE events SET type_hash = (SELECT type_hash FROM events WHERE time = (SELECT min(time) FROM events)) \
          WHERE time = (SELECT max(time) FROM events);",
     );

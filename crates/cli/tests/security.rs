@@ -240,25 +240,32 @@ fn tampered_or_moved_ciphertext_is_an_integrity_error_and_audited() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    let alice_d = rows.iter().find(|r| r.1 == "d").unwrap();
-    let c_rows: Vec<_> = rows.iter().filter(|r| r.1 == "c").collect();
+    // Rows are stored under the name's keyed hash: 'c' is the id both users have.
+    let c = rows
+        .iter()
+        .find(|r| rows.iter().filter(|o| o.1 == r.1).count() == 2)
+        .unwrap()
+        .1
+        .clone();
+    let alice_d = rows.iter().find(|r| r.1 != c).unwrap();
+    let c_rows: Vec<_> = rows.iter().filter(|r| r.1 == c).collect();
     // Move mallory's and alice's 'c' ciphertexts onto each other; put alice's 'd' onto... 'd' flipped.
     conn.execute(
-        "UPDATE credential_versions SET ciphertext = ?1 WHERE user_hash = ?2 AND name = 'c'",
-        rusqlite::params![c_rows[1].2, c_rows[0].0],
+        "UPDATE credential_versions SET ciphertext = ?1 WHERE user_hash = ?2 AND name = ?3",
+        rusqlite::params![c_rows[1].2, c_rows[0].0, c],
     )
     .unwrap();
     conn.execute(
-        "UPDATE credential_versions SET ciphertext = ?1 WHERE user_hash = ?2 AND name = 'c'",
-        rusqlite::params![c_rows[0].2, c_rows[1].0],
+        "UPDATE credential_versions SET ciphertext = ?1 WHERE user_hash = ?2 AND name = ?3",
+        rusqlite::params![c_rows[0].2, c_rows[1].0, c],
     )
     .unwrap();
     let mut flipped = alice_d.2.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 0x01;
     conn.execute(
-        "UPDATE credential_versions SET ciphertext = ?1 WHERE name = 'd'",
-        [&flipped],
+        "UPDATE credential_versions SET ciphertext = ?1 WHERE name = ?2",
+        rusqlite::params![flipped, alice_d.1],
     )
     .unwrap();
     drop(conn);

@@ -3,7 +3,9 @@
 //! soft delete / undelete, destroy, and a bounded number of versions kept.
 //!
 //! Each version is sealed under the user's data key with associated data binding namespace,
-//! user hash, name and version, so a ciphertext copied to another row never decrypts.
+//! user hash, name and version, so a ciphertext copied to another row never decrypts. Rows are
+//! stored under the name's id and the name itself is sealed beside them
+//! ([`crate::sealed_names`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -17,7 +19,7 @@ use crate::raw_json::RawObject;
 use crate::secret_string::SecretString;
 use crate::users::{page_limit, UserRef};
 use crate::vault::At;
-use crate::{names, CoreError, CoreResult, Page, Principal, Vault};
+use crate::{names, sealed_names, CoreError, CoreResult, Page, Principal, Vault};
 
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 const MAX_JSON_DEPTH: usize = 32;
@@ -296,12 +298,40 @@ impl CredentialData {
     }
 }
 
-fn item_key(user: &UserRef, name: &str) -> ItemKey {
+/// Where a user's credential `name` is stored: under the name's id, never the name.
+pub(crate) fn item_key(user: &UserRef, name: &str) -> ItemKey {
     ItemKey {
         namespace: user.keys.name.clone(),
         user_hash: user.hash.clone(),
-        name: name.to_string(),
+        name: user.keys.credential_id(name),
     }
+}
+
+/// `name` sealed for the credential stored as `item` (bound to its name id).
+pub(crate) fn seal_credential_name(
+    key: &Key<Data>,
+    item: &ItemKey,
+    name: &str,
+) -> CoreResult<Vec<u8>> {
+    sealed_names::seal(
+        key,
+        &sealed_names::credential_ad(&item.namespace, &item.user_hash, &item.name),
+        name,
+    )
+}
+
+/// The name of a stored credential, from its sealed copy (bound to the id it is stored under).
+pub(crate) fn credential_name_of(
+    key: &Key<Data>,
+    item: &ItemKey,
+    sealed: Option<&[u8]>,
+) -> CoreResult<String> {
+    sealed_names::open(
+        key,
+        &sealed_names::credential_ad(&item.namespace, &item.user_hash, &item.name),
+        sealed,
+        "credential name",
+    )
 }
 
 fn check_versions(versions: &[u64]) -> CoreResult<()> {
@@ -348,7 +378,7 @@ impl Vault {
         work: impl FnOnce(&UserRef) -> CoreResult<T>,
     ) -> CoreResult<T> {
         let check = || names::credential_name(name);
-        self.execute_on_user(who, op, At::new(ns, name), user_id, check, work)
+        self.execute_on_user(who, op, At::name(ns, name), user_id, check, work)
     }
 
     /// Writes a new version of a credential.
@@ -391,10 +421,12 @@ impl Vault {
         );
         let key = self.user_key_for_write(user, user_id)?;
         let item = item_key(user, name);
+        let sealed_name = seal_credential_name(&key, &item, name)?;
         let new = NewVersion {
             created_at: self.now_ms(),
             max_versions: options.max_versions,
             default_max_versions: self.default_max_versions(),
+            sealed_name: Some(sealed_name.clone()),
         };
         let seal = |version: u64| {
             key.seal(
@@ -411,7 +443,7 @@ impl Vault {
         {
             Ok(meta) => {
                 if let CredentialData::Oauth2(set) = data {
-                    self.schedule_refresh(&item, set)?;
+                    self.schedule_refresh(&item, &sealed_name, set)?;
                 }
                 Ok(VersionInfo {
                     version: meta.current_version,
@@ -515,7 +547,8 @@ impl Vault {
         })
     }
 
-    /// A user's credentials by name, a page at a time.
+    /// A user's credentials, a page at a time (in a stable order that is not by name: storage
+    /// orders them by name id).
     pub fn list_credentials(
         &self,
         who: &Principal,
@@ -526,13 +559,7 @@ impl Vault {
     ) -> CoreResult<Page<CredentialSummary>> {
         let check = || {
             page_limit(limit)?;
-            match cursor {
-                Some(c) => names::credential_name(c).map_err(|_| CoreError::Invalid {
-                    field: "cursor",
-                    rule: "is not a cursor from a previous page".into(),
-                }),
-                None => Ok(()),
-            }
+            cursor.map_or(Ok(()), sealed_names::check_cursor)
         };
         self.execute_on_user(
             who,
@@ -547,17 +574,62 @@ impl Vault {
                 let next_cursor = (rows.len() == limit)
                     .then(|| rows.last().map(|r| r.0.clone()))
                     .flatten();
+                let Some(key) = self.existing_user_key(user)? else {
+                    return Ok(Page {
+                        items: Vec::new(),
+                        next_cursor: None,
+                    });
+                };
                 let items = rows
                     .into_iter()
-                    .map(|(name, m)| CredentialSummary {
-                        name,
-                        current_version: m.current_version,
-                        updated_at: rfc3339(m.updated_at),
+                    .map(|(id, m)| {
+                        let item = ItemKey {
+                            namespace: ns.to_string(),
+                            user_hash: user.hash.clone(),
+                            name: id,
+                        };
+                        Ok(CredentialSummary {
+                            name: credential_name_of(&key, &item, m.sealed_name.as_deref())?,
+                            current_version: m.current_version,
+                            updated_at: rfc3339(m.updated_at),
+                        })
                     })
-                    .collect();
+                    .collect::<CoreResult<_>>()?;
                 Ok(Page { items, next_cursor })
             },
         )
+    }
+
+    /// Every credential of a resolved user with its name, key and metadata, for export and
+    /// erasure (no authorization or audit).
+    pub(crate) fn all_user_credentials(
+        &self,
+        user: &UserRef,
+    ) -> CoreResult<Vec<(String, ItemKey, ItemMeta)>> {
+        let Some(key) = self.existing_user_key(user)? else {
+            return Ok(Vec::new());
+        };
+        let ns = user.keys.name.as_str();
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .storage()
+                .list_credentials(ns, &user.hash, after.as_deref(), 1000)?;
+            let Some((last, _)) = page.last() else {
+                return Ok(all);
+            };
+            after = Some(last.clone());
+            for (id, meta) in page {
+                let item = ItemKey {
+                    namespace: ns.to_string(),
+                    user_hash: user.hash.clone(),
+                    name: id,
+                };
+                let name = credential_name_of(&key, &item, meta.sealed_name.as_deref())?;
+                all.push((name, item, meta));
+            }
+        }
     }
 
     /// Soft-deletes versions (the current one when `versions` is empty); undelete restores them.

@@ -151,7 +151,7 @@ impl Vault {
         self.execute_on_user(
             who,
             Op::EventQuery,
-            At::new(ns, target),
+            At::name(ns, target),
             user_id,
             || {
                 page_limit(filter.limit)?;

@@ -92,6 +92,26 @@ pub mod contexts {
             .field(name)
             .number(version)
     }
+    /// A credential's name, sealed for listing; bound to the name id its rows are stored under.
+    pub fn credential_name(namespace: &str, user_hash: &[u8], name_id: &str) -> AssociatedData {
+        AssociatedData::new("credential-name")
+            .field(namespace)
+            .field(user_hash)
+            .field(name_id)
+    }
+    /// A record's key, sealed for listing; bound to the key id the record is stored under.
+    pub fn record_key(
+        namespace: &str,
+        collection: &str,
+        user_hash: &[u8],
+        key_id: &str,
+    ) -> AssociatedData {
+        AssociatedData::new("record-key")
+            .field(namespace)
+            .field(collection)
+            .field(user_hash)
+            .field(key_id)
+    }
 }
 
 /// A namespace's unwrapped keys.

@@ -52,6 +52,7 @@ pub mod operation;
 pub mod raw_json;
 pub mod records;
 pub(crate) mod row_auth;
+pub(crate) mod sealed_names;
 pub mod secret_string;
 pub mod tokens;
 pub mod users;

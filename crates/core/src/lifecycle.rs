@@ -101,48 +101,37 @@ impl Vault {
                     .existing_user_key(user)?
                     .ok_or(CoreError::NotFound("user"))?;
                 let mut credentials = Vec::new();
-                let mut after: Option<String> = None;
-                loop {
-                    let page =
-                        self.storage()
-                            .list_credentials(ns, &user.hash, after.as_deref(), 1000)?;
-                    let Some((last, _)) = page.last() else { break };
-                    after = Some(last.clone());
-                    for (name, meta) in page {
-                        let item = strongroom_storage::ItemKey {
-                            namespace: ns.to_string(),
-                            user_hash: user.hash.clone(),
-                            name: name.clone(),
-                        };
-                        let mut versions = Vec::new();
-                        for v in self.storage().list_credential_versions(&item)? {
-                            if v.destroyed || v.deleted_at.is_some() {
-                                continue;
-                            }
-                            let Some((_, row)) = self
-                                .storage()
-                                .get_credential_version(&item, Some(v.version))?
-                            else {
-                                continue;
-                            };
-                            let data = open_credential(&key, ns, &user.hash, &name, &row)?;
-                            versions.push(ExportedVersion {
-                                metadata: VersionInfo {
-                                    version: row.version,
-                                    created_at: rfc3339(row.created_at),
-                                    deleted_at: None,
-                                    destroyed: false,
-                                },
-                                data,
-                            });
+                for (name, item, meta) in self.all_user_credentials(user)? {
+                    let mut versions = Vec::new();
+                    for v in self.storage().list_credential_versions(&item)? {
+                        if v.destroyed || v.deleted_at.is_some() {
+                            continue;
                         }
-                        credentials.push(ExportedCredential {
-                            name,
-                            current_version: meta.current_version,
-                            versions,
+                        let Some((_, row)) = self
+                            .storage()
+                            .get_credential_version(&item, Some(v.version))?
+                        else {
+                            continue;
+                        };
+                        let data = open_credential(&key, ns, &user.hash, &name, &row)?;
+                        versions.push(ExportedVersion {
+                            metadata: VersionInfo {
+                                version: row.version,
+                                created_at: rfc3339(row.created_at),
+                                deleted_at: None,
+                                destroyed: false,
+                            },
+                            data,
                         });
                     }
+                    credentials.push(ExportedCredential {
+                        name,
+                        current_version: meta.current_version,
+                        versions,
+                    });
                 }
+                // Storage orders credentials by name id; the export lists them by name.
+                credentials.sort_by(|a, b| a.name.cmp(&b.name));
                 let events = self.all_events(user)?;
                 let records = self.all_user_records(user)?;
                 let files = self.all_user_files(user)?;

@@ -23,7 +23,10 @@ use strongroom_crypto::random;
 use strongroom_storage::{CredentialStatusRow, ItemKey, StorageError};
 
 use crate::clock::{parse_rfc3339, rfc3339};
-use crate::credentials::{open_credential, CredentialData, OAuthTokenSet, PutOptions};
+use crate::credentials::{
+    credential_name_of, item_key, open_credential, seal_credential_name, CredentialData,
+    OAuthTokenSet, PutOptions,
+};
 use crate::keyring::contexts;
 use crate::operation::Op;
 use crate::records::NAMESPACE_OWNER;
@@ -515,17 +518,34 @@ impl Vault {
     }
 
     /// The current OAuth token set of a credential and its version.
+    /// The credential's name sealed for its status row; `None` once the owner is erased.
+    fn sealed_status_name(
+        &self,
+        user: &UserRef,
+        item: &ItemKey,
+        name: &str,
+    ) -> CoreResult<Option<Vec<u8>>> {
+        match self.existing_user_key(user)? {
+            Some(key) => seal_credential_name(&key, item, name).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The name of the credential a status row describes (from the row's sealed copy).
+    fn status_name(&self, owner: &UserRef, row: &CredentialStatusRow) -> CoreResult<String> {
+        let key = self
+            .existing_user_key(owner)?
+            .ok_or(CoreError::NotFound("user"))?;
+        credential_name_of(&key, &row.key, row.sealed_name.as_deref())
+    }
+
     fn current_token_set(
         &self,
         user: &UserRef,
         ns: &str,
         name: &str,
     ) -> CoreResult<(u64, OAuthTokenSet)> {
-        let item = ItemKey {
-            namespace: ns.to_string(),
-            user_hash: user.hash.clone(),
-            name: name.to_string(),
-        };
+        let item = item_key(user, name);
         let (meta, row) = self
             .storage()
             .get_credential_version(&item, None)?
@@ -546,13 +566,22 @@ impl Vault {
         }
     }
 
-    fn set_status(&self, item: &ItemKey, status: &str, error: Option<String>) -> CoreResult<()> {
-        self.set_status_due(item, status, error, None, 0)
+    fn set_status(
+        &self,
+        item: &ItemKey,
+        sealed_name: Option<&[u8]>,
+        status: &str,
+        error: Option<String>,
+    ) -> CoreResult<()> {
+        self.set_status_due(item, sealed_name, status, error, None, 0)
     }
 
+    /// Writes a credential's status. `sealed_name` is the name for the status row (it outlives
+    /// a revoked credential, so it keeps its own copy); `None` keeps the stored one.
     fn set_status_due(
         &self,
         item: &ItemKey,
+        sealed_name: Option<&[u8]>,
         status: &str,
         error: Option<String>,
         refresh_due_at: Option<i64>,
@@ -568,13 +597,19 @@ impl Vault {
             failures,
             verified: None,
             verified_at: None,
+            sealed_name: sealed_name.map(<[u8]>::to_vec),
         })?;
         Ok(())
     }
 
     /// After a token set is stored: when its provider is configured here, mark it valid and
     /// schedule the background refresh for `expires_at - refresh_margin`.
-    pub(crate) fn schedule_refresh(&self, item: &ItemKey, set: &OAuthTokenSet) -> CoreResult<()> {
+    pub(crate) fn schedule_refresh(
+        &self,
+        item: &ItemKey,
+        sealed_name: &[u8],
+        set: &OAuthTokenSet,
+    ) -> CoreResult<()> {
         let Some(provider) = set.provider.as_deref() else {
             return Ok(());
         };
@@ -589,7 +624,7 @@ impl Vault {
             .as_deref()
             .and_then(parse_rfc3339)
             .map(|at| at - margin * 1000);
-        self.set_status_due(item, "valid", None, due, 0)
+        self.set_status_due(item, Some(sealed_name), "valid", None, due, 0)
     }
 
     /// Background work: refreshes OAuth credentials whose refresh is due, a few at a time,
@@ -604,9 +639,10 @@ impl Vault {
                 keys,
                 hash: row.key.user_hash.clone(),
             };
-            let outcome = self
-                .user_id_of(&owner)
-                .and_then(|user_id| self.access_token_for(&owner, &user_id, &row.key.name, 0));
+            let outcome = self.user_id_of(&owner).and_then(|user_id| {
+                let name = self.status_name(&owner, row)?;
+                self.access_token_for(&owner, &user_id, &name, 0)
+            });
             match outcome {
                 Ok(_) => {}
                 // Recorded (with back-off) by the refresh itself.
@@ -614,6 +650,7 @@ impl Vault {
                 // Deleted, erased, or otherwise not refreshable: stop scheduling it.
                 Err(_) => self.set_status_due(
                     &row.key,
+                    None,
                     &row.status,
                     row.error.clone(),
                     None,
@@ -647,7 +684,7 @@ impl Vault {
         self.execute_on_user(
             who,
             Op::CredentialAccessToken,
-            At::new(ns, name),
+            At::name(ns, name),
             user_id,
             check,
             |user| self.access_token_for(user, user_id, name, min_valid_secs),
@@ -697,12 +734,12 @@ impl Vault {
                 field: "provider",
                 rule: "the token set names no provider, so it cannot be refreshed".into(),
             })?;
-            let item = ItemKey {
-                namespace: ns.to_string(),
-                user_hash: user.hash.clone(),
-                name: name.to_string(),
-            };
-            let lease = format!("oauth-refresh/{ns}/{}/{name}", hex::encode(&user.hash));
+            let item = item_key(user, name);
+            let lease = format!(
+                "oauth-refresh/{ns}/{}/{}",
+                hex::encode(&user.hash),
+                item.name
+            );
             let me =
                 hex::encode(random::bytes::<12>().map_err(|e| CoreError::Internal(e.to_string()))?);
             loop {
@@ -774,9 +811,13 @@ impl Vault {
         if fresh(&set, margin) {
             return Ok((version, set, false));
         }
+        // The status row may not exist yet (a provider configured after the token was stored).
+        let sealed = self.sealed_status_name(user, item, name)?;
+        let sealed = sealed.as_deref();
         let Some(refresh_token) = set.refresh_token.as_ref().map(|t| t.expose().to_string()) else {
             self.set_status(
                 item,
+                sealed,
                 "needs_reauthorization",
                 Some("no_refresh_token".into()),
             )?;
@@ -786,6 +827,7 @@ impl Vault {
         let previous = self.storage().get_credential_status(item)?;
         self.set_status_due(
             item,
+            sealed,
             "refreshing",
             None,
             previous.as_ref().and_then(|p| p.refresh_due_at),
@@ -813,12 +855,12 @@ impl Vault {
                     .min(20);
                 let due =
                     (status == "refresh_failed").then(|| self.now_ms() + backoff_ms(failures));
-                self.set_status_due(item, status, Some(code), due, failures)?;
+                self.set_status_due(item, sealed, status, Some(code), due, failures)?;
                 self.counters()
                     .oauth_refresh_failures
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let err = failure.into_error();
-                let at = At::new(ns, name);
+                let at = At::name(ns, name);
                 self.record_internal_failure(&who, Op::CredentialRefresh, at, &user.hash, &err);
                 return Err(err);
             }
@@ -850,7 +892,7 @@ impl Vault {
         self.record_internal(
             &who,
             Op::CredentialRefresh,
-            At::new(ns, name),
+            At::name(ns, name),
             &user.hash,
             &stored,
         );
@@ -858,10 +900,10 @@ impl Vault {
         let CredentialData::Oauth2(stored) = data else {
             return Err(CoreError::Internal("token set changed kind".into()));
         };
+        // `write_credential` scheduled the next refresh (status `valid`, no failures).
         self.counters()
             .oauth_refreshes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.schedule_refresh(item, &stored)?;
         Ok((info.version, stored, true))
     }
 
@@ -879,18 +921,15 @@ impl Vault {
         self.execute_on_user(
             who,
             Op::CredentialRevoke,
-            At::new(ns, name),
+            At::name(ns, name),
             user_id,
             check,
             |user| {
                 let at_provider = self.revoke_at_provider(user, ns, name)?;
-                let item = ItemKey {
-                    namespace: ns.to_string(),
-                    user_hash: user.hash.clone(),
-                    name: name.to_string(),
-                };
+                let item = item_key(user, name);
+                let sealed = self.sealed_status_name(user, &item, name)?;
                 self.storage().delete_credential(&item)?;
-                self.set_status(&item, "revoked", None)?;
+                self.set_status(&item, sealed.as_deref(), "revoked", None)?;
                 Ok(at_provider)
             },
         )
@@ -968,17 +1007,9 @@ impl Vault {
             return Ok(Vec::new());
         }
         let mut grants = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .storage()
-                .list_credentials(ns, &user.hash, after.as_deref(), 100)?;
-            let Some((last, _)) = page.last() else { break };
-            after = Some(last.clone());
-            for (name, _) in page {
-                if let Ok(Some(grant)) = self.grant_to_revoke(user, ns, &name) {
-                    grants.push(grant);
-                }
+        for (name, _, _) in self.all_user_credentials(user)? {
+            if let Ok(Some(grant)) = self.grant_to_revoke(user, ns, &name) {
+                grants.push(grant);
             }
         }
         Ok(grants)
@@ -1000,7 +1031,7 @@ impl Vault {
             self.record_internal(
                 &who,
                 Op::CredentialRevokeOnErase,
-                At::new(ns, &g.name),
+                At::name(ns, &g.name),
                 user_hash,
                 &outcome,
             );
@@ -1025,7 +1056,7 @@ impl Vault {
         self.execute_on_user(
             who,
             Op::CredentialVerify,
-            At::new(ns, name),
+            At::name(ns, name),
             user_id,
             check,
             |user| {
@@ -1060,11 +1091,7 @@ impl Vault {
                     401 | 403 => false,
                     other => return Err(CoreError::VerificationFailed(format!("http_{other}"))),
                 };
-                let item = ItemKey {
-                    namespace: ns.to_string(),
-                    user_hash: user.hash.clone(),
-                    name: name.to_string(),
-                };
+                let item = item_key(user, name);
                 let now = self.now_ms();
                 let mut row =
                     self.storage()
@@ -1078,7 +1105,11 @@ impl Vault {
                             failures: 0,
                             verified: None,
                             verified_at: None,
+                            sealed_name: None,
                         });
+                if row.sealed_name.is_none() {
+                    row.sealed_name = self.sealed_status_name(user, &item, name)?;
+                }
                 row.verified = Some(verified);
                 row.verified_at = Some(now);
                 self.storage().set_credential_status(&row)?;
@@ -1121,9 +1152,10 @@ impl Vault {
                     let Ok(user) = self.user_id_of(&owner) else {
                         continue;
                     };
+                    let name = self.status_name(&owner, &row)?;
                     out.push(CredentialStatus {
                         user,
-                        name: row.key.name,
+                        name,
                         status: row.status,
                         error: row.error,
                         updated_at: rfc3339(row.updated_at),

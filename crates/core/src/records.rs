@@ -29,7 +29,7 @@ use crate::raw_json::RawObject;
 use crate::row_auth::RowId;
 use crate::users::{page_limit, UserRef};
 use crate::vault::{At, Input, Subject};
-use crate::{names, CoreError, CoreResult, Page, Principal, Vault};
+use crate::{names, sealed_names, CoreError, CoreResult, Page, Principal, Vault};
 
 /// The reserved owner of namespace-wide documents.
 pub(crate) const NAMESPACE_OWNER: &str = "\u{0}namespace";
@@ -193,13 +193,13 @@ fn check_field_name(name: &str) -> CoreResult<()> {
     }
 }
 
-/// Identifies an owner's document.
+/// Identifies an owner's document: stored under the key's id, never the key.
 fn record_key(ns: &str, collection: &str, owner: &UserRef, key: &str) -> RecordKey {
     RecordKey {
         namespace: ns.to_string(),
         collection: collection.to_string(),
         user_hash: owner.hash.clone(),
-        key: key.to_string(),
+        key: owner.keys.record_key_id(collection, key),
     }
 }
 
@@ -542,9 +542,15 @@ impl Vault {
         let key = self
             .existing_user_key(owner)?
             .ok_or(CoreError::Integrity("record"))?;
+        let record_key = sealed_names::open(
+            &key,
+            &sealed_names::record_ad(ns, collection, &owner.hash, &row.key),
+            row.sealed_key.as_deref(),
+            "record key",
+        )?;
         let plain = key
             .open(
-                &contexts::record(ns, collection, &owner.hash, &row.key, row.version),
+                &contexts::record(ns, collection, &owner.hash, &record_key, row.version),
                 &row.ciphertext,
             )
             .map_err(|e| CoreError::from_crypto("record", e))?;
@@ -553,7 +559,7 @@ impl Vault {
         let members = doc.to_map().map_err(|_| CoreError::Integrity("record"))?;
         Ok(Record {
             user: None,
-            key: row.key,
+            key: record_key,
             version: row.version,
             updated_at: rfc3339(row.updated_at),
             expires_at: row.expires_at.map(rfc3339),
@@ -606,12 +612,18 @@ impl Vault {
                 let data_key = self.user_key_for_write(owner, owner_id)?;
                 let plain = zeroize::Zeroizing::new(document.as_str().as_bytes().to_vec());
                 let record_key = record_key(ns, collection, owner, key);
+                let sealed_key = sealed_names::seal(
+                    &data_key,
+                    &sealed_names::record_ad(ns, collection, &owner.hash, &record_key.key),
+                    key,
+                )?;
                 let write = RecordWrite {
                     key: record_key,
                     expected_version: if_version,
                     expires_at,
                     now,
                     index,
+                    sealed_key: Some(sealed_key),
                 };
                 let seal = |version: u64| {
                     data_key
@@ -729,8 +741,7 @@ impl Vault {
                 let limit = page_limit(limit)?;
                 let cursor = cursor.filter(|c| !c.is_empty());
                 if let Some(c) = cursor {
-                    names::credential_name(c)
-                        .map_err(|_| invalid("cursor", "is not a cursor from a previous page"))?;
+                    sealed_names::check_cursor(c)?;
                 }
                 let rows = self.storage().list_records(
                     ns,

@@ -75,6 +75,8 @@ struct Inner {
     guard: crate::guard::Guard,
     /// Authenticates the rows that decide access ([`crate::row_auth`]).
     row_key: Key<Index>,
+    /// Hashes the names audit entries carry ([`crate::sealed_names`]).
+    audit_name_key: Key<Index>,
 }
 
 /// Counters this node exposes as metrics.
@@ -130,6 +132,7 @@ impl Vault {
         };
         let anchor_key = derive("audit-anchor")?;
         let row_key = derive("row-auth")?;
+        let audit_name_key = derive("audit-name")?;
         let audit = AuditWriter::start(
             storage.clone(),
             derive("audit-chain")?,
@@ -152,6 +155,7 @@ impl Vault {
                 jobs: Default::default(),
                 guard: Default::default(),
                 row_key,
+                audit_name_key,
                 clock,
                 settings,
             }),
@@ -159,8 +163,12 @@ impl Vault {
         vault.open_audit_log(&anchor_key)?;
         if first_open {
             vault.mark_rows_authenticated()?;
+            vault
+                .storage()
+                .put_meta(crate::sealed_names::SEALED_META, b"1")?;
         } else {
             vault.authenticate_legacy_rows()?;
+            vault.seal_legacy_names()?;
         }
         let bootstrap_token = if first_open {
             let system = Principal::system("bootstrap");
@@ -222,6 +230,10 @@ impl Vault {
         &self.inner.row_key
     }
 
+    pub(crate) fn audit_name_key(&self) -> &Key<Index> {
+        &self.inner.audit_name_key
+    }
+
     pub(crate) fn derived_index_key(&self, label: &str) -> CoreResult<Key<Index>> {
         self.keyring()
             .root()
@@ -256,13 +268,30 @@ impl Vault {
 pub(crate) struct At<'a> {
     /// The namespace (empty for store-wide operations).
     pub ns: &'a str,
-    /// The item acted on, as audited (a credential name, a file id, a token id), or empty.
-    pub target: &'a str,
+    /// The item acted on (a file id, a token id, a count), or empty.
+    target: &'a str,
+    /// Whether `target` is an app-chosen name (a credential name, an event type), which the
+    /// entry carries only as its audit name ([`crate::sealed_names`]).
+    is_name: bool,
 }
 
 impl<'a> At<'a> {
+    /// A target audited as it is: ids, counts, operator-chosen schema names.
     pub(crate) fn new(ns: &'a str, target: &'a str) -> Self {
-        Self { ns, target }
+        Self {
+            ns,
+            target,
+            is_name: false,
+        }
+    }
+
+    /// A target that is an app-chosen name: audited as its keyed hash, never in the clear.
+    pub(crate) fn name(ns: &'a str, name: &'a str) -> Self {
+        Self {
+            ns,
+            target: name,
+            is_name: true,
+        }
     }
 }
 
@@ -417,7 +446,11 @@ impl Vault {
             action: op.action().to_string(),
             namespace: at.ns.to_string(),
             user_hash: hex::encode(user),
-            target: at.target.to_string(),
+            target: if at.is_name && !at.target.is_empty() {
+                self.audit_name(at.target)
+            } else {
+                at.target.to_string()
+            },
             outcome: outcome.to_string(),
         })
     }

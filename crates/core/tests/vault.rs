@@ -249,10 +249,14 @@ fn ciphertext_moved_between_users_or_names_is_refused() {
         PutOptions::default(),
     )
     .unwrap();
-    // Swap the two users' ciphertexts of name 'c', directly in the SQLite file.
+    // Swap the two users' ciphertexts of name 'c', directly in the SQLite file. Rows are
+    // stored under the name's keyed hash: 'c' is the id both users have.
+    let c = "(SELECT name FROM credential_versions GROUP BY name HAVING COUNT(*) = 2)";
     let conn = rusqlite::Connection::open(&f.db).unwrap();
     let rows: Vec<(Vec<u8>, Vec<u8>)> = conn
-        .prepare("SELECT user_hash, ciphertext FROM credential_versions WHERE name = 'c'")
+        .prepare(&format!(
+            "SELECT user_hash, ciphertext FROM credential_versions WHERE name = {c}"
+        ))
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
@@ -262,7 +266,7 @@ fn ciphertext_moved_between_users_or_names_is_refused() {
     for (i, (hash, _)) in rows.iter().enumerate() {
         let other = &rows[1 - i].1;
         conn.execute(
-            "UPDATE credential_versions SET ciphertext = ?1 WHERE user_hash = ?2 AND name = 'c'",
+            &format!("UPDATE credential_versions SET ciphertext = ?1 WHERE user_hash = ?2 AND name = {c}"),
             rusqlite::params![other, hash],
         )
         .unwrap();
@@ -275,7 +279,7 @@ fn ciphertext_moved_between_users_or_names_is_refused() {
         v.get_credential(&who, "app", "victim", "c", None),
         Err(CoreError::Integrity(_))
     ));
-    sql(&f.db, "UPDATE credential_versions SET ciphertext = (SELECT ciphertext FROM credential_versions WHERE name = 'c' LIMIT 1) WHERE name = 'd'");
+    sql(&f.db, &format!("UPDATE credential_versions SET ciphertext = (SELECT ciphertext FROM credential_versions WHERE name = {c} LIMIT 1) WHERE name <> {c}"));
     assert!(matches!(
         v.get_credential(&who, "app", "victim", "d", None),
         Err(CoreError::Integrity(_))

@@ -106,8 +106,9 @@ impl AuditStore for PgStore {
             let rows = c.query(
                 "SELECT seq, time, token_id, action, namespace, user_hash, target, outcome, hash FROM audit \
                  WHERE seq > $1 AND ($2::BIGINT IS NULL OR time >= $2) AND ($3::BIGINT IS NULL OR time <= $3) \
-                 AND ($4::TEXT IS NULL OR token_id = $4) AND ($5::TEXT IS NULL OR action = $5) ORDER BY seq LIMIT $6",
-                &[&after, &f.since, &f.until, &f.token_id, &f.action, &limit],
+                 AND ($4::TEXT IS NULL OR token_id = $4) AND ($5::TEXT IS NULL OR action = $5) \
+                 AND ($7::TEXT IS NULL OR target = $7) ORDER BY seq LIMIT $6",
+                &[&after, &f.since, &f.until, &f.token_id, &f.action, &limit, &f.target],
             )?;
             Ok(rows
                 .iter()

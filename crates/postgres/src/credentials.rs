@@ -18,6 +18,7 @@ fn meta_at(r: &Row, at: usize) -> Result<ItemMeta, BadColumn> {
         created_at: r.col(at + 3)?,
         updated_at: r.col(at + 4)?,
         pointer: r.col(at + 5)?,
+        sealed_name: r.col(at + 6)?,
     })
 }
 
@@ -41,7 +42,7 @@ fn versions(list: &[u64]) -> Vec<i64> {
 
 /// Locks the metadata row, creating a placeholder (version 0, invisible until commit) if absent.
 fn lock_meta(tx: &mut Tx<'_>, key: &ItemKey, now: i64) -> StorageResult<Option<ItemMeta>> {
-    const SELECT: &str = "SELECT current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac FROM credentials \
+    const SELECT: &str = "SELECT current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac, sealed_name FROM credentials \
                           WHERE namespace = $1 AND user_hash = $2 AND name = $3 FOR UPDATE";
     let p: [&(dyn postgres::types::ToSql + Sync); 3] = [&key.namespace, &key.user_hash, &key.name];
     if let Some(row) = tx.query_opt(SELECT, &p)? {
@@ -64,7 +65,7 @@ impl CredentialStore for PgStore {
     fn get_credential_meta(&self, key: &ItemKey) -> StorageResult<Option<ItemMeta>> {
         self.read(|c| {
             Ok(c.query_opt(
-                "SELECT current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac FROM credentials \
+                "SELECT current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac, sealed_name FROM credentials \
                  WHERE namespace = $1 AND user_hash = $2 AND name = $3 AND current_version > 0",
                 &[&key.namespace, &key.user_hash, &key.name],
             )?
@@ -81,7 +82,7 @@ impl CredentialStore for PgStore {
         let version = version.map(|v| v as i64);
         self.read(|c| {
             Ok(c.query_opt(
-                "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, c.pointer_mac, \
+                "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, c.pointer_mac, c.sealed_name, \
                         v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
                  FROM credentials c JOIN users u ON u.namespace = c.namespace AND u.user_hash = c.user_hash \
                  JOIN credential_versions v \
@@ -90,7 +91,7 @@ impl CredentialStore for PgStore {
                  WHERE c.namespace = $1 AND c.user_hash = $2 AND c.name = $3",
                 &[&key.namespace, &key.user_hash, &key.name, &version],
             )?
-            .map(|r| Ok::<_, BadColumn>((meta_at(&r, 0)?, version_at(&r, 6, true)?)))
+            .map(|r| Ok::<_, BadColumn>((meta_at(&r, 0)?, version_at(&r, 7, true)?)))
             .transpose()?)
         })
     }
@@ -139,11 +140,19 @@ impl CredentialStore for PgStore {
             }
             let created_at = existing.as_ref().map_or(new.created_at, |m| m.created_at);
             tx.execute(
-                "UPDATE credentials SET current_version = $4, oldest_version = $5, max_versions = $6, created_at = $7, updated_at = $8, pointer_mac = $9 \
-                 WHERE namespace = $1 AND user_hash = $2 AND name = $3",
-                &[&key.namespace, &key.user_hash, &key.name, &(version as i64), &(oldest as i64), &i64::from(max_versions), &created_at, &new.created_at, &pointer],
+                "UPDATE credentials SET current_version = $4, oldest_version = $5, max_versions = $6, created_at = $7, updated_at = $8, pointer_mac = $9, \
+                 sealed_name = $10 WHERE namespace = $1 AND user_hash = $2 AND name = $3",
+                &[&key.namespace, &key.user_hash, &key.name, &(version as i64), &(oldest as i64), &i64::from(max_versions), &created_at, &new.created_at, &pointer, &new.sealed_name],
             )?;
-            Ok(ItemMeta { current_version: version, oldest_version: oldest, max_versions, created_at, updated_at: new.created_at, pointer: Some(pointer) })
+            Ok(ItemMeta {
+                current_version: version,
+                oldest_version: oldest,
+                max_versions,
+                created_at,
+                updated_at: new.created_at,
+                pointer: Some(pointer),
+                sealed_name: new.sealed_name.clone(),
+            })
         })
     }
 
@@ -205,7 +214,7 @@ impl CredentialStore for PgStore {
         let after = after.unwrap_or("");
         self.read(|c| {
             Ok(c.query(
-                "SELECT name, current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac FROM credentials \
+                "SELECT name, current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac, sealed_name FROM credentials \
                  WHERE namespace = $1 AND user_hash = $2 AND name > $3 AND current_version > 0 \
                  AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = $1 AND u.user_hash = $2) ORDER BY name LIMIT $4",
                 &[&namespace, &user_hash, &after, &(limit as i64)],
@@ -259,6 +268,71 @@ impl CredentialStore for PgStore {
                  AND current_version = $4 AND pointer_mac IS NULL",
                 &[&key.namespace, &key.user_hash, &key.name, &(current_version as i64), &pointer],
             )? == 1)
+        })
+    }
+
+    fn credentials_with_plain_names(
+        &self,
+        after: Option<&ItemKey>,
+        limit: usize,
+    ) -> StorageResult<Vec<(ItemKey, ItemMeta)>> {
+        let (ns, user, name) = match after {
+            Some(k) => (
+                k.namespace.as_str(),
+                k.user_hash.as_slice(),
+                k.name.as_str(),
+            ),
+            None => ("", &[][..], ""),
+        };
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT namespace, user_hash, name, current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac, sealed_name \
+                 FROM credentials WHERE sealed_name IS NULL AND current_version > 0 AND (namespace, user_hash, name) > ($1, $2, $3) \
+                 ORDER BY namespace, user_hash, name LIMIT $4",
+                &[&ns, &user, &name, &(limit as i64)],
+            )?
+            .iter()
+            .map(|r| {
+                Ok((
+                    ItemKey { namespace: r.col(0)?, user_hash: r.col(1)?, name: r.col(2)? },
+                    meta_at(r, 3)?,
+                ))
+            })
+            .collect::<Result<_, BadColumn>>()?)
+        })
+    }
+
+    fn seal_credential_name(
+        &self,
+        key: &ItemKey,
+        name_id: &str,
+        sealed_name: &[u8],
+        pointer: &[u8],
+    ) -> StorageResult<bool> {
+        self.write(|tx| {
+            let taken = tx
+                .query_opt(
+                    "SELECT 1 FROM credentials WHERE namespace = $1 AND user_hash = $2 AND name = $3",
+                    &[&key.namespace, &key.user_hash, &name_id],
+                )?
+                .is_some();
+            let renamed = !taken
+                && tx.execute(
+                    "UPDATE credentials SET name = $4, sealed_name = $5, pointer_mac = $6 \
+                     WHERE namespace = $1 AND user_hash = $2 AND name = $3 AND sealed_name IS NULL",
+                    &[&key.namespace, &key.user_hash, &key.name, &name_id, &sealed_name, &pointer],
+                )? == 1;
+            if renamed {
+                tx.execute(
+                    "UPDATE credential_versions SET name = $4 WHERE namespace = $1 AND user_hash = $2 AND name = $3",
+                    &[&key.namespace, &key.user_hash, &key.name, &name_id],
+                )?;
+                tx.execute(
+                    "UPDATE credential_status SET name = $4, sealed_name = $5 WHERE namespace = $1 AND user_hash = $2 AND name = $3",
+                    &[&key.namespace, &key.user_hash, &key.name, &name_id, &sealed_name],
+                )?;
+            }
+            Ok(renamed)
         })
     }
 }

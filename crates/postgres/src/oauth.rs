@@ -5,6 +5,18 @@ use strongroom_storage::{CredentialStatusRow, ItemKey, OAuthStore, StorageResult
 
 use crate::connection::{BadColumn, Columns, PgStore};
 
+/// `SELECT` of a status row's columns (table alias `s`) followed by the given rest of the
+/// statement (a literal: statements are cached by their text).
+macro_rules! select_statuses {
+    ($rest:literal) => {
+        concat!(
+            "SELECT s.namespace, s.user_hash, s.name, s.status, s.error, s.updated_at, s.refresh_due_at, ",
+            "s.failures, s.verified, s.verified_at, s.sealed_name FROM credential_status s ",
+            $rest
+        )
+    };
+}
+
 fn status_row(r: &Row) -> Result<CredentialStatusRow, BadColumn> {
     Ok(CredentialStatusRow {
         key: ItemKey {
@@ -19,6 +31,7 @@ fn status_row(r: &Row) -> Result<CredentialStatusRow, BadColumn> {
         failures: r.small(7)?,
         verified: r.col(8)?,
         verified_at: r.col(9)?,
+        sealed_name: r.col(10)?,
     })
 }
 
@@ -79,12 +92,13 @@ impl OAuthStore for PgStore {
     fn set_credential_status(&self, s: &CredentialStatusRow) -> StorageResult<()> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO credential_status (namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (namespace, user_hash, name) DO UPDATE SET status = excluded.status, \
+                "INSERT INTO credential_status (namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at, sealed_name) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (namespace, user_hash, name) DO UPDATE SET status = excluded.status, \
                  error = excluded.error, updated_at = excluded.updated_at, refresh_due_at = excluded.refresh_due_at, failures = excluded.failures, \
                  verified = COALESCE(excluded.verified, credential_status.verified), \
-                 verified_at = COALESCE(excluded.verified_at, credential_status.verified_at)",
-                &[&s.key.namespace, &s.key.user_hash, &s.key.name, &s.status, &s.error, &s.updated_at, &s.refresh_due_at, &i64::from(s.failures), &s.verified, &s.verified_at],
+                 verified_at = COALESCE(excluded.verified_at, credential_status.verified_at), \
+                 sealed_name = COALESCE(excluded.sealed_name, credential_status.sealed_name)",
+                &[&s.key.namespace, &s.key.user_hash, &s.key.name, &s.status, &s.error, &s.updated_at, &s.refresh_due_at, &i64::from(s.failures), &s.verified, &s.verified_at, &s.sealed_name],
             )?;
             Ok(())
         })
@@ -93,8 +107,7 @@ impl OAuthStore for PgStore {
     fn get_credential_status(&self, k: &ItemKey) -> StorageResult<Option<CredentialStatusRow>> {
         self.read(|c| {
             Ok(c.query_opt(
-                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at FROM credential_status \
-                 WHERE namespace = $1 AND user_hash = $2 AND name = $3",
+                select_statuses!("WHERE s.namespace = $1 AND s.user_hash = $2 AND s.name = $3"),
                 &[&k.namespace, &k.user_hash, &k.name],
             )?
             .map(|r| status_row(&r))
@@ -106,8 +119,9 @@ impl OAuthStore for PgStore {
         let limit = limit as i64;
         self.read(|c| {
             Ok(c.query(
-                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at FROM credential_status \
-                 WHERE refresh_due_at IS NOT NULL AND refresh_due_at <= $1 ORDER BY refresh_due_at LIMIT $2",
+                select_statuses!(
+                    "WHERE s.refresh_due_at IS NOT NULL AND s.refresh_due_at <= $1 ORDER BY s.refresh_due_at LIMIT $2"
+                ),
                 &[&now, &limit],
             )?
             .iter()
@@ -125,8 +139,9 @@ impl OAuthStore for PgStore {
         let limit = limit as i64;
         self.read(|c| {
             Ok(c.query(
-                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at FROM credential_status \
-                 WHERE namespace = $1 AND ($2::TEXT IS NULL OR status = $2) ORDER BY user_hash, name LIMIT $3",
+                select_statuses!(
+                    "WHERE s.namespace = $1 AND ($2::TEXT IS NULL OR s.status = $2) ORDER BY s.user_hash, s.name LIMIT $3"
+                ),
                 &[&namespace, &status, &limit],
             )?
             .iter()

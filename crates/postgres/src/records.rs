@@ -17,6 +17,7 @@ fn record_row(r: &Row) -> Result<RecordRow, BadColumn> {
         expires_at: r.col(3)?,
         updated_at: r.col(4)?,
         ciphertext: r.col(5)?,
+        sealed_key: r.col(6)?,
     })
 }
 
@@ -88,10 +89,11 @@ impl RecordStore for PgStore {
             let version = live + 1;
             let ciphertext = seal(version).map_err(StorageError::Aborted)?;
             tx.execute(
-                "INSERT INTO records (namespace, collection, user_hash, key, version, expires_at, updated_at, ciphertext) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (namespace, collection, user_hash, key) DO UPDATE SET \
-                 version = excluded.version, expires_at = excluded.expires_at, updated_at = excluded.updated_at, ciphertext = excluded.ciphertext",
-                &[&k.namespace, &k.collection, &k.user_hash, &k.key, &(version as i64), &w.expires_at, &w.now, &ciphertext],
+                "INSERT INTO records (namespace, collection, user_hash, key, version, expires_at, updated_at, ciphertext, sealed_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (namespace, collection, user_hash, key) DO UPDATE SET \
+                 version = excluded.version, expires_at = excluded.expires_at, updated_at = excluded.updated_at, ciphertext = excluded.ciphertext, \
+                 sealed_key = excluded.sealed_key",
+                &[&k.namespace, &k.collection, &k.user_hash, &k.key, &(version as i64), &w.expires_at, &w.now, &ciphertext, &w.sealed_key],
             )
             .map_err(|e| match e {
                 // Two first writes of one record raced: report it like a lost check-and-set.
@@ -127,7 +129,7 @@ impl RecordStore for PgStore {
     fn get_record(&self, k: &RecordKey, now: i64) -> StorageResult<Option<RecordRow>> {
         self.read(|c| {
             Ok(c.query_opt(
-                "SELECT r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext FROM records r \
+                "SELECT r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext, r.sealed_key FROM records r \
                  WHERE r.namespace = $1 AND r.collection = $2 AND r.user_hash = $3 AND r.key = $4 \
                  AND (r.expires_at IS NULL OR r.expires_at > $5) \
                  AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = r.namespace AND u.user_hash = r.user_hash)",
@@ -161,7 +163,7 @@ impl RecordStore for PgStore {
         let limit = limit as i64;
         self.read(|c| {
             Ok(c.query(
-                "SELECT r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext FROM records r \
+                "SELECT r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext, r.sealed_key FROM records r \
                  WHERE r.namespace = $1 AND r.collection = $2 AND r.user_hash = $3 AND r.key > $4 \
                  AND (r.expires_at IS NULL OR r.expires_at > $5) \
                  AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = r.namespace AND u.user_hash = r.user_hash) \
@@ -186,7 +188,7 @@ impl RecordStore for PgStore {
         let limit = limit as i64;
         self.read(|c| {
             Ok(c.query(
-                "SELECT r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext FROM record_index i \
+                "SELECT r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext, r.sealed_key FROM record_index i \
                  JOIN records r ON r.namespace = i.namespace AND r.collection = i.collection AND r.user_hash = i.user_hash AND r.key = i.key \
                  WHERE i.namespace = $1 AND i.collection = $2 AND i.field = $3 AND i.value_hash = $4 \
                  AND (r.expires_at IS NULL OR r.expires_at > $5) \
@@ -214,6 +216,61 @@ impl RecordStore for PgStore {
                  (SELECT namespace, collection, user_hash, key FROM records WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2)",
                 &[&now, &limit],
             )
+        })
+    }
+
+    fn records_with_plain_keys(
+        &self,
+        after: Option<&RecordKey>,
+        limit: usize,
+    ) -> StorageResult<Vec<RecordKey>> {
+        let (ns, collection, user, key) = match after {
+            Some(k) => (
+                k.namespace.as_str(),
+                k.collection.as_str(),
+                k.user_hash.as_slice(),
+                k.key.as_str(),
+            ),
+            None => ("", "", &[][..], ""),
+        };
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT namespace, collection, user_hash, key FROM records WHERE sealed_key IS NULL \
+                 AND (namespace, collection, user_hash, key) > ($1, $2, $3, $4) ORDER BY namespace, collection, user_hash, key LIMIT $5",
+                &[&ns, &collection, &user, &key, &(limit as i64)],
+            )?
+            .iter()
+            .map(|r| Ok(RecordKey { namespace: r.col(0)?, collection: r.col(1)?, user_hash: r.col(2)?, key: r.col(3)? }))
+            .collect::<Result<_, BadColumn>>()?)
+        })
+    }
+
+    fn seal_record_key(
+        &self,
+        k: &RecordKey,
+        key_id: &str,
+        sealed_key: &[u8],
+    ) -> StorageResult<bool> {
+        self.write(|tx| {
+            let taken = tx
+                .query_opt(
+                    "SELECT 1 FROM records WHERE namespace = $1 AND collection = $2 AND user_hash = $3 AND key = $4",
+                    &[&k.namespace, &k.collection, &k.user_hash, &key_id],
+                )?
+                .is_some();
+            let renamed = !taken
+                && tx.execute(
+                    "UPDATE records SET key = $5, sealed_key = $6 WHERE namespace = $1 AND collection = $2 AND user_hash = $3 \
+                     AND key = $4 AND sealed_key IS NULL",
+                    &[&k.namespace, &k.collection, &k.user_hash, &k.key, &key_id, &sealed_key],
+                )? == 1;
+            if renamed {
+                tx.execute(
+                    "UPDATE record_index SET key = $5 WHERE namespace = $1 AND collection = $2 AND user_hash = $3 AND key = $4",
+                    &[&k.namespace, &k.collection, &k.user_hash, &k.key, &key_id],
+                )?;
+            }
+            Ok(renamed)
         })
     }
 }

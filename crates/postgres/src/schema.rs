@@ -206,4 +206,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE credentials ADD COLUMN pointer_mac BYTEA;
     "#,
+    // 11: names sealed — each credential's name (also kept with its refresh status) and each
+    // record's key sealed under the owner's data key (NULL until the vault re-keys the rows
+    // written before it by the name's keyed hash). The status of a credential that no longer
+    // exists (revoked or deleted) has no name left to seal and is dropped.
+    r#"
+    ALTER TABLE credentials ADD COLUMN sealed_name BYTEA;
+    ALTER TABLE credential_status ADD COLUMN sealed_name BYTEA;
+    ALTER TABLE records ADD COLUMN sealed_key BYTEA;
+    DELETE FROM credential_status WHERE NOT EXISTS (SELECT 1 FROM credentials c
+        WHERE c.namespace = credential_status.namespace AND c.user_hash = credential_status.user_hash
+        AND c.name = credential_status.name);
+    "#,
 ];

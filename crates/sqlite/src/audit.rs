@@ -74,6 +74,10 @@ impl AuditStore for SqliteStore {
             args.push(action);
             sql.push_str(&format!(" AND action = ?{}", args.len()));
         }
+        if let Some(target) = &f.target {
+            args.push(target);
+            sql.push_str(&format!(" AND target = ?{}", args.len()));
+        }
         let limit = f.limit as i64;
         args.push(&limit);
         sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", args.len()));

@@ -10,7 +10,7 @@ use strongroom_storage::{
 use crate::connection::{map_err, SqliteStore};
 
 const META_COLUMNS: &str =
-    "current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac";
+    "current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac, sealed_name";
 const KEY_MATCH: &str = "namespace = ?1 AND user_hash = ?2 AND name = ?3";
 
 fn meta_at(r: &Row<'_>, at: usize) -> rusqlite::Result<ItemMeta> {
@@ -21,6 +21,7 @@ fn meta_at(r: &Row<'_>, at: usize) -> rusqlite::Result<ItemMeta> {
         created_at: r.get(at + 3)?,
         updated_at: r.get(at + 4)?,
         pointer: r.get(at + 5)?,
+        sealed_name: r.get(at + 6)?,
     })
 }
 
@@ -79,21 +80,21 @@ impl CredentialStore for SqliteStore {
     ) -> StorageResult<Option<(ItemMeta, VersionRow)>> {
         // Two statements rather than `COALESCE(?4, current_version)`: a bound value that the
         // planner inspects makes SQLite re-prepare the statement on every rebind.
-        const LATEST: &str = "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, c.pointer_mac, \
+        const LATEST: &str = "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, c.pointer_mac, c.sealed_name, \
                     v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
              FROM credentials c JOIN users u ON u.namespace = c.namespace AND u.user_hash = c.user_hash \
              JOIN credential_versions v \
                ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
               AND v.version = c.current_version \
              WHERE c.namespace = ?1 AND c.user_hash = ?2 AND c.name = ?3";
-        const EXACT: &str = "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, c.pointer_mac, \
+        const EXACT: &str = "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, c.pointer_mac, c.sealed_name, \
                     v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
              FROM credentials c JOIN users u ON u.namespace = c.namespace AND u.user_hash = c.user_hash \
              JOIN credential_versions v \
                ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
               AND v.version = ?4 \
              WHERE c.namespace = ?1 AND c.user_hash = ?2 AND c.name = ?3";
-        let row = |r: &rusqlite::Row<'_>| Ok((meta_at(r, 0)?, version_at(r, 6, true)?));
+        let row = |r: &rusqlite::Row<'_>| Ok((meta_at(r, 0)?, version_at(r, 7, true)?));
         self.read(|c| match version {
             None => c
                 .prepare_cached(LATEST)?
@@ -155,13 +156,13 @@ impl CredentialStore for SqliteStore {
             }
             let created_at = existing.as_ref().map_or(new.created_at, |m| m.created_at);
             tx.prepare_cached(&format!(
-                "INSERT INTO credentials (namespace, user_hash, name, {META_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                "INSERT INTO credentials (namespace, user_hash, name, {META_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
                  ON CONFLICT (namespace, user_hash, name) DO UPDATE SET current_version = excluded.current_version, \
                  oldest_version = excluded.oldest_version, max_versions = excluded.max_versions, updated_at = excluded.updated_at, \
-                 pointer_mac = excluded.pointer_mac"
+                 pointer_mac = excluded.pointer_mac, sealed_name = excluded.sealed_name"
             ))
             .and_then(|mut s| {
-                s.execute(params![p[0], p[1], p[2], version as i64, oldest as i64, max_versions, created_at, new.created_at, pointer])
+                s.execute(params![p[0], p[1], p[2], version as i64, oldest as i64, max_versions, created_at, new.created_at, pointer, new.sealed_name])
             })
             .map_err(map_err)?;
             Ok(ItemMeta {
@@ -171,6 +172,7 @@ impl CredentialStore for SqliteStore {
                 created_at,
                 updated_at: new.created_at,
                 pointer: Some(pointer),
+                sealed_name: new.sealed_name.clone(),
             })
         })
     }
@@ -300,6 +302,90 @@ impl CredentialStore for SqliteStore {
             )
             .map(|n| n == 1)
             .map_err(map_err)
+        })
+    }
+
+    fn credentials_with_plain_names(
+        &self,
+        after: Option<&ItemKey>,
+        limit: usize,
+    ) -> StorageResult<Vec<(ItemKey, ItemMeta)>> {
+        let (ns, user, name) = match after {
+            Some(k) => (
+                k.namespace.as_str(),
+                k.user_hash.as_slice(),
+                k.name.as_str(),
+            ),
+            None => ("", &[][..], ""),
+        };
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT namespace, user_hash, name, {META_COLUMNS} FROM credentials \
+                 WHERE sealed_name IS NULL AND current_version > 0 AND (namespace, user_hash, name) > (?1, ?2, ?3) \
+                 ORDER BY namespace, user_hash, name LIMIT ?4"
+            ))?
+            .query_map(params![ns, user, name, limit as i64], |r| {
+                Ok((
+                    ItemKey {
+                        namespace: r.get(0)?,
+                        user_hash: r.get(1)?,
+                        name: r.get(2)?,
+                    },
+                    meta_at(r, 3)?,
+                ))
+            })?
+            .collect()
+        })
+    }
+
+    fn seal_credential_name(
+        &self,
+        key: &ItemKey,
+        name_id: &str,
+        sealed_name: &[u8],
+        pointer: &[u8],
+    ) -> StorageResult<bool> {
+        self.write(|tx| {
+            let taken = tx
+                .query_row(
+                    &format!("SELECT 1 FROM credentials WHERE {KEY_MATCH}"),
+                    params![key.namespace, key.user_hash, name_id],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(map_err)?
+                .is_some();
+            let renamed = !taken
+                && tx
+                    .execute(
+                        &format!(
+                            "UPDATE credentials SET name = ?4, sealed_name = ?5, pointer_mac = ?6 \
+                             WHERE {KEY_MATCH} AND sealed_name IS NULL"
+                        ),
+                        params![
+                            key.namespace,
+                            key.user_hash,
+                            key.name,
+                            name_id,
+                            sealed_name,
+                            pointer
+                        ],
+                    )
+                    .map_err(map_err)?
+                    == 1;
+            if renamed {
+                tx.execute(
+                    &format!("UPDATE credential_versions SET name = ?4 WHERE {KEY_MATCH}"),
+                    params![key.namespace, key.user_hash, key.name, name_id],
+                )
+                .map_err(map_err)?;
+                tx.execute(
+                    &format!("UPDATE credential_status SET name = ?4, sealed_name = ?5 WHERE {KEY_MATCH}"),
+                    params![key.namespace, key.user_hash, key.name, name_id, sealed_name],
+                )
+                .map_err(map_err)?;
+            }
+            Ok(renamed)
         })
     }
 }

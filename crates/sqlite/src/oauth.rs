@@ -5,6 +5,10 @@ use strongroom_storage::{CredentialStatusRow, ItemKey, OAuthStore, StorageResult
 
 use crate::connection::{map_err, SqliteStore};
 
+/// A status row's columns (table alias `s`).
+const STATUS_COLUMNS: &str = "s.namespace, s.user_hash, s.name, s.status, s.error, s.updated_at, \
+     s.refresh_due_at, s.failures, s.verified, s.verified_at, s.sealed_name";
+
 fn status_row(r: &Row<'_>) -> rusqlite::Result<CredentialStatusRow> {
     Ok(CredentialStatusRow {
         key: ItemKey {
@@ -19,6 +23,7 @@ fn status_row(r: &Row<'_>) -> rusqlite::Result<CredentialStatusRow> {
         failures: r.get(7)?,
         verified: r.get(8)?,
         verified_at: r.get(9)?,
+        sealed_name: r.get(10)?,
     })
 }
 
@@ -79,12 +84,13 @@ impl OAuthStore for SqliteStore {
     fn set_credential_status(&self, s: &CredentialStatusRow) -> StorageResult<()> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO credential_status (namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (namespace, user_hash, name) DO UPDATE SET status = excluded.status, \
+                "INSERT INTO credential_status (namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at, sealed_name) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (namespace, user_hash, name) DO UPDATE SET status = excluded.status, \
                  error = excluded.error, updated_at = excluded.updated_at, refresh_due_at = excluded.refresh_due_at, failures = excluded.failures, \
                  verified = COALESCE(excluded.verified, credential_status.verified), \
-                 verified_at = COALESCE(excluded.verified_at, credential_status.verified_at)",
-                params![s.key.namespace, s.key.user_hash, s.key.name, s.status, s.error, s.updated_at, s.refresh_due_at, s.failures, s.verified, s.verified_at],
+                 verified_at = COALESCE(excluded.verified_at, credential_status.verified_at), \
+                 sealed_name = COALESCE(excluded.sealed_name, credential_status.sealed_name)",
+                params![s.key.namespace, s.key.user_hash, s.key.name, s.status, s.error, s.updated_at, s.refresh_due_at, s.failures, s.verified, s.verified_at, s.sealed_name],
             )
             .map(|_| ())
             .map_err(map_err)
@@ -93,10 +99,10 @@ impl OAuthStore for SqliteStore {
 
     fn get_credential_status(&self, k: &ItemKey) -> StorageResult<Option<CredentialStatusRow>> {
         self.read(|c| {
-            c.prepare_cached(
-                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at FROM credential_status \
-                 WHERE namespace = ?1 AND user_hash = ?2 AND name = ?3",
-            )?
+            c.prepare_cached(&format!(
+                "SELECT {STATUS_COLUMNS} FROM credential_status s \
+                 WHERE s.namespace = ?1 AND s.user_hash = ?2 AND s.name = ?3"
+            ))?
             .query_row(params![k.namespace, k.user_hash, k.name], status_row)
             .optional()
         })
@@ -104,10 +110,10 @@ impl OAuthStore for SqliteStore {
 
     fn due_refreshes(&self, now: i64, limit: usize) -> StorageResult<Vec<CredentialStatusRow>> {
         self.read(|c| {
-            c.prepare_cached(
-                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at FROM credential_status \
-                 WHERE refresh_due_at IS NOT NULL AND refresh_due_at <= ?1 ORDER BY refresh_due_at LIMIT ?2",
-            )?
+            c.prepare_cached(&format!(
+                "SELECT {STATUS_COLUMNS} FROM credential_status s \
+                 WHERE s.refresh_due_at IS NOT NULL AND s.refresh_due_at <= ?1 ORDER BY s.refresh_due_at LIMIT ?2"
+            ))?
             .query_map(params![now, limit as i64], status_row)?
             .collect()
         })
@@ -120,10 +126,10 @@ impl OAuthStore for SqliteStore {
         limit: usize,
     ) -> StorageResult<Vec<CredentialStatusRow>> {
         self.read(|c| {
-            c.prepare_cached(
-                "SELECT namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at FROM credential_status \
-                 WHERE namespace = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY user_hash, name LIMIT ?3",
-            )?
+            c.prepare_cached(&format!(
+                "SELECT {STATUS_COLUMNS} FROM credential_status s \
+                 WHERE s.namespace = ?1 AND (?2 IS NULL OR s.status = ?2) ORDER BY s.user_hash, s.name LIMIT ?3"
+            ))?
             .query_map(params![namespace, status, limit as i64], status_row)?
             .collect()
         })

@@ -9,7 +9,8 @@ use strongroom_storage::{
 
 use crate::connection::{map_err, SqliteStore};
 
-const COLUMNS: &str = "r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext";
+const COLUMNS: &str =
+    "r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext, r.sealed_key";
 const LIVE: &str = "(r.expires_at IS NULL OR r.expires_at > ?) \
     AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = r.namespace AND u.user_hash = r.user_hash)";
 
@@ -21,6 +22,7 @@ fn record_row(r: &Row<'_>) -> rusqlite::Result<RecordRow> {
         expires_at: r.get(3)?,
         updated_at: r.get(4)?,
         ciphertext: r.get(5)?,
+        sealed_key: r.get(6)?,
     })
 }
 
@@ -91,11 +93,12 @@ impl RecordStore for SqliteStore {
             let version = live + 1;
             let ciphertext = seal(version).map_err(StorageError::Aborted)?;
             tx.prepare_cached(
-                "INSERT INTO records (namespace, collection, user_hash, key, version, expires_at, updated_at, ciphertext) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (namespace, collection, user_hash, key) DO UPDATE SET \
-                 version = excluded.version, expires_at = excluded.expires_at, updated_at = excluded.updated_at, ciphertext = excluded.ciphertext",
+                "INSERT INTO records (namespace, collection, user_hash, key, version, expires_at, updated_at, ciphertext, sealed_key) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (namespace, collection, user_hash, key) DO UPDATE SET \
+                 version = excluded.version, expires_at = excluded.expires_at, updated_at = excluded.updated_at, ciphertext = excluded.ciphertext, \
+                 sealed_key = excluded.sealed_key",
             )
-            .and_then(|mut s| s.execute(params![k.namespace, k.collection, k.user_hash, k.key, version as i64, w.expires_at, w.now, ciphertext]))
+            .and_then(|mut s| s.execute(params![k.namespace, k.collection, k.user_hash, k.key, version as i64, w.expires_at, w.now, ciphertext, w.sealed_key]))
             .map_err(map_err)?;
             delete_entries(tx, k)?;
             for e in &w.index {
@@ -208,6 +211,68 @@ impl RecordStore for SqliteStore {
                 .map_err(map_err)?;
             }
             Ok(expired.len() as u64)
+        })
+    }
+
+    fn records_with_plain_keys(
+        &self,
+        after: Option<&RecordKey>,
+        limit: usize,
+    ) -> StorageResult<Vec<RecordKey>> {
+        let (ns, collection, user, key) = match after {
+            Some(k) => (
+                k.namespace.as_str(),
+                k.collection.as_str(),
+                k.user_hash.as_slice(),
+                k.key.as_str(),
+            ),
+            None => ("", "", &[][..], ""),
+        };
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT namespace, collection, user_hash, key FROM records WHERE sealed_key IS NULL \
+                 AND (namespace, collection, user_hash, key) > (?1, ?2, ?3, ?4) ORDER BY namespace, collection, user_hash, key LIMIT ?5",
+            )?
+            .query_map(params![ns, collection, user, key, limit as i64], |r| {
+                Ok(RecordKey { namespace: r.get(0)?, collection: r.get(1)?, user_hash: r.get(2)?, key: r.get(3)? })
+            })?
+            .collect()
+        })
+    }
+
+    fn seal_record_key(
+        &self,
+        k: &RecordKey,
+        key_id: &str,
+        sealed_key: &[u8],
+    ) -> StorageResult<bool> {
+        self.write(|tx| {
+            let taken = tx
+                .query_row(
+                    "SELECT 1 FROM records WHERE namespace = ?1 AND collection = ?2 AND user_hash = ?3 AND key = ?4",
+                    params![k.namespace, k.collection, k.user_hash, key_id],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(map_err)?
+                .is_some();
+            let renamed = !taken
+                && tx
+                    .execute(
+                        "UPDATE records SET key = ?5, sealed_key = ?6 WHERE namespace = ?1 AND collection = ?2 AND user_hash = ?3 \
+                         AND key = ?4 AND sealed_key IS NULL",
+                        params![k.namespace, k.collection, k.user_hash, k.key, key_id, sealed_key],
+                    )
+                    .map_err(map_err)?
+                    == 1;
+            if renamed {
+                tx.execute(
+                    "UPDATE record_index SET key = ?5 WHERE namespace = ?1 AND collection = ?2 AND user_hash = ?3 AND key = ?4",
+                    params![k.namespace, k.collection, k.user_hash, k.key, key_id],
+                )
+                .map_err(map_err)?;
+            }
+            Ok(renamed)
         })
     }
 }

@@ -190,6 +190,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE credentials ADD COLUMN pointer_mac BLOB;
     "#,
+    // 11: names sealed — each credential's name (also kept with its refresh status) and each
+    // record's key sealed under the owner's data key (NULL until the vault re-keys the rows
+    // written before it by the name's keyed hash). The status of a credential that no longer
+    // exists (revoked or deleted) has no name left to seal and is dropped.
+    r#"
+    ALTER TABLE credentials ADD COLUMN sealed_name BLOB;
+    ALTER TABLE credential_status ADD COLUMN sealed_name BLOB;
+    ALTER TABLE records ADD COLUMN sealed_key BLOB;
+    DELETE FROM credential_status WHERE NOT EXISTS (SELECT 1 FROM credentials c
+        WHERE c.namespace = credential_status.namespace AND c.user_hash = credential_status.user_hash
+        AND c.name = credential_status.name);
+    "#,
 ];
 
 /// Migrations of the audit file, which lives beside the data file.

@@ -8,7 +8,9 @@
 use crate::*;
 
 mod files;
+mod names;
 pub use files::*;
+pub use names::*;
 
 /// Emits one `#[test]` per conformance check; `$make` builds a fresh empty store.
 #[macro_export]
@@ -30,7 +32,9 @@ macro_rules! conformance_tests {
             audit_concurrent_appenders_form_one_chain, leases_have_one_holder,
             leases_release_only_your_own, lockouts_count_within_a_window, ping_succeeds,
             files_lifecycle, files_quotas, files_concurrent_admissions_respect_quota,
-            files_vanish_with_their_user, file_policies_and_links);
+            files_vanish_with_their_user, file_policies_and_links,
+            sealed_names_travel_with_their_rows, plain_credential_names_are_rekeyed_once,
+            plain_record_keys_are_rekeyed_once, audit_filters_by_target);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
         $(
@@ -92,6 +96,7 @@ fn version(v: u64, max: u32) -> NewVersion {
         created_at: 100 + v as i64,
         max_versions: Some(max),
         default_max_versions: 10,
+        sealed_name: Some(b"sealed-name".to_vec()),
     }
 }
 
@@ -352,6 +357,7 @@ pub fn credential_max_versions_keep_setting(s: &dyn Storage) {
         created_at: 1,
         max_versions: n,
         default_max_versions: 4,
+        sealed_name: Some(b"sealed-name".to_vec()),
     };
     s.put_credential_version(&k, None, &keep(None), &seal, &pointer)
         .unwrap();
@@ -690,6 +696,7 @@ fn rwrite(
         expires_at,
         now: 100,
         index,
+        sealed_key: Some(format!("sealed-{key}").into_bytes()),
     }
 }
 
@@ -934,6 +941,7 @@ pub fn credential_statuses(s: &dyn Storage) {
         failures: 0,
         verified: (status == "valid").then_some(true),
         verified_at: (status == "valid").then_some(7),
+        sealed_name: None,
     };
     assert!(s
         .get_credential_status(&key("app", 1, "c"))

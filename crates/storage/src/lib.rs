@@ -117,8 +117,8 @@ pub trait CredentialStore {
     fn destroy_credential_versions(&self, key: &ItemKey, versions: &[u64]) -> StorageResult<u64>;
     /// Removes the credential, its metadata and every version.
     fn delete_credential(&self, key: &ItemKey) -> StorageResult<bool>;
-    /// A user's credential names in order, after `after` (exclusive); none once the user's row
-    /// is gone.
+    /// A user's credentials in name-id order, after `after` (exclusive); none once the user's
+    /// row is gone.
     fn list_credentials(
         &self,
         namespace: &str,
@@ -126,6 +126,25 @@ pub trait CredentialStore {
         after: Option<&str>,
         limit: usize,
     ) -> StorageResult<Vec<(String, ItemMeta)>>;
+    /// Credentials written before names were sealed (no sealed name), after `after` in key
+    /// order, with their metadata.
+    fn credentials_with_plain_names(
+        &self,
+        after: Option<&ItemKey>,
+        limit: usize,
+    ) -> StorageResult<Vec<(ItemKey, ItemMeta)>>;
+    /// In one transaction, re-keys a credential written before names were sealed from its plain
+    /// name to `name_id` — its metadata, every version and its refresh status — storing
+    /// `sealed_name` and `pointer` (the current-version authenticator for the new key). Only if
+    /// the credential still has no sealed name and nothing is stored under `name_id` yet;
+    /// returns whether it did.
+    fn seal_credential_name(
+        &self,
+        key: &ItemKey,
+        name_id: &str,
+        sealed_name: &[u8],
+        pointer: &[u8],
+    ) -> StorageResult<bool>;
 }
 
 /// API tokens (digests only) and their policies (opaque bytes).
@@ -222,6 +241,21 @@ pub trait RecordStore {
     ) -> StorageResult<Vec<RecordRow>>;
     /// Deletes up to `limit` records expired at `now`; returns how many.
     fn purge_expired_records(&self, now: i64, limit: usize) -> StorageResult<u64>;
+    /// Records written before keys were sealed (no sealed key), after `after` in key order.
+    fn records_with_plain_keys(
+        &self,
+        after: Option<&RecordKey>,
+        limit: usize,
+    ) -> StorageResult<Vec<RecordKey>>;
+    /// In one transaction, re-keys a record written before keys were sealed from its plain key
+    /// to `key_id` — the record and its index entries — storing `sealed_key`. Only if it still
+    /// has no sealed key and nothing is stored under `key_id` yet; returns whether it did.
+    fn seal_record_key(
+        &self,
+        key: &RecordKey,
+        key_id: &str,
+        sealed_key: &[u8],
+    ) -> StorageResult<bool>;
 }
 
 /// OAuth providers of a namespace, and the refresh status of each OAuth credential.

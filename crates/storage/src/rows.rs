@@ -43,11 +43,14 @@ pub struct Rewrap {
     pub wrapped_key: Vec<u8>,
 }
 
-/// Identifies a credential: namespace, user (keyed hash), name.
+/// Identifies a credential: namespace, user (keyed hash), name id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemKey {
     pub namespace: String,
     pub user_hash: Vec<u8>,
+    /// The name's keyed hash as core encodes it (`~` and 43 base64url characters), never the
+    /// name itself — except in rows written before names were sealed, which core re-keys once
+    /// (see [`crate::CredentialStore::seal_credential_name`]).
     pub name: String,
 }
 
@@ -62,6 +65,9 @@ pub struct ItemMeta {
     /// Authenticates `current_version` for this credential (made by core, opaque here), so a
     /// lowered pointer is detected; `None` only on rows written before it existed.
     pub pointer: Option<Vec<u8>>,
+    /// The name sealed under the owner's data key (for listing); `None` only on rows written
+    /// before names were sealed.
+    pub sealed_name: Option<Vec<u8>>,
 }
 
 /// One stored version of a credential.
@@ -83,6 +89,9 @@ pub struct NewVersion {
     /// `default_max_versions` for a new credential.
     pub max_versions: Option<u32>,
     pub default_max_versions: u32,
+    /// The name sealed under the owner's data key, stored with the metadata (`None` writes a
+    /// row as stores did before names were sealed: only the upgrade's tests do).
+    pub sealed_name: Option<Vec<u8>>,
 }
 
 /// Produces the ciphertext of the version numbered by its argument, inside the write
@@ -142,6 +151,8 @@ pub struct AuditFilter {
     pub until: Option<i64>,
     pub token_id: Option<String>,
     pub action: Option<String>,
+    /// Exactly this target (core passes a name's keyed hash for a filter by name).
+    pub target: Option<String>,
     pub limit: usize,
 }
 
@@ -186,7 +197,8 @@ pub struct EventQuery {
 }
 
 /// Identifies a record: namespace, collection, owner (user hash; the namespace's own
-/// pseudo-user for namespace-wide collections), key.
+/// pseudo-user for namespace-wide collections), key id (the key's keyed hash as core encodes
+/// it, never the key itself — except in rows written before keys were sealed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordKey {
     pub namespace: String,
@@ -211,6 +223,9 @@ pub struct RecordWrite {
     pub expires_at: Option<i64>,
     pub now: i64,
     pub index: Vec<IndexEntry>,
+    /// The key sealed under the owner's data key, stored with the record (`None` writes a row
+    /// as stores did before keys were sealed: only the upgrade's tests do).
+    pub sealed_key: Option<Vec<u8>>,
 }
 
 /// A stored record.
@@ -222,6 +237,9 @@ pub struct RecordRow {
     pub expires_at: Option<i64>,
     pub updated_at: i64,
     pub ciphertext: Vec<u8>,
+    /// The key sealed under the owner's data key; `None` only on rows written before keys
+    /// were sealed.
+    pub sealed_key: Option<Vec<u8>>,
 }
 
 /// The refresh status of one OAuth credential. `error` is the provider's error code, never a token.
@@ -238,4 +256,7 @@ pub struct CredentialStatusRow {
     /// The last "who am I" check: whether the provider accepted the token, and when.
     pub verified: Option<bool>,
     pub verified_at: Option<i64>,
+    /// The credential's name sealed under the owner's data key (the status outlives a revoked
+    /// credential, so it keeps its own copy); writing `None` keeps the stored one.
+    pub sealed_name: Option<Vec<u8>>,
 }

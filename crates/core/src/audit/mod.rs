@@ -98,6 +98,9 @@ pub struct AuditQuery {
     pub until: Option<i64>,
     pub token_id: Option<String>,
     pub action: Option<String>,
+    /// Entries about this credential name or event type (matched by its audit name: entries
+    /// never hold the name itself).
+    pub name: Option<String>,
     pub cursor: Option<String>,
     pub limit: usize,
 }
@@ -111,6 +114,14 @@ impl Vault {
             At::new("", ""),
             || {
                 let limit = crate::users::page_limit(q.limit)?;
+                if let Some(name) = &q.name {
+                    if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
+                        return Err(CoreError::Invalid {
+                            field: "name",
+                            rule: "must be 1-256 characters without control characters".into(),
+                        });
+                    }
+                }
                 let after_seq = q
                     .cursor
                     .as_deref()
@@ -131,6 +142,7 @@ impl Vault {
                     until: q.until,
                     token_id: q.token_id.clone(),
                     action: q.action.clone(),
+                    target: q.name.as_deref().map(|n| self.audit_name(n)),
                     limit,
                 })?;
                 let next_cursor = (rows.len() == limit)

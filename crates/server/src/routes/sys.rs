@@ -209,6 +209,8 @@ pub(crate) struct AuditParams {
     until: Option<String>,
     token_id: Option<String>,
     action: Option<String>,
+    /// A credential name or event type (the server hashes it: entries never hold names).
+    name: Option<String>,
     cursor: Option<String>,
     limit: Option<usize>,
 }
@@ -235,6 +237,7 @@ pub(crate) async fn query_audit(
         until: time_param("until", p.until)?,
         token_id: p.token_id,
         action: p.action,
+        name: p.name,
         cursor: p.cursor.filter(|c| !c.is_empty()),
         limit: p.limit.unwrap_or(DEFAULT_PAGE),
     };
