@@ -542,6 +542,10 @@ pub enum AuditCommand {
         token_id: Option<String>,
         #[arg(long)]
         action: Option<String>,
+        /// Entries about this credential name or event type (the server hashes it: entries
+        /// never hold names in the clear).
+        #[arg(long)]
+        name: Option<String>,
         #[arg(long)]
         cursor: Option<String>,
         #[arg(long, default_value_t = 100)]
@@ -566,6 +570,7 @@ pub fn audit(conn: &Connection, cmd: AuditCommand) -> Outcome {
             until,
             token_id,
             action,
+            name,
             cursor,
             limit,
         } => {
@@ -575,6 +580,7 @@ pub fn audit(conn: &Connection, cmd: AuditCommand) -> Outcome {
                 ("until", until),
                 ("token_id", token_id),
                 ("action", action),
+                ("name", name),
                 ("cursor", cursor),
             ] {
                 if let Some(v) = value {

@@ -152,9 +152,13 @@ fn open_connection(path: &Path) -> StorageResult<Connection> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+    // `secure_delete`: deleted and overwritten content is zeroed in the file, so an erased
+    // user's wrapped key or a re-keyed plain name does not linger in free space of the
+    // database for whoever copies the file later (without it, the sealed-names upgrade test
+    // found the old names in the file).
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA cache_size = -{CACHE_KIB};"
+         PRAGMA cache_size = -{CACHE_KIB}; PRAGMA secure_delete = ON;"
     ))
     .map_err(map_err)?;
     // Query-planner stability: plans never depend on bound values, so a cached statement is
