@@ -115,7 +115,10 @@ impl Vault {
             || {
                 let limit = crate::users::page_limit(q.limit)?;
                 if let Some(name) = &q.name {
-                    if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
+                    if name.is_empty()
+                        || name.chars().count() > 256
+                        || name.chars().any(char::is_control)
+                    {
                         return Err(CoreError::Invalid {
                             field: "name",
                             rule: "must be 1-256 characters without control characters".into(),
