@@ -10,6 +10,7 @@ mod files_http;
 mod http;
 mod library;
 mod loadgen;
+mod names;
 mod report;
 mod rewrap;
 mod setup;
@@ -85,7 +86,9 @@ fn main() -> Result<()> {
         rows.extend(rewrap::run(fixture)?);
         rows.extend(events::run(fixture)?);
         rows.extend(erasure::run(fixture)?);
+        rows.extend(names::listing(fixture)?);
     }
+    rows.extend(names::token_validation()?);
     report::print_table(&rows);
     report::write_json(&params, &rows)?;
     eprintln!("wrote {}", params.out.display());

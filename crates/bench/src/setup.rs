@@ -56,9 +56,14 @@ pub fn plain_key(i: usize) -> ItemKey {
 
 /// The plain store's user row: same schema, placeholder bytes of the same sizes.
 pub fn plain_user(store: &dyn Storage, i: usize) -> Result<()> {
+    plain_user_hash(store, user_id(i).as_bytes())
+}
+
+/// A plain user row keyed by `user_hash`.
+pub fn plain_user_hash(store: &dyn Storage, user_hash: &[u8]) -> Result<()> {
     store.insert_user(&UserRow {
         namespace: NAMESPACE.into(),
-        user_hash: user_id(i).into_bytes(),
+        user_hash: user_hash.to_vec(),
         encrypted_id: vec![0; 52],
         wrapped_key: vec![0; 66],
         kek_version: 1,

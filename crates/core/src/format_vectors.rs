@@ -31,6 +31,26 @@ fn event_type_and_record_index_hashes() {
 }
 
 #[test]
+fn name_ids_and_audit_names() {
+    use crate::sealed_names::{audit_name, credential_id, record_key_id};
+    let index: Key<Index> = key(64);
+    assert_eq!(
+        credential_id(&index, "spotify"),
+        "~JB7wewXi-Y032CMdbJs4pvB1ZFWM6Qbl55VOv_1nFlI"
+    );
+    assert_eq!(
+        record_key_id(&index, "profiles", "me"),
+        "~uIaWyX0u5cWlMCr7YeaAntIhaY7VqU4vnhZ7SFzgu-I"
+    );
+    let root: Key<Root> = key(0);
+    let audit_names: Key<Index> = root.derive("audit-name").unwrap();
+    assert_eq!(
+        audit_name(&audit_names, "spotify"),
+        "~JzgSxvh1ysac-5e1A4ZvWQ"
+    );
+}
+
+#[test]
 fn audit_chain_hash_and_anchor() {
     let root: Key<Root> = key(0);
     let entry = AuditEntry {
@@ -142,6 +162,16 @@ fn every_associated_data_context() {
             "credential",
             contexts::credential("app", &u, "spotify", 7),
             "b56aea38b1dcd9f5bce99bd5b1c2b6f3aa7520e829cad537f6204891047a3ff3",
+        ),
+        (
+            "credential_name",
+            contexts::credential_name("app", &u, "~id"),
+            "79510df1a61f152485ed4abe1d4bc215348066a4381d883bb42c82b8b322488a",
+        ),
+        (
+            "record_key",
+            contexts::record_key("app", "profiles", &u, "~id"),
+            "a7375d5780316704df19d03355bc99f8c11c398d4caffc03a5069270a98f7635",
         ),
     ] {
         assert_eq!(hex::encode(sha256(&[ad.as_bytes()])), expected, "{name}");

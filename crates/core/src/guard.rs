@@ -269,7 +269,7 @@ impl Vault {
         stored: &[u8],
     ) -> CoreResult<SuspensionPolicy> {
         let body = self.open_row(&RowId::suspension_policy(ns), stored)?;
-        serde_json::from_slice(&body).map_err(|_| CoreError::Integrity("suspension policy"))
+        crate::stored_config::decode(&body, "suspension policy")
     }
 
     /// A suspension policy authenticated for `ns`, as stored.
@@ -278,7 +278,7 @@ impl Vault {
         ns: &str,
         policy: &SuspensionPolicy,
     ) -> CoreResult<Vec<u8>> {
-        let body = serde_json::to_vec(policy).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let body = crate::stored_config::encode(policy)?;
         self.seal_row(&RowId::suspension_policy(ns), &body)
     }
 

@@ -54,6 +54,7 @@ pub mod records;
 pub(crate) mod row_auth;
 pub(crate) mod sealed_names;
 pub mod secret_string;
+pub(crate) mod stored_config;
 pub mod tokens;
 pub mod users;
 pub(crate) mod vault;

@@ -399,7 +399,7 @@ impl Vault {
         stored: &[u8],
     ) -> CoreResult<ProviderConfig> {
         let body = self.open_row(&RowId::provider(ns, name), stored)?;
-        serde_json::from_slice(&body).map_err(|_| CoreError::Integrity("provider"))
+        crate::stored_config::decode(&body, "provider")
     }
 
     /// A provider configuration authenticated as `ns`/`name`, as stored.
@@ -409,7 +409,7 @@ impl Vault {
         name: &str,
         config: &ProviderConfig,
     ) -> CoreResult<Vec<u8>> {
-        let body = serde_json::to_vec(config).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let body = crate::stored_config::encode(config)?;
         self.seal_row(&RowId::provider(ns, name), &body)
     }
 

@@ -411,7 +411,7 @@ impl Vault {
         stored: &[u8],
     ) -> CoreResult<CollectionSettings> {
         let body = self.open_row(&RowId::collection(ns, name), stored)?;
-        serde_json::from_slice(&body).map_err(|_| CoreError::Integrity("collection"))
+        crate::stored_config::decode(&body, "collection")
     }
 
     /// Collection settings authenticated as `ns`/`name`, as stored.
@@ -421,7 +421,7 @@ impl Vault {
         name: &str,
         settings: &CollectionSettings,
     ) -> CoreResult<Vec<u8>> {
-        let body = serde_json::to_vec(settings).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let body = crate::stored_config::encode(settings)?;
         self.seal_row(&RowId::collection(ns, name), &body)
     }
 

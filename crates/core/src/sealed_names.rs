@@ -44,19 +44,29 @@ fn encode(mac: &[u8]) -> String {
     id
 }
 
+/// The id under which a credential named `name` is stored, under a namespace's index key.
+pub(crate) fn credential_id(index_key: &Key<Index>, name: &str) -> String {
+    let input = AssociatedData::new("credential-name").field(name);
+    encode(&index_key.mac(input.as_bytes()))
+}
+
+/// The id under which a record keyed `key` in `collection` is stored.
+pub(crate) fn record_key_id(index_key: &Key<Index>, collection: &str, key: &str) -> String {
+    let input = AssociatedData::new("record-key")
+        .field(collection)
+        .field(key);
+    encode(&index_key.mac(input.as_bytes()))
+}
+
 impl NamespaceKeys {
-    /// The id under which a credential named `name` is stored.
+    /// The id under which this namespace stores a credential named `name`.
     pub(crate) fn credential_id(&self, name: &str) -> String {
-        let input = AssociatedData::new("credential-name").field(name);
-        encode(&self.index_key.mac(input.as_bytes()))
+        credential_id(&self.index_key, name)
     }
 
-    /// The id under which a record keyed `key` in `collection` is stored.
+    /// The id under which this namespace stores a record keyed `key` in `collection`.
     pub(crate) fn record_key_id(&self, collection: &str, key: &str) -> String {
-        let input = AssociatedData::new("record-key")
-            .field(collection)
-            .field(key);
-        encode(&self.index_key.mac(input.as_bytes()))
+        record_key_id(&self.index_key, collection, key)
     }
 }
 

@@ -79,12 +79,12 @@ impl Vault {
     /// A token row's policy, if the row is authentic.
     pub(crate) fn token_policy(&self, row: &TokenRow) -> CoreResult<Policy> {
         let body = self.open_row(&RowId::token(row), &row.policy)?;
-        serde_json::from_slice(&body).map_err(|_| CoreError::Integrity("token"))
+        crate::stored_config::decode(&body, "token")
     }
 
     /// `policy` authenticated for `row` as it will be stored.
     pub(crate) fn seal_token_policy(&self, row: &TokenRow, policy: &Policy) -> CoreResult<Vec<u8>> {
-        let body = serde_json::to_vec(policy).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let body = crate::stored_config::encode(policy)?;
         self.seal_row(&RowId::token(row), &body)
     }
 

@@ -193,12 +193,12 @@ impl Vault {
     /// A stored file policy, if authentic (see [`crate::row_auth`]).
     pub(crate) fn open_file_policy(&self, ns: &str, stored: &[u8]) -> CoreResult<FilePolicy> {
         let body = self.open_row(&RowId::file_policy(ns), stored)?;
-        serde_json::from_slice(&body).map_err(|_| CoreError::Integrity("file policy"))
+        crate::stored_config::decode(&body, "file policy")
     }
 
     /// A file policy authenticated for `ns`, as stored.
     pub(crate) fn seal_file_policy(&self, ns: &str, policy: &FilePolicy) -> CoreResult<Vec<u8>> {
-        let body = serde_json::to_vec(policy).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let body = crate::stored_config::encode(policy)?;
         self.seal_row(&RowId::file_policy(ns), &body)
     }
 

@@ -91,3 +91,21 @@ contexts = {
 }
 for name, value in contexts.items():
     print(f"context {name} =", hashlib.sha256(value).hexdigest())
+
+# Sealed names (core::sealed_names): name ids under the namespace index key, audit names under
+# a root-derived key (16 bytes kept), and the contexts of the sealed copies.
+import base64
+
+
+def name_id(digest):
+    return "~" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+print("credential name id =", name_id(mac(INDEX, ad(b"credential-name", b"spotify"))))
+print("record key id =", name_id(mac(INDEX, ad(b"record-key", b"profiles", b"me"))))
+print("audit name =", name_id(mac(derive(ROOT, b"audit-name"), ad(b"audit-name", b"spotify"))[:16]))
+for name, value in {
+    "credential_name": ad(b"credential-name", b"app", U, b"~id"),
+    "record_key": ad(b"record-key", b"app", b"profiles", U, b"~id"),
+}.items():
+    print(f"context {name} =", hashlib.sha256(value).hexdigest())
