@@ -77,6 +77,10 @@ impl<P> Key<P> {
     pub fn expose_bytes(&self) -> &[u8; KEY_LEN] {
         &self.bytes
     }
+    /// The AEAD state, for the crate's own ciphertext layouts.
+    pub(crate) fn aead(&self) -> &LessSafeKey {
+        &self.aead
+    }
 }
 
 impl<P: Encrypts> Key<P> {

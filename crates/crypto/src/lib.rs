@@ -15,6 +15,7 @@ pub mod random;
 pub mod root_key;
 pub mod segmented;
 pub mod token;
+pub mod transit;
 
 pub use associated_data::AssociatedData;
 pub use error::CryptoError;

@@ -109,3 +109,9 @@ for name, value in {
     "record_key": ad(b"record-key", b"app", b"profiles", U, b"~id"),
 }.items():
     print(f"context {name} =", hashlib.sha256(value).hexdigest())
+
+# Transit (crypto::transit): a derived key for context "user-1", and a body (nonce 0x64..0x6f).
+TRANSIT = bytes(range(32))
+print("transit derived =", mac(TRANSIT, b"strongroom/v1/transit-context" + b"user-1" + b"\x01").hex())
+tn = bytes(range(100, 112))
+print("transit body =", (tn + AESGCM(TRANSIT).encrypt(tn, b"hello", b"ad")).hex())
