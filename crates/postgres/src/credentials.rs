@@ -121,7 +121,7 @@ impl CredentialStore for PgStore {
                  VALUES ($1, $2, $3, $4, $5, NULL, FALSE, $6)",
                 &[&key.namespace, &key.user_hash, &key.name, &(version as i64), &new.created_at, &ciphertext],
             )?;
-            let keep_from = version.saturating_sub(u64::from(max_versions) - 1).max(1);
+            let keep_from = strongroom_storage::oldest_kept(version, max_versions);
             let mut oldest = existing.as_ref().map_or(version, |m| m.oldest_version);
             if oldest < keep_from {
                 tx.execute(
@@ -333,6 +333,39 @@ impl CredentialStore for PgStore {
                 )?;
             }
             Ok(renamed)
+        })
+    }
+
+    fn set_credential_max_versions(&self, key: &ItemKey, max_versions: u32) -> StorageResult<bool> {
+        self.write(|tx| {
+            let Some(meta) = lock_meta(tx, key, 0)? else {
+                // `lock_meta` left an invisible placeholder: the transaction is rolled back by
+                // the caller only on error, so remove it here.
+                tx.execute(
+                    "DELETE FROM credentials WHERE namespace = $1 AND user_hash = $2 AND name = $3 AND current_version = 0",
+                    &[&key.namespace, &key.user_hash, &key.name],
+                )?;
+                return Ok(false);
+            };
+            let keep_from = strongroom_storage::oldest_kept(meta.current_version, max_versions) as i64;
+            tx.execute(
+                "DELETE FROM credential_versions WHERE namespace = $1 AND user_hash = $2 AND name = $3 AND version < $4",
+                &[&key.namespace, &key.user_hash, &key.name, &keep_from],
+            )?;
+            let oldest = tx
+                .query_opt(
+                    "SELECT MIN(version) FROM credential_versions WHERE namespace = $1 AND user_hash = $2 AND name = $3",
+                    &[&key.namespace, &key.user_hash, &key.name],
+                )?
+                .map(|r| r.col::<Option<i64>>(0))
+                .transpose()?
+                .flatten()
+                .unwrap_or(meta.current_version as i64);
+            tx.execute(
+                "UPDATE credentials SET max_versions = $4, oldest_version = $5 WHERE namespace = $1 AND user_hash = $2 AND name = $3",
+                &[&key.namespace, &key.user_hash, &key.name, &i64::from(max_versions.max(1)), &oldest],
+            )?;
+            Ok(true)
         })
     }
 }

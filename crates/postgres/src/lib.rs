@@ -23,6 +23,7 @@ mod oauth;
 mod records;
 mod schema;
 mod tokens;
+mod transit;
 mod users;
 
 pub use connection::{PgSettings, PgStore};

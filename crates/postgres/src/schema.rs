@@ -218,4 +218,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         WHERE c.namespace = credential_status.namespace AND c.user_hash = credential_status.user_hash
         AND c.name = credential_status.name);
     "#,
+    // 12: named keys of each namespace's Transit engine (versions wrapped under the namespace's
+    // key-encryption keys, settings, as one authenticated body).
+    r#"
+    CREATE TABLE transit_keys (
+        namespace TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        revision BIGINT NOT NULL,
+        body BYTEA NOT NULL,
+        PRIMARY KEY (namespace, name)
+    );
+    "#,
 ];

@@ -143,7 +143,7 @@ impl CredentialStore for SqliteStore {
             )
             .and_then(|mut s| s.execute(params![p[0], p[1], p[2], version as i64, new.created_at, ciphertext]))
             .map_err(map_err)?;
-            let keep_from = version.saturating_sub(u64::from(max_versions) - 1).max(1);
+            let keep_from = strongroom_storage::oldest_kept(version, max_versions);
             let mut oldest = existing.as_ref().map_or(version, |m| m.oldest_version);
             if oldest < keep_from {
                 tx.prepare_cached(&format!("DELETE FROM credential_versions WHERE {KEY_MATCH} AND version < ?4"))
@@ -386,6 +386,42 @@ impl CredentialStore for SqliteStore {
                 .map_err(map_err)?;
             }
             Ok(renamed)
+        })
+    }
+
+    fn set_credential_max_versions(&self, key: &ItemKey, max_versions: u32) -> StorageResult<bool> {
+        self.write(|tx| {
+            let Some(meta) = read_meta(tx, key)? else {
+                return Ok(false);
+            };
+            let keep_from = strongroom_storage::oldest_kept(meta.current_version, max_versions);
+            let p = params![key.namespace, key.user_hash, key.name];
+            tx.prepare_cached(&format!(
+                "DELETE FROM credential_versions WHERE {KEY_MATCH} AND version < ?4"
+            ))
+            .and_then(|mut s| s.execute(params![p[0], p[1], p[2], keep_from as i64]))
+            .map_err(map_err)?;
+            let oldest = tx
+                .prepare_cached(&format!(
+                    "SELECT MIN(version) FROM credential_versions WHERE {KEY_MATCH}"
+                ))
+                .and_then(|mut s| s.query_row(p, |r| r.get::<_, Option<i64>>(0)))
+                .map_err(map_err)?
+                .map_or(meta.current_version, |v| v as u64);
+            tx.prepare_cached(&format!(
+                "UPDATE credentials SET max_versions = ?4, oldest_version = ?5 WHERE {KEY_MATCH}"
+            ))
+            .and_then(|mut s| {
+                s.execute(params![
+                    p[0],
+                    p[1],
+                    p[2],
+                    max_versions.max(1),
+                    oldest as i64
+                ])
+            })
+            .map_err(map_err)?;
+            Ok(true)
         })
     }
 }

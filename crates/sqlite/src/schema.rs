@@ -202,6 +202,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         WHERE c.namespace = credential_status.namespace AND c.user_hash = credential_status.user_hash
         AND c.name = credential_status.name);
     "#,
+    // 12: named keys of each namespace's Transit engine (versions wrapped under the namespace's
+    // key-encryption keys, settings, as one authenticated body).
+    r#"
+    CREATE TABLE transit_keys (
+        namespace TEXT NOT NULL,
+        name TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        PRIMARY KEY (namespace, name)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Migrations of the audit file, which lives beside the data file.

@@ -9,8 +9,10 @@ use crate::*;
 
 mod files;
 mod names;
+mod transit;
 pub use files::*;
 pub use names::*;
+pub use transit::*;
 
 /// Emits one `#[test]` per conformance check; `$make` builds a fresh empty store.
 #[macro_export]
@@ -34,7 +36,8 @@ macro_rules! conformance_tests {
             files_lifecycle, files_quotas, files_concurrent_admissions_respect_quota,
             files_vanish_with_their_user, file_policies_and_links,
             sealed_names_travel_with_their_rows, plain_credential_names_are_rekeyed_once,
-            plain_record_keys_are_rekeyed_once, audit_filters_by_target);
+            plain_record_keys_are_rekeyed_once, audit_filters_by_target,
+            transit_keys_are_check_and_set, credential_max_versions_can_be_lowered_later);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
         $(

@@ -226,6 +226,16 @@ pub const TABLES: &[TableSpec] = &[
         key_columns: 1,
     },
     TableSpec {
+        name: "transit_keys",
+        columns: &[
+            ("namespace", Text),
+            ("name", Text),
+            ("revision", Int),
+            ("body", Bytes),
+        ],
+        key_columns: 2,
+    },
+    TableSpec {
         name: "audit",
         columns: &[
             ("seq", Int),

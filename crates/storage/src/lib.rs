@@ -66,6 +66,14 @@ pub trait UserStore {
     fn rewrap_users(&self, namespace: &str, updates: &[Rewrap]) -> StorageResult<u64>;
 }
 
+/// The oldest version a credential keeps when its newest is `current` and it keeps
+/// `max_versions` (at least 1): versions below it are pruned.
+pub fn oldest_kept(current: u64, max_versions: u32) -> u64 {
+    current
+        .saturating_sub(u64::from(max_versions.max(1)) - 1)
+        .max(1)
+}
+
 /// Versioned credentials of a user.
 pub trait CredentialStore {
     fn get_credential_meta(&self, key: &ItemKey) -> StorageResult<Option<ItemMeta>>;
@@ -126,6 +134,10 @@ pub trait CredentialStore {
         after: Option<&str>,
         limit: usize,
     ) -> StorageResult<Vec<(String, ItemMeta)>>;
+    /// Sets how many versions a credential keeps and, in the same transaction, removes the
+    /// oldest beyond that (see [`oldest_kept`]). Returns false when the credential does not
+    /// exist.
+    fn set_credential_max_versions(&self, key: &ItemKey, max_versions: u32) -> StorageResult<bool>;
     /// Credentials written before names were sealed (no sealed name), after `after` in key
     /// order, with their metadata.
     fn credentials_with_plain_names(
@@ -258,6 +270,21 @@ pub trait RecordStore {
     ) -> StorageResult<bool>;
 }
 
+/// Named keys of each namespace's Transit engine (encryption as a service).
+pub trait TransitStore {
+    fn get_transit_key(&self, namespace: &str, name: &str) -> StorageResult<Option<TransitKeyRow>>;
+    /// A namespace's key names in order.
+    fn list_transit_keys(&self, namespace: &str) -> StorageResult<Vec<String>>;
+    /// Creates the key (`expected_revision` `None`: it must not exist) or replaces it if its
+    /// revision is still `expected_revision`. Returns whether it wrote; `false` is a lost race.
+    fn put_transit_key(
+        &self,
+        row: &TransitKeyRow,
+        expected_revision: Option<u64>,
+    ) -> StorageResult<bool>;
+    fn delete_transit_key(&self, namespace: &str, name: &str) -> StorageResult<bool>;
+}
+
 /// OAuth providers of a namespace, and the refresh status of each OAuth credential.
 pub trait OAuthStore {
     /// Creates or replaces a provider: its public configuration and its sealed client secret.
@@ -377,6 +404,7 @@ pub trait Storage:
     + RecordStore
     + OAuthStore
     + FileStore
+    + TransitStore
     + Health
     + Send
     + Sync
@@ -397,6 +425,7 @@ impl<T> Storage for T where
         + RecordStore
         + OAuthStore
         + FileStore
+        + TransitStore
         + Health
         + Send
         + Sync

@@ -260,3 +260,14 @@ pub struct CredentialStatusRow {
     /// credential, so it keeps its own copy); writing `None` keeps the stored one.
     pub sealed_name: Option<Vec<u8>>,
 }
+
+/// A named key of a namespace's Transit engine: its versions (wrapped under the namespace's
+/// key-encryption keys) and settings, as one authenticated body. `revision` counts writes, so
+/// a change is check-and-set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitKeyRow {
+    pub namespace: String,
+    pub name: String,
+    pub revision: u64,
+    pub body: Vec<u8>,
+}
