@@ -23,7 +23,7 @@ use crate::{names, sealed_names, CoreError, CoreResult, Page, Principal, Vault};
 
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 const MAX_JSON_DEPTH: usize = 32;
-const MAX_VERSIONS_LIMIT: u32 = 100;
+pub(crate) const MAX_VERSIONS_LIMIT: u32 = 100;
 
 /// An OAuth 2.0 token set as an app received it from a provider.
 #[derive(Serialize, Deserialize)]
@@ -191,7 +191,7 @@ pub struct CredentialSummary {
     pub updated_at: String,
 }
 
-fn version_info(v: &VersionRow) -> VersionInfo {
+pub(crate) fn version_info(v: &VersionRow) -> VersionInfo {
     VersionInfo {
         version: v.version,
         created_at: rfc3339(v.created_at),
@@ -368,7 +368,7 @@ pub(crate) fn open_credential(
 
 impl Vault {
     /// Runs a credential operation on one user's credential `name`.
-    fn credential_op<T>(
+    pub(crate) fn credential_op<T>(
         &self,
         who: &Principal,
         op: Op,
@@ -469,30 +469,44 @@ impl Vault {
         version: Option<u64>,
     ) -> CoreResult<Credential> {
         self.credential_op(who, Op::CredentialRead, ns, user_id, name, |user| {
-            let item = item_key(user, name);
-            let (meta, row) = self
-                .storage()
-                .get_credential_version(&item, version)?
-                .ok_or(CoreError::NotFound("credential"))?;
-            if version.is_none() {
-                self.check_credential_pointer(&item, &meta)?;
-            }
-            if row.destroyed {
-                return Err(CoreError::Destroyed(row.version));
-            }
-            if row.deleted_at.is_some() {
-                return Err(CoreError::Deleted(row.version));
-            }
-            let key = self
-                .existing_user_key(user)?
-                .ok_or(CoreError::Integrity("credential"))?;
-            let data = open_credential(&key, ns, &user.hash, name, &row)?;
+            let (row, data) = self.read_version(user, name, version)?;
+            let data = match data {
+                Some(data) => data,
+                None if row.destroyed => return Err(CoreError::Destroyed(row.version)),
+                None => return Err(CoreError::Deleted(row.version)),
+            };
             Ok(Credential {
                 name: name.to_string(),
                 data,
                 metadata: version_info(&row),
             })
         })
+    }
+
+    /// One version of a resolved user's credential (the current one by default) and its data,
+    /// `None` when that version is deleted or destroyed (no authorization or audit).
+    pub(crate) fn read_version(
+        &self,
+        user: &UserRef,
+        name: &str,
+        version: Option<u64>,
+    ) -> CoreResult<(VersionRow, Option<CredentialData>)> {
+        let item = item_key(user, name);
+        let (meta, row) = self
+            .storage()
+            .get_credential_version(&item, version)?
+            .ok_or(CoreError::NotFound("credential"))?;
+        if version.is_none() {
+            self.check_credential_pointer(&item, &meta)?;
+        }
+        if row.destroyed || row.deleted_at.is_some() {
+            return Ok((row, None));
+        }
+        let key = self
+            .existing_user_key(user)?
+            .ok_or(CoreError::Integrity("credential"))?;
+        let data = open_credential(&key, &user.keys.name, &user.hash, name, &row)?;
+        Ok((row, Some(data)))
     }
 
     /// Whether the credential exists and its current version is readable (not deleted).

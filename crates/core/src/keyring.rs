@@ -92,6 +92,13 @@ pub mod contexts {
             .field(name)
             .number(version)
     }
+    /// A version of a transit key, wrapped under a namespace key-encryption key.
+    pub fn transit_key(namespace: &str, name: &str, version: u32) -> AssociatedData {
+        AssociatedData::new("transit-key")
+            .field(namespace)
+            .field(name)
+            .number(u64::from(version))
+    }
     /// A credential's name, sealed for listing; bound to the name id its rows are stored under.
     pub fn credential_name(namespace: &str, user_hash: &[u8], name_id: &str) -> AssociatedData {
         AssociatedData::new("credential-name")

@@ -44,6 +44,7 @@ pub mod guard;
 pub mod jobs;
 pub mod json;
 pub mod keyring;
+pub mod kv;
 pub mod lifecycle;
 pub mod names;
 pub mod namespaces;
@@ -56,6 +57,7 @@ pub(crate) mod sealed_names;
 pub mod secret_string;
 pub(crate) mod stored_config;
 pub mod tokens;
+pub mod transit;
 pub mod users;
 pub(crate) mod vault;
 

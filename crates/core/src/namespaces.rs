@@ -215,6 +215,7 @@ impl Vault {
                         None => break,
                     }
                 }
+                rewrapped += self.rewrap_transit_keys(&keys)?;
                 Ok(RewrapReport {
                     namespace: namespace.to_string(),
                     primary_version: keys.primary,
@@ -271,6 +272,14 @@ impl Vault {
                 .count_users_below_kek(&ns.name, ns.primary_kek_version)?
                 == 0
             {
+                if self.transit_versions_below(&ns.name, ns.primary_kek_version)? > 0 {
+                    let keys = self.keyring().reload(&ns.name)?;
+                    let who = Principal::system("job:key-rewrap");
+                    let done = self.rewrap_transit_keys(&keys);
+                    let at = At::new(&ns.name, "transit");
+                    self.record_internal(&who, Op::KeysRewrapBatch, at, &[], &done);
+                    return Ok(done? > 0);
+                }
                 continue;
             }
             let keys = self.keyring().reload(&ns.name)?;
@@ -309,7 +318,8 @@ impl Vault {
                         ),
                     });
                 }
-                let users = self.storage().count_users_below_kek(namespace, version)?;
+                let users = self.storage().count_users_below_kek(namespace, version)?
+                    + self.transit_versions_below(namespace, version)?;
                 if users > 0 {
                     return Err(CoreError::KeysStillInUse { version, users });
                 }
