@@ -67,11 +67,54 @@ impl<'de> IntoDeserializer<'de, serde_json::Error> for Lenient {
     }
 }
 
+/// A map key: a string that also reads as a number (JSON keys of integer-keyed maps).
+struct Key(String);
+
+impl<'de> IntoDeserializer<'de, serde_json::Error> for Key {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+macro_rules! numeric_keys {
+    ($($method:ident => $visit:ident : $ty:ty),* $(,)?) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+                match self.0.parse::<$ty>() {
+                    Ok(n) => visitor.$visit(n),
+                    Err(_) => visitor.visit_string(self.0),
+                }
+            }
+        )*
+    };
+}
+
+impl<'de> Deserializer<'de> for Key {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_string(self.0)
+    }
+
+    numeric_keys! {
+        deserialize_u8 => visit_u8: u8, deserialize_u16 => visit_u16: u16,
+        deserialize_u32 => visit_u32: u32, deserialize_u64 => visit_u64: u64,
+        deserialize_i8 => visit_i8: i8, deserialize_i16 => visit_i16: i16,
+        deserialize_i32 => visit_i32: i32, deserialize_i64 => visit_i64: i64,
+    }
+
+    forward_to_deserialize_any! {
+        bool i128 u128 f32 f64 char str string bytes byte_buf option unit unit_struct
+        newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
 fn visit_members<'de, V: Visitor<'de>>(
     members: impl Iterator<Item = (String, Value)>,
     visitor: V,
 ) -> Result<V::Value, serde_json::Error> {
-    let mut map = MapDeserializer::new(members.map(|(k, v)| (k, Lenient(v))));
+    let mut map = MapDeserializer::new(members.map(|(k, v)| (Key(k), Lenient(v))));
     let value = visitor.visit_map(&mut map)?;
     map.end()?;
     Ok(value)
@@ -203,6 +246,16 @@ mod tests {
         assert_eq!(decode::<Outer>(newer, "t").unwrap(), sample());
         // The same types still refuse unknown members in input.
         assert!(serde_json::from_slice::<Outer>(newer).is_err());
+    }
+
+    #[test]
+    fn integer_keyed_maps_read_back() {
+        let stored = encode(&BTreeMap::from([(2u32, "b".to_string()), (10, "j".into())])).unwrap();
+        let back: BTreeMap<u32, String> = decode(&stored, "t").unwrap();
+        assert_eq!(
+            back,
+            BTreeMap::from([(2, "b".to_string()), (10, "j".into())])
+        );
     }
 
     #[test]

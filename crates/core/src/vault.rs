@@ -254,7 +254,7 @@ impl Vault {
     }
 
     /// Default versions kept per credential.
-    pub(crate) fn default_max_versions(&self) -> u32 {
+    pub fn default_max_versions(&self) -> u32 {
         self.settings().default_max_versions
     }
 

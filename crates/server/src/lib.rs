@@ -20,6 +20,7 @@ mod routes;
 mod state;
 #[doc(hidden)]
 pub mod tar;
+mod vault_api;
 
 use std::future::Future;
 use std::time::Duration;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.max_body_bytes;
     let timeout = Duration::from_millis(state.settings.request_timeout_ms);
     routes::all(timeout)
+        .nest_service("/vault", vault_api::service(state.clone()))
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -47,8 +49,28 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(limits::panic_response))
-        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            AUTHORIZATION,
+            axum::http::HeaderName::from_static("x-vault-token"),
+        ]))
         .with_state(state)
+}
+
+/// The Vault-compatible API alone, at the root (for `--vault-listen`, for clients that drop
+/// a path prefix from their address).
+pub fn vault_router(state: AppState) -> Router {
+    let body_limit = state.settings.max_body_bytes;
+    vault_api::service(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(limits::panic_response))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            AUTHORIZATION,
+            axum::http::HeaderName::from_static("x-vault-token"),
+        ]))
 }
 
 /// Serves the API on `listener` until `shutdown` completes (with the connection limits of
