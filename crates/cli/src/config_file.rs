@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 const KEYS: &[&str] = &[
     "data_dir",
     "listen",
+    "vault_listen",
     "root_key_file",
     "log_format",
     "max_body_bytes",

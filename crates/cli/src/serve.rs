@@ -38,6 +38,11 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "STRONGROOM_LISTEN", default_value = "127.0.0.1:8470")]
     listen: SocketAddr,
+    /// Also serve the Vault-compatible API (KV v2, Transit) at the root of this address, for
+    /// clients that drop a path prefix from VAULT_ADDR. Off by default; the main listener
+    /// always serves it under /vault.
+    #[arg(long, env = "STRONGROOM_VAULT_LISTEN")]
+    vault_listen: Option<SocketAddr>,
     /// Root key file (base64, mode 0600). Default: DATA_DIR/root.key, created on first start.
     #[arg(long, env = "STRONGROOM_ROOT_KEY_FILE")]
     root_key_file: Option<PathBuf>,
@@ -387,9 +392,37 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Res
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let vault_api = match args.vault_listen {
+            Some(vault_addr) => {
+                let vault_listener = tokio::net::TcpListener::bind(vault_addr)
+                    .await
+                    .with_context(|| format!("listening on {vault_addr} (--vault-listen)"))?;
+                let vault_addr = vault_listener.local_addr()?;
+                println!("Vault-compatible API on http://{vault_addr}");
+                tracing::info!(%vault_addr, "vault-compatible API serving");
+                let mut stopped = stopped;
+                Some(tokio::spawn(strongroom_server::serve_vault(
+                    vault_listener,
+                    state.clone(),
+                    async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    },
+                )))
+            }
+            None => None,
+        };
         println!("Listening on http://{addr}");
         tracing::info!(%addr, "strongroom serving");
-        strongroom_server::serve(listener, state, shutdown_signal()).await?;
+        // One signal stops both listeners.
+        let shutdown = async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        };
+        strongroom_server::serve(listener, state, shutdown).await?;
+        if let Some(task) = vault_api {
+            task.await??;
+        }
         Ok::<_, anyhow::Error>(())
     })?;
     jobs.stop();

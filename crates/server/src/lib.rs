@@ -96,6 +96,21 @@ pub async fn serve(
         .map_err(std::io::Error::other)
 }
 
+/// Serves the Vault-compatible API alone on `listener` until `shutdown` completes (the main
+/// listener's [`serve`] flushes the audit log at the end).
+pub async fn serve_vault(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = connections::Limits {
+        header_read_timeout: Duration::from_millis(state.settings.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(state.settings.idle_timeout_ms),
+        max_connections: state.settings.max_connections,
+    };
+    connections::serve(listener, vault_router(state), limits, shutdown).await
+}
+
 /// Keeps this node's view of cluster-wide lock-outs and suspensions current (every second).
 async fn refresh_guards(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));

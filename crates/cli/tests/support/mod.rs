@@ -22,6 +22,8 @@ pub struct Server {
     pub child: Option<Child>,
     pub base: String,
     pub admin: Option<String>,
+    /// The `--vault-listen` address, when given.
+    pub vault_base: Option<String>,
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
 }
@@ -101,6 +103,7 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut admin = None;
+        let mut vault_base = None;
         let base = loop {
             match lines.next() {
                 Some(Ok(line)) => {
@@ -108,6 +111,9 @@ impl Server {
                         line.strip_prefix("Admin token (shown once; store it safely): ")
                     {
                         admin = Some(t.trim().to_string());
+                    }
+                    if let Some(addr) = line.strip_prefix("Vault-compatible API on ") {
+                        vault_base = Some(addr.trim().to_string());
                     }
                     if let Some(addr) = line.strip_prefix("Listening on ") {
                         break addr.trim().to_string();
@@ -125,6 +131,7 @@ impl Server {
             child: Some(child),
             base,
             admin,
+            vault_base,
             data_dir: data_dir.to_path_buf(),
             log_path,
         };

@@ -206,9 +206,20 @@ pub(crate) async fn delete_latest(
 ) -> VaultResult {
     let (user, name) = split_path(&path)?;
     let VaultCaller { who, namespace } = caller;
-    app.run(move |v| v.delete_credential_versions(&who, &namespace, &user, &name, &[]))
-        .await?;
-    Ok(VaultReply::NoContent)
+    absent_is_done(
+        app.run(move |v| v.delete_credential_versions(&who, &namespace, &user, &name, &[]))
+            .await,
+    )
+}
+
+/// Vault answers 204 to deleting, undeleting or destroying what is not there.
+fn absent_is_done<T>(result: Result<T, crate::error::ApiError>) -> VaultResult {
+    match result {
+        Ok(_) | Err(crate::error::ApiError::Core(CoreError::NotFound(_))) => {
+            Ok(VaultReply::NoContent)
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// `{"versions": [1, 2]}` (numbers or numeric strings, as Vault takes them).
@@ -238,9 +249,10 @@ pub(crate) async fn delete_versions(
     let (user, name) = split_path(&path)?;
     let list = versions(&body)?;
     let VaultCaller { who, namespace } = caller;
-    app.run(move |v| v.delete_credential_versions(&who, &namespace, &user, &name, &list))
-        .await?;
-    Ok(VaultReply::NoContent)
+    absent_is_done(
+        app.run(move |v| v.delete_credential_versions(&who, &namespace, &user, &name, &list))
+            .await,
+    )
 }
 
 pub(crate) async fn undelete_versions(
@@ -252,9 +264,10 @@ pub(crate) async fn undelete_versions(
     let (user, name) = split_path(&path)?;
     let list = versions(&body)?;
     let VaultCaller { who, namespace } = caller;
-    app.run(move |v| v.undelete_credential_versions(&who, &namespace, &user, &name, &list))
-        .await?;
-    Ok(VaultReply::NoContent)
+    absent_is_done(
+        app.run(move |v| v.undelete_credential_versions(&who, &namespace, &user, &name, &list))
+            .await,
+    )
 }
 
 pub(crate) async fn destroy_versions(
@@ -266,9 +279,10 @@ pub(crate) async fn destroy_versions(
     let (user, name) = split_path(&path)?;
     let list = versions(&body)?;
     let VaultCaller { who, namespace } = caller;
-    app.run(move |v| v.destroy_credential_versions(&who, &namespace, &user, &name, &list))
-        .await?;
-    Ok(VaultReply::NoContent)
+    absent_is_done(
+        app.run(move |v| v.destroy_credential_versions(&who, &namespace, &user, &name, &list))
+            .await,
+    )
 }
 
 /// `LIST secret/metadata/`: the namespace's users, as folders. Naming every user of an app is
@@ -439,16 +453,10 @@ pub(crate) async fn delete_all(
 ) -> VaultResult {
     let (user, name) = split_path(&path)?;
     let VaultCaller { who, namespace } = caller;
-    match app
-        .run(move |v| v.delete_credential(&who, &namespace, &user, &name))
-        .await
-    {
-        // Deleting what is not there succeeds, as in Vault.
-        Ok(()) | Err(crate::error::ApiError::Core(CoreError::NotFound(_))) => {
-            Ok(VaultReply::NoContent)
-        }
-        Err(other) => Err(other.into()),
-    }
+    absent_is_done(
+        app.run(move |v| v.delete_credential(&who, &namespace, &user, &name))
+            .await,
+    )
 }
 
 pub(crate) async fn config(State(app): State<AppState>, caller: VaultCaller) -> VaultResult {

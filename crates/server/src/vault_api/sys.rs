@@ -27,7 +27,6 @@ fn health_body() -> Value {
         "initialized": true,
         "sealed": false,
         "standby": false,
-        "performance_standby": false,
         "replication_performance_mode": "disabled",
         "replication_dr_mode": "disabled",
         "server_time_utc": now_secs(),
