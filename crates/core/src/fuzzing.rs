@@ -39,6 +39,17 @@ pub fn authenticated_row(bytes: &[u8]) -> bool {
     crate::row_auth::open(&key, &id, bytes).is_ok()
 }
 
+/// A transit ciphertext as a client sends it (`vault:v<N>:<base64>`).
+pub fn transit_ciphertext(text: &str) -> bool {
+    crate::transit::parse_ciphertext(text).is_ok()
+}
+
+/// The JSON of a stored configuration (read leniently, see `stored_config`).
+pub fn stored_config(bytes: &[u8]) -> bool {
+    crate::stored_config::decode::<crate::records::CollectionSettings>(bytes, "collection").is_ok()
+        | crate::stored_config::decode::<crate::access::Policy>(bytes, "token").is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +62,8 @@ mod tests {
         assert!(!download_link("v1.e30.AAAA"));
         assert!(!audit_anchor(&[1, 2, 3]));
         assert!(!authenticated_row(&[1; 40]));
+        assert!(!transit_ciphertext("vault:v1:"));
+        assert!(!stored_config(b"[]"));
+        assert!(stored_config(br#"{"format":1,"scope":"user","later":[1]}"#));
     }
 }

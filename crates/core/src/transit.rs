@@ -196,7 +196,7 @@ pub struct DataKey {
 pub type ItemError = String;
 
 /// `vault:v<N>:<base64>` → (N, body).
-fn parse_ciphertext(text: &str) -> Result<(u32, Vec<u8>), ItemError> {
+pub(crate) fn parse_ciphertext(text: &str) -> Result<(u32, Vec<u8>), ItemError> {
     let Some(rest) = text.strip_prefix("vault:") else {
         return Err("invalid ciphertext: no prefix".into());
     };
