@@ -139,6 +139,39 @@ fn request(method: &str, path: &str, token: Option<&str>, body: Option<&str>) ->
     out.into_bytes()
 }
 
+/// The limit: a plain axum server reading and writing the plaintext store directly.
+pub(crate) fn start_plain(f: &Fixture) -> Result<Running> {
+    let plain_router = Router::new()
+        .route("/plain/{user}/{name}", get(plain_get).put(plain_put))
+        .with_state(f.plain.clone());
+    start(Some(plain_router), None)
+}
+
+/// Reads of random users' token sets from the plain server.
+pub(crate) fn plain_get_requests(users: usize) -> RequestFn {
+    Arc::new(move |rng| {
+        request(
+            "GET",
+            &format!("/plain/{}/{NAME}", user_id(rng.below(users))),
+            None,
+            None,
+        )
+    })
+}
+
+/// Writes of random users' token sets to the plain server.
+pub(crate) fn plain_put_requests(users: usize) -> RequestFn {
+    Arc::new(move |rng| {
+        let i = rng.below(users);
+        request(
+            "PUT",
+            &format!("/plain/{}/{NAME}", user_id(i)),
+            None,
+            Some(&token_set_json(i, 9)),
+        )
+    })
+}
+
 pub fn run(f: &Fixture, params: &Params) -> Result<Vec<Row>> {
     let policy = Policy {
         namespaces: vec![NAMESPACE.into()],
@@ -151,10 +184,7 @@ pub fn run(f: &Fixture, params: &Params) -> Result<Vec<Row>> {
         None,
         Some(AppState::new(f.vault.clone(), ServerSettings::default())),
     )?;
-    let plain_router = Router::new()
-        .route("/plain/{user}/{name}", get(plain_get).put(plain_put))
-        .with_state(f.plain.clone());
-    let plain = start(Some(plain_router), None)?;
+    let plain = start_plain(f)?;
     let users = f.users;
     let duration = Duration::from_secs(params.http_secs);
     let mut rows = Vec::new();
@@ -172,15 +202,7 @@ pub fn run(f: &Fixture, params: &Params) -> Result<Vec<Row>> {
                 None,
             )
         });
-        let plain_get: RequestFn = Arc::new(move |rng| {
-            request(
-                "GET",
-                &format!("/plain/{}/{NAME}", user_id(rng.below(users))),
-                None,
-                None,
-            )
-        });
-        let limit = loadgen::run(plain.addr, conns, duration, plain_get);
+        let limit = loadgen::run(plain.addr, conns, duration, plain_get_requests(users));
         let ours = loadgen::run(strongroom.addr, conns, duration, sr_get);
         let target = if conns == 64 {
             ">= 30,000/s, p99 <= 5 ms"
@@ -206,16 +228,7 @@ pub fn run(f: &Fixture, params: &Params) -> Result<Vec<Row>> {
                 Some(&body),
             )
         });
-        let plain_put: RequestFn = Arc::new(move |rng| {
-            let i = rng.below(users);
-            request(
-                "PUT",
-                &format!("/plain/{}/{NAME}", user_id(i)),
-                None,
-                Some(&token_set_json(i, 9)),
-            )
-        });
-        let limit = loadgen::run(plain.addr, conns, duration, plain_put);
+        let limit = loadgen::run(plain.addr, conns, duration, plain_put_requests(users));
         let ours = loadgen::run(strongroom.addr, conns, duration, sr_put);
         rows.push(Row::new(
             format!("{} HTTP put, {conns} connections", f.backend),

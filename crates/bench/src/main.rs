@@ -14,6 +14,7 @@ mod names;
 mod report;
 mod rewrap;
 mod setup;
+mod vault_peer;
 
 use std::path::PathBuf;
 
@@ -60,6 +61,10 @@ pub struct Params {
     /// Run only the encrypted-file scenarios.
     #[arg(long)]
     pub files_only: bool,
+    /// OpenBao's `bao` binary, for the Vault-API rows beside OpenBao (default: the cache that
+    /// scripts/vault-clients fills; the rows are skipped without it).
+    #[arg(long)]
+    pub bao: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -82,6 +87,7 @@ fn main() -> Result<()> {
         rows.extend(library::run(fixture, &params)?);
         if !params.no_http {
             rows.extend(http::run(fixture, &params)?);
+            rows.extend(vault_peer::run(fixture, &params)?);
         }
         rows.extend(rewrap::run(fixture)?);
         rows.extend(events::run(fixture)?);

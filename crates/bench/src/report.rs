@@ -29,6 +29,18 @@ pub struct Row {
     /// strongroom.per_sec / limit.per_sec (for latency rows, per_sec is 1000 / ms)
     pub ratio: f64,
     pub target: String,
+    /// A system a user would pick instead, on the same requests and load (e.g. OpenBao).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<Peer>,
+}
+
+/// A peer's side of a scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Peer {
+    pub name: String,
+    pub measure: Measure,
+    /// strongroom.per_sec / peer.per_sec
+    pub ratio: f64,
 }
 
 impl Row {
@@ -49,7 +61,23 @@ impl Row {
             limit,
             ratio,
             target: target.into(),
+            peer: None,
         }
+    }
+
+    /// This row with a peer measured on the same requests.
+    pub fn with_peer(mut self, name: &str, measure: Measure) -> Self {
+        let ratio = if measure.per_sec > 0.0 {
+            self.strongroom.per_sec / measure.per_sec
+        } else {
+            0.0
+        };
+        self.peer = Some(Peer {
+            name: name.into(),
+            measure,
+            ratio,
+        });
+        self
     }
 }
 
@@ -64,20 +92,37 @@ pub fn print_table(rows: &[Row]) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "| scenario | strongroom /s | p50/p99 ms | errors | limit /s | p50/p99 ms | ratio | target |"
+        "| scenario | strongroom /s | p50/p99 ms | errors | limit /s | p50/p99 ms | ratio | peer /s | p50/p99 ms | × peer | target |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
     for r in rows {
+        let (limit, limit_latency, ratio) = if r.limit.per_sec > 0.0 {
+            (
+                format!("{:.0}", r.limit.per_sec),
+                latency(&r.limit),
+                format!("{:.2}", r.ratio),
+            )
+        } else {
+            ("-".into(), "-".into(), "-".into())
+        };
+        let (peer, peer_latency, peer_ratio) = match &r.peer {
+            Some(p) => (
+                format!("{} {:.0}", p.name, p.measure.per_sec),
+                latency(&p.measure),
+                format!("{:.2}", p.ratio),
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {} | {} | {:.0} | {} | {:.2} | {} |",
+            "| {} | {:.0} | {} | {} | {limit} | {limit_latency} | {ratio} | {peer} | {peer_latency} | {peer_ratio} | {} |",
             r.scenario,
             r.strongroom.per_sec,
             latency(&r.strongroom),
             r.strongroom.errors,
-            r.limit.per_sec,
-            latency(&r.limit),
-            r.ratio,
             r.target
         );
     }
