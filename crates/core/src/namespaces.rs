@@ -45,7 +45,10 @@ pub struct KeyVersion {
 pub struct RewrapReport {
     pub namespace: String,
     pub primary_version: u32,
+    /// User data keys re-wrapped under the primary version.
     pub rewrapped: u64,
+    /// Transit key versions re-wrapped under the primary version.
+    pub transit_versions_rewrapped: u64,
     pub remaining: u64,
 }
 
@@ -215,11 +218,12 @@ impl Vault {
                         None => break,
                     }
                 }
-                rewrapped += self.rewrap_transit_keys(&keys)?;
+                let transit_versions_rewrapped = self.rewrap_transit_keys(&keys)?;
                 Ok(RewrapReport {
                     namespace: namespace.to_string(),
                     primary_version: keys.primary,
                     rewrapped,
+                    transit_versions_rewrapped,
                     remaining: self
                         .storage()
                         .count_users_below_kek(namespace, keys.primary)?,

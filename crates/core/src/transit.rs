@@ -713,15 +713,16 @@ impl Vault {
             let Some(opened) = self.open_transit(ns, &name)? else {
                 continue;
             };
-            if opened
+            let below = opened
                 .key
                 .versions
                 .values()
-                .all(|v| v.kek_version >= keys.primary)
-            {
+                .filter(|v| v.kek_version < keys.primary)
+                .count() as u64;
+            if below == 0 {
                 continue;
             }
-            let key = self.update_transit(ns, &name, |key, keys| {
+            self.update_transit(ns, &name, |key, keys| {
                 for (version, stored) in key.versions.iter_mut() {
                     if stored.kek_version >= keys.primary {
                         continue;
@@ -749,7 +750,7 @@ impl Vault {
                 }
                 Ok(())
             })?;
-            moved += key.versions.len() as u64;
+            moved += below;
         }
         Ok(moved)
     }

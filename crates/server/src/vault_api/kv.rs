@@ -240,19 +240,43 @@ fn versions(body: &Bytes) -> Result<Vec<u64>, VaultError> {
     }
 }
 
+/// A vault call over some versions of one credential (delete, undelete, destroy).
+type VersionsOp = fn(
+    &strongroom_core::Vault,
+    &strongroom_core::Principal,
+    &str,
+    &str,
+    &str,
+    &[u64],
+) -> strongroom_core::CoreResult<u64>;
+
+/// `{"versions": […]}` on `<user id>/<name>`, answered 204 as Vault does.
+async fn on_versions(
+    app: AppState,
+    caller: VaultCaller,
+    path: String,
+    body: Bytes,
+    op: VersionsOp,
+) -> VaultResult {
+    let (user, name) = split_path(&path)?;
+    let list = versions(&body)?;
+    let VaultCaller { who, namespace } = caller;
+    absent_is_done(
+        app.run(move |v| op(v, &who, &namespace, &user, &name, &list))
+            .await,
+    )
+}
+
 pub(crate) async fn delete_versions(
     State(app): State<AppState>,
     caller: VaultCaller,
     Path(path): Path<String>,
     body: Bytes,
 ) -> VaultResult {
-    let (user, name) = split_path(&path)?;
-    let list = versions(&body)?;
-    let VaultCaller { who, namespace } = caller;
-    absent_is_done(
-        app.run(move |v| v.delete_credential_versions(&who, &namespace, &user, &name, &list))
-            .await,
-    )
+    on_versions(app, caller, path, body, |v, who, ns, user, name, list| {
+        v.delete_credential_versions(who, ns, user, name, list)
+    })
+    .await
 }
 
 pub(crate) async fn undelete_versions(
@@ -261,13 +285,10 @@ pub(crate) async fn undelete_versions(
     Path(path): Path<String>,
     body: Bytes,
 ) -> VaultResult {
-    let (user, name) = split_path(&path)?;
-    let list = versions(&body)?;
-    let VaultCaller { who, namespace } = caller;
-    absent_is_done(
-        app.run(move |v| v.undelete_credential_versions(&who, &namespace, &user, &name, &list))
-            .await,
-    )
+    on_versions(app, caller, path, body, |v, who, ns, user, name, list| {
+        v.undelete_credential_versions(who, ns, user, name, list)
+    })
+    .await
 }
 
 pub(crate) async fn destroy_versions(
@@ -276,13 +297,10 @@ pub(crate) async fn destroy_versions(
     Path(path): Path<String>,
     body: Bytes,
 ) -> VaultResult {
-    let (user, name) = split_path(&path)?;
-    let list = versions(&body)?;
-    let VaultCaller { who, namespace } = caller;
-    absent_is_done(
-        app.run(move |v| v.destroy_credential_versions(&who, &namespace, &user, &name, &list))
-            .await,
-    )
+    on_versions(app, caller, path, body, |v, who, ns, user, name, list| {
+        v.destroy_credential_versions(who, ns, user, name, list)
+    })
+    .await
 }
 
 /// `LIST secret/metadata/`: the namespace's users, as folders. Naming every user of an app is
