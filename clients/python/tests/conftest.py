@@ -22,6 +22,8 @@ import pytest
 from strongroom import Strongroom
 
 REPO = Path(__file__).resolve().parents[3]
+#: Secret values the tests send; none may reach the server's log.
+PLANTED = ("PLANTED-secret-5f1e", "BQD-example", "AQC-example", "xoxb-good", "xoxb-revoked", "ghp_2")
 
 
 @dataclass
@@ -75,6 +77,11 @@ def server() -> Iterator[Server]:
     yield Server(addr, admin, app, work / "data", log)
     proc.terminate()
     proc.wait(timeout=30)
+    # After every test: no secret the tests sent reached the server's log.
+    text = log.read_text()
+    for marker in PLANTED:
+        assert marker not in text, f"{marker} reached the server log"
+    assert app.split("_")[-1] not in text and admin.split("_")[-1] not in text
 
 
 @pytest.fixture
