@@ -12,9 +12,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// What `--version` reports: the version, the commit, and what this build can talk to.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("STRONGROOM_COMMIT"),
+    "; databases: sqlite, postgres; files: folder, s3; vault-compatible API: kv-v2, transit)"
+);
+
 /// Strongroom: encrypted, audited, per-user storage for app credentials and user data.
 #[derive(Parser)]
-#[command(name = "strongroom", version, about, long_about = None)]
+#[command(name = "strongroom", version = VERSION, about, long_about = None)]
 struct Cli {
     #[command(flatten)]
     conn: client::Connection,
