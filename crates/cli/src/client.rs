@@ -24,12 +24,38 @@ pub struct Connection {
     /// API token (prefer the environment variable: flags show up in process lists).
     #[arg(long, env = "STRONGROOM_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+    /// PEM CA certificate(s) to trust for an https address (instead of the public roots).
+    #[arg(long, env = "STRONGROOM_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
 }
 
 pub struct Client {
     agent: ureq::Agent,
+    transfers: ureq::Agent,
     base: String,
     token: String,
+}
+
+/// A TLS configuration trusting only the CA certificates in `path`.
+fn trusting(path: &Path) -> Result<std::sync::Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("reading the CA file {}", path.display()))?
+    {
+        let cert =
+            cert.with_context(|| format!("a certificate in {} does not parse", path.display()))?;
+        roots
+            .add(cert)
+            .with_context(|| format!("{} holds an unusable CA certificate", path.display()))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
 }
 
 impl Client {
@@ -38,11 +64,22 @@ impl Client {
             .token
             .clone()
             .ok_or_else(|| anyhow!("no API token: set STRONGROOM_TOKEN or pass --token"))?;
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(60))
-            .build();
+        let tls = conn.ca_file.as_deref().map(trusting).transpose()?;
+        let with_tls = |builder: ureq::AgentBuilder| match &tls {
+            Some(config) => builder.tls_config(config.clone()),
+            None => builder,
+        };
+        let agent = with_tls(ureq::AgentBuilder::new().timeout(Duration::from_secs(60))).build();
+        let transfers = with_tls(
+            ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(10))
+                .timeout_read(Duration::from_secs(120))
+                .timeout_write(Duration::from_secs(120)),
+        )
+        .build();
         Ok(Self {
             agent,
+            transfers,
             base: conn.addr.trim_end_matches('/').to_string(),
             token,
         })
@@ -97,11 +134,7 @@ impl Client {
 
     /// An agent without an overall deadline (files may take long), but with stall timeouts.
     fn transfer_agent(&self) -> ureq::Agent {
-        ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(10))
-            .timeout_read(Duration::from_secs(120))
-            .timeout_write(Duration::from_secs(120))
-            .build()
+        self.transfers.clone()
     }
 
     /// Turns an error status into `code: message`.

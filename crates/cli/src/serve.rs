@@ -43,6 +43,16 @@ pub struct ServeArgs {
     /// always serves it under /vault.
     #[arg(long, env = "STRONGROOM_VAULT_LISTEN")]
     vault_listen: Option<SocketAddr>,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate chain; needs --tls-key.
+    /// Both files are read again on SIGHUP (open connections keep theirs).
+    #[arg(long, env = "STRONGROOM_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's PEM private key.
+    #[arg(long, env = "STRONGROOM_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this PEM CA (mTLS between apps and Strongroom).
+    #[arg(long, env = "STRONGROOM_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
     /// Root key file (base64, mode 0600). Default: DATA_DIR/root.key, created on first start.
     #[arg(long, env = "STRONGROOM_ROOT_KEY_FILE")]
     root_key_file: Option<PathBuf>,
@@ -359,6 +369,18 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Res
             token.expose_text()
         );
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(Arc::new(
+            strongroom_server::tls::Tls::load(strongroom_server::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: args.tls_client_ca.clone(),
+            })
+            .context("loading the TLS certificate")?,
+        )),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let server_settings = ServerSettings {
         max_body_bytes: args.max_body_bytes,
         request_timeout_ms: args.request_timeout_secs.max(1) * 1000,
@@ -368,6 +390,7 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Res
         header_read_timeout_ms: args.header_read_timeout_secs.max(1) * 1000,
         idle_timeout_ms: args.idle_timeout_secs.max(1) * 1000,
         max_connections: args.max_connections.unwrap_or_else(default_max_connections),
+        tls: tls.clone(),
     };
     let node_id = match &args.node_id {
         Some(id) => id.clone(),
@@ -399,7 +422,7 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Res
                     .await
                     .with_context(|| format!("listening on {vault_addr} (--vault-listen)"))?;
                 let vault_addr = vault_listener.local_addr()?;
-                println!("Vault-compatible API on http://{vault_addr}");
+                println!("Vault-compatible API on {scheme}://{vault_addr}");
                 tracing::info!(%vault_addr, "vault-compatible API serving");
                 let mut stopped = stopped;
                 Some(tokio::spawn(strongroom_server::serve_vault(
@@ -412,7 +435,10 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Res
             }
             None => None,
         };
-        println!("Listening on http://{addr}");
+        if let Some(tls) = tls.clone() {
+            tokio::spawn(reload_on_sighup(tls));
+        }
+        println!("Listening on {scheme}://{addr}");
         tracing::info!(%addr, "strongroom serving");
         // One signal stops both listeners.
         let shutdown = async move {
@@ -451,6 +477,21 @@ fn default_max_connections() -> usize {
 fn hex_id() -> Result<String> {
     let bytes = strongroom_crypto::random::bytes::<8>()?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Reads the TLS files again on every SIGHUP.
+async fn reload_on_sighup(tls: Arc<strongroom_server::tls::Tls>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => tracing::info!("TLS certificate reloaded"),
+            Err(err) => {
+                tracing::error!(error = %err, "TLS certificate not reloaded; the previous one stays in use")
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -215,11 +215,13 @@ impl AsyncWrite for Watched {
     }
 }
 
-/// Serves `router` on `listener` under `limits` until `shutdown` completes, then drains.
+/// Serves `router` on `listener` under `limits` (over TLS when `tls` is given) until
+/// `shutdown` completes, then drains.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<Arc<crate::tls::Tls>>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let registry = Arc::new(Registry {
@@ -250,7 +252,8 @@ pub async fn serve(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(connection(stream, peer, router.clone(), slot, limits, stopped.clone()));
+                let tls = tls.as_ref().map(|t| t.acceptor());
+                tokio::spawn(connection(stream, peer, router.clone(), slot, limits, tls, stopped.clone()));
             }
         }
     }
@@ -273,14 +276,20 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves one connection under the limits.
+/// Serves one connection under the limits: the TLS handshake first when configured (bounded
+/// by the header-read timeout), then HTTP/1.1 or HTTP/2.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the arguments are the connection's whole context"
+)]
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     router: Router,
     slot: Slot,
     limits: Limits,
-    mut stopped: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stopped: watch::Receiver<bool>,
 ) {
     let activity = slot.activity.clone();
     let epoch = slot.registry.epoch;
@@ -289,6 +298,33 @@ async fn connection(
         activity: activity.clone(),
         epoch,
     };
+    match tls {
+        None => drive(io, peer, router, &slot, limits, stopped).await,
+        Some(acceptor) => {
+            match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(io)).await {
+                Ok(Ok(tls_stream)) => drive(tls_stream, peer, router, &slot, limits, stopped).await,
+                Ok(Err(err)) => tracing::debug!(error = %err, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            }
+        }
+    }
+    drop(slot);
+}
+
+/// Serves HTTP on an established connection until it ends, is evicted, idles out or the
+/// server stops.
+async fn drive<I>(
+    io: I,
+    peer: SocketAddr,
+    router: Router,
+    slot: &Slot,
+    limits: Limits,
+    mut stopped: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = slot.activity.clone();
+    let epoch = slot.registry.epoch;
     let busy = activity.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
@@ -301,11 +337,14 @@ async fn connection(
             response
         }
     });
-    let mut builder = hyper::server::conn::http1::Builder::new();
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     builder
+        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
     let mut conn = pin!(builder.serve_connection(TokioIo::new(io), service));
     let mut closing_since: Option<Instant> = None;
     let mut grace = CLOSE_GRACE;
@@ -351,7 +390,6 @@ async fn connection(
             }
         }
     }
-    drop(slot);
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ mod routes;
 mod state;
 #[doc(hidden)]
 pub mod tar;
+pub mod tls;
 mod vault_api;
 
 use std::future::Future;
@@ -87,7 +88,14 @@ pub async fn serve(
         max_connections: state.settings.max_connections,
     };
     let refresher = tokio::spawn(refresh_guards(state.clone()));
-    let served = connections::serve(listener, router(state), limits, shutdown).await;
+    let served = connections::serve(
+        listener,
+        router(state.clone()),
+        limits,
+        state.settings.tls.clone(),
+        shutdown,
+    )
+    .await;
     refresher.abort();
     served?;
     strongroom_core::blocking::run(move || vault.flush_audit())
@@ -108,7 +116,8 @@ pub async fn serve_vault(
         idle_timeout: Duration::from_millis(state.settings.idle_timeout_ms),
         max_connections: state.settings.max_connections,
     };
-    connections::serve(listener, vault_router(state), limits, shutdown).await
+    let tls = state.settings.tls.clone();
+    connections::serve(listener, vault_router(state), limits, tls, shutdown).await
 }
 
 /// Keeps this node's view of cluster-wide lock-outs and suspensions current (every second).

@@ -25,6 +25,8 @@ pub struct ServerSettings {
     pub idle_timeout_ms: u64,
     /// Open connections at most; at the cap the longest-idle connection makes room.
     pub max_connections: usize,
+    /// TLS for every listener (reloadable); plain HTTP when `None`.
+    pub tls: Option<Arc<crate::tls::Tls>>,
 }
 
 impl Default for ServerSettings {
@@ -37,6 +39,7 @@ impl Default for ServerSettings {
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 120_000,
             max_connections: 4096,
+            tls: None,
         }
     }
 }

@@ -24,6 +24,8 @@ pub struct Server {
     pub admin: Option<String>,
     /// The `--vault-listen` address, when given.
     pub vault_base: Option<String>,
+    /// For an https server: the TLS configuration the test client trusts it with.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
 }
@@ -69,6 +71,17 @@ impl Server {
         data_dir: &Path,
         flags: &[&str],
         env: &[(&str, &str)],
+    ) -> Result<Server, String> {
+        Self::try_start_tls(launcher, data_dir, flags, env, None)
+    }
+
+    /// Starts a server that answers over TLS, trusted by the test client through `tls`.
+    pub fn try_start_tls(
+        launcher: &[&str],
+        data_dir: &Path,
+        flags: &[&str],
+        env: &[(&str, &str)],
+        tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     ) -> Result<Server, String> {
         let log_path = data_dir.with_extension(format!("log-{}", std::process::id()));
         let log = std::fs::OpenOptions::new()
@@ -132,6 +145,7 @@ impl Server {
             base,
             admin,
             vault_base,
+            tls,
             data_dir: data_dir.to_path_buf(),
             log_path,
         };
@@ -188,9 +202,11 @@ impl Server {
         content_type: &str,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(30))
-            .build();
+        let mut agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30));
+        if let Some(tls) = &self.tls {
+            agent = agent.tls_config(tls.clone());
+        }
+        let agent = agent.build();
         let mut req = agent.request(method, &format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.set("Authorization", &format!("Bearer {t}"));
