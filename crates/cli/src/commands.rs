@@ -506,6 +506,39 @@ pub enum KeysCommand {
         #[arg(long)]
         below: u32,
     },
+    /// Show or set the scheduled rotation: rotate when the primary version is this old, then
+    /// rewrap and retire the old versions once nothing uses them.
+    RotationPolicy {
+        namespace: String,
+        /// Rotate every DURATION (seconds, or with a unit: 90d, 12h, 30m, 45s).
+        #[arg(long, value_parser = parse_duration)]
+        every: Option<u64>,
+        /// Keep old versions decryptable (do not retire them after rewrapping).
+        #[arg(long)]
+        keep_old_versions: bool,
+        /// Remove the schedule.
+        #[arg(long, conflicts_with = "every")]
+        off: bool,
+    },
+}
+
+/// `90d`, `12h`, `30m`, `45s` or plain seconds.
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c),
+        _ => (text, 's'),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| "a number of seconds, or with a unit: 90d, 12h, 30m, 45s".to_string())?;
+    let unit = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return Err("units are d, h, m, s".into()),
+    };
+    n.checked_mul(unit).ok_or_else(|| "too long".to_string())
 }
 
 pub fn keys(conn: &Connection, cmd: KeysCommand) -> Outcome {
@@ -524,6 +557,23 @@ pub fn keys(conn: &Connection, cmd: KeysCommand) -> Outcome {
             &format!("{}/min-version", base(&namespace)),
             Some(&json!({ "version": below })),
         )?),
+        KeysCommand::RotationPolicy {
+            namespace,
+            every,
+            keep_old_versions,
+            off,
+        } => {
+            let path = format!("{}/rotation-policy", base(&namespace));
+            match (every, off) {
+                (_, true) => done(c.call("DELETE", &path, None)?),
+                (Some(secs), false) => done(c.call(
+                    "PUT",
+                    &path,
+                    Some(&json!({"rotate_every_secs": secs, "retire_old_versions": !keep_old_versions})),
+                )?),
+                (None, false) => done(c.call("GET", &path, None)?),
+            }
+        }
     }
 }
 

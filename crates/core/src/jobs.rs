@@ -27,6 +27,20 @@ pub trait Job: Send + Sync + 'static {
     fn run_once(&self, vault: &Vault) -> CoreResult<bool>;
 }
 
+/// Rotates namespace keys whose rotation policy says they are due, and retires older versions
+/// nothing depends on any more (`core::key_rotation`).
+pub struct KeyRotationJob;
+
+impl Job for KeyRotationJob {
+    fn name(&self) -> &'static str {
+        "key-rotation"
+    }
+
+    fn run_once(&self, vault: &Vault) -> CoreResult<bool> {
+        vault.rotate_due_keys()
+    }
+}
+
 /// Moves user data keys to the primary key version after a rotation, batch by batch.
 pub struct RewrapJob;
 
@@ -114,6 +128,7 @@ pub fn standard_jobs() -> Vec<Arc<dyn Job>> {
         Arc::new(RecordExpiryJob),
         Arc::new(OAuthRefreshJob),
         Arc::new(FileSweepJob),
+        Arc::new(KeyRotationJob),
     ]
 }
 

@@ -43,6 +43,7 @@ pub mod fuzzing;
 pub mod guard;
 pub mod jobs;
 pub mod json;
+pub mod key_rotation;
 pub mod keyring;
 pub mod kv;
 pub mod lifecycle;

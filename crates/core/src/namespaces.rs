@@ -32,6 +32,9 @@ pub struct KeyStatus {
     pub versions: Vec<KeyVersion>,
     /// Users whose data key is still wrapped under an older version.
     pub users_on_old_versions: u64,
+    /// The scheduled rotation, when the namespace has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<crate::key_rotation::RotationSchedule>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -161,6 +164,7 @@ impl Vault {
                 users_on_old_versions: self
                     .storage()
                     .count_users_below_kek(namespace, row.primary_kek_version)?,
+                rotation: self.rotation_schedule(namespace)?,
             })
         }
     }
@@ -174,28 +178,35 @@ impl Vault {
             At::new(namespace, ""),
             || Ok(()),
             |()| {
-                let row = self
-                    .storage()
-                    .get_namespace(namespace)?
-                    .ok_or(CoreError::NotFound("namespace"))?;
-                let version = row.primary_kek_version + 1;
-                let kek = Key::<Kek>::generate().map_err(internal)?;
-                let new = KekRow {
-                    namespace: namespace.to_string(),
-                    version,
-                    wrapped_key: self
-                        .keyring()
-                        .root()
-                        .wrap(0, &contexts::kek(namespace, version), &kek)
-                        .map_err(internal)?,
-                    created_at: self.now_ms(),
-                };
-                self.storage()
-                    .add_primary_kek(&new, row.primary_kek_version)?;
-                self.keyring().invalidate(namespace);
+                self.rotate_namespace_key(namespace)?;
                 self.key_status_of(namespace)
             },
         )
+    }
+
+    /// Adds key version n+1 and makes it primary, check-and-set on the primary version read
+    /// (so two nodes rotating at once make one new version). Returns the new version.
+    pub(crate) fn rotate_namespace_key(&self, namespace: &str) -> CoreResult<u32> {
+        let row = self
+            .storage()
+            .get_namespace(namespace)?
+            .ok_or(CoreError::NotFound("namespace"))?;
+        let version = row.primary_kek_version + 1;
+        let kek = Key::<Kek>::generate().map_err(internal)?;
+        let new = KekRow {
+            namespace: namespace.to_string(),
+            version,
+            wrapped_key: self
+                .keyring()
+                .root()
+                .wrap(0, &contexts::kek(namespace, version), &kek)
+                .map_err(internal)?,
+            created_at: self.now_ms(),
+        };
+        self.storage()
+            .add_primary_kek(&new, row.primary_kek_version)?;
+        self.keyring().invalidate(namespace);
+        Ok(version)
     }
 
     /// Re-wraps every user data key still under an older version with the primary version.
@@ -309,28 +320,35 @@ impl Vault {
             At::new(namespace, &version.to_string()),
             || Ok(()),
             |()| {
-                let row = self
-                    .storage()
-                    .get_namespace(namespace)?
-                    .ok_or(CoreError::NotFound("namespace"))?;
-                if version == 0 || version > row.primary_kek_version {
-                    return Err(CoreError::Invalid {
-                        field: "version",
-                        rule: format!(
-                            "must be between 1 and the primary version {}",
-                            row.primary_kek_version
-                        ),
-                    });
-                }
-                let users = self.storage().count_users_below_kek(namespace, version)?
-                    + self.transit_versions_below(namespace, version)?;
-                if users > 0 {
-                    return Err(CoreError::KeysStillInUse { version, users });
-                }
-                self.storage().set_min_decrypt_version(namespace, version)?;
-                self.keyring().invalidate(namespace);
+                self.retire_below(namespace, version)?;
                 self.key_status_of(namespace)
             },
         )
+    }
+
+    /// Raises the minimum decryption version to `version`, refused while a user key or a
+    /// transit key version still depends on an older one.
+    pub(crate) fn retire_below(&self, namespace: &str, version: u32) -> CoreResult<()> {
+        let row = self
+            .storage()
+            .get_namespace(namespace)?
+            .ok_or(CoreError::NotFound("namespace"))?;
+        if version == 0 || version > row.primary_kek_version {
+            return Err(CoreError::Invalid {
+                field: "version",
+                rule: format!(
+                    "must be between 1 and the primary version {}",
+                    row.primary_kek_version
+                ),
+            });
+        }
+        let users = self.storage().count_users_below_kek(namespace, version)?
+            + self.transit_versions_below(namespace, version)?;
+        if users > 0 {
+            return Err(CoreError::KeysStillInUse { version, users });
+        }
+        self.storage().set_min_decrypt_version(namespace, version)?;
+        self.keyring().invalidate(namespace);
+        Ok(())
     }
 }

@@ -55,6 +55,8 @@ pub enum Op {
     KeysRotate,
     KeysRewrap,
     KeysSetMinVersion,
+    KeysRotationPolicyGet,
+    KeysRotationPolicySet,
     SecurityPolicyGet,
     SecurityPolicySet,
     UserList,
@@ -119,6 +121,8 @@ pub enum Op {
     EventExpire,
     RecordExpire,
     FileSweep,
+    KeysScheduledRotation,
+    KeysScheduledRetire,
 }
 
 /// One operation's description.
@@ -148,7 +152,7 @@ const fn internal(action: &'static str) -> Description {
 
 impl Op {
     /// Every operation, for tables and tests.
-    pub const ALL: [Op; 78] = {
+    pub const ALL: [Op; 82] = {
         use Op::*;
         [
             NamespaceCreate,
@@ -166,6 +170,8 @@ impl Op {
             KeysRotate,
             KeysRewrap,
             KeysSetMinVersion,
+            KeysRotationPolicyGet,
+            KeysRotationPolicySet,
             SecurityPolicyGet,
             SecurityPolicySet,
             UserList,
@@ -229,6 +235,8 @@ impl Op {
             EventExpire,
             RecordExpire,
             FileSweep,
+            KeysScheduledRotation,
+            KeysScheduledRetire,
         ]
     };
 
@@ -252,6 +260,8 @@ impl Op {
             KeysRotate => api("keys.rotate", Access::In(Admin)),
             KeysRewrap => api("keys.rewrap", Access::In(Admin)),
             KeysSetMinVersion => api("keys.set_min_version", Access::In(Admin)),
+            KeysRotationPolicyGet => api("keys.rotation_policy.get", Access::In(Admin)),
+            KeysRotationPolicySet => api("keys.rotation_policy.set", Access::In(Admin)),
             SecurityPolicyGet => api("security.policy.get", Access::In(Admin)),
             SecurityPolicySet => api("security.policy.set", Access::In(Admin)),
             UserList => api("user.list", Access::In(List)),
@@ -315,6 +325,8 @@ impl Op {
             EventExpire => internal("event.expire"),
             RecordExpire => internal("record.expire"),
             FileSweep => internal("file.sweep"),
+            KeysScheduledRotation => internal("keys.rotate_scheduled"),
+            KeysScheduledRetire => internal("keys.retire_scheduled"),
         }
     }
 

@@ -166,6 +166,24 @@ pub fn table() -> Vec<Route> {
         ),
         route(
             M::GET,
+            "/v1/ns/{namespace}/keys/rotation-policy",
+            KeysRotationPolicyGet,
+            get(keys::get_rotation_policy),
+        ),
+        route(
+            M::PUT,
+            "/v1/ns/{namespace}/keys/rotation-policy",
+            KeysRotationPolicySet,
+            put(keys::put_rotation_policy),
+        ),
+        route(
+            M::DELETE,
+            "/v1/ns/{namespace}/keys/rotation-policy",
+            KeysRotationPolicySet,
+            delete(keys::delete_rotation_policy),
+        ),
+        route(
+            M::GET,
             "/v1/ns/{namespace}/security-policy",
             SecurityPolicyGet,
             get(sys::get_security_policy),
