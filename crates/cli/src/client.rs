@@ -64,6 +64,15 @@ impl Client {
             .token
             .clone()
             .ok_or_else(|| anyhow!("no API token: set STRONGROOM_TOKEN or pass --token"))?;
+        Self::with_token(conn, token)
+    }
+
+    /// A client for the endpoints that take no token (unseal, seal status): it sends none.
+    pub fn anonymous(conn: &Connection) -> Result<Self> {
+        Self::with_token(conn, String::new())
+    }
+
+    fn with_token(conn: &Connection, token: String) -> Result<Self> {
         let tls = conn.ca_file.as_deref().map(trusting).transpose()?;
         let with_tls = |builder: ureq::AgentBuilder| match &tls {
             Some(config) => builder.tls_config(config.clone()),
@@ -88,10 +97,10 @@ impl Client {
     /// Sends a request and returns the JSON answer (`Value::Null` for empty bodies).
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
         let url = format!("{}{path}", self.base);
-        let request = self
-            .agent
-            .request(method, &url)
-            .set("Authorization", &format!("Bearer {}", self.token));
+        let mut request = self.agent.request(method, &url);
+        if !self.token.is_empty() {
+            request = request.set("Authorization", &format!("Bearer {}", self.token));
+        }
         let response = match body {
             Some(b) => request.send_json(b.clone()),
             None => request.call(),

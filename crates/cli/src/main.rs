@@ -5,7 +5,9 @@ mod client;
 mod commands;
 mod config_file;
 mod files_cmd;
+mod key_material;
 mod migrate;
+mod seal_cmd;
 mod serve;
 
 use std::process::ExitCode;
@@ -69,6 +71,13 @@ enum Command {
     Migrate(migrate::MigrateArgs),
     /// Print a new random root key (base64) for STRONGROOM_ROOT_KEY.
     Keygen,
+    /// Seal the cluster (operators): every node drops every key from memory within a second
+    /// and answers 503 `sealed` until it is unsealed.
+    Seal,
+    /// Unseal the node at --addr with the root key file or the passphrase (no token needed).
+    Unseal(seal_cmd::UnsealArgs),
+    /// Show whether the node at --addr is sealed (no token needed).
+    SealStatus,
 }
 
 fn main() -> ExitCode {
@@ -90,6 +99,9 @@ fn main() -> ExitCode {
         Command::Audit(c) => commands::audit(&cli.conn, c),
         Command::Migrate(args) => migrate::run(args),
         Command::Keygen => commands::keygen(),
+        Command::Seal => seal_cmd::seal(&cli.conn),
+        Command::Unseal(args) => seal_cmd::unseal(&cli.conn, args),
+        Command::SealStatus => seal_cmd::seal_status(&cli.conn),
     };
     match result {
         Ok(code) => code,

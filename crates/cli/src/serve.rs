@@ -1,5 +1,6 @@
-//! `strongroom serve`: prepare the data directory and root key, open the vault, serve HTTP
-//! until SIGINT/SIGTERM, then drain and flush the audit log.
+//! `strongroom serve`: prepare the data directory and the root key (a key file, the
+//! environment, or a passphrase it is sealed under), unseal the node — or start it sealed —,
+//! serve HTTP until SIGINT/SIGTERM, then drain and flush the audit log.
 //!
 //! Standard output carries only what a person must see once (the bootstrap admin token and the
 //! listening address); logs go to standard error and never contain secrets.
@@ -14,8 +15,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use strongroom_core::guard::LockoutPolicy;
-use strongroom_core::jobs::{self, JobRunner, JobSettings};
-use strongroom_core::{CoreError, Policy, Principal, SystemClock, Vault, VaultSettings};
+use strongroom_core::jobs::{self, JobSettings};
+use strongroom_core::seal::{self, KeySource, Node, UnsealMaterial};
+use strongroom_core::{CoreError, Policy, Principal, SystemClock, VaultSettings};
+use strongroom_crypto::passphrase::KdfParams;
 use strongroom_crypto::{root_key, Key, Root};
 use strongroom_objects::{BlobStore, ObjectLocation, S3Settings};
 use strongroom_postgres::{PgSettings, PgStore};
@@ -56,6 +59,21 @@ pub struct ServeArgs {
     /// Root key file (base64, mode 0600). Default: DATA_DIR/root.key, created on first start.
     #[arg(long, env = "STRONGROOM_ROOT_KEY_FILE")]
     root_key_file: Option<PathBuf>,
+    /// Keep the root key sealed under the passphrase in this file (owner-only, at least 12
+    /// characters) instead of a key file: on a new store a root key is made and sealed under
+    /// it; a store opened with a root key is sealed under it from now on (the key file may then
+    /// be moved offline); later starts unseal with it. Without this flag, a passphrase-sealed
+    /// store starts sealed until `strongroom unseal --passphrase-file`.
+    #[arg(long, env = "STRONGROOM_PASSPHRASE_FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// Argon2id memory in MiB for a newly sealed passphrase (tests use less).
+    #[arg(
+        long,
+        env = "STRONGROOM_PASSPHRASE_KDF_MIB",
+        default_value_t = 256,
+        hide = true
+    )]
+    passphrase_kdf_mib: u32,
     /// Log format on standard error.
     #[arg(
         long,
@@ -252,21 +270,21 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     init_logs(args.log_format);
     prepare_data_dir(&args.data_dir)?;
     let database = Database::parse(args.database.as_deref(), &args.data_dir)?;
-    let store: Arc<dyn Storage> = match &database {
+    // Read before any store is made, so a refused passphrase leaves nothing behind.
+    let passphrase = args
+        .passphrase_file
+        .as_deref()
+        .map(crate::key_material::read_passphrase_file)
+        .transpose()?;
+    let (store, existed): (Arc<dyn Storage>, bool) = match &database {
         Database::Sqlite(path) => {
-            let root_exists = path.exists();
-            let root = load_root_key(&args, root_exists)?;
             let store =
                 SqliteStore::open(path).with_context(|| format!("opening {}", path.display()))?;
-            return serve_store(args, Arc::new(store), root);
+            // A database file left by a start that failed before the first open is still new.
+            let existed = seal::store_has_root_key(&store)?;
+            (Arc::new(store), existed)
         }
         Database::Postgres(url) => {
-            if std::env::var("STRONGROOM_ROOT_KEY").is_err() && args.root_key_file.is_none() {
-                bail!(
-                    "with a PostgreSQL database every node needs the same root key: set STRONGROOM_ROOT_KEY \
-                     or --root-key-file (make one with `strongroom keygen`)"
-                );
-            }
             let settings = PgSettings {
                 pool_size: args.db_pool_size,
                 connect_timeout: Duration::from_secs(args.db_connect_timeout_secs),
@@ -274,11 +292,81 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 schema: args.db_schema.clone(),
                 ..PgSettings::new(url)
             };
-            Arc::new(PgStore::open(settings).context("connecting to PostgreSQL")?)
+            let store = PgStore::open(settings).context("connecting to PostgreSQL")?;
+            (Arc::new(store), true)
         }
     };
-    let root = load_root_key(&args, true)?;
-    serve_store(args, store, root)
+    let shared = matches!(database, Database::Postgres(_));
+    let startup = startup_material(&args, passphrase, &*store, existed, shared)?;
+    serve_store(args, store, startup)
+}
+
+/// What this start unseals with, if anything.
+enum Startup {
+    Unseal(UnsealMaterial, KeySource),
+    /// A passphrase-sealed store started without its passphrase: sealed until an unseal.
+    Sealed,
+}
+
+/// Decides where the root key comes from: a passphrase (sealing a given or new root key under
+/// it first when the store has none), the environment, or the key file.
+fn startup_material(
+    args: &ServeArgs,
+    passphrase: Option<Zeroizing<String>>,
+    store: &dyn Storage,
+    existed: bool,
+    shared: bool,
+) -> Result<Startup> {
+    let sealed_under_passphrase = store.get_meta(seal::PASSPHRASE_META)?.is_some();
+    let key_given = std::env::var("STRONGROOM_ROOT_KEY").is_ok() || args.root_key_file.is_some();
+    let Some(passphrase) = passphrase else {
+        if sealed_under_passphrase && !key_given {
+            return Ok(Startup::Sealed);
+        }
+        if shared && !key_given {
+            bail!(
+                "with a PostgreSQL database every node needs the same root key: set STRONGROOM_ROOT_KEY \
+                 or --root-key-file (make one with `strongroom keygen`), or keep it sealed under a \
+                 passphrase (--passphrase-file)"
+            );
+        }
+        let source = if std::env::var("STRONGROOM_ROOT_KEY").is_ok() {
+            KeySource::Env
+        } else {
+            KeySource::File
+        };
+        let root = load_root_key(args, existed)?;
+        return Ok(Startup::Unseal(UnsealMaterial::RootKey(root), source));
+    };
+    if sealed_under_passphrase {
+        return Ok(Startup::Unseal(
+            UnsealMaterial::Passphrase(passphrase),
+            KeySource::Passphrase,
+        ));
+    }
+    let params = KdfParams {
+        m_cost: args.passphrase_kdf_mib.clamp(19, 4096) * 1024,
+        ..KdfParams::DEFAULT
+    };
+    let root = if key_given || (existed && !shared) {
+        load_root_key(args, true)?
+    } else if seal::store_has_root_key(store)? {
+        bail!("this store already has a root key: give it (STRONGROOM_ROOT_KEY or --root-key-file) once with --passphrase-file to seal it under the passphrase");
+    } else {
+        Key::<Root>::generate()?
+    };
+    match Node::seal_root_under_passphrase(store, &root, passphrase.as_bytes(), params) {
+        Err(CoreError::WrongRootKey) => bail!("{}", CoreError::WrongRootKey),
+        other => other.context("sealing the root key under the passphrase")?,
+    }
+    eprintln!(
+        "the root key is now sealed under the passphrase in the database: nodes unseal with the \
+         passphrase, and a root key file is no longer needed to start (keep an offline copy)"
+    );
+    Ok(Startup::Unseal(
+        UnsealMaterial::RootKey(root),
+        KeySource::Passphrase,
+    ))
 }
 
 /// Which backend `--database` names.
@@ -304,7 +392,7 @@ impl Database {
     }
 }
 
-fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Result<ExitCode> {
+fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, startup: Startup) -> Result<ExitCode> {
     let shared_database = matches!(
         Database::parse(args.database.as_deref(), &args.data_dir),
         Ok(Database::Postgres(_))
@@ -334,40 +422,60 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Res
         accept_audit_loss: args.accept_audit_loss,
         ..VaultSettings::default()
     };
-    let opened = match Vault::open(store, root, Arc::new(SystemClock), settings) {
-        Ok(opened) => opened,
-        Err(CoreError::WrongRootKey) => bail!("{}", CoreError::WrongRootKey),
-        Err(e @ CoreError::AuditLogDamaged(_)) => bail!(
-            "{e}. Restore the audit log from a backup, or start once with --accept-audit-loss \
-             to record the loss in the log and go on"
-        ),
-        Err(other) => return Err(other).context("opening the vault"),
+    let node_id = match &args.node_id {
+        Some(id) => id.clone(),
+        None => format!("node-{}", hex_id()?),
     };
-    if let Some(token) = &opened.bootstrap_token {
-        println!(
-            "Initialised a new Strongroom in {}",
-            args.data_dir.display()
-        );
-        println!(
-            "Admin token (shown once; store it safely): {}",
-            token.expose_text()
-        );
-    }
-    drop(opened.bootstrap_token);
-    if args.new_admin_token {
-        let recovery = Principal::system("recovery");
-        let (info, token) = opened
-            .vault
-            .create_token(&recovery, "recovery-admin", Policy::operator(), None)
-            .context("creating a recovery operator token")?;
-        tracing::warn!(
-            token_id = info.id,
-            "a recovery operator token was created at start"
-        );
-        println!(
-            "Admin token (shown once; store it safely): {}",
-            token.expose_text()
-        );
+    let job_settings = JobSettings {
+        node_id: node_id.clone(),
+        interval: Duration::from_secs(args.job_interval_secs.max(1)),
+        lease_ttl: Duration::from_secs(args.lease_ttl_secs.max(1)),
+    };
+    let (material, source) = match startup {
+        Startup::Unseal(material, source) => (Some(material), source),
+        Startup::Sealed => (None, KeySource::Passphrase),
+    };
+    let node = Arc::new(Node::sealed(
+        store,
+        Arc::new(SystemClock),
+        settings,
+        Some((jobs::standard_jobs(), job_settings)),
+        source,
+    ));
+    let material = match material {
+        Some(_) if node.cluster_sealed()? => {
+            tracing::warn!(
+                "the cluster is sealed (an operator sealed it): starting sealed; unseal with `strongroom unseal`"
+            );
+            None
+        }
+        other => other,
+    };
+    match material {
+        Some(material) => {
+            let opened = match node.unseal(material) {
+                Ok(opened) => opened,
+                Err(CoreError::WrongRootKey) => bail!("{}", CoreError::WrongRootKey),
+                Err(e @ CoreError::AuditLogDamaged(_)) => bail!(
+                    "{e}. Restore the audit log from a backup, or start once with --accept-audit-loss \
+                     to record the loss in the log and go on"
+                ),
+                Err(other) => return Err(other).context("opening the vault"),
+            };
+            tracing::info!(node_id, "background jobs started");
+            announce(&args, opened)?;
+        }
+        None => {
+            if args.new_admin_token {
+                bail!("--new-admin-token needs the root key at start, and this node starts sealed");
+            }
+            if source == KeySource::Passphrase {
+                tracing::warn!(
+                    "the root key is sealed under a passphrase and none was given: serving sealed; \
+                     unseal with `strongroom unseal --passphrase-file FILE`"
+                );
+            }
+        }
     }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(Arc::new(
@@ -392,21 +500,7 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Res
         max_connections: args.max_connections.unwrap_or_else(default_max_connections),
         tls: tls.clone(),
     };
-    let node_id = match &args.node_id {
-        Some(id) => id.clone(),
-        None => format!("node-{}", hex_id()?),
-    };
-    let jobs = JobRunner::start(
-        opened.vault.clone(),
-        jobs::standard_jobs(),
-        JobSettings {
-            node_id: node_id.clone(),
-            interval: Duration::from_secs(args.job_interval_secs.max(1)),
-            lease_ttl: Duration::from_secs(args.lease_ttl_secs.max(1)),
-        },
-    );
-    tracing::info!(node_id, "background jobs started");
-    let state = AppState::with_node_id(opened.vault, server_settings, &node_id);
+    let state = AppState::with_node(node.clone(), server_settings, &node_id);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -451,9 +545,41 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, root: Key<Root>) -> Res
         }
         Ok::<_, anyhow::Error>(())
     })?;
-    jobs.stop();
+    node.shutdown()
+        .context("flushing the audit log at shutdown")?;
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what a person must see once after opening: a new store's admin token, and the
+/// recovery token `--new-admin-token` asks for.
+fn announce(args: &ServeArgs, opened: strongroom_core::Opened) -> Result<()> {
+    if let Some(token) = &opened.bootstrap_token {
+        println!(
+            "Initialised a new Strongroom in {}",
+            args.data_dir.display()
+        );
+        println!(
+            "Admin token (shown once; store it safely): {}",
+            token.expose_text()
+        );
+    }
+    if args.new_admin_token {
+        let recovery = Principal::system("recovery");
+        let (info, token) = opened
+            .vault
+            .create_token(&recovery, "recovery-admin", Policy::operator(), None)
+            .context("creating a recovery operator token")?;
+        tracing::warn!(
+            token_id = info.id,
+            "a recovery operator token was created at start"
+        );
+        println!(
+            "Admin token (shown once; store it safely): {}",
+            token.expose_text()
+        );
+    }
+    Ok(())
 }
 
 /// The open-file limit of this process (from `/proc/self/limits`) less 128 descriptors for

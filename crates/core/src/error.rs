@@ -82,6 +82,14 @@ pub enum CoreError {
         "{users} user keys are still wrapped under versions below {version}; run keys rewrap first"
     )]
     KeysStillInUse { version: u32, users: u64 },
+    /// An unseal of a node that is not sealed.
+    #[error("this node is not sealed")]
+    NotSealed,
+    /// The node is sealed: it holds no key and serves nothing until unsealed.
+    #[error(
+        "this node is sealed: it holds no keys and serves no data until an operator unseals it"
+    )]
+    Sealed,
     /// The root key does not match this store.
     #[error("the root key does not match this data store (key check failed); refusing to start with the wrong key")]
     WrongRootKey,
@@ -188,7 +196,8 @@ impl CoreError {
             | CoreError::Immutable { .. }
             | CoreError::LastOperatorToken
             | CoreError::UniqueViolation(_)
-            | CoreError::KeysStillInUse { .. } => "conflict",
+            | CoreError::KeysStillInUse { .. }
+            | CoreError::NotSealed => "conflict",
             CoreError::Unauthenticated(_)
             | CoreError::Forbidden(_)
             | CoreError::LockedOut { .. }
@@ -209,6 +218,7 @@ impl CoreError {
             CoreError::Unavailable(_)
             | CoreError::InsufficientStorage(_)
             | CoreError::AuditUnavailable(_)
+            | CoreError::Sealed
             | CoreError::Internal(_)
             | CoreError::FilesNotConfigured
             | CoreError::ObjectsUnavailable(_) => "error",

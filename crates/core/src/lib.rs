@@ -54,6 +54,7 @@ pub mod operation;
 pub mod raw_json;
 pub mod records;
 pub(crate) mod row_auth;
+pub mod seal;
 pub(crate) mod sealed_names;
 pub mod secret_string;
 pub(crate) mod stored_config;

@@ -51,6 +51,7 @@ pub enum Op {
     AuditQuery,
     AuditVerify,
     JobsStatus,
+    SysSeal,
     KeysStatus,
     KeysRotate,
     KeysRewrap,
@@ -123,6 +124,7 @@ pub enum Op {
     FileSweep,
     KeysScheduledRotation,
     KeysScheduledRetire,
+    SysUnseal,
 }
 
 /// One operation's description.
@@ -152,7 +154,7 @@ const fn internal(action: &'static str) -> Description {
 
 impl Op {
     /// Every operation, for tables and tests.
-    pub const ALL: [Op; 82] = {
+    pub const ALL: [Op; 84] = {
         use Op::*;
         [
             NamespaceCreate,
@@ -166,6 +168,7 @@ impl Op {
             AuditQuery,
             AuditVerify,
             JobsStatus,
+            SysSeal,
             KeysStatus,
             KeysRotate,
             KeysRewrap,
@@ -237,6 +240,7 @@ impl Op {
             FileSweep,
             KeysScheduledRotation,
             KeysScheduledRetire,
+            SysUnseal,
         ]
     };
 
@@ -256,6 +260,7 @@ impl Op {
             AuditQuery => api("audit.query", Access::Operator),
             AuditVerify => api("audit.verify", Access::Operator),
             JobsStatus => api("jobs.status", Access::Operator),
+            SysSeal => api("sys.seal", Access::Operator),
             KeysStatus => api("keys.status", Access::In(Admin)),
             KeysRotate => api("keys.rotate", Access::In(Admin)),
             KeysRewrap => api("keys.rewrap", Access::In(Admin)),
@@ -327,6 +332,7 @@ impl Op {
             FileSweep => internal("file.sweep"),
             KeysScheduledRotation => internal("keys.rotate_scheduled"),
             KeysScheduledRetire => internal("keys.retire_scheduled"),
+            SysUnseal => internal("sys.unseal"),
         }
     }
 

@@ -17,7 +17,7 @@ use crate::tokens::TokenCache;
 use crate::users::UserRef;
 use crate::{CoreError, CoreResult, Policy, Principal};
 
-const ROOT_CHECK_META: &str = "root_key_check";
+pub(crate) const ROOT_CHECK_META: &str = "root_key_check";
 
 /// Tunables of a vault.
 #[derive(Debug, Clone)]
@@ -219,6 +219,10 @@ impl Vault {
 
     pub(crate) fn settings(&self) -> &VaultSettings {
         &self.inner.settings
+    }
+
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
     }
 
     pub(crate) fn now_ms(&self) -> i64 {

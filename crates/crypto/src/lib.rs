@@ -11,6 +11,7 @@ pub mod envelope;
 mod error;
 pub mod keyed_hash;
 pub mod keys;
+pub mod passphrase;
 pub mod random;
 pub mod root_key;
 pub mod segmented;

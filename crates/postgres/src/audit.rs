@@ -24,6 +24,7 @@ impl AuditStore for PgStore {
     ) -> StorageResult<AuditTail> {
         for _ in 0..APPEND_ATTEMPTS {
             let hint = self.audit_tail_hint.lock().clone();
+            let hinted = hint.is_some();
             let tail = match hint {
                 Some(t) => t,
                 None => self.audit_tail()?.unwrap_or(AuditTail {
@@ -34,12 +35,31 @@ impl AuditStore for PgStore {
             let (mut seq, mut prev) = (tail.seq, tail.hash.clone());
             let mut seqs = Vec::with_capacity(entries.len());
             let mut hashes = Vec::with_capacity(entries.len());
+            let mut refused = None;
             for e in entries {
                 seq += 1;
-                let hash = chain(&prev, seq, e).map_err(StorageError::Aborted)?;
-                seqs.push(seq as i64);
-                hashes.push(hash.clone());
-                prev = hash;
+                match chain(&prev, seq, e) {
+                    Ok(hash) => {
+                        seqs.push(seq as i64);
+                        hashes.push(hash.clone());
+                        prev = hash;
+                    }
+                    Err(why) => {
+                        refused = Some(why);
+                        break;
+                    }
+                }
+            }
+            match refused {
+                // The hint is older than the head the caller saw (other nodes appended after this
+                // process last did, and the caller read the tail since — a vault reopened at an
+                // unseal): read the real tail, and let the chain function judge that.
+                Some(_) if hinted => {
+                    *self.audit_tail_hint.lock() = None;
+                    continue;
+                }
+                Some(why) => return Err(StorageError::Aborted(why)),
+                None => {}
             }
             let times: Vec<i64> = entries.iter().map(|e| e.time).collect();
             let col = |f: fn(&AuditEntry) -> &str| -> Vec<&str> { entries.iter().map(f).collect() };

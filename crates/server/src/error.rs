@@ -147,8 +147,16 @@ fn core_parts(e: &CoreError) -> (ErrorCode, String) {
                 "storage is temporarily unavailable; retry shortly".into(),
             )
         }
-        // Never expected while serving (the root key is checked at start): a bug.
-        CoreError::WrongRootKey | CoreError::Internal(_) => {
+        CoreError::Sealed => ErrorCode::Sealed,
+        CoreError::NotSealed => ErrorCode::NotSealed,
+        // Expected only from an unseal: the key material does not open this store.
+        CoreError::WrongRootKey => {
+            return (
+                ErrorCode::WrongRootKey,
+                "the key material does not unseal this store (the key check failed)".into(),
+            )
+        }
+        CoreError::Internal(_) => {
             return (
                 ErrorCode::Internal,
                 "internal error; the server log has details".into(),

@@ -66,13 +66,19 @@ pub enum ErrorCode {
     Unavailable,
     /// The audit log cannot store entries; audited operations are refused.
     AuditUnavailable,
+    /// The node holds no key until an operator unseals it.
+    Sealed,
+    /// An unseal's key material does not open this store.
+    WrongRootKey,
+    /// An unseal of a node that is not sealed.
+    NotSealed,
     /// A disk is full.
     InsufficientStorage,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 43] = {
+    pub const ALL: [ErrorCode; 46] = {
         use ErrorCode::*;
         [
             InvalidInput,
@@ -116,6 +122,9 @@ impl ErrorCode {
             ObjectStorageUnavailable,
             Unavailable,
             AuditUnavailable,
+            Sealed,
+            WrongRootKey,
+            NotSealed,
             InsufficientStorage,
             Internal,
         ]
@@ -166,6 +175,9 @@ impl ErrorCode {
             ObjectStorageUnavailable => "object_storage_unavailable",
             Unavailable => "unavailable",
             AuditUnavailable => "audit_unavailable",
+            Sealed => "sealed",
+            WrongRootKey => "wrong_root_key",
+            NotSealed => "not_sealed",
             InsufficientStorage => "insufficient_storage",
             Internal => "internal",
         }
@@ -175,9 +187,8 @@ impl ErrorCode {
     pub const fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            InvalidInput | InvalidJson | InvalidParameter | BodyReadFailed | InvalidRange => {
-                StatusCode::BAD_REQUEST
-            }
+            InvalidInput | InvalidJson | InvalidParameter | BodyReadFailed | InvalidRange
+            | WrongRootKey => StatusCode::BAD_REQUEST,
             PayloadTooLarge | FileTooLarge | QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType | UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -187,15 +198,16 @@ impl ErrorCode {
             NotFound | NoRoute | VersionDeleted => StatusCode::NOT_FOUND,
             VersionDestroyed | LinkExpired | LinkUsed => StatusCode::GONE,
             AlreadyExists | VersionConflict | UniqueViolation | ErasureInProgress
-            | ImmutableSetting | LastOperatorToken | KeysStillInUse | NeedsReauthorization => {
-                StatusCode::CONFLICT
-            }
+            | ImmutableSetting | LastOperatorToken | KeysStillInUse | NeedsReauthorization
+            | NotSealed => StatusCode::CONFLICT,
             RefreshFailed | RevocationFailed | VerificationFailed => StatusCode::BAD_GATEWAY,
             RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             IntegrityError | KeyRetired | Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            FilesNotConfigured | ObjectStorageUnavailable | Unavailable | AuditUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            FilesNotConfigured
+            | ObjectStorageUnavailable
+            | Unavailable
+            | AuditUnavailable
+            | Sealed => StatusCode::SERVICE_UNAVAILABLE,
             InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         }
     }

@@ -81,7 +81,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let vault = state.vault.clone();
+    let node = state.node.clone();
     let limits = connections::Limits {
         header_read_timeout: Duration::from_millis(state.settings.header_read_timeout_ms),
         idle_timeout: Duration::from_millis(state.settings.idle_timeout_ms),
@@ -98,7 +98,7 @@ pub async fn serve(
     .await;
     refresher.abort();
     served?;
-    strongroom_core::blocking::run(move || vault.flush_audit())
+    strongroom_core::blocking::run(move || node.shutdown())
         .await
         .map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)
@@ -120,11 +120,18 @@ pub async fn serve_vault(
     connections::serve(listener, vault_router(state), limits, tls, shutdown).await
 }
 
-/// Keeps this node's view of cluster-wide lock-outs and suspensions current (every second).
+/// Keeps this node's view of cluster-wide lock-outs, suspensions and the seal mark current
+/// (every second): a seal made on another node seals this one within a second.
 async fn refresh_guards(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
+        if let Err(err) = state.run_node(|n| n.follow_cluster()).await {
+            tracing::debug!(error = ?err, "could not read the cluster's seal mark");
+        }
+        if state.node.is_sealed() {
+            continue;
+        }
         if let Err(err) = state.run(|v| v.refresh_guards()).await {
             tracing::debug!(error = ?err, "could not read lock-outs");
         }

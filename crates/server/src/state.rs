@@ -1,7 +1,9 @@
-//! Shared server state: the vault, rate limits, metrics and settings.
+//! Shared server state: the node (its vault, unless sealed), rate limits, metrics and
+//! settings.
 
 use std::sync::Arc;
 
+use strongroom_core::seal::{KeySource, Node};
 use strongroom_core::{CoreError, Vault};
 
 use crate::error::ApiError;
@@ -47,7 +49,8 @@ impl Default for ServerSettings {
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub vault: Vault,
+    /// This process's vault, sealed or not; every handler reaches it through [`AppState::run`].
+    pub node: Arc<Node>,
     pub rate_limits: Arc<RateLimits>,
     pub metrics: Arc<Metrics>,
     pub settings: Arc<ServerSettings>,
@@ -56,28 +59,29 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// State serving an open vault (no jobs, never sealed by the process itself).
     pub fn new(vault: Vault, settings: ServerSettings) -> Self {
-        Self::with_node_id(vault, settings, "standalone")
+        let node = Arc::new(Node::serving(vault, KeySource::File));
+        Self::with_node(node, settings, "standalone")
     }
 
-    pub fn with_node_id(vault: Vault, settings: ServerSettings, node_id: &str) -> Self {
+    pub fn with_node(node: Arc<Node>, settings: ServerSettings, node_id: &str) -> Self {
         Self {
             node_id: node_id.into(),
             rate_limits: Arc::new(RateLimits::default()),
             metrics: Arc::new(Metrics::default()),
             settings: Arc::new(settings),
-            vault,
+            node,
         }
     }
 
-    /// Runs a (blocking) vault operation on the blocking pool — the only way handlers reach
-    /// storage. A panic in it is a 500 for this request; the node keeps serving.
-    pub async fn run<T: Send + 'static>(
+    /// Runs blocking work on the node itself (seal, unseal, status) on the blocking pool.
+    pub async fn run_node<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Vault) -> Result<T, CoreError> + Send + 'static,
+        work: impl FnOnce(&Node) -> Result<T, CoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let vault = self.vault.clone();
-        strongroom_core::blocking::run(move || work(&vault))
+        let node = self.node.clone();
+        strongroom_core::blocking::run(move || work(&node))
             .await
             .map_err(|panic| {
                 ApiError::Core(CoreError::Internal(format!(
@@ -85,5 +89,15 @@ impl AppState {
                 )))
             })?
             .map_err(ApiError::Core)
+    }
+
+    /// Runs a (blocking) vault operation on the blocking pool — the only way handlers reach
+    /// storage. A sealed node answers 503 `sealed`. A panic in it is a 500 for this request;
+    /// the node keeps serving.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Vault) -> Result<T, CoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.run_node(move |node| work(&node.vault()?)).await
     }
 }

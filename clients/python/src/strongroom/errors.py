@@ -73,6 +73,12 @@ class BodyReadFailed(ClientError):
     code = "body_read_failed"
 
 
+class WrongRootKey(ClientError):
+    """An unseal brought key material that does not open this store."""
+
+    code = "wrong_root_key"
+
+
 class InvalidRange(ClientError):
     code = "invalid_range"
 
@@ -145,6 +151,12 @@ class LastOperatorToken(Conflict):
 
 class KeysStillInUse(Conflict):
     code = "keys_still_in_use"
+
+
+class NotSealed(Conflict):
+    """An unseal of a node that is not sealed."""
+
+    code = "not_sealed"
 
 
 class LinkExpired(ClientError):
@@ -240,6 +252,12 @@ class AuditUnavailable(ServerError, Retryable):
 
 class InsufficientStorage(ServerError, Retryable):
     code = "insufficient_storage"
+
+
+class Sealed(ServerError):
+    """The node is sealed (an operator's incident switch): nothing is served until it is unsealed."""
+
+    code = "sealed"
 
 
 def _all_codes() -> Dict[str, Type[StrongroomError]]:

@@ -153,10 +153,15 @@ impl Server {
         Ok(server)
     }
 
+    /// Waits until the server is ready — or up and sealed (it then waits for an unseal).
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if self.request("GET", "/v1/sys/ready", None, None).status == 200 {
+            let health = self.request("GET", "/v1/sys/health", None, None);
+            if health.status == 200
+                && (health.json()["sealed"] == Value::Bool(true)
+                    || self.request("GET", "/v1/sys/ready", None, None).status == 200)
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -7,6 +7,7 @@ mod keys;
 mod lifecycle;
 mod oauth;
 mod records;
+mod seal;
 mod sys;
 
 use std::time::Duration;
@@ -87,6 +88,16 @@ pub fn table() -> Vec<Route> {
     vec![
         open("/v1/sys/health", get(sys::health)),
         open("/v1/sys/ready", get(sys::ready)),
+        open("/v1/sys/seal-status", get(seal::seal_status)),
+        route(M::POST, "/v1/sys/seal", SysSeal, post(seal::seal)),
+        // No token: a sealed node can check none. The key material is the credential.
+        Route {
+            method: M::POST,
+            path: "/v1/sys/unseal",
+            op: None,
+            streaming: false,
+            handler: post(seal::unseal),
+        },
         open("/v1/sys/metrics", get(sys::metrics)),
         open("/v1/openapi.json", get(crate::openapi::document)),
         route(

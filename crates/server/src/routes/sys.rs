@@ -21,8 +21,9 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated};
 use crate::state::AppState;
 
-pub(crate) async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// Liveness: answers while the process runs, sealed or not (readiness says whether it serves).
+pub(crate) async fn health(State(app): State<AppState>) -> Json<Value> {
+    Json(json!({"status": "ok", "sealed": app.node.is_sealed()}))
 }
 
 pub(crate) async fn ready(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -31,9 +32,18 @@ pub(crate) async fn ready(State(app): State<AppState>) -> Result<Json<Value>, Ap
 }
 
 pub(crate) async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    let counters = app.vault.counters();
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     let mut text = app.metrics.render();
+    let sealed = app.node.is_sealed();
+    text.push_str(&format!(
+        "# HELP strongroom_sealed 1 while this node is sealed (holds no key).\n# TYPE strongroom_sealed gauge\nstrongroom_sealed {}\n",
+        u8::from(sealed)
+    ));
+    // The vault's counters start again at each unseal; a sealed node has none.
+    let Ok(vault) = app.node.vault() else {
+        return ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text);
+    };
+    let counters = vault.counters();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     for (name, help, counter) in [
         (
             "strongroom_oauth_refreshes_total",

@@ -480,12 +480,16 @@ pub(crate) async fn delete_all(
 pub(crate) async fn config(State(app): State<AppState>, caller: VaultCaller) -> VaultResult {
     let VaultCaller { who, namespace } = caller;
     // Reading the mount's configuration is a read of the namespace's settings.
-    app.run(move |v| v.check_access(&who, Op::CredentialMetadata, &namespace))
+    let max_versions = app
+        .run(move |v| {
+            v.check_access(&who, Op::CredentialMetadata, &namespace)?;
+            Ok(v.default_max_versions())
+        })
         .await?;
     VaultReply::data(&json!({
         "cas_required": false,
         "delete_version_after": "0s",
-        "max_versions": app.vault.default_max_versions(),
+        "max_versions": max_versions,
         "metadata_cas_required": false,
     }))
 }
@@ -497,7 +501,7 @@ pub(crate) async fn set_config(
 ) -> VaultResult {
     let body = body_object(&body)?;
     refuse_unsupported(&body)?;
-    let default = u64::from(app.vault.default_max_versions());
+    let default = u64::from(app.run(|v| Ok(v.default_max_versions())).await?);
     if let Some(max) = uint_field(&body, "max_versions")? {
         if max != 0 && max != default {
             return Err(VaultError::bad_request(format!(

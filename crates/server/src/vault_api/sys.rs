@@ -22,10 +22,10 @@ async fn healthy(app: &AppState) -> bool {
     app.run(|v| v.ping()).await.is_ok()
 }
 
-fn health_body() -> Value {
+fn health_body(sealed: bool) -> Value {
     json!({
         "initialized": true,
-        "sealed": false,
+        "sealed": sealed,
         "standby": false,
         "replication_performance_mode": "disabled",
         "replication_dr_mode": "disabled",
@@ -44,7 +44,7 @@ pub(crate) async fn health(State(app): State<AppState>) -> VaultReply {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    VaultReply::Bare(status, health_body())
+    VaultReply::Bare(status, health_body(app.node.is_sealed()))
 }
 
 /// `HEAD sys/health`: the status alone.
@@ -62,13 +62,13 @@ pub(crate) async fn health_head(State(app): State<AppState>) -> Response {
     response
 }
 
-pub(crate) async fn seal_status() -> VaultReply {
+pub(crate) async fn seal_status(State(app): State<AppState>) -> VaultReply {
     VaultReply::Bare(
         StatusCode::OK,
         json!({
             "type": "shamir",
             "initialized": true,
-            "sealed": false,
+            "sealed": app.node.is_sealed(),
             "t": 1,
             "n": 1,
             "progress": 0,

@@ -1,0 +1,305 @@
+//! Sealing: the incident-response switch.
+//!
+//! A [`Node`] owns this process's vault and background jobs. Sealed, it holds no key at all —
+//! the vault (root key, namespace keys, data-key cache, derived keys) is dropped, and dropping
+//! zeroizes every key — and every operation answers [`CoreError::Sealed`] (503 `sealed`);
+//! health and seal status still answer. Unsealing opens the vault again from key material the
+//! caller brings (the root key itself, or the passphrase it is sealed under), checked against
+//! the store's key check value.
+//!
+//! Sealing is cluster-wide: the sealing node writes a seal mark into the shared database
+//! (`meta['sealed']`: when and which token) before dropping its keys, and every node follows
+//! the mark within a second ([`Node::follow_cluster`], run by the server's refresher).
+//! Unsealing is per node and clears the mark, so the other nodes stay sealed until each is
+//! unsealed. A database writer can set the mark (refusing service, which it can do anyway) but
+//! cannot unseal anything: that needs the key material.
+
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use strongroom_crypto::passphrase::KdfParams;
+use strongroom_crypto::{Key, Root};
+use strongroom_storage::Storage;
+
+use crate::clock::{rfc3339, Clock};
+use crate::jobs::{Job, JobRunner, JobSettings};
+use crate::operation::Op;
+use crate::vault::At;
+use crate::{CoreError, CoreResult, Opened, Principal, Vault, VaultSettings};
+
+const SEAL_META: &str = "sealed";
+/// Where a passphrase-sealed root key is kept (in the shared database, for every node).
+pub const PASSPHRASE_META: &str = "root_key_passphrase";
+
+/// Whether `storage` has ever been opened with a root key (it holds a key check value).
+pub fn store_has_root_key(storage: &dyn Storage) -> CoreResult<bool> {
+    Ok(storage.get_meta(crate::vault::ROOT_CHECK_META)?.is_some())
+}
+
+/// What unseals a node.
+pub enum UnsealMaterial {
+    /// The root key itself (file or environment source).
+    RootKey(Key<Root>),
+    /// The passphrase the root key is sealed under in the store.
+    Passphrase(zeroize::Zeroizing<String>),
+}
+
+impl UnsealMaterial {
+    /// The root key as text (standard base64, as `strongroom keygen` prints it).
+    pub fn root_key_text(text: &str) -> CoreResult<Self> {
+        strongroom_crypto::root_key::decode(text)
+            .map(UnsealMaterial::RootKey)
+            .map_err(|_| CoreError::Invalid {
+                field: "key",
+                rule: "must be a root key: 32 bytes in standard base64".into(),
+            })
+    }
+}
+
+/// Where this node's root key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeySource {
+    File,
+    Env,
+    Passphrase,
+}
+
+/// What `seal-status` answers (without a token: it names no token and no key).
+#[derive(Debug, Clone, Serialize)]
+pub struct SealStatus {
+    /// This node holds no key.
+    pub sealed: bool,
+    /// Where this node's root key comes from.
+    pub key_source: KeySource,
+    /// The store keeps the root key sealed under a passphrase (nodes unseal with it).
+    pub passphrase_sealed: bool,
+    /// Set while the cluster's seal mark stands: when an operator sealed it (the audit log
+    /// names the token).
+    pub cluster_sealed_at: Option<String>,
+}
+
+struct Running {
+    vault: Vault,
+    jobs: Option<JobRunner>,
+}
+
+/// This process's vault, sealed or not.
+pub struct Node {
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    settings: VaultSettings,
+    jobs: Option<(Vec<Arc<dyn Job>>, JobSettings)>,
+    source: KeySource,
+    running: RwLock<Option<Running>>,
+    /// One unseal at a time (a passphrase costs a second of Argon2id; attempts queue).
+    unsealing: Mutex<()>,
+}
+
+impl Node {
+    /// A sealed node over `storage`; [`Node::unseal`] opens it.
+    pub fn sealed(
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        settings: VaultSettings,
+        jobs: Option<(Vec<Arc<dyn Job>>, JobSettings)>,
+        source: KeySource,
+    ) -> Self {
+        Self {
+            storage,
+            clock,
+            settings,
+            jobs,
+            source,
+            running: RwLock::new(None),
+            unsealing: Mutex::new(()),
+        }
+    }
+
+    /// A node serving `vault`, already open, without background jobs (embedding and tests).
+    pub fn serving(vault: Vault, source: KeySource) -> Self {
+        let node = Self::sealed(
+            vault.storage().clone(),
+            vault.clock().clone(),
+            vault.settings().clone(),
+            None,
+            source,
+        );
+        *node.running.write() = Some(Running { vault, jobs: None });
+        node
+    }
+
+    /// The cluster's seal mark stands (a node sealed it and no node was unsealed since).
+    pub fn cluster_sealed(&self) -> CoreResult<bool> {
+        Ok(self
+            .storage
+            .get_meta(SEAL_META)?
+            .is_some_and(|v| !v.is_empty()))
+    }
+
+    /// The vault, unless sealed.
+    pub fn vault(&self) -> CoreResult<Vault> {
+        self.running
+            .read()
+            .as_ref()
+            .map(|r| r.vault.clone())
+            .ok_or(CoreError::Sealed)
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.running.read().is_none()
+    }
+
+    pub fn source(&self) -> KeySource {
+        self.source
+    }
+
+    /// Opens the vault with `material`. Returns what opening returns (a bootstrap token on a
+    /// brand-new store). Unsealing clears the cluster's seal mark.
+    pub fn unseal(&self, material: UnsealMaterial) -> CoreResult<Opened> {
+        let _one_at_a_time = self.unsealing.lock();
+        if !self.is_sealed() {
+            return Err(CoreError::NotSealed);
+        }
+        let root = match material {
+            UnsealMaterial::RootKey(key) => key,
+            UnsealMaterial::Passphrase(passphrase) => {
+                let blob = self
+                    .storage
+                    .get_meta(PASSPHRASE_META)?
+                    .ok_or_else(|| CoreError::Invalid {
+                        field: "passphrase",
+                        rule: "this store's root key is not sealed under a passphrase; unseal with the root key".into(),
+                    })?;
+                strongroom_crypto::passphrase::open_root(&blob, passphrase.as_bytes())
+                    .map_err(|_| CoreError::WrongRootKey)?
+            }
+        };
+        let opened = Vault::open(
+            self.storage.clone(),
+            root,
+            self.clock.clone(),
+            self.settings.clone(),
+        )?;
+        if self.cluster_sealed()? {
+            self.storage.put_meta(SEAL_META, b"")?;
+        }
+        let jobs = self.jobs.as_ref().map(|(jobs, settings)| {
+            JobRunner::start(opened.vault.clone(), jobs.clone(), settings.clone())
+        });
+        opened.vault.record_unseal(self.source);
+        *self.running.write() = Some(Running {
+            vault: opened.vault.clone(),
+            jobs,
+        });
+        tracing::info!(source = ?self.source, "unsealed");
+        Ok(opened)
+    }
+
+    /// Seals the root key under `passphrase` in the store, so that nodes unseal with the
+    /// passphrase and no key file is needed. Checked against the store first: a key that does
+    /// not open this store is refused. Replaces an earlier passphrase.
+    pub fn seal_root_under_passphrase(
+        storage: &dyn Storage,
+        root: &Key<Root>,
+        passphrase: &[u8],
+        params: KdfParams,
+    ) -> CoreResult<()> {
+        if let Some(stored) = storage.get_meta(crate::vault::ROOT_CHECK_META)? {
+            if !strongroom_crypto::root_key::verify_check(root, &stored) {
+                return Err(CoreError::WrongRootKey);
+            }
+        }
+        let blob = strongroom_crypto::passphrase::seal_root(root, passphrase, params)
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        storage.put_meta(PASSPHRASE_META, &blob)?;
+        Ok(())
+    }
+
+    /// Seals the cluster (operators): the entry is stored first, then the seal mark, then this
+    /// node drops every key.
+    pub fn seal(&self, who: &Principal) -> CoreResult<()> {
+        let vault = self.vault()?;
+        vault.authorize_seal(who)?;
+        let mark = serde_json::json!({"at": self.clock.now_ms(), "by": who.token_id}).to_string();
+        self.storage.put_meta(SEAL_META, mark.as_bytes())?;
+        drop(vault);
+        self.seal_locally("sealed by an operator");
+        Ok(())
+    }
+
+    /// Drops the vault and stops the jobs (their keys go with them).
+    fn seal_locally(&self, why: &str) {
+        let taken = self.running.write().take();
+        if let Some(running) = taken {
+            if let Some(jobs) = running.jobs {
+                jobs.stop();
+            }
+            if let Err(err) = running.vault.flush_audit() {
+                tracing::error!(error = %err, "the audit log could not be flushed while sealing");
+            }
+            drop(running.vault);
+            tracing::warn!(
+                why,
+                "sealed: every key was dropped from memory; unseal to serve again"
+            );
+        }
+    }
+
+    /// Follows a seal made on another node (called every second).
+    pub fn follow_cluster(&self) -> CoreResult<()> {
+        if self.is_sealed() {
+            return Ok(());
+        }
+        if self.cluster_sealed()? {
+            self.seal_locally("another node sealed the cluster");
+        }
+        Ok(())
+    }
+
+    pub fn status(&self) -> CoreResult<SealStatus> {
+        let mark = self.storage.get_meta(SEAL_META)?.filter(|v| !v.is_empty());
+        let mark: Option<serde_json::Value> = mark.and_then(|m| serde_json::from_slice(&m).ok());
+        Ok(SealStatus {
+            sealed: self.is_sealed(),
+            key_source: self.source,
+            passphrase_sealed: self.storage.get_meta(PASSPHRASE_META)?.is_some(),
+            cluster_sealed_at: mark.and_then(|m| m["at"].as_i64()).map(rfc3339),
+        })
+    }
+
+    /// Stops the jobs and flushes the audit log (at shutdown).
+    pub fn shutdown(&self) -> CoreResult<()> {
+        let taken = self.running.write().take();
+        if let Some(running) = taken {
+            if let Some(jobs) = running.jobs {
+                jobs.stop();
+            }
+            running.vault.flush_audit()?;
+        }
+        Ok(())
+    }
+}
+
+impl Vault {
+    /// Authorizes and audits (durably) a seal, before any key is dropped.
+    fn authorize_seal(&self, who: &Principal) -> CoreResult<()> {
+        self.execute(who, Op::SysSeal, At::new("", ""), || Ok(()), |()| Ok(()))
+    }
+
+    fn record_unseal(&self, source: KeySource) {
+        let who = Principal::system(match source {
+            KeySource::File => "unseal-key-file",
+            KeySource::Env => "unseal-key-env",
+            KeySource::Passphrase => "unseal-passphrase",
+        });
+        self.record_internal(
+            &who,
+            Op::SysUnseal,
+            At::new("", ""),
+            &[],
+            &Ok::<(), CoreError>(()),
+        );
+    }
+}
