@@ -120,7 +120,7 @@ impl Node {
     /// A node serving `vault`, already open, without background jobs (embedding and tests).
     pub fn serving(vault: Vault, source: KeySource) -> Self {
         let node = Self::sealed(
-            vault.storage().clone(),
+            vault.storage_handle(),
             vault.clock().clone(),
             vault.settings().clone(),
             None,
@@ -133,9 +133,16 @@ impl Node {
     /// The cluster's seal mark stands (a node sealed it and no node was unsealed since).
     pub fn cluster_sealed(&self) -> CoreResult<bool> {
         Ok(self
-            .storage
+            .store()
             .get_meta(SEAL_META)?
             .is_some_and(|v| !v.is_empty()))
+    }
+
+    /// The storage, checked like the vault's: never called from an async worker.
+    #[track_caller]
+    fn store(&self) -> &Arc<dyn Storage> {
+        crate::blocking::check();
+        &self.storage
     }
 
     /// The vault, unless sealed.
@@ -166,7 +173,7 @@ impl Node {
             UnsealMaterial::RootKey(key) => key,
             UnsealMaterial::Passphrase(passphrase) => {
                 let blob = self
-                    .storage
+                    .store()
                     .get_meta(PASSPHRASE_META)?
                     .ok_or_else(|| CoreError::Invalid {
                         field: "passphrase",
@@ -177,13 +184,13 @@ impl Node {
             }
         };
         let opened = Vault::open(
-            self.storage.clone(),
+            self.store().clone(),
             root,
             self.clock.clone(),
             self.settings.clone(),
         )?;
         if self.cluster_sealed()? {
-            self.storage.put_meta(SEAL_META, b"")?;
+            self.store().put_meta(SEAL_META, b"")?;
         }
         let jobs = self.jobs.as_ref().map(|(jobs, settings)| {
             JobRunner::start(opened.vault.clone(), jobs.clone(), settings.clone())
@@ -223,7 +230,7 @@ impl Node {
         let vault = self.vault()?;
         vault.authorize_seal(who)?;
         let mark = serde_json::json!({"at": self.clock.now_ms(), "by": who.token_id}).to_string();
-        self.storage.put_meta(SEAL_META, mark.as_bytes())?;
+        self.store().put_meta(SEAL_META, mark.as_bytes())?;
         drop(vault);
         self.seal_locally("sealed by an operator");
         Ok(())
@@ -259,12 +266,12 @@ impl Node {
     }
 
     pub fn status(&self) -> CoreResult<SealStatus> {
-        let mark = self.storage.get_meta(SEAL_META)?.filter(|v| !v.is_empty());
+        let mark = self.store().get_meta(SEAL_META)?.filter(|v| !v.is_empty());
         let mark: Option<serde_json::Value> = mark.and_then(|m| serde_json::from_slice(&m).ok());
         Ok(SealStatus {
             sealed: self.is_sealed(),
             key_source: self.source,
-            passphrase_sealed: self.storage.get_meta(PASSPHRASE_META)?.is_some(),
+            passphrase_sealed: self.store().get_meta(PASSPHRASE_META)?.is_some(),
             cluster_sealed_at: mark.and_then(|m| m["at"].as_i64()).map(rfc3339),
         })
     }

@@ -197,6 +197,11 @@ impl Vault {
         &self.inner.storage
     }
 
+    /// The storage handle itself, to hand on (no call is made through it here).
+    pub(crate) fn storage_handle(&self) -> Arc<dyn Storage> {
+        self.inner.storage.clone()
+    }
+
     pub(crate) fn guard(&self) -> &crate::guard::Guard {
         &self.inner.guard
     }
