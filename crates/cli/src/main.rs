@@ -5,6 +5,7 @@ mod client;
 mod commands;
 mod config_file;
 mod files_cmd;
+mod init_cmd;
 mod key_material;
 mod migrate;
 mod seal_cmd;
@@ -39,6 +40,9 @@ struct Cli {
 enum Command {
     /// Run the server (creates the data directory, root key and admin token on first start).
     Serve(Box<serve::ServeArgs>),
+    /// Initialise a new store with its root key split into Shamir unseal shares (printed
+    /// once); `serve` then starts sealed until enough share holders unseal it.
+    Init(init_cmd::InitArgs),
     /// Create and list namespaces (one per app or tenant).
     #[command(subcommand)]
     Namespace(commands::NamespaceCommand),
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
+        Command::Init(args) => init_cmd::run(args),
         Command::Namespace(c) => commands::namespace(&cli.conn, c),
         Command::Token(c) => commands::token(&cli.conn, c),
         Command::Credential(c) => commands::credential(&cli.conn, c),

@@ -2,7 +2,8 @@
 //!
 //! `seal` (an operator token) drops every key on every node of the cluster; `unseal` brings
 //! the key material back to one node — the root key file, or the passphrase file the store's
-//! root key is sealed under — and needs no token, since a sealed node can check none.
+//! root key is sealed under, or one Shamir share per holder — and needs no token, since a
+//! sealed node can check none.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,14 +16,21 @@ use crate::client::{print, Client, Connection};
 use crate::key_material::read_passphrase_file;
 
 #[derive(Args)]
-#[group(required = true, multiple = false)]
+#[group(id = "material", required = true, multiple = true)]
 pub struct UnsealArgs {
     /// The root key file (base64, owner-only).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["passphrase_file", "share_stdin", "reset"])]
     key_file: Option<PathBuf>,
     /// A file holding the passphrase the store's root key is sealed under (owner-only).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["share_stdin", "reset"])]
     passphrase_file: Option<PathBuf>,
+    /// Read one unseal share from standard input (each holder submits their own; the node
+    /// unseals when the threshold is met).
+    #[arg(long)]
+    share_stdin: bool,
+    /// Forget the shares submitted so far on this node (start the attempt over).
+    #[arg(long)]
+    reset: bool,
 }
 
 pub fn seal(conn: &Connection) -> Result<ExitCode> {
@@ -35,14 +43,22 @@ pub fn seal(conn: &Connection) -> Result<ExitCode> {
 }
 
 pub fn unseal(conn: &Connection, args: UnsealArgs) -> Result<ExitCode> {
-    let body = match (&args.key_file, &args.passphrase_file) {
-        (Some(path), _) => {
-            let key = strongroom_crypto::root_key::load_file(path)
-                .with_context(|| format!("reading the root key file {}", path.display()))?;
-            json!({ "key": strongroom_crypto::root_key::encode(&key).as_str() })
-        }
-        (None, Some(path)) => json!({ "passphrase": read_passphrase_file(path)?.as_str() }),
-        (None, None) => anyhow::bail!("give --key-file or --passphrase-file"),
+    let body = if let Some(path) = &args.key_file {
+        let key = strongroom_crypto::root_key::load_file(path)
+            .with_context(|| format!("reading the root key file {}", path.display()))?;
+        json!({ "key": strongroom_crypto::root_key::encode(&key).as_str() })
+    } else if let Some(path) = &args.passphrase_file {
+        json!({ "passphrase": read_passphrase_file(path)?.as_str() })
+    } else if args.share_stdin {
+        let mut line = zeroize::Zeroizing::new(String::new());
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading a share from standard input")?;
+        json!({ "share": line.trim(), "reset": args.reset })
+    } else if args.reset {
+        json!({ "reset": true })
+    } else {
+        anyhow::bail!("give --key-file, --passphrase-file, --share-stdin or --reset");
     };
     let status = Client::anonymous(conn)?.call("POST", "/v1/sys/unseal", Some(&body))?;
     if let Some(token) = status["bootstrap_token"].as_str() {

@@ -255,7 +255,7 @@ fn load_root_key(args: &ServeArgs, db_exists: bool) -> Result<Key<Root>> {
     Ok(key)
 }
 
-fn prepare_data_dir(dir: &Path) -> Result<()> {
+pub(crate) fn prepare_data_dir(dir: &Path) -> Result<()> {
     if !dir.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -304,8 +304,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
 /// What this start unseals with, if anything.
 enum Startup {
     Unseal(UnsealMaterial, KeySource),
-    /// A passphrase-sealed store started without its passphrase: sealed until an unseal.
-    Sealed,
+    /// A store whose root key is under shares or a passphrase, started without them: sealed
+    /// until an unseal.
+    Sealed(KeySource),
 }
 
 /// Decides where the root key comes from: a passphrase (sealing a given or new root key under
@@ -317,11 +318,16 @@ fn startup_material(
     existed: bool,
     shared: bool,
 ) -> Result<Startup> {
-    let sealed_under_passphrase = store.get_meta(seal::PASSPHRASE_META)?.is_some();
+    let stored = Node::stored_source(store)?;
+    let sealed_under_passphrase = stored == Some(KeySource::Passphrase);
     let key_given = std::env::var("STRONGROOM_ROOT_KEY").is_ok() || args.root_key_file.is_some();
+    if stored == Some(KeySource::Shamir) && passphrase.is_some() {
+        bail!("this store's root key is split into unseal shares: start without --passphrase-file and unseal with `strongroom unseal --share-stdin`");
+    }
     let Some(passphrase) = passphrase else {
-        if sealed_under_passphrase && !key_given {
-            return Ok(Startup::Sealed);
+        match stored {
+            Some(source) if !key_given => return Ok(Startup::Sealed(source)),
+            _ => {}
         }
         if shared && !key_given {
             bail!(
@@ -370,13 +376,13 @@ fn startup_material(
 }
 
 /// Which backend `--database` names.
-enum Database {
+pub(crate) enum Database {
     Sqlite(PathBuf),
     Postgres(String),
 }
 
 impl Database {
-    fn parse(value: Option<&str>, data_dir: &Path) -> Result<Self> {
+    pub(crate) fn parse(value: Option<&str>, data_dir: &Path) -> Result<Self> {
         match value {
             None => Ok(Database::Sqlite(data_dir.join("strongroom.db"))),
             Some(v) if v.starts_with("postgres://") || v.starts_with("postgresql://") => {
@@ -433,7 +439,7 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, startup: Startup) -> Re
     };
     let (material, source) = match startup {
         Startup::Unseal(material, source) => (Some(material), source),
-        Startup::Sealed => (None, KeySource::Passphrase),
+        Startup::Sealed(source) => (None, source),
     };
     let node = Arc::new(Node::sealed(
         store,
@@ -469,11 +475,16 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, startup: Startup) -> Re
             if args.new_admin_token {
                 bail!("--new-admin-token needs the root key at start, and this node starts sealed");
             }
-            if source == KeySource::Passphrase {
-                tracing::warn!(
+            match source {
+                KeySource::Passphrase => tracing::warn!(
                     "the root key is sealed under a passphrase and none was given: serving sealed; \
                      unseal with `strongroom unseal --passphrase-file FILE`"
-                );
+                ),
+                KeySource::Shamir => tracing::warn!(
+                    "the root key is split into unseal shares: serving sealed; unseal by \
+                     submitting shares (`strongroom unseal --share-stdin`, once per share holder)"
+                ),
+                KeySource::File | KeySource::Env => {}
             }
         }
     }

@@ -1,12 +1,16 @@
 //! Sealing and unsealing through the binary, on SQLite and PostgreSQL: an operator seals,
 //! every request is then 503 `sealed` (health and seal status still answer), a restart stays
 //! sealed, and only the right key material unseals; a root key kept under a passphrase never
-//! needs a key file; on PostgreSQL a seal on one node seals the others.
+//! needs a key file; a root key split into Shamir shares is rebuilt only from enough of them
+//! (through our CLI, the HTTP API, and Vault's `sys/unseal` as `bao operator unseal` sends it);
+//! on PostgreSQL a seal on one node seals the others.
 
 mod support;
 
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -15,7 +19,8 @@ use support::{app_token, holds, oauth_body, Db, Server};
 on_both_databases!(
     a_sealed_node_serves_nothing_until_the_root_key_unseals_it,
     a_passphrase_keeps_the_root_key_off_disk,
-    an_existing_store_moves_its_root_key_under_a_passphrase
+    an_existing_store_moves_its_root_key_under_a_passphrase,
+    shares_unseal_a_store_whose_root_key_nobody_holds
 );
 
 const CRED: &str = "/v1/ns/app/users/u1/credentials/spotify";
@@ -379,4 +384,240 @@ fn a_seal_on_one_node_seals_the_cluster() {
     assert_eq!(unseal(&b, &json!({"key": root_key})).status, 200);
     let r = b.request("GET", CRED, Some(&app), None);
     assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Runs `strongroom init --shares N --threshold T` on `db`; (exit code, stdout, stderr).
+fn init_with_shares(db: &Db, data: &Path, shares: u8, threshold: u8) -> (i32, String, String) {
+    let out = Command::new(support::BIN)
+        .arg("init")
+        .arg("--data-dir")
+        .arg(data)
+        .args(db.flags())
+        .args([
+            "--shares",
+            &shares.to_string(),
+            "--threshold",
+            &threshold.to_string(),
+        ])
+        .env_remove("STRONGROOM_ROOT_KEY")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    support::outcome(out)
+}
+
+/// The shares and the admin token `init` printed.
+fn printed_shares(out: &str) -> (Vec<String>, String) {
+    let shares = out
+        .lines()
+        .filter_map(|l| l.split_once("Unseal share ").map(|(_, rest)| rest))
+        .map(|rest| rest.split_once(": ").unwrap().1.trim().to_string())
+        .collect();
+    let admin = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Admin token (shown once; store it safely): "))
+        .expect("init prints the admin token")
+        .trim()
+        .to_string();
+    (shares, admin)
+}
+
+/// `strongroom unseal --share-stdin` with `share` on standard input, as a share holder runs it.
+fn unseal_with_share(server: &Server, share: &str) -> (i32, String, String) {
+    let mut child = Command::new(support::BIN)
+        .args(["unseal", "--share-stdin"])
+        .env("STRONGROOM_ADDR", &server.base)
+        .env_remove("STRONGROOM_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{share}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    support::outcome(out)
+}
+
+/// `bao operator unseal SHARE` when the Vault clients are installed (scripts/test installs
+/// them), else the same request it sends.
+fn vault_unseal(server: &Server, share: &str) -> Value {
+    match std::env::var("STRONGROOM_TEST_BAO")
+        .ok()
+        .filter(|b| !b.is_empty())
+    {
+        Some(bao) => {
+            let home = server.data_dir.with_extension("bao-home");
+            std::fs::create_dir_all(&home).unwrap();
+            let out = Command::new(bao)
+                .args(["operator", "unseal", "-format=json", share])
+                .env("BAO_ADDR", format!("{}/vault", server.base))
+                .env("HOME", &home)
+                .output()
+                .expect("bao runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice(&out.stdout).unwrap()
+        }
+        None => {
+            let body = json!({"key": share, "reset": false, "migrate": false}).to_string();
+            let r = server.request("PUT", "/vault/v1/sys/unseal", None, Some(&body));
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.json()
+        }
+    }
+}
+
+fn shares_unseal_a_store_whose_root_key_nobody_holds(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    // Schemes that cannot work are refused before anything is made.
+    for (n, t) in [(5, 1), (3, 4), (17, 3)] {
+        let (code, out, err) = init_with_shares(&db, &data, n, t);
+        assert_ne!(code, 0, "{n}/{t}: {out}");
+        assert!(err.contains("threshold") && out.is_empty(), "{err}");
+    }
+    let (code, out, err) = init_with_shares(&db, &data, 5, 3);
+    assert_eq!(code, 0, "{out}{err}");
+    let (shares, admin) = printed_shares(&out);
+    assert_eq!(shares.len(), 5, "{out}");
+    assert!(!data.join("root.key").exists(), "no key file is written");
+    let (code, _, err) = init_with_shares(&db, &data, 5, 3);
+    assert_ne!(code, 0);
+    assert!(err.contains("already initialised"), "{err}");
+    // Shares of another store (same scheme) to mix in.
+    let other = dir.path().join("other");
+    let (code, out, err) = init_with_shares(&Db::Sqlite, &other, 5, 3);
+    assert_eq!(code, 0, "{out}{err}");
+    let (foreign, _) = printed_shares(&out);
+
+    // The server starts sealed and says what it waits for.
+    let mut server = start_with(&db, &data, &[]).expect("a share store starts sealed");
+    let status = seal_status(&server);
+    assert_eq!(status["sealed"], true);
+    assert_eq!(status["key_source"], "shamir");
+    assert_eq!(
+        status["shamir"],
+        json!({"threshold": 3, "shares": 5, "progress": 0, "nonce": null})
+    );
+    let vault = server.request("GET", "/vault/v1/sys/seal-status", None, None);
+    assert_eq!(
+        (vault.json()["t"].clone(), vault.json()["n"].clone()),
+        (json!(3), json!(5))
+    );
+
+    // Bad shares: clear errors, never echoed; a share twice is refused; a reset starts over.
+    for bad in ["", "not a share", &shares[0][..20]] {
+        let r = unseal(&server, &json!({ "share": bad }));
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "invalid_input"),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains("share"), "{}", r.body);
+    }
+    let r = unseal(&server, &json!({"share": shares[0]}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let nonce = r.json()["shamir"]["nonce"].clone();
+    assert!(nonce.is_string(), "{}", r.body);
+    assert_eq!(r.json()["shamir"]["progress"], 1);
+    assert_eq!(r.json()["sealed"], true);
+    let r = unseal(&server, &json!({"share": shares[0]}));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "invalid_input"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("already submitted"), "{}", r.body);
+    assert_eq!(seal_status(&server)["shamir"]["progress"], 1);
+    let r = unseal(&server, &json!({"reset": true}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["shamir"],
+        json!({"threshold": 3, "shares": 5, "progress": 0, "nonce": null})
+    );
+    // A key or passphrase cannot stand in for the shares.
+    let r = unseal(&server, &json!({"key": support::shared_root_key()}));
+    assert_eq!(r.code(), "wrong_root_key", "{}", r.body);
+
+    // Two right shares and a foreign one: the attempt fails as a wrong key and starts over.
+    for share in [&shares[1], &shares[2]] {
+        assert_eq!(unseal(&server, &json!({ "share": share })).status, 200);
+    }
+    let r = unseal(&server, &json!({"share": foreign[3]}));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "wrong_root_key"),
+        "{}",
+        r.body
+    );
+    let status = seal_status(&server);
+    assert_eq!(
+        (
+            status["sealed"].clone(),
+            status["shamir"]["progress"].clone()
+        ),
+        (json!(true), json!(0))
+    );
+
+    // Three holders, each with their own share, through the CLI: unsealed.
+    for (i, share) in [&shares[4], &shares[1], &shares[3]].into_iter().enumerate() {
+        let (code, out, err) = unseal_with_share(&server, share);
+        assert_eq!(code, 0, "{out}{err}");
+        let answer: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(answer["sealed"], i < 2, "{out}");
+        assert!(!out.contains(share.as_str()) && !err.contains(share.as_str()));
+    }
+    let app = support::app_token_with(&server, &admin, "app", &["read", "write"]);
+    assert_eq!(
+        server
+            .request("PUT", CRED, Some(&app), Some(&oauth_body("at-shares-1")))
+            .status,
+        200
+    );
+    let r = unseal(&server, &json!({"share": shares[0]}));
+    assert_eq!(r.code(), "not_sealed", "{}", r.body);
+
+    // Sealed and restarted: Vault's unseal call (as `bao operator unseal` sends it) opens it.
+    assert_eq!(server.cli(&admin, &["seal"]).0, 0);
+    server.stop();
+    let server = start_with(&db, &data, &[]).unwrap();
+    assert_eq!(seal_status(&server)["sealed"], true);
+    for (i, share) in [&shares[2], &shares[0], &shares[4]].into_iter().enumerate() {
+        let answer = vault_unseal(&server, share);
+        assert_eq!(answer["sealed"], i < 2, "{answer}");
+        assert_eq!(
+            answer["progress"],
+            if i < 2 { i + 1 } else { 0 },
+            "{answer}"
+        );
+        assert_eq!(
+            (answer["t"].clone(), answer["n"].clone()),
+            (json!(3), json!(5))
+        );
+    }
+    let r = server.request("GET", CRED, Some(&app), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("at-shares-1"));
+    let verify = server
+        .request("POST", "/v1/sys/audit/verify", Some(&admin), None)
+        .json();
+    assert_eq!(verify["valid"], true, "{verify}");
+    let audit = server
+        .request("GET", "/v1/sys/audit?limit=1000", Some(&admin), None)
+        .body;
+    let logs = server.logs();
+    let dump = db.dump(&data);
+    for share in &shares {
+        assert!(!logs.contains(share.as_str()), "a share reached the log");
+        assert!(
+            !audit.contains(share.as_str()),
+            "a share reached the audit log"
+        );
+        assert!(!holds(&dump, share), "a share reached the database");
+    }
 }

@@ -199,11 +199,7 @@ fn bao_cli(c: &Clients, server: &Server, token: &str, args: &[&str]) -> (i32, St
         .env("HOME", &home)
         .output()
         .expect("bao runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    support::outcome(out)
 }
 
 fn the_bao_cli_works_unmodified(db: Db) {

@@ -15,6 +15,7 @@ pub mod passphrase;
 pub mod random;
 pub mod root_key;
 pub mod segmented;
+pub mod shamir;
 pub mod token;
 pub mod transit;
 

@@ -246,11 +246,7 @@ impl Server {
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        outcome(out)
     }
 
     /// Stops the server with SIGTERM and returns its exit code.
@@ -285,12 +281,26 @@ impl Drop for Server {
     }
 }
 
+/// A finished command's (exit code, stdout, stderr).
+pub fn outcome(out: std::process::Output) -> (i32, String, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Creates a namespace and a token for it with the given capabilities; returns the token.
 pub fn app_token(server: &Server, ns: &str, caps: &[&str]) -> String {
+    app_token_with(server, server.admin(), ns, caps)
+}
+
+/// [`app_token`] made with a given operator token (a store initialised by `strongroom init`).
+pub fn app_token_with(server: &Server, admin: &str, ns: &str, caps: &[&str]) -> String {
     let r = server.request(
         "POST",
         "/v1/sys/namespaces",
-        Some(server.admin()),
+        Some(admin),
         Some(&format!(r#"{{"name":"{ns}"}}"#)),
     );
     assert!(
@@ -301,7 +311,7 @@ pub fn app_token(server: &Server, ns: &str, caps: &[&str]) -> String {
     let body =
         serde_json::json!({"name": format!("{ns}-app"), "namespaces": [ns], "capabilities": caps})
             .to_string();
-    let r = server.request("POST", "/v1/sys/tokens", Some(server.admin()), Some(&body));
+    let r = server.request("POST", "/v1/sys/tokens", Some(admin), Some(&body));
     assert_eq!(r.status, 201, "{}", r.body);
     r.json()["token"].as_str().unwrap().to_string()
 }

@@ -31,7 +31,8 @@ pub(crate) async fn seal(
     Ok(Json(status))
 }
 
-/// Exactly one of the two. No `Debug`: it carries key material.
+/// At most one of key, passphrase and share (none only with `reset`). No `Debug`: it carries
+/// key material.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UnsealBody {
@@ -39,6 +40,38 @@ pub(crate) struct UnsealBody {
     key: Option<Zeroizing<String>>,
     /// The passphrase the store's root key is sealed under.
     passphrase: Option<Zeroizing<String>>,
+    /// One unseal share (when the root key is split into shares).
+    share: Option<Zeroizing<String>>,
+    /// Forget the shares submitted so far (before this one, if any).
+    #[serde(default)]
+    reset: bool,
+}
+
+/// What one unseal request brings.
+enum Brought {
+    Material(UnsealMaterial),
+    Share(Zeroizing<String>),
+    Nothing,
+}
+
+fn brought(body: UnsealBody) -> Result<Brought, ApiError> {
+    let invalid = || {
+        ApiError::Core(CoreError::Invalid {
+            field: "key",
+            rule: "give exactly one of key (the root key, base64), passphrase (not empty) and share, or reset alone".into(),
+        })
+    };
+    match (body.key, body.passphrase, body.share) {
+        (Some(key), None, None) => Ok(Brought::Material(
+            UnsealMaterial::root_key_text(&key).map_err(ApiError::Core)?,
+        )),
+        (None, Some(passphrase), None) if !passphrase.is_empty() => {
+            Ok(Brought::Material(UnsealMaterial::Passphrase(passphrase)))
+        }
+        (None, None, Some(share)) => Ok(Brought::Share(share)),
+        (None, None, None) if body.reset => Ok(Brought::Nothing),
+        _ => Err(invalid()),
+    }
 }
 
 #[derive(Serialize)]
@@ -54,25 +87,23 @@ pub(crate) async fn unseal(
     State(app): State<AppState>,
     ApiJson(body): ApiJson<UnsealBody>,
 ) -> Result<Json<Unsealed>, ApiError> {
-    let material = match (body.key, body.passphrase) {
-        (Some(key), None) => UnsealMaterial::root_key_text(&key).map_err(ApiError::Core)?,
-        (None, Some(passphrase)) if !passphrase.is_empty() => {
-            UnsealMaterial::Passphrase(passphrase)
-        }
-        _ => {
-            return Err(ApiError::Core(CoreError::Invalid {
-                field: "key",
-                rule: "give exactly one of key (the root key, base64) and passphrase (not empty)"
-                    .into(),
-            }))
-        }
-    };
+    let reset = body.reset;
+    let brought = brought(body)?;
     let unsealed = app
         .run_node(move |n| {
-            let opened = n.unseal(material)?;
+            if reset {
+                n.reset_shares();
+            }
+            let opened = match brought {
+                Brought::Material(material) => Some(n.unseal(material)?),
+                Brought::Share(share) => n.submit_share(&share)?,
+                Brought::Nothing => None,
+            };
             Ok(Unsealed {
                 status: n.status()?,
-                bootstrap_token: opened.bootstrap_token.map(|t| t.expose_text().to_string()),
+                bootstrap_token: opened
+                    .and_then(|o| o.bootstrap_token)
+                    .map(|t| t.expose_text().to_string()),
             })
         })
         .await;

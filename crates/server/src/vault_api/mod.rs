@@ -39,6 +39,9 @@ fn routes(timeout: Duration) -> Router<AppState> {
     Router::new()
         .route("/v1/sys/health", get(sys::health).head(sys::health_head))
         .route("/v1/sys/seal-status", get(sys::seal_status))
+        .route("/v1/sys/leader", get(sys::leader))
+        .route("/v1/sys/seal", post(sys::seal).put(sys::seal))
+        .route("/v1/sys/unseal", post(sys::unseal).put(sys::unseal))
         .route("/v1/sys/mounts", get(sys::mounts))
         .route("/v1/sys/internal/ui/mounts/{*path}", get(sys::ui_mount))
         .route(
@@ -322,7 +325,10 @@ pub(crate) struct VaultCaller {
     pub namespace: String,
 }
 
-impl FromRequestParts<AppState> for VaultCaller {
+/// The authenticated caller alone (for `sys/` calls that are in no namespace).
+pub(crate) struct VaultPrincipal(pub Principal);
+
+impl FromRequestParts<AppState> for VaultPrincipal {
     type Rejection = VaultError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, VaultError> {
@@ -363,6 +369,15 @@ impl FromRequestParts<AppState> for VaultCaller {
             }
         };
         state.rate_limits.check(&who).map_err(VaultError::from)?;
+        Ok(VaultPrincipal(who))
+    }
+}
+
+impl FromRequestParts<AppState> for VaultCaller {
+    type Rejection = VaultError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, VaultError> {
+        let VaultPrincipal(who) = VaultPrincipal::from_request_parts(parts, state).await?;
         let header = parts
             .headers
             .get("x-vault-namespace")

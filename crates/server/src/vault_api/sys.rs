@@ -7,7 +7,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use super::{VaultCaller, VaultError, VaultReply, VaultResult};
+use axum::body::Bytes;
+use strongroom_core::seal::{SealStatus, UnsealMaterial};
+use zeroize::Zeroizing;
+
+use super::{body_object, VaultCaller, VaultError, VaultPrincipal, VaultReply, VaultResult};
 use crate::state::AppState;
 
 /// The version clients see: Strongroom's, marked as such.
@@ -62,25 +66,99 @@ pub(crate) async fn health_head(State(app): State<AppState>) -> Response {
     response
 }
 
-pub(crate) async fn seal_status(State(app): State<AppState>) -> VaultReply {
+/// `GET sys/leader` (read by `vault operator unseal` and `status`): Strongroom nodes are all
+/// active and elect no leader, which Vault clients read as HA not enabled. Answers sealed too.
+pub(crate) async fn leader() -> VaultReply {
     VaultReply::Bare(
         StatusCode::OK,
         json!({
-            "type": "shamir",
-            "initialized": true,
-            "sealed": app.node.is_sealed(),
-            "t": 1,
-            "n": 1,
-            "progress": 0,
-            "nonce": "",
-            "version": VERSION,
-            "migration": false,
-            "cluster_name": "strongroom",
-            "cluster_id": "",
-            "recovery_seal": false,
-            "storage_type": "strongroom",
+            "ha_enabled": false,
+            "is_self": false,
+            "active_time": "0001-01-01T00:00:00Z",
+            "leader_address": "",
+            "leader_cluster_address": "",
+            "performance_standby": false,
+            "performance_standby_last_remote_wal": 0,
         }),
     )
+}
+
+/// Vault's seal-status body for this node: Shamir stores show their threshold, share count
+/// and progress; other sources show a scheme of one.
+fn seal_status_body(status: &SealStatus) -> Value {
+    let (t, n, progress, nonce) = match &status.shamir {
+        Some(s) => (
+            s.threshold,
+            s.shares,
+            s.progress,
+            s.nonce.clone().unwrap_or_default(),
+        ),
+        None => (1, 1, 0, String::new()),
+    };
+    json!({
+        "type": "shamir",
+        "initialized": true,
+        "sealed": status.sealed,
+        "t": t,
+        "n": n,
+        "progress": progress,
+        "nonce": nonce,
+        "version": VERSION,
+        "migration": false,
+        "cluster_name": "strongroom",
+        "cluster_id": "",
+        "recovery_seal": false,
+        "storage_type": "strongroom",
+    })
+}
+
+pub(crate) async fn seal_status(State(app): State<AppState>) -> VaultResult {
+    let status = app.run_node(|n| n.status()).await?;
+    Ok(VaultReply::Bare(StatusCode::OK, seal_status_body(&status)))
+}
+
+/// `PUT sys/seal` (`vault operator seal`): an operator seals the cluster.
+pub(crate) async fn seal(
+    State(app): State<AppState>,
+    VaultPrincipal(who): VaultPrincipal,
+) -> VaultResult {
+    app.run_node(move |n| n.seal(&who)).await?;
+    Ok(VaultReply::NoContent)
+}
+
+/// `PUT sys/unseal` (`vault operator unseal`): `key` is a share on a store split into shares,
+/// else the root key (base64); `reset` forgets the shares so far. No token, as in Vault.
+pub(crate) async fn unseal(State(app): State<AppState>, body: Bytes) -> VaultResult {
+    let body = body_object(&body)?;
+    let reset = match body.get("reset") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(VaultError::bad_request("reset: must be a boolean")),
+    };
+    let key = match body.get("key") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(k)) => Some(Zeroizing::new(k.clone())),
+        Some(_) => return Err(VaultError::bad_request("key: must be a string")),
+    };
+    if key.is_none() && !reset {
+        return Err(VaultError::bad_request("missing required 'key' parameter"));
+    }
+    let status = app
+        .run_node(move |n| {
+            if reset {
+                n.reset_shares();
+            }
+            if let Some(key) = key {
+                if n.status()?.shamir.is_some() {
+                    n.submit_share(&key)?;
+                } else {
+                    n.unseal(UnsealMaterial::root_key_text(&key)?)?;
+                }
+            }
+            n.status()
+        })
+        .await?;
+    Ok(VaultReply::Bare(StatusCode::OK, seal_status_body(&status)))
 }
 
 fn mount(path: &str, kind: &str, description: &str) -> Value {

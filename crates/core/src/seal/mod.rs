@@ -14,6 +14,8 @@
 //! unsealed. A database writer can set the mark (refusing service, which it can do anyway) but
 //! cannot unseal anything: that needs the key material.
 
+mod shares;
+
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -27,6 +29,8 @@ use crate::jobs::{Job, JobRunner, JobSettings};
 use crate::operation::Op;
 use crate::vault::At;
 use crate::{CoreError, CoreResult, Opened, Principal, Vault, VaultSettings};
+
+pub use shares::{ShamirStatus, SHAMIR_META};
 
 const SEAL_META: &str = "sealed";
 /// Where a passphrase-sealed root key is kept (in the shared database, for every node).
@@ -64,6 +68,8 @@ pub enum KeySource {
     File,
     Env,
     Passphrase,
+    /// Shamir shares of an unseal key, submitted one by one.
+    Shamir,
 }
 
 /// What `seal-status` answers (without a token: it names no token and no key).
@@ -75,6 +81,9 @@ pub struct SealStatus {
     pub key_source: KeySource,
     /// The store keeps the root key sealed under a passphrase (nodes unseal with it).
     pub passphrase_sealed: bool,
+    /// When the root key is split into shares: the threshold, the count, and this node's
+    /// unseal progress.
+    pub shamir: Option<ShamirStatus>,
     /// Set while the cluster's seal mark stands: when an operator sealed it (the audit log
     /// names the token).
     pub cluster_sealed_at: Option<String>,
@@ -95,6 +104,8 @@ pub struct Node {
     running: RwLock<Option<Running>>,
     /// One unseal at a time (a passphrase costs a second of Argon2id; attempts queue).
     unsealing: Mutex<()>,
+    /// Shares submitted so far towards an unseal (this node only; never stored).
+    progress: Mutex<Option<shares::Progress>>,
 }
 
 impl Node {
@@ -114,6 +125,7 @@ impl Node {
             source,
             running: RwLock::new(None),
             unsealing: Mutex::new(()),
+            progress: Mutex::new(None),
         }
     }
 
@@ -272,6 +284,7 @@ impl Node {
             sealed: self.is_sealed(),
             key_source: self.source,
             passphrase_sealed: self.store().get_meta(PASSPHRASE_META)?.is_some(),
+            shamir: self.shamir_status()?,
             cluster_sealed_at: mark.and_then(|m| m["at"].as_i64()).map(rfc3339),
         })
     }
@@ -300,6 +313,7 @@ impl Vault {
             KeySource::File => "unseal-key-file",
             KeySource::Env => "unseal-key-env",
             KeySource::Passphrase => "unseal-passphrase",
+            KeySource::Shamir => "unseal-shares",
         });
         self.record_internal(
             &who,
