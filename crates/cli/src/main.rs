@@ -7,6 +7,7 @@ mod config_file;
 mod files_cmd;
 mod init_cmd;
 mod key_material;
+mod kms_flags;
 mod migrate;
 mod seal_cmd;
 mod serve;

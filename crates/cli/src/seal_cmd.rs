@@ -2,7 +2,7 @@
 //!
 //! `seal` (an operator token) drops every key on every node of the cluster; `unseal` brings
 //! the key material back to one node — the root key file, or the passphrase file the store's
-//! root key is sealed under, or one Shamir share per holder — and needs no token, since a
+//! root key is sealed under, one Shamir share per holder, or a request to ask KMS — and needs no token, since a
 //! sealed node can check none.
 
 use std::path::PathBuf;
@@ -31,6 +31,10 @@ pub struct UnsealArgs {
     /// Forget the shares submitted so far on this node (start the attempt over).
     #[arg(long)]
     reset: bool,
+    /// Ask the node to unwrap the root key with its KMS (after an operator's seal, or when
+    /// KMS was unreachable).
+    #[arg(long, conflicts_with_all = ["key_file", "passphrase_file", "share_stdin", "reset"])]
+    kms: bool,
 }
 
 pub fn seal(conn: &Connection) -> Result<ExitCode> {
@@ -55,10 +59,12 @@ pub fn unseal(conn: &Connection, args: UnsealArgs) -> Result<ExitCode> {
             .read_line(&mut line)
             .context("reading a share from standard input")?;
         json!({ "share": line.trim(), "reset": args.reset })
+    } else if args.kms {
+        json!({ "kms": true })
     } else if args.reset {
         json!({ "reset": true })
     } else {
-        anyhow::bail!("give --key-file, --passphrase-file, --share-stdin or --reset");
+        anyhow::bail!("give --key-file, --passphrase-file, --share-stdin, --kms or --reset");
     };
     let status = Client::anonymous(conn)?.call("POST", "/v1/sys/unseal", Some(&body))?;
     if let Some(token) = status["bootstrap_token"].as_str() {

@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use strongroom_core::guard::LockoutPolicy;
 use strongroom_core::jobs::{self, JobSettings};
+use strongroom_core::seal::kms::Kms;
 use strongroom_core::seal::{self, KeySource, Node, UnsealMaterial};
 use strongroom_core::{CoreError, Policy, Principal, SystemClock, VaultSettings};
 use strongroom_crypto::passphrase::KdfParams;
@@ -66,6 +67,8 @@ pub struct ServeArgs {
     /// store starts sealed until `strongroom unseal --passphrase-file`.
     #[arg(long, env = "STRONGROOM_PASSPHRASE_FILE")]
     passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    kms: crate::kms_flags::KmsArgs,
     /// Argon2id memory in MiB for a newly sealed passphrase (tests use less).
     #[arg(
         long,
@@ -297,8 +300,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         }
     };
     let shared = matches!(database, Database::Postgres(_));
-    let startup = startup_material(&args, passphrase, &*store, existed, shared)?;
-    serve_store(args, store, startup)
+    let kms = args
+        .kms
+        .client(Node::stored_source(&*store)? == Some(KeySource::Kms))?;
+    let startup = startup_material(&args, passphrase, kms.as_ref(), &*store, existed, shared)?;
+    serve_store(args, store, startup, kms)
 }
 
 /// What this start unseals with, if anything.
@@ -314,6 +320,7 @@ enum Startup {
 fn startup_material(
     args: &ServeArgs,
     passphrase: Option<Zeroizing<String>>,
+    kms: Option<&Kms>,
     store: &dyn Storage,
     existed: bool,
     shared: bool,
@@ -321,8 +328,44 @@ fn startup_material(
     let stored = Node::stored_source(store)?;
     let sealed_under_passphrase = stored == Some(KeySource::Passphrase);
     let key_given = std::env::var("STRONGROOM_ROOT_KEY").is_ok() || args.root_key_file.is_some();
-    if stored == Some(KeySource::Shamir) && passphrase.is_some() {
-        bail!("this store's root key is split into unseal shares: start without --passphrase-file and unseal with `strongroom unseal --share-stdin`");
+    if stored == Some(KeySource::Shamir) && (passphrase.is_some() || args.kms.requested()) {
+        bail!("this store's root key is split into unseal shares: start without --passphrase-file or --kms-key-id and unseal with `strongroom unseal --share-stdin`");
+    }
+    if args.kms.requested() && passphrase.is_some() {
+        bail!("choose one place for the root key: --passphrase-file or --kms-key-id");
+    }
+    if stored == Some(KeySource::Passphrase) && args.kms.requested() {
+        bail!("this store's root key is sealed under a passphrase; moving it to KMS is not supported yet (start with --passphrase-file)");
+    }
+    if stored == Some(KeySource::Kms) && passphrase.is_some() {
+        bail!("this store's root key is wrapped by AWS KMS; moving it under a passphrase is not supported yet (start without --passphrase-file)");
+    }
+    if let Some(kms) = kms {
+        if stored == Some(KeySource::Kms) && !key_given {
+            return Ok(Startup::Unseal(UnsealMaterial::Kms, KeySource::Kms));
+        }
+        let root = new_or_given_root(
+            args,
+            store,
+            key_given,
+            existed,
+            shared,
+            "--kms-key-id",
+            "wrap it with KMS",
+        )?;
+        match Node::wrap_root_under_kms(store, &root, kms) {
+            Err(CoreError::WrongRootKey) => bail!("{}", CoreError::WrongRootKey),
+            Err(e @ CoreError::KeyService { .. }) => bail!("{e}"),
+            other => other.context("wrapping the root key with KMS")?,
+        }
+        eprintln!(
+            "the root key is now wrapped by AWS KMS in the database: nodes unseal by asking KMS, \
+             and a root key file is no longer needed to start (keep an offline copy)"
+        );
+        return Ok(Startup::Unseal(
+            UnsealMaterial::RootKey(root),
+            KeySource::Kms,
+        ));
     }
     let Some(passphrase) = passphrase else {
         match stored {
@@ -354,13 +397,15 @@ fn startup_material(
         m_cost: args.passphrase_kdf_mib.clamp(19, 4096) * 1024,
         ..KdfParams::DEFAULT
     };
-    let root = if key_given || (existed && !shared) {
-        load_root_key(args, true)?
-    } else if seal::store_has_root_key(store)? {
-        bail!("this store already has a root key: give it (STRONGROOM_ROOT_KEY or --root-key-file) once with --passphrase-file to seal it under the passphrase");
-    } else {
-        Key::<Root>::generate()?
-    };
+    let root = new_or_given_root(
+        args,
+        store,
+        key_given,
+        existed,
+        shared,
+        "--passphrase-file",
+        "seal it under the passphrase",
+    )?;
     match Node::seal_root_under_passphrase(store, &root, passphrase.as_bytes(), params) {
         Err(CoreError::WrongRootKey) => bail!("{}", CoreError::WrongRootKey),
         other => other.context("sealing the root key under the passphrase")?,
@@ -373,6 +418,26 @@ fn startup_material(
         UnsealMaterial::RootKey(root),
         KeySource::Passphrase,
     ))
+}
+
+/// The root key to put under a passphrase or KMS: the one given (or this SQLite store's key
+/// file), or a new one for a new store.
+fn new_or_given_root(
+    args: &ServeArgs,
+    store: &dyn Storage,
+    key_given: bool,
+    existed: bool,
+    shared: bool,
+    flag: &str,
+    what: &str,
+) -> Result<Key<Root>> {
+    if key_given || (existed && !shared) {
+        load_root_key(args, true)
+    } else if seal::store_has_root_key(store)? {
+        bail!("this store already has a root key: give it (STRONGROOM_ROOT_KEY or --root-key-file) once with {flag} to {what}");
+    } else {
+        Ok(Key::<Root>::generate()?)
+    }
 }
 
 /// Which backend `--database` names.
@@ -398,7 +463,12 @@ impl Database {
     }
 }
 
-fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, startup: Startup) -> Result<ExitCode> {
+fn serve_store(
+    args: ServeArgs,
+    store: Arc<dyn Storage>,
+    startup: Startup,
+    kms: Option<Kms>,
+) -> Result<ExitCode> {
     let shared_database = matches!(
         Database::parse(args.database.as_deref(), &args.data_dir),
         Ok(Database::Postgres(_))
@@ -441,13 +511,17 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, startup: Startup) -> Re
         Startup::Unseal(material, source) => (Some(material), source),
         Startup::Sealed(source) => (None, source),
     };
-    let node = Arc::new(Node::sealed(
+    let mut node = Node::sealed(
         store,
         Arc::new(SystemClock),
         settings,
         Some((jobs::standard_jobs(), job_settings)),
         source,
-    ));
+    );
+    if let Some(kms) = kms {
+        node = node.with_kms(kms);
+    }
+    let node = Arc::new(node);
     let material = match material {
         Some(_) if node.cluster_sealed()? => {
             tracing::warn!(
@@ -457,17 +531,30 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, startup: Startup) -> Re
         }
         other => other,
     };
-    match material {
-        Some(material) => {
-            let opened = match node.unseal(material) {
-                Ok(opened) => opened,
-                Err(CoreError::WrongRootKey) => bail!("{}", CoreError::WrongRootKey),
-                Err(e @ CoreError::AuditLogDamaged(_)) => bail!(
-                    "{e}. Restore the audit log from a backup, or start once with --accept-audit-loss \
-                     to record the loss in the log and go on"
-                ),
-                Err(other) => return Err(other).context("opening the vault"),
-            };
+    let opened = match material {
+        Some(material) => match node.unseal(material) {
+            Ok(opened) => Some(opened),
+            Err(
+                e @ CoreError::KeyService {
+                    transient: true, ..
+                },
+            ) => {
+                tracing::warn!(error = %e, "KMS did not answer: serving sealed and asking again every few seconds");
+                node.retry_kms_unseal();
+                None
+            }
+            Err(e @ CoreError::KeyService { .. }) => bail!("{e}"),
+            Err(CoreError::WrongRootKey) => bail!("{}", CoreError::WrongRootKey),
+            Err(e @ CoreError::AuditLogDamaged(_)) => bail!(
+                "{e}. Restore the audit log from a backup, or start once with --accept-audit-loss \
+                 to record the loss in the log and go on"
+            ),
+            Err(other) => return Err(other).context("opening the vault"),
+        },
+        None => None,
+    };
+    match opened {
+        Some(opened) => {
             tracing::info!(node_id, "background jobs started");
             announce(&args, opened)?;
         }
@@ -483,6 +570,9 @@ fn serve_store(args: ServeArgs, store: Arc<dyn Storage>, startup: Startup) -> Re
                 KeySource::Shamir => tracing::warn!(
                     "the root key is split into unseal shares: serving sealed; unseal by \
                      submitting shares (`strongroom unseal --share-stdin`, once per share holder)"
+                ),
+                KeySource::Kms => tracing::warn!(
+                    "serving sealed; unseal with `strongroom unseal --kms` once KMS answers"
                 ),
                 KeySource::File | KeySource::Env => {}
             }

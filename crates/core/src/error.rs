@@ -93,6 +93,10 @@ pub enum CoreError {
     /// The root key does not match this store.
     #[error("the root key does not match this data store (key check failed); refusing to start with the wrong key")]
     WrongRootKey,
+    /// The key service that wraps the root key (KMS) failed: `transient` when it is
+    /// unreachable or busy (retry), else it refused (permissions, a missing or disabled key).
+    #[error("the key service (KMS) failed: {reason}")]
+    KeyService { transient: bool, reason: String },
     /// A file is larger than the namespace's (or server's) maximum file size.
     #[error("the file is larger than the maximum file size of {limit} bytes")]
     FileTooLarge { limit: u64 },
@@ -209,7 +213,8 @@ impl CoreError {
             CoreError::NeedsReauthorization(_)
             | CoreError::RefreshFailed(_)
             | CoreError::RevocationFailed(_)
-            | CoreError::VerificationFailed(_) => "upstream_error",
+            | CoreError::VerificationFailed(_)
+            | CoreError::KeyService { .. } => "upstream_error",
             CoreError::FileTooLarge { .. }
             | CoreError::QuotaExceeded(_)
             | CoreError::UnsupportedContentType(_)

@@ -10,6 +10,7 @@
 //! All I/O runs on this crate's own small runtime, so the same store serves the async HTTP
 //! paths (`put_piece`, `read_range`) and the synchronous background jobs (`delete_object_blocking`).
 
+pub mod aws_signing;
 mod location;
 mod store;
 

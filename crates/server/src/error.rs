@@ -156,6 +156,10 @@ fn core_parts(e: &CoreError) -> (ErrorCode, String) {
                 "the key material does not unseal this store (the key check failed)".into(),
             )
         }
+        CoreError::KeyService {
+            transient: true, ..
+        } => ErrorCode::KmsUnavailable,
+        CoreError::KeyService { .. } => ErrorCode::KmsRefused,
         CoreError::Internal(_) => {
             return (
                 ErrorCode::Internal,

@@ -72,13 +72,17 @@ pub enum ErrorCode {
     WrongRootKey,
     /// An unseal of a node that is not sealed.
     NotSealed,
+    /// KMS, which wraps the root key, is unreachable or busy.
+    KmsUnavailable,
+    /// KMS refused to unwrap (or wrap) the root key.
+    KmsRefused,
     /// A disk is full.
     InsufficientStorage,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 46] = {
+    pub const ALL: [ErrorCode; 48] = {
         use ErrorCode::*;
         [
             InvalidInput,
@@ -125,6 +129,8 @@ impl ErrorCode {
             Sealed,
             WrongRootKey,
             NotSealed,
+            KmsUnavailable,
+            KmsRefused,
             InsufficientStorage,
             Internal,
         ]
@@ -178,6 +184,8 @@ impl ErrorCode {
             Sealed => "sealed",
             WrongRootKey => "wrong_root_key",
             NotSealed => "not_sealed",
+            KmsUnavailable => "kms_unavailable",
+            KmsRefused => "kms_refused",
             InsufficientStorage => "insufficient_storage",
             Internal => "internal",
         }
@@ -200,14 +208,17 @@ impl ErrorCode {
             AlreadyExists | VersionConflict | UniqueViolation | ErasureInProgress
             | ImmutableSetting | LastOperatorToken | KeysStillInUse | NeedsReauthorization
             | NotSealed => StatusCode::CONFLICT,
-            RefreshFailed | RevocationFailed | VerificationFailed => StatusCode::BAD_GATEWAY,
+            RefreshFailed | RevocationFailed | VerificationFailed | KmsRefused => {
+                StatusCode::BAD_GATEWAY
+            }
             RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             IntegrityError | KeyRetired | Internal => StatusCode::INTERNAL_SERVER_ERROR,
             FilesNotConfigured
             | ObjectStorageUnavailable
             | Unavailable
             | AuditUnavailable
-            | Sealed => StatusCode::SERVICE_UNAVAILABLE,
+            | Sealed
+            | KmsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         }
     }

@@ -254,6 +254,18 @@ class InsufficientStorage(ServerError, Retryable):
     code = "insufficient_storage"
 
 
+class KmsUnavailable(ServerError, Retryable):
+    """KMS, which wraps the root key, is unreachable or busy."""
+
+    code = "kms_unavailable"
+
+
+class KmsRefused(ServerError):
+    """KMS refused to unwrap the root key (permissions, a missing or disabled key)."""
+
+    code = "kms_refused"
+
+
 class Sealed(ServerError):
     """The node is sealed (an operator's incident switch): nothing is served until it is unsealed."""
 

@@ -14,9 +14,12 @@
 //! unsealed. A database writer can set the mark (refusing service, which it can do anyway) but
 //! cannot unseal anything: that needs the key material.
 
+pub mod kms;
 mod shares;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
@@ -47,6 +50,8 @@ pub enum UnsealMaterial {
     RootKey(Key<Root>),
     /// The passphrase the root key is sealed under in the store.
     Passphrase(zeroize::Zeroizing<String>),
+    /// Ask the node's KMS to unwrap the root key stored wrapped ([`kms::KMS_META`]).
+    Kms,
 }
 
 impl UnsealMaterial {
@@ -70,6 +75,8 @@ pub enum KeySource {
     Passphrase,
     /// Shamir shares of an unseal key, submitted one by one.
     Shamir,
+    /// Wrapped by an AWS KMS key; nodes unseal by asking KMS (auto-unseal).
+    Kms,
 }
 
 /// What `seal-status` answers (without a token: it names no token and no key).
@@ -106,7 +113,15 @@ pub struct Node {
     unsealing: Mutex<()>,
     /// Shares submitted so far towards an unseal (this node only; never stored).
     progress: Mutex<Option<shares::Progress>>,
+    /// The KMS this node unwraps the root key with, if configured.
+    kms: Option<kms::Kms>,
+    /// Set when the start's KMS unseal failed for a passing reason: the refresher retries.
+    retry_kms: AtomicBool,
+    last_kms_try: Mutex<Option<Instant>>,
 }
+
+/// How often a node whose KMS was unreachable at start asks again.
+const KMS_RETRY: Duration = Duration::from_secs(5);
 
 impl Node {
     /// A sealed node over `storage`; [`Node::unseal`] opens it.
@@ -126,7 +141,23 @@ impl Node {
             running: RwLock::new(None),
             unsealing: Mutex::new(()),
             progress: Mutex::new(None),
+            kms: None,
+            retry_kms: AtomicBool::new(false),
+            last_kms_try: Mutex::new(None),
         }
+    }
+
+    /// This node unwraps the root key with `kms` ([`UnsealMaterial::Kms`]).
+    pub fn with_kms(mut self, kms: kms::Kms) -> Self {
+        self.kms = Some(kms);
+        self
+    }
+
+    /// Keep asking KMS (every few seconds, from [`Node::follow_cluster`]) until it unseals:
+    /// for a start whose KMS unseal failed for a passing reason.
+    pub fn retry_kms_unseal(&self) {
+        *self.last_kms_try.lock() = Some(Instant::now());
+        self.retry_kms.store(true, Ordering::SeqCst);
     }
 
     /// A node serving `vault`, already open, without background jobs (embedding and tests).
@@ -194,6 +225,20 @@ impl Node {
                 strongroom_crypto::passphrase::open_root(&blob, passphrase.as_bytes())
                     .map_err(|_| CoreError::WrongRootKey)?
             }
+            UnsealMaterial::Kms => {
+                let kms = self.kms.as_ref().ok_or_else(|| CoreError::Invalid {
+                    field: "kms",
+                    rule: "this node has no KMS configured (start it with --kms-region and AWS credentials)".into(),
+                })?;
+                let blob =
+                    self.store()
+                        .get_meta(kms::KMS_META)?
+                        .ok_or_else(|| CoreError::Invalid {
+                            field: "kms",
+                            rule: "this store's root key is not wrapped by KMS".into(),
+                        })?;
+                kms.unwrap(&blob)?
+            }
         };
         let opened = Vault::open(
             self.store().clone(),
@@ -236,6 +281,29 @@ impl Node {
         Ok(())
     }
 
+    /// Wraps the root key under `kms` in the store, so that nodes unseal by asking KMS and no
+    /// key file is needed. Checked against the store first, as for a passphrase.
+    pub fn wrap_root_under_kms(
+        storage: &dyn Storage,
+        root: &Key<Root>,
+        kms: &kms::Kms,
+    ) -> CoreResult<()> {
+        if let Some(stored) = storage.get_meta(crate::vault::ROOT_CHECK_META)? {
+            if !strongroom_crypto::root_key::verify_check(root, &stored) {
+                return Err(CoreError::WrongRootKey);
+            }
+        }
+        let blob = kms.wrap(root)?;
+        // Read back through KMS before it replaces anything: a key that wraps but cannot
+        // unwrap (a one-way grant) would leave a store nobody opens.
+        let back = kms.unwrap(&blob)?;
+        if back.expose_bytes() != root.expose_bytes() {
+            return Err(CoreError::Integrity("KMS's answer"));
+        }
+        storage.put_meta(kms::KMS_META, &blob)?;
+        Ok(())
+    }
+
     /// Seals the cluster (operators): the entry is stored first, then the seal mark, then this
     /// node drops every key.
     pub fn seal(&self, who: &Principal) -> CoreResult<()> {
@@ -250,6 +318,7 @@ impl Node {
 
     /// Drops the vault and stops the jobs (their keys go with them).
     fn seal_locally(&self, why: &str) {
+        self.retry_kms.store(false, Ordering::SeqCst);
         let taken = self.running.write().take();
         if let Some(running) = taken {
             if let Some(jobs) = running.jobs {
@@ -269,10 +338,42 @@ impl Node {
     /// Follows a seal made on another node (called every second).
     pub fn follow_cluster(&self) -> CoreResult<()> {
         if self.is_sealed() {
-            return Ok(());
+            return self.retry_kms_if_due();
         }
         if self.cluster_sealed()? {
             self.seal_locally("another node sealed the cluster");
+        }
+        Ok(())
+    }
+
+    /// Auto-unseal after KMS was unreachable at start (never after an operator's seal).
+    fn retry_kms_if_due(&self) -> CoreResult<()> {
+        if !self.retry_kms.load(Ordering::SeqCst) || self.cluster_sealed()? {
+            return Ok(());
+        }
+        {
+            let mut last = self.last_kms_try.lock();
+            if last.is_some_and(|at| at.elapsed() < KMS_RETRY) {
+                return Ok(());
+            }
+            *last = Some(Instant::now());
+        }
+        match self.unseal(UnsealMaterial::Kms) {
+            Ok(_) | Err(CoreError::NotSealed) => {
+                self.retry_kms.store(false, Ordering::SeqCst);
+                tracing::info!("auto-unsealed: KMS answered");
+            }
+            Err(
+                err @ CoreError::KeyService {
+                    transient: true, ..
+                },
+            ) => {
+                tracing::warn!(error = %err, "still sealed: KMS did not answer; retrying");
+            }
+            Err(err) => {
+                self.retry_kms.store(false, Ordering::SeqCst);
+                tracing::error!(error = %err, "auto-unseal failed; unseal with `strongroom unseal --kms`");
+            }
         }
         Ok(())
     }
@@ -314,6 +415,7 @@ impl Vault {
             KeySource::Env => "unseal-key-env",
             KeySource::Passphrase => "unseal-passphrase",
             KeySource::Shamir => "unseal-shares",
+            KeySource::Kms => "unseal-kms",
         });
         self.record_internal(
             &who,

@@ -56,6 +56,7 @@ impl Node {
         if super::store_has_root_key(&*storage)?
             || storage.get_meta(SHAMIR_META)?.is_some()
             || storage.get_meta(super::PASSPHRASE_META)?.is_some()
+            || storage.get_meta(super::kms::KMS_META)?.is_some()
         {
             return Err(CoreError::Conflict(
                 "this store is already initialised: it has a root key".into(),
@@ -146,6 +147,9 @@ impl Node {
         }
         if storage.get_meta(super::PASSPHRASE_META)?.is_some() {
             return Ok(Some(KeySource::Passphrase));
+        }
+        if storage.get_meta(super::kms::KMS_META)?.is_some() {
+            return Ok(Some(KeySource::Kms));
         }
         Ok(None)
     }

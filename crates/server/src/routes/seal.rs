@@ -31,7 +31,7 @@ pub(crate) async fn seal(
     Ok(Json(status))
 }
 
-/// At most one of key, passphrase and share (none only with `reset`). No `Debug`: it carries
+/// At most one of key, passphrase, share and kms (none only with `reset`). No `Debug`: it carries
 /// key material.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +45,9 @@ pub(crate) struct UnsealBody {
     /// Forget the shares submitted so far (before this one, if any).
     #[serde(default)]
     reset: bool,
+    /// Unwrap the root key with this node's KMS.
+    #[serde(default)]
+    kms: bool,
 }
 
 /// What one unseal request brings.
@@ -58,9 +61,15 @@ fn brought(body: UnsealBody) -> Result<Brought, ApiError> {
     let invalid = || {
         ApiError::Core(CoreError::Invalid {
             field: "key",
-            rule: "give exactly one of key (the root key, base64), passphrase (not empty) and share, or reset alone".into(),
+            rule: "give exactly one of key (the root key, base64), passphrase (not empty), share and kms (true), or reset alone".into(),
         })
     };
+    if body.kms {
+        return match (&body.key, &body.passphrase, &body.share) {
+            (None, None, None) => Ok(Brought::Material(UnsealMaterial::Kms)),
+            _ => Err(invalid()),
+        };
+    }
     match (body.key, body.passphrase, body.share) {
         (Some(key), None, None) => Ok(Brought::Material(
             UnsealMaterial::root_key_text(&key).map_err(ApiError::Core)?,

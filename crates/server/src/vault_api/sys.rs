@@ -95,8 +95,12 @@ fn seal_status_body(status: &SealStatus) -> Value {
         ),
         None => (1, 1, 0, String::new()),
     };
+    let kind = match status.key_source {
+        strongroom_core::seal::KeySource::Kms => "awskms",
+        _ => "shamir",
+    };
     json!({
-        "type": "shamir",
+        "type": kind,
         "initialized": true,
         "sealed": status.sealed,
         "t": t,
