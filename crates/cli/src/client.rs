@@ -109,6 +109,20 @@ impl Client {
     }
 
     /// Streams `body` (of `len` bytes) as the request body and returns the JSON answer.
+    /// A call with a JSON body given as bytes (for bodies holding key material, which the
+    /// caller zeroizes).
+    pub fn call_bytes(&self, method: &str, path: &str, body: &[u8]) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .agent
+            .request(method, &url)
+            .set("Content-Type", "application/json");
+        if !self.token.is_empty() {
+            request = request.set("Authorization", &format!("Bearer {}", self.token));
+        }
+        self.answer(request.send_bytes(body)).and_then(read_json)
+    }
+
     pub fn send_stream(
         &self,
         method: &str,

@@ -10,16 +10,17 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use serde_json::json;
+use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::client::{print, Client, Connection};
-use crate::key_material::read_passphrase_file;
+use crate::key_material::{prompt_passphrase, read_passphrase_file};
 
 #[derive(Args)]
 #[group(id = "material", required = true, multiple = true)]
 pub struct UnsealArgs {
     /// The root key file (base64, owner-only).
-    #[arg(long, conflicts_with_all = ["passphrase_file", "share_stdin", "reset"])]
+    #[arg(long, conflicts_with_all = ["passphrase_file", "passphrase_prompt", "share_stdin", "reset"])]
     key_file: Option<PathBuf>,
     /// A file holding the passphrase the store's root key is sealed under (owner-only).
     #[arg(long, conflicts_with_all = ["share_stdin", "reset"])]
@@ -28,12 +29,15 @@ pub struct UnsealArgs {
     /// unseals when the threshold is met).
     #[arg(long)]
     share_stdin: bool,
+    /// Type the passphrase at a prompt (no echo on a terminal; or one line from a pipe).
+    #[arg(long, conflicts_with_all = ["passphrase_file", "share_stdin", "reset"])]
+    passphrase_prompt: bool,
     /// Forget the shares submitted so far on this node (start the attempt over).
     #[arg(long)]
     reset: bool,
     /// Ask the node to unwrap the root key with its KMS (after an operator's seal, or when
     /// KMS was unreachable).
-    #[arg(long, conflicts_with_all = ["key_file", "passphrase_file", "share_stdin", "reset"])]
+    #[arg(long, conflicts_with_all = ["key_file", "passphrase_file", "passphrase_prompt", "share_stdin", "reset"])]
     kms: bool,
 }
 
@@ -46,27 +50,60 @@ pub fn seal(conn: &Connection) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The unseal request, borrowing the key material (so no copy outlives the zeroized body).
+#[derive(Serialize, Default)]
+struct UnsealRequest<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    passphrase: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    share: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    reset: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    kms: bool,
+}
+
+/// `request` as JSON in a buffer that is zeroized when dropped (sized up front, so it never
+/// reallocates and leaves a copy behind).
+fn zeroized_json(request: &UnsealRequest<'_>) -> Result<Zeroizing<Vec<u8>>> {
+    let mut body = Zeroizing::new(Vec::with_capacity(16 * 1024));
+    serde_json::to_writer(&mut *body, request).context("encoding the unseal request")?;
+    Ok(body)
+}
+
 pub fn unseal(conn: &Connection, args: UnsealArgs) -> Result<ExitCode> {
-    let body = if let Some(path) = &args.key_file {
+    let mut material = Zeroizing::new(String::new());
+    let mut request = UnsealRequest {
+        reset: args.reset,
+        ..UnsealRequest::default()
+    };
+    if let Some(path) = &args.key_file {
         let key = strongroom_crypto::root_key::load_file(path)
             .with_context(|| format!("reading the root key file {}", path.display()))?;
-        json!({ "key": strongroom_crypto::root_key::encode(&key).as_str() })
+        material = strongroom_crypto::root_key::encode(&key);
+        request.key = Some(&material);
     } else if let Some(path) = &args.passphrase_file {
-        json!({ "passphrase": read_passphrase_file(path)?.as_str() })
+        material = read_passphrase_file(path)?;
+        request.passphrase = Some(&material);
+    } else if args.passphrase_prompt {
+        material = prompt_passphrase("Passphrase")?;
+        request.passphrase = Some(&material);
     } else if args.share_stdin {
-        let mut line = zeroize::Zeroizing::new(String::new());
         std::io::stdin()
-            .read_line(&mut line)
+            .read_line(&mut material)
             .context("reading a share from standard input")?;
-        json!({ "share": line.trim(), "reset": args.reset })
+        request.share = Some(material.trim());
     } else if args.kms {
-        json!({ "kms": true })
-    } else if args.reset {
-        json!({ "reset": true })
-    } else {
-        anyhow::bail!("give --key-file, --passphrase-file, --share-stdin, --kms or --reset");
-    };
-    let status = Client::anonymous(conn)?.call("POST", "/v1/sys/unseal", Some(&body))?;
+        request.kms = true;
+    } else if !args.reset {
+        anyhow::bail!(
+            "give --key-file, --passphrase-file, --passphrase-prompt, --share-stdin, --kms or --reset"
+        );
+    }
+    let body = zeroized_json(&request)?;
+    let status = Client::anonymous(conn)?.call_bytes("POST", "/v1/sys/unseal", &body)?;
     if let Some(token) = status["bootstrap_token"].as_str() {
         println!("Admin token (shown once; store it safely): {token}");
     }

@@ -67,13 +67,17 @@ pub struct ServeArgs {
     /// store starts sealed until `strongroom unseal --passphrase-file`.
     #[arg(long, env = "STRONGROOM_PASSPHRASE_FILE")]
     passphrase_file: Option<PathBuf>,
+    /// As --passphrase-file, but typed at a prompt at start (no echo on a terminal; or one
+    /// line from a pipe).
+    #[arg(long, conflicts_with = "passphrase_file")]
+    passphrase_prompt: bool,
     #[command(flatten)]
     kms: crate::kms_flags::KmsArgs,
     /// Argon2id memory in MiB for a newly sealed passphrase (tests use less).
     #[arg(
         long,
         env = "STRONGROOM_PASSPHRASE_KDF_MIB",
-        default_value_t = 256,
+        default_value_t = 128,
         hide = true
     )]
     passphrase_kdf_mib: u32,
@@ -274,11 +278,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     prepare_data_dir(&args.data_dir)?;
     let database = Database::parse(args.database.as_deref(), &args.data_dir)?;
     // Read before any store is made, so a refused passphrase leaves nothing behind.
-    let passphrase = args
-        .passphrase_file
-        .as_deref()
-        .map(crate::key_material::read_passphrase_file)
-        .transpose()?;
+    let passphrase = match &args.passphrase_file {
+        Some(path) => Some(crate::key_material::read_passphrase_file(path)?),
+        None if args.passphrase_prompt => Some(crate::key_material::prompt_passphrase(
+            "Passphrase for the root key",
+        )?),
+        None => None,
+    };
     let (store, existed): (Arc<dyn Storage>, bool) = match &database {
         Database::Sqlite(path) => {
             let store =

@@ -20,12 +20,13 @@ on_both_databases!(
     a_sealed_node_serves_nothing_until_the_root_key_unseals_it,
     a_passphrase_keeps_the_root_key_off_disk,
     an_existing_store_moves_its_root_key_under_a_passphrase,
-    shares_unseal_a_store_whose_root_key_nobody_holds
+    shares_unseal_a_store_whose_root_key_nobody_holds,
+    a_passphrase_can_be_typed_at_a_prompt
 );
 
 const CRED: &str = "/v1/ns/app/users/u1/credentials/spotify";
 const PASSPHRASE: &str = "correct horse battery staple 7c1e";
-/// Cheap Argon2id for tests (the default is 256 MiB).
+/// Cheap Argon2id for tests (the default is 128 MiB).
 const CHEAP_KDF: [&str; 2] = ["--passphrase-kdf-mib", "19"];
 
 fn owner_only_file(path: &Path, text: &str) -> PathBuf {
@@ -620,4 +621,98 @@ fn shares_unseal_a_store_whose_root_key_nobody_holds(db: Db) {
         );
         assert!(!holds(&dump, share), "a share reached the database");
     }
+}
+
+/// Runs `strongroom serve ARGS` on a pseudo-terminal, types `typed` at its prompt, and waits
+/// for it to listen; returns what the terminal showed (to check nothing was echoed).
+const ON_A_TERMINAL: &str = r#"
+import os, pty, subprocess, sys, time, select
+typed, argv = sys.argv[1], sys.argv[2:]
+main, sub = pty.openpty()
+p = subprocess.Popen(argv, stdin=sub, stderr=sub, stdout=subprocess.PIPE, text=True)
+os.close(sub)
+shown, deadline = b"", time.time() + 20
+while b"Passphrase for the root key: " not in shown and time.time() < deadline:
+    if select.select([main], [], [], 0.2)[0]:
+        shown += os.read(main, 4096)
+os.write(main, typed.encode() + b"\n")
+listening = False
+for line in p.stdout:
+    if line.startswith("Listening on"):
+        listening = True
+        break
+time.sleep(0.3)
+while select.select([main], [], [], 0.2)[0]:
+    try:
+        shown += os.read(main, 4096)
+    except OSError:
+        break
+p.terminate(); p.wait()
+print("LISTENING" if listening else "NOT LISTENING")
+sys.stdout.write(shown.decode(errors="replace"))
+"#;
+
+fn a_passphrase_can_be_typed_at_a_prompt(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let mut argv = vec![
+        support::BIN.to_string(),
+        "serve".into(),
+        "--data-dir".into(),
+        data.to_str().unwrap().into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--passphrase-prompt".into(),
+        CHEAP_KDF[0].into(),
+        CHEAP_KDF[1].into(),
+    ];
+    argv.extend(db.flags());
+    let out = Command::new("python3")
+        .args(["-c", ON_A_TERMINAL, PASSPHRASE])
+        .args(&argv)
+        .env_remove("STRONGROOM_ROOT_KEY")
+        .output()
+        .expect("python3 runs");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.starts_with("LISTENING"),
+        "{shown}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shown.contains("Passphrase for the root key: "), "{shown}");
+    assert!(
+        !shown.contains(PASSPHRASE),
+        "the typed passphrase was echoed"
+    );
+    assert!(!data.join("root.key").exists());
+
+    // Without it the store starts sealed; a passphrase piped to `unseal --passphrase-prompt`
+    // opens it, a wrong one does not.
+    let server = start_with(&db, &data, &[]).unwrap();
+    assert_eq!(seal_status(&server)["sealed"], true);
+    let typed = |text: &str| {
+        let mut child = Command::new(support::BIN)
+            .args(["unseal", "--passphrase-prompt"])
+            .env("STRONGROOM_ADDR", &server.base)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{text}").unwrap();
+        support::outcome(child.wait_with_output().unwrap())
+    };
+    let (code, _, err) = typed("a wrong passphrase here");
+    assert_ne!(code, 0);
+    assert!(err.contains("wrong_root_key"), "{err}");
+    let (code, out, err) = typed("short");
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("at least 12") && !err.contains("short\n"),
+        "{err}"
+    );
+    let (code, out, err) = typed(PASSPHRASE);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(seal_status(&server)["sealed"], false);
+    assert!(!server.logs().contains(PASSPHRASE));
 }

@@ -32,10 +32,13 @@ pub struct KdfParams {
 }
 
 impl KdfParams {
-    /// The default: 256 MiB, 3 passes, 1 lane — well above OWASP's Argon2id minimum (19 MiB,
-    /// 2 passes); paid once per unseal, and by every guess at the passphrase.
+    /// The default: 128 MiB, 3 passes, 1 lane — well above OWASP's Argon2id minimum (19 MiB,
+    /// 2 passes); ~0.5 s on this project's 2-core test machine (release build, measured by
+    /// timing `serve --passphrase-file` starts; BENCHMARKS.md). Paid once per unseal, and by
+    /// every guess at the passphrase. Stored with each sealed key, so changing it never breaks
+    /// an existing store.
     pub const DEFAULT: KdfParams = KdfParams {
-        m_cost: 256 * 1024,
+        m_cost: 128 * 1024,
         t_cost: 3,
         lanes: 1,
     };
