@@ -520,6 +520,9 @@ pub enum KeysCommand {
         #[arg(long, conflicts_with = "every")]
         off: bool,
     },
+    /// Move the root key to another source (a key file, a passphrase, AWS KMS or Shamir
+    /// shares) without changing it; works on the database directly, like `init`.
+    MoveRoot(Box<crate::move_root_cmd::MoveRootArgs>),
 }
 
 /// `90d`, `12h`, `30m`, `45s` or plain seconds.
@@ -542,17 +545,21 @@ fn parse_duration(text: &str) -> Result<u64, String> {
 }
 
 pub fn keys(conn: &Connection, cmd: KeysCommand) -> Outcome {
-    let c = Client::new(conn)?;
+    // A client only for the calls that go to a server (`move-root` works on the database).
+    let client = || Client::new(conn);
     let base = |ns: &str| format!("/v1/ns/{}/keys", segment(ns));
     match cmd {
-        KeysCommand::Status { namespace } => done(c.call("GET", &base(&namespace), None)?),
+        KeysCommand::MoveRoot(args) => crate::move_root_cmd::run(*args),
+        KeysCommand::Status { namespace } => {
+            done(client()?.call("GET", &base(&namespace), None)?)
+        }
         KeysCommand::Rotate { namespace } => {
-            done(c.call("POST", &format!("{}/rotate", base(&namespace)), None)?)
+            done(client()?.call("POST", &format!("{}/rotate", base(&namespace)), None)?)
         }
         KeysCommand::Rewrap { namespace } => {
-            done(c.call("POST", &format!("{}/rewrap", base(&namespace)), None)?)
+            done(client()?.call("POST", &format!("{}/rewrap", base(&namespace)), None)?)
         }
-        KeysCommand::Retire { namespace, below } => done(c.call(
+        KeysCommand::Retire { namespace, below } => done(client()?.call(
             "POST",
             &format!("{}/min-version", base(&namespace)),
             Some(&json!({ "version": below })),
@@ -564,6 +571,7 @@ pub fn keys(conn: &Connection, cmd: KeysCommand) -> Outcome {
             off,
         } => {
             let path = format!("{}/rotation-policy", base(&namespace));
+            let c = client()?;
             match (every, off) {
                 (_, true) => done(c.call("DELETE", &path, None)?),
                 (Some(secs), false) => done(c.call(

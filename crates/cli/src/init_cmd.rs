@@ -3,7 +3,6 @@
 //! `strongroom serve` on such a store starts sealed until `threshold` share holders each run
 //! `strongroom unseal --share-stdin`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -11,24 +10,13 @@ use anyhow::{Context, Result};
 use clap::Args;
 use strongroom_core::seal::Node;
 use strongroom_core::{CoreError, SystemClock, VaultSettings};
-use strongroom_postgres::{PgSettings, PgStore};
-use strongroom_sqlite::SqliteStore;
-use strongroom_storage::Storage;
 
-use crate::serve::{prepare_data_dir, Database};
+use crate::store_args::StoreArgs;
 
 #[derive(Args)]
 pub struct InitArgs {
-    /// Directory for the database (as for `serve`).
-    #[arg(long, env = "STRONGROOM_DATA_DIR", default_value = "./strongroom-data")]
-    data_dir: PathBuf,
-    /// Storage, as for `serve`: sqlite://PATH (default: DATA_DIR/strongroom.db) or
-    /// postgres://USER@HOST:PORT/DB.
-    #[arg(long, env = "STRONGROOM_DATABASE", hide_env_values = true)]
-    database: Option<String>,
-    /// PostgreSQL: schema to use instead of public (created if missing).
-    #[arg(long, env = "STRONGROOM_DB_SCHEMA")]
-    db_schema: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Unseal shares to make (2–16); each goes to a different person.
     #[arg(long)]
     shares: u8,
@@ -38,19 +26,7 @@ pub struct InitArgs {
 }
 
 pub fn run(args: InitArgs) -> Result<ExitCode> {
-    prepare_data_dir(&args.data_dir)?;
-    let store: Arc<dyn Storage> = match Database::parse(args.database.as_deref(), &args.data_dir)? {
-        Database::Sqlite(path) => Arc::new(
-            SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?,
-        ),
-        Database::Postgres(url) => Arc::new(
-            PgStore::open(PgSettings {
-                schema: args.db_schema.clone(),
-                ..PgSettings::new(&url)
-            })
-            .context("connecting to PostgreSQL")?,
-        ),
-    };
+    let store = args.store.open()?;
     let settings = VaultSettings {
         files: None,
         ..VaultSettings::default()
@@ -68,7 +44,7 @@ pub fn run(args: InitArgs) -> Result<ExitCode> {
     };
     println!(
         "Initialised a new Strongroom in {}",
-        args.data_dir.display()
+        args.store.data_dir.display()
     );
     for (i, share) in shares.iter().enumerate() {
         println!("Unseal share {}: {}", i + 1, share.as_str());

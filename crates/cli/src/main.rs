@@ -9,8 +9,10 @@ mod init_cmd;
 mod key_material;
 mod kms_flags;
 mod migrate;
+mod move_root_cmd;
 mod seal_cmd;
 mod serve;
+mod store_args;
 
 use std::process::ExitCode;
 

@@ -7,11 +7,11 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::files::Cable;
+use support::kms::{kms_call, moto, new_kms_key, start_with_aws, SECRET};
 use support::{app_token, holds, oauth_body, Db, Server};
 
 on_both_databases!(
@@ -20,62 +20,6 @@ on_both_databases!(
 );
 
 const CRED: &str = "/v1/ns/app/users/u1/credentials/spotify";
-const SECRET: &str = "aws-secret-marker-9d2f61c0";
-
-/// moto's endpoint (the S3 server the suite already runs also serves KMS).
-fn moto() -> Option<String> {
-    match std::env::var("STRONGROOM_TEST_S3_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ if std::env::var("STRONGROOM_SKIP_S3").as_deref() == Ok("1") => None,
-        _ => panic!(
-            "STRONGROOM_TEST_S3_ENDPOINT is not set: run scripts/test (it starts moto, which serves KMS), or set STRONGROOM_SKIP_S3=1 to skip on purpose"
-        ),
-    }
-}
-
-/// One KMS call as a test tool would make it (moto does not check signatures).
-fn kms_call(endpoint: &str, target: &str, body: &Value) -> Value {
-    let r = ureq::post(&format!("{endpoint}/"))
-        .set("content-type", "application/x-amz-json-1.1")
-        .set("x-amz-target", &format!("TrentService.{target}"))
-        .set(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=test/20261203/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=00",
-        )
-        .send_string(&body.to_string())
-        .unwrap_or_else(|e| panic!("KMS {target}: {e}"));
-    r.into_json().unwrap()
-}
-
-fn new_kms_key(endpoint: &str) -> String {
-    kms_call(
-        endpoint,
-        "CreateKey",
-        &json!({"Description": "strongroom test"}),
-    )["KeyMetadata"]["KeyId"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-fn aws_env() -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", SECRET.into()),
-        ("AWS_REGION", "us-east-1".into()),
-    ]
-}
-
-/// Starts `db`'s server with `extra` flags, AWS credentials and no root key in the environment.
-fn start(db: &Db, data: &Path, extra: &[&str]) -> Result<Server, String> {
-    let mut flags = db.flags();
-    flags.extend(extra.iter().map(|s| s.to_string()));
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let env = aws_env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Server::try_start(data, &flags, &env)
-}
-
 fn seal_status(server: &Server) -> Value {
     server
         .request("GET", "/v1/sys/seal-status", None, None)
@@ -106,7 +50,7 @@ fn kms_unseals_a_store_whose_root_key_is_on_no_disk(db: Db) {
         .expect("no credentials, no start");
     assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
 
-    let mut server = start(&db, &data, &["--kms-key-id", &key_id, at[0], at[1]])
+    let mut server = start_with_aws(&db, &data, &["--kms-key-id", &key_id, at[0], at[1]])
         .expect("a new store starts with its root key wrapped by KMS");
     assert!(!data.join("root.key").exists(), "no key file is written");
     let status = seal_status(&server);
@@ -127,7 +71,7 @@ fn kms_unseals_a_store_whose_root_key_is_on_no_disk(db: Db) {
     server.stop();
 
     // Every later start asks KMS: no key id needed (the wrapped key names its own).
-    let mut server = start(&db, &data, &at).expect("auto-unseal");
+    let mut server = start_with_aws(&db, &data, &at).expect("auto-unseal");
     assert_eq!(seal_status(&server)["sealed"], false);
     let r = server.request("GET", CRED, Some(&app), None);
     assert!(r.body.contains("at-kms-1"), "{}", r.body);
@@ -135,7 +79,7 @@ fn kms_unseals_a_store_whose_root_key_is_on_no_disk(db: Db) {
     // An operator's seal holds across a restart until `unseal --kms`.
     assert_eq!(server.cli(&admin, &["seal"]).0, 0);
     server.stop();
-    let mut server = start(&db, &data, &at).unwrap();
+    let mut server = start_with_aws(&db, &data, &at).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(seal_status(&server)["sealed"], true, "the seal stands");
     let (code, out, err) = server.cli("", &["unseal", "--kms"]);
@@ -146,7 +90,7 @@ fn kms_unseals_a_store_whose_root_key_is_on_no_disk(db: Db) {
     // KMS down at start: the node serves sealed, then unseals by itself once KMS answers.
     let cable = Cable::to(&endpoint);
     cable.cut();
-    let mut server = start(&db, &data, &["--kms-endpoint", &cable.addr]).unwrap();
+    let mut server = start_with_aws(&db, &data, &["--kms-endpoint", &cable.addr]).unwrap();
     assert_eq!(seal_status(&server)["sealed"], true);
     let r = server.request("GET", CRED, Some(&app), None);
     assert_eq!(r.code(), "sealed", "{}", r.body);
@@ -186,7 +130,7 @@ fn kms_unseals_a_store_whose_root_key_is_on_no_disk(db: Db) {
             db.blob(&swapped)
         ),
     );
-    let err = start(&db, &data, &at)
+    let err = start_with_aws(&db, &data, &at)
         .err()
         .expect("a swapped key is refused");
     assert!(
@@ -200,7 +144,7 @@ fn kms_unseals_a_store_whose_root_key_is_on_no_disk(db: Db) {
             db.blob(&stored[0])
         ),
     );
-    let server = start(&db, &data, &at).unwrap();
+    let server = start_with_aws(&db, &data, &at).unwrap();
     assert_eq!(server.request("GET", CRED, Some(&app), None).status, 200);
 
     let dump = db.dump(&data);
@@ -233,11 +177,7 @@ fn an_existing_store_moves_its_root_key_under_kms(db: Db) {
     let key_path = match &db {
         Db::Sqlite => data.join("root.key"),
         Db::Postgres { root_key, .. } => {
-            let p = dir.path().join("pg-root.key");
-            std::fs::write(&p, root_key).unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-            p
+            support::owner_only_file(&dir.path().join("pg-root.key"), root_key)
         }
     };
     let kms = [
@@ -248,14 +188,16 @@ fn an_existing_store_moves_its_root_key_under_kms(db: Db) {
     ];
     // Without the key (PostgreSQL) the move is refused; with it the key goes under KMS.
     if db.is_postgres() {
-        let err = start(&db, &data, &kms).err().expect("the key is needed");
+        let err = start_with_aws(&db, &data, &kms)
+            .err()
+            .expect("the key is needed");
         assert!(err.contains("give it"), "{err}");
     }
     let mut with_key = kms.to_vec();
     with_key.extend(["--root-key-file", key_path.to_str().unwrap()]);
-    drop(start(&db, &data, &with_key).expect("the root key is wrapped"));
+    drop(start_with_aws(&db, &data, &with_key).expect("the root key is wrapped"));
     std::fs::rename(&key_path, dir.path().join("offline.key")).unwrap();
-    let server = start(&db, &data, &["--kms-endpoint", &endpoint]).unwrap();
+    let server = start_with_aws(&db, &data, &["--kms-endpoint", &endpoint]).unwrap();
     assert_eq!(seal_status(&server)["key_source"], "kms");
     let r = server.request("GET", CRED, Some(&app), None);
     assert_eq!(r.status, 200, "{}", r.body);

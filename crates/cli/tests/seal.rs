@@ -29,12 +29,6 @@ const PASSPHRASE: &str = "correct horse battery staple 7c1e";
 /// Cheap Argon2id for tests (the default is 128 MiB).
 const CHEAP_KDF: [&str; 2] = ["--passphrase-kdf-mib", "19"];
 
-fn owner_only_file(path: &Path, text: &str) -> PathBuf {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path.to_path_buf()
-}
-
 /// Starts a server on `db` with `extra` flags and no root key in the environment.
 fn start_with(db: &Db, data: &Path, extra: &[&str]) -> Result<Server, String> {
     let mut flags = db.flags();
@@ -57,7 +51,9 @@ fn unseal(server: &Server, body: &Value) -> support::Reply {
 fn key_file(db: &Db, dir: &Path) -> PathBuf {
     match db {
         Db::Sqlite => dir.join("d/root.key"),
-        Db::Postgres { root_key, .. } => owner_only_file(&dir.join("pg-root.key"), root_key),
+        Db::Postgres { root_key, .. } => {
+            support::owner_only_file(&dir.join("pg-root.key"), root_key)
+        }
     }
 }
 
@@ -205,10 +201,10 @@ fn a_sealed_node_serves_nothing_until_the_root_key_unseals_it(db: Db) {
 fn a_passphrase_keeps_the_root_key_off_disk(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
-    let pass = owner_only_file(&dir.path().join("pass"), &format!("{PASSPHRASE}\n"));
+    let pass = support::owner_only_file(&dir.path().join("pass"), &format!("{PASSPHRASE}\n"));
     let pass_arg = pass.to_str().unwrap();
     // Too short, or readable by others: refused before anything is made.
-    let short = owner_only_file(&dir.path().join("short"), "too-short\n");
+    let short = support::owner_only_file(&dir.path().join("short"), "too-short\n");
     let err = start_with(&db, &data, &["--passphrase-file", short.to_str().unwrap()])
         .err()
         .expect("a short passphrase is refused");
@@ -305,7 +301,7 @@ fn an_existing_store_moves_its_root_key_under_a_passphrase(db: Db) {
     );
     drop(server);
     let key_path = key_file(&db, dir.path());
-    let pass = owner_only_file(&dir.path().join("pass"), PASSPHRASE);
+    let pass = support::owner_only_file(&dir.path().join("pass"), PASSPHRASE);
     let mut flags = db.flags();
     flags.extend(
         [
@@ -317,7 +313,8 @@ fn an_existing_store_moves_its_root_key_under_a_passphrase(db: Db) {
         .map(String::from),
     );
     // A wrong key is refused before it is sealed under the passphrase.
-    let wrong = owner_only_file(&dir.path().join("wrong.key"), &support::shared_root_key());
+    let wrong =
+        support::owner_only_file(&dir.path().join("wrong.key"), &support::shared_root_key());
     let mut with_wrong = flags.clone();
     with_wrong.extend([
         "--root-key-file".to_string(),

@@ -125,6 +125,7 @@ pub enum Op {
     KeysScheduledRotation,
     KeysScheduledRetire,
     SysUnseal,
+    KeysMoveRoot,
 }
 
 /// One operation's description.
@@ -154,7 +155,7 @@ const fn internal(action: &'static str) -> Description {
 
 impl Op {
     /// Every operation, for tables and tests.
-    pub const ALL: [Op; 84] = {
+    pub const ALL: [Op; 85] = {
         use Op::*;
         [
             NamespaceCreate,
@@ -241,6 +242,7 @@ impl Op {
             KeysScheduledRotation,
             KeysScheduledRetire,
             SysUnseal,
+            KeysMoveRoot,
         ]
     };
 
@@ -333,6 +335,7 @@ impl Op {
             KeysScheduledRotation => internal("keys.rotate_scheduled"),
             KeysScheduledRetire => internal("keys.retire_scheduled"),
             SysUnseal => internal("sys.unseal"),
+            KeysMoveRoot => internal("keys.move_root"),
         }
     }
 

@@ -42,6 +42,12 @@ pub fn load_file(path: &Path) -> Result<Key<Root>, CryptoError> {
 /// Creates a new random root key at `path` with mode 0600; fails if the file exists.
 pub fn create_file(path: &Path) -> Result<Key<Root>, CryptoError> {
     let key = Key::<Root>::generate()?;
+    write_new_file(path, &key)?;
+    Ok(key)
+}
+
+/// Writes `key` to a new file at `path` with mode 0600; fails if the file exists.
+pub fn write_new_file(path: &Path, key: &Key<Root>) -> Result<(), CryptoError> {
     let encoded = Zeroizing::new(STANDARD.encode(key.expose_bytes()));
     let fail = |reason: String| CryptoError::KeyFile {
         path: path.display().to_string(),
@@ -71,8 +77,7 @@ pub fn create_file(path: &Path) -> Result<Key<Root>, CryptoError> {
         Ok::<(), std::io::Error>(())
     })();
     let _ = std::fs::remove_file(&temporary);
-    written.map_err(|e| fail(format!("cannot create: {e}")))?;
-    Ok(key)
+    written.map_err(|e| fail(format!("cannot create: {e}")))
 }
 
 /// Decodes a root key given as base64 text (the environment-variable form).

@@ -8,6 +8,7 @@
 )]
 
 pub mod files;
+pub mod kms;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -279,6 +280,14 @@ impl Drop for Server {
         self.stop();
         let _ = std::fs::remove_file(&self.log_path);
     }
+}
+
+/// Writes `text` to `path`, readable by its owner only (key and passphrase files).
+pub fn owner_only_file(path: &Path, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.to_path_buf()
 }
 
 /// A finished command's (exit code, stdout, stderr).

@@ -15,6 +15,7 @@
 //! cannot unseal anything: that needs the key material.
 
 pub mod kms;
+pub mod move_root;
 mod shares;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +40,15 @@ const SEAL_META: &str = "sealed";
 /// Where a passphrase-sealed root key is kept (in the shared database, for every node).
 pub const PASSPHRASE_META: &str = "root_key_passphrase";
 
+/// A stored copy of the root key under `key` (empty means cleared: `meta` has no delete).
+pub(crate) fn stored_meta(storage: &dyn Storage, key: &str) -> CoreResult<Option<Vec<u8>>> {
+    Ok(storage.get_meta(key)?.filter(|v| !v.is_empty()))
+}
+
+pub(crate) fn meta_present(storage: &dyn Storage, key: &str) -> CoreResult<bool> {
+    Ok(stored_meta(storage, key)?.is_some())
+}
+
 /// Whether `storage` has ever been opened with a root key (it holds a key check value).
 pub fn store_has_root_key(storage: &dyn Storage) -> CoreResult<bool> {
     Ok(storage.get_meta(crate::vault::ROOT_CHECK_META)?.is_some())
@@ -52,6 +62,8 @@ pub enum UnsealMaterial {
     Passphrase(zeroize::Zeroizing<String>),
     /// Ask the node's KMS to unwrap the root key stored wrapped ([`kms::KMS_META`]).
     Kms,
+    /// Enough Shamir shares at once (standard base64 each).
+    Shares(Vec<zeroize::Zeroizing<String>>),
 }
 
 impl UnsealMaterial {
@@ -212,34 +224,7 @@ impl Node {
         if !self.is_sealed() {
             return Err(CoreError::NotSealed);
         }
-        let root = match material {
-            UnsealMaterial::RootKey(key) => key,
-            UnsealMaterial::Passphrase(passphrase) => {
-                let blob = self
-                    .store()
-                    .get_meta(PASSPHRASE_META)?
-                    .ok_or_else(|| CoreError::Invalid {
-                        field: "passphrase",
-                        rule: "this store's root key is not sealed under a passphrase; unseal with the root key".into(),
-                    })?;
-                strongroom_crypto::passphrase::open_root(&blob, passphrase.as_bytes())
-                    .map_err(|_| CoreError::WrongRootKey)?
-            }
-            UnsealMaterial::Kms => {
-                let kms = self.kms.as_ref().ok_or_else(|| CoreError::Invalid {
-                    field: "kms",
-                    rule: "this node has no KMS configured (start it with --kms-region and AWS credentials)".into(),
-                })?;
-                let blob =
-                    self.store()
-                        .get_meta(kms::KMS_META)?
-                        .ok_or_else(|| CoreError::Invalid {
-                            field: "kms",
-                            rule: "this store's root key is not wrapped by KMS".into(),
-                        })?;
-                kms.unwrap(&blob)?
-            }
-        };
+        let root = self.open_root(material)?;
         let opened = Vault::open(
             self.store().clone(),
             root,
@@ -259,6 +244,59 @@ impl Node {
         });
         tracing::info!(source = ?self.source, "unsealed");
         Ok(opened)
+    }
+
+    /// The root key `material` opens (not yet checked against the store).
+    fn open_root(&self, material: UnsealMaterial) -> CoreResult<Key<Root>> {
+        Ok(match material {
+            UnsealMaterial::RootKey(key) => key,
+            UnsealMaterial::Passphrase(passphrase) => {
+                let blob = self
+                    .store()
+                    .get_meta(PASSPHRASE_META)?
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| CoreError::Invalid {
+                        field: "passphrase",
+                        rule: "this store's root key is not sealed under a passphrase; unseal with the root key".into(),
+                    })?;
+                strongroom_crypto::passphrase::open_root(&blob, passphrase.as_bytes())
+                    .map_err(|_| CoreError::WrongRootKey)?
+            }
+            UnsealMaterial::Kms => {
+                let kms = self.kms.as_ref().ok_or_else(|| CoreError::Invalid {
+                    field: "kms",
+                    rule: "this node has no KMS configured (start it with --kms-region and AWS credentials)".into(),
+                })?;
+                let blob = self
+                    .store()
+                    .get_meta(kms::KMS_META)?
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| CoreError::Invalid {
+                        field: "kms",
+                        rule: "this store's root key is not wrapped by KMS".into(),
+                    })?;
+                kms.unwrap(&blob)?
+            }
+            UnsealMaterial::Shares(texts) => {
+                let blob = stored_meta(&**self.store(), SHAMIR_META)?.ok_or_else(|| {
+                    CoreError::Invalid {
+                        field: "shares",
+                        rule: "this store's root key is not split into shares".into(),
+                    }
+                })?;
+                let mut parsed = Vec::with_capacity(texts.len());
+                for text in &texts {
+                    parsed.push(strongroom_crypto::shamir::parse_share(text).ok_or(
+                        CoreError::Invalid {
+                            field: "share",
+                            rule: "must be one of this store's unseal shares: 33 bytes in standard base64".into(),
+                        },
+                    )?);
+                }
+                strongroom_crypto::shamir::open_root(&blob, &parsed)
+                    .map_err(|_| CoreError::WrongRootKey)?
+            }
+        })
     }
 
     /// Seals the root key under `passphrase` in the store, so that nodes unseal with the
@@ -384,7 +422,7 @@ impl Node {
         Ok(SealStatus {
             sealed: self.is_sealed(),
             key_source: self.source,
-            passphrase_sealed: self.store().get_meta(PASSPHRASE_META)?.is_some(),
+            passphrase_sealed: meta_present(&**self.store(), PASSPHRASE_META)?,
             shamir: self.shamir_status()?,
             cluster_sealed_at: mark.and_then(|m| m["at"].as_i64()).map(rfc3339),
         })

@@ -54,9 +54,9 @@ impl Node {
     ) -> CoreResult<(Vec<Zeroizing<String>>, Opened)> {
         crate::blocking::check();
         if super::store_has_root_key(&*storage)?
-            || storage.get_meta(SHAMIR_META)?.is_some()
-            || storage.get_meta(super::PASSPHRASE_META)?.is_some()
-            || storage.get_meta(super::kms::KMS_META)?.is_some()
+            || super::meta_present(&*storage, SHAMIR_META)?
+            || super::meta_present(&*storage, super::PASSPHRASE_META)?
+            || super::meta_present(&*storage, super::kms::KMS_META)?
         {
             return Err(CoreError::Conflict(
                 "this store is already initialised: it has a root key".into(),
@@ -77,7 +77,7 @@ impl Node {
     }
 
     pub(super) fn shamir_status(&self) -> CoreResult<Option<ShamirStatus>> {
-        let Some(blob) = self.store().get_meta(SHAMIR_META)? else {
+        let Some(blob) = super::stored_meta(&**self.store(), SHAMIR_META)? else {
             return Ok(None);
         };
         let (threshold, shares) = shamir::params_of(&blob)
@@ -99,9 +99,7 @@ impl Node {
             return Err(CoreError::NotSealed);
         }
         let share = shamir::parse_share(text).ok_or_else(not_a_share)?;
-        let blob = self
-            .store()
-            .get_meta(SHAMIR_META)?
+        let blob = super::stored_meta(&**self.store(), SHAMIR_META)?
             .ok_or_else(|| CoreError::Invalid {
                 field: "share",
                 rule: "this store's root key is not split into shares; unseal with its key or passphrase".into(),
@@ -142,13 +140,13 @@ impl Node {
     /// Where a store's root key is kept when no key is given: under shares, a passphrase, or
     /// neither.
     pub fn stored_source(storage: &dyn Storage) -> CoreResult<Option<KeySource>> {
-        if storage.get_meta(SHAMIR_META)?.is_some() {
+        if super::meta_present(storage, SHAMIR_META)? {
             return Ok(Some(KeySource::Shamir));
         }
-        if storage.get_meta(super::PASSPHRASE_META)?.is_some() {
+        if super::meta_present(storage, super::PASSPHRASE_META)? {
             return Ok(Some(KeySource::Passphrase));
         }
-        if storage.get_meta(super::kms::KMS_META)?.is_some() {
+        if super::meta_present(storage, super::kms::KMS_META)? {
             return Ok(Some(KeySource::Kms));
         }
         Ok(None)
