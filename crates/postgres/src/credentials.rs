@@ -271,6 +271,57 @@ impl CredentialStore for PgStore {
         })
     }
 
+    fn credential_pointers(
+        &self,
+        after: Option<&ItemKey>,
+        limit: usize,
+    ) -> StorageResult<Vec<(ItemKey, u64, Option<Vec<u8>>)>> {
+        let (ns, user, name) = match after {
+            Some(k) => (
+                k.namespace.as_str(),
+                k.user_hash.as_slice(),
+                k.name.as_str(),
+            ),
+            None => ("", &[][..], ""),
+        };
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT namespace, user_hash, name, current_version, pointer_mac FROM credentials \
+                 WHERE current_version > 0 AND (namespace, user_hash, name) > ($1, $2, $3) \
+                 ORDER BY namespace, user_hash, name LIMIT $4",
+                &[&ns, &user, &name, &(limit as i64)],
+            )?
+            .iter()
+            .map(|r| {
+                Ok((
+                    ItemKey {
+                        namespace: r.col(0)?,
+                        user_hash: r.col(1)?,
+                        name: r.col(2)?,
+                    },
+                    r.count(3)?,
+                    r.col(4)?,
+                ))
+            })
+            .collect::<Result<_, BadColumn>>()?)
+        })
+    }
+
+    fn replace_credential_pointer(
+        &self,
+        key: &ItemKey,
+        current_version: u64,
+        pointer: &[u8],
+    ) -> StorageResult<bool> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE credentials SET pointer_mac = $5 WHERE namespace = $1 AND user_hash = $2 AND name = $3 \
+                 AND current_version = $4",
+                &[&key.namespace, &key.user_hash, &key.name, &(current_version as i64), &pointer],
+            )? == 1)
+        })
+    }
+
     fn credentials_with_plain_names(
         &self,
         after: Option<&ItemKey>,

@@ -305,6 +305,58 @@ impl CredentialStore for SqliteStore {
         })
     }
 
+    fn credential_pointers(
+        &self,
+        after: Option<&ItemKey>,
+        limit: usize,
+    ) -> StorageResult<Vec<(ItemKey, u64, Option<Vec<u8>>)>> {
+        let (ns, user, name) = match after {
+            Some(k) => (
+                k.namespace.as_str(),
+                k.user_hash.as_slice(),
+                k.name.as_str(),
+            ),
+            None => ("", &[][..], ""),
+        };
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT namespace, user_hash, name, current_version, pointer_mac FROM credentials \
+                 WHERE current_version > 0 AND (namespace, user_hash, name) > (?1, ?2, ?3) \
+                 ORDER BY namespace, user_hash, name LIMIT ?4",
+            )?
+            .query_map(params![ns, user, name, limit as i64], |r| {
+                Ok((
+                    ItemKey {
+                        namespace: r.get(0)?,
+                        user_hash: r.get(1)?,
+                        name: r.get(2)?,
+                    },
+                    r.get::<_, i64>(3)? as u64,
+                    r.get(4)?,
+                ))
+            })?
+            .collect()
+        })
+    }
+
+    fn replace_credential_pointer(
+        &self,
+        key: &ItemKey,
+        current_version: u64,
+        pointer: &[u8],
+    ) -> StorageResult<bool> {
+        self.write(|tx| {
+            tx.execute(
+                &format!(
+                    "UPDATE credentials SET pointer_mac = ?5 WHERE {KEY_MATCH} AND current_version = ?4"
+                ),
+                params![key.namespace, key.user_hash, key.name, current_version as i64, pointer],
+            )
+            .map(|n| n == 1)
+            .map_err(map_err)
+        })
+    }
+
     fn credentials_with_plain_names(
         &self,
         after: Option<&ItemKey>,

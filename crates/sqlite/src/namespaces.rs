@@ -93,6 +93,41 @@ impl NamespaceStore for SqliteStore {
         })
     }
 
+    fn set_namespace_wrapping(
+        &self,
+        namespace: &str,
+        wrapped_index_key: &[u8],
+        keks: &[(u32, Vec<u8>)],
+    ) -> StorageResult<()> {
+        self.write(|tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE namespaces SET wrapped_index_key = ?2 WHERE name = ?1",
+                    params![namespace, wrapped_index_key],
+                )
+                .map_err(map_err)?;
+            if changed != 1 {
+                return Err(StorageError::Conflict(format!(
+                    "namespace {namespace} changed during the re-wrap"
+                )));
+            }
+            for (version, wrapped) in keks {
+                let changed = tx
+                    .execute(
+                        "UPDATE keks SET wrapped_key = ?3 WHERE namespace = ?1 AND version = ?2",
+                        params![namespace, version, wrapped],
+                    )
+                    .map_err(map_err)?;
+                if changed != 1 {
+                    return Err(StorageError::Conflict(format!(
+                        "namespace {namespace} changed during the re-wrap"
+                    )));
+                }
+            }
+            Ok(())
+        })
+    }
+
     fn set_min_decrypt_version(&self, namespace: &str, version: u32) -> StorageResult<()> {
         self.write(|tx| {
             tx.execute(

@@ -37,7 +37,8 @@ macro_rules! conformance_tests {
             files_vanish_with_their_user, file_policies_and_links,
             sealed_names_travel_with_their_rows, plain_credential_names_are_rekeyed_once,
             plain_record_keys_are_rekeyed_once, audit_filters_by_target,
-            transit_keys_are_check_and_set, credential_max_versions_can_be_lowered_later);
+            transit_keys_are_check_and_set, credential_max_versions_can_be_lowered_later,
+            namespace_wrapping_is_replaced_whole, credential_pointers_are_listed_and_replaced);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
         $(
@@ -188,6 +189,45 @@ pub fn kek_rotation_is_check_and_set(s: &dyn Storage) {
     assert_eq!(versions, [(1, 9), (2, 2)]);
 }
 
+pub fn namespace_wrapping_is_replaced_whole(s: &dyn Storage) {
+    ns(s, "app");
+    let v2 = KekRow {
+        namespace: "app".into(),
+        version: 2,
+        wrapped_key: vec![2; 40],
+        created_at: 2,
+    };
+    s.add_primary_kek(&v2, 1).unwrap();
+    s.set_namespace_wrapping("app", &[7, 7], &[(1, vec![5; 40]), (2, vec![6; 40])])
+        .unwrap();
+    assert_eq!(
+        s.get_namespace("app").unwrap().unwrap().wrapped_index_key,
+        [7, 7]
+    );
+    let keys: Vec<_> = s
+        .list_keks("app")
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.version, k.wrapped_key[0]))
+        .collect();
+    assert_eq!(keys, [(1, 5), (2, 6)]);
+    // A version that does not exist fails the whole change.
+    let missing = s.set_namespace_wrapping("app", &[8], &[(1, vec![1; 40]), (9, vec![1; 40])]);
+    assert!(
+        matches!(missing, Err(StorageError::Conflict(_))),
+        "{missing:?}"
+    );
+    assert_eq!(
+        s.get_namespace("app").unwrap().unwrap().wrapped_index_key,
+        [7, 7]
+    );
+    assert_eq!(s.list_keks("app").unwrap()[0].wrapped_key[0], 5);
+    assert!(matches!(
+        s.set_namespace_wrapping("nope", &[1], &[]),
+        Err(StorageError::Conflict(_))
+    ));
+}
+
 pub fn min_decrypt_version_is_stored(s: &dyn Storage) {
     ns(s, "app");
     s.set_min_decrypt_version("app", 3).unwrap();
@@ -299,6 +339,38 @@ pub fn credential_pointer_is_stored_with_each_version(s: &dyn Storage) {
     assert_eq!(
         s.get_credential_meta(&k).unwrap().unwrap().pointer,
         Some(pointer(2))
+    );
+}
+
+pub fn credential_pointers_are_listed_and_replaced(s: &dyn Storage) {
+    ns_with_users(s, "app");
+    let a = key("app", 1, "a");
+    let b = key("app", 2, "b");
+    put(s, &a, 1);
+    put(s, &a, 2);
+    put(s, &b, 1);
+    let all = s.credential_pointers(None, 10).unwrap();
+    let seen: Vec<_> = all
+        .iter()
+        .map(|(k, v, p)| (k.name.as_str(), *v, p.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [("a", 2, Some(pointer(2))), ("b", 1, Some(pointer(1)))]
+    );
+    let page = s.credential_pointers(Some(&all[0].0), 10).unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].0, b);
+    // Only while the version is still current.
+    assert!(!s.replace_credential_pointer(&a, 1, b"stale").unwrap());
+    assert!(s.replace_credential_pointer(&a, 2, b"new").unwrap());
+    assert_eq!(
+        s.get_credential_meta(&a)
+            .unwrap()
+            .unwrap()
+            .pointer
+            .as_deref(),
+        Some(&b"new"[..])
     );
 }
 

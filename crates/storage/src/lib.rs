@@ -38,6 +38,14 @@ pub trait NamespaceStore {
     /// Adds `key` and makes it primary, if the primary version is still `expected_primary`.
     fn add_primary_kek(&self, key: &KekRow, expected_primary: u32) -> StorageResult<()>;
     fn set_min_decrypt_version(&self, namespace: &str, version: u32) -> StorageResult<()>;
+    /// Replaces a namespace's wrapped index key and the wrapped keys of the given versions, in
+    /// one transaction (a root-key rotation re-wraps them all under the new root key).
+    fn set_namespace_wrapping(
+        &self,
+        namespace: &str,
+        wrapped_index_key: &[u8],
+        keks: &[(u32, Vec<u8>)],
+    ) -> StorageResult<()>;
 }
 
 /// Users (keyed by a keyed hash of their id) and their wrapped data keys.
@@ -107,6 +115,21 @@ pub trait CredentialStore {
     /// Stores the pointer authenticator of a credential if its current version is still
     /// `current_version` and it has none; returns whether it did.
     fn set_credential_pointer(
+        &self,
+        key: &ItemKey,
+        current_version: u64,
+        pointer: &[u8],
+    ) -> StorageResult<bool>;
+    /// Every credential with a current version, after `after` in key order: its current
+    /// version and pointer authenticator (if any).
+    fn credential_pointers(
+        &self,
+        after: Option<&ItemKey>,
+        limit: usize,
+    ) -> StorageResult<Vec<(ItemKey, u64, Option<Vec<u8>>)>>;
+    /// Replaces the pointer authenticator of a credential whose current version is still
+    /// `current_version` (a root-key rotation re-authenticates it); returns whether it did.
+    fn replace_credential_pointer(
         &self,
         key: &ItemKey,
         current_version: u64,
