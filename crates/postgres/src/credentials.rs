@@ -4,8 +4,8 @@
 
 use postgres::Row;
 use strongroom_storage::{
-    CredentialStore, ItemKey, ItemMeta, NewVersion, PointerFn, SealFn, StorageError, StorageResult,
-    VersionRow,
+    CredentialPointer, CredentialStore, ItemKey, ItemMeta, NewVersion, PointerFn, SealFn,
+    StorageError, StorageResult, VersionRow,
 };
 
 use crate::connection::{BadColumn, Columns, PgStore, Tx};
@@ -275,7 +275,7 @@ impl CredentialStore for PgStore {
         &self,
         after: Option<&ItemKey>,
         limit: usize,
-    ) -> StorageResult<Vec<(ItemKey, u64, Option<Vec<u8>>)>> {
+    ) -> StorageResult<Vec<CredentialPointer>> {
         let (ns, user, name) = match after {
             Some(k) => (
                 k.namespace.as_str(),
@@ -293,15 +293,15 @@ impl CredentialStore for PgStore {
             )?
             .iter()
             .map(|r| {
-                Ok((
-                    ItemKey {
+                Ok(CredentialPointer {
+                    key: ItemKey {
                         namespace: r.col(0)?,
                         user_hash: r.col(1)?,
                         name: r.col(2)?,
                     },
-                    r.count(3)?,
-                    r.col(4)?,
-                ))
+                    current_version: r.count(3)?,
+                    pointer: r.col(4)?,
+                })
             })
             .collect::<Result<_, BadColumn>>()?)
         })

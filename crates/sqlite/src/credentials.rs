@@ -3,8 +3,8 @@
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use strongroom_storage::{
-    CredentialStore, ItemKey, ItemMeta, NewVersion, PointerFn, SealFn, StorageError, StorageResult,
-    VersionRow,
+    CredentialPointer, CredentialStore, ItemKey, ItemMeta, NewVersion, PointerFn, SealFn,
+    StorageError, StorageResult, VersionRow,
 };
 
 use crate::connection::{map_err, SqliteStore};
@@ -309,7 +309,7 @@ impl CredentialStore for SqliteStore {
         &self,
         after: Option<&ItemKey>,
         limit: usize,
-    ) -> StorageResult<Vec<(ItemKey, u64, Option<Vec<u8>>)>> {
+    ) -> StorageResult<Vec<CredentialPointer>> {
         let (ns, user, name) = match after {
             Some(k) => (
                 k.namespace.as_str(),
@@ -325,15 +325,15 @@ impl CredentialStore for SqliteStore {
                  ORDER BY namespace, user_hash, name LIMIT ?4",
             )?
             .query_map(params![ns, user, name, limit as i64], |r| {
-                Ok((
-                    ItemKey {
+                Ok(CredentialPointer {
+                    key: ItemKey {
                         namespace: r.get(0)?,
                         user_hash: r.get(1)?,
                         name: r.get(2)?,
                     },
-                    r.get::<_, i64>(3)? as u64,
-                    r.get(4)?,
-                ))
+                    current_version: r.get::<_, i64>(3)? as u64,
+                    pointer: r.get(4)?,
+                })
             })?
             .collect()
         })

@@ -352,15 +352,15 @@ pub fn credential_pointers_are_listed_and_replaced(s: &dyn Storage) {
     let all = s.credential_pointers(None, 10).unwrap();
     let seen: Vec<_> = all
         .iter()
-        .map(|(k, v, p)| (k.name.as_str(), *v, p.clone()))
+        .map(|p| (p.key.name.as_str(), p.current_version, p.pointer.clone()))
         .collect();
     assert_eq!(
         seen,
         [("a", 2, Some(pointer(2))), ("b", 1, Some(pointer(1)))]
     );
-    let page = s.credential_pointers(Some(&all[0].0), 10).unwrap();
+    let page = s.credential_pointers(Some(&all[0].key), 10).unwrap();
     assert_eq!(page.len(), 1);
-    assert_eq!(page[0].0, b);
+    assert_eq!(page[0].key, b);
     // Only while the version is still current.
     assert!(!s.replace_credential_pointer(&a, 1, b"stale").unwrap());
     assert!(s.replace_credential_pointer(&a, 2, b"new").unwrap());

@@ -126,7 +126,7 @@ pub trait CredentialStore {
         &self,
         after: Option<&ItemKey>,
         limit: usize,
-    ) -> StorageResult<Vec<(ItemKey, u64, Option<Vec<u8>>)>>;
+    ) -> StorageResult<Vec<CredentialPointer>>;
     /// Replaces the pointer authenticator of a credential whose current version is still
     /// `current_version` (a root-key rotation re-authenticates it); returns whether it did.
     fn replace_credential_pointer(

@@ -271,3 +271,11 @@ pub struct TransitKeyRow {
     pub revision: u64,
     pub body: Vec<u8>,
 }
+
+/// A credential's current version and its pointer authenticator (if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialPointer {
+    pub key: ItemKey,
+    pub current_version: u64,
+    pub pointer: Option<Vec<u8>>,
+}
