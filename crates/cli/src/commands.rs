@@ -523,6 +523,10 @@ pub enum KeysCommand {
     /// Move the root key to another source (a key file, a passphrase, AWS KMS or Shamir
     /// shares) without changing it; works on the database directly, like `init`.
     MoveRoot(Box<crate::move_root_cmd::MoveRootArgs>),
+    /// Replace the root key: every namespace key re-wrapped, every authenticated row
+    /// re-authenticated, the audit chain continued under a new key. Seals the cluster first;
+    /// works on the database directly; resumable.
+    RotateRoot(Box<crate::rotate_root_cmd::RotateRootArgs>),
 }
 
 /// `90d`, `12h`, `30m`, `45s` or plain seconds.
@@ -545,11 +549,13 @@ fn parse_duration(text: &str) -> Result<u64, String> {
 }
 
 pub fn keys(conn: &Connection, cmd: KeysCommand) -> Outcome {
-    // A client only for the calls that go to a server (`move-root` works on the database).
+    // A client only for the calls that go to a server (`move-root` and `rotate-root` work on
+    // the database).
     let client = || Client::new(conn);
     let base = |ns: &str| format!("/v1/ns/{}/keys", segment(ns));
     match cmd {
         KeysCommand::MoveRoot(args) => crate::move_root_cmd::run(*args),
+        KeysCommand::RotateRoot(args) => crate::rotate_root_cmd::run(*args),
         KeysCommand::Status { namespace } => {
             done(client()?.call("GET", &base(&namespace), None)?)
         }

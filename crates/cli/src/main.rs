@@ -4,12 +4,14 @@
 mod client;
 mod commands;
 mod config_file;
+mod current_root;
 mod files_cmd;
 mod init_cmd;
 mod key_material;
 mod kms_flags;
 mod migrate;
 mod move_root_cmd;
+mod rotate_root_cmd;
 mod seal_cmd;
 mod serve;
 mod store_args;

@@ -4,7 +4,6 @@
 //! own: its shares (one per line on standard input), its passphrase, KMS, or the root key
 //! (STRONGROOM_ROOT_KEY, --root-key-file, or DATA_DIR/root.key on SQLite).
 
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,12 +11,12 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use strongroom_core::seal::move_root::Destination;
-use strongroom_core::seal::{KeySource, Node, UnsealMaterial};
+use strongroom_core::seal::{KeySource, Node};
 use strongroom_core::{CoreError, SystemClock};
 use strongroom_crypto::passphrase::KdfParams;
-use zeroize::Zeroizing;
 
-use crate::key_material::{prompt_passphrase, read_passphrase_file};
+use crate::current_root::CurrentRootArgs;
+use crate::key_material::read_passphrase_file;
 use crate::kms_flags::KmsArgs;
 use crate::store_args::StoreArgs;
 
@@ -36,16 +35,8 @@ pub struct MoveRootArgs {
     /// Where the root key goes.
     #[arg(long, value_enum)]
     to: To,
-    /// The current root key file (when the store's key is not under a passphrase, KMS or
-    /// shares; default: STRONGROOM_ROOT_KEY, then DATA_DIR/root.key on SQLite).
-    #[arg(long, env = "STRONGROOM_ROOT_KEY_FILE")]
-    root_key_file: Option<PathBuf>,
-    /// The current passphrase, from this file (owner-only).
-    #[arg(long)]
-    passphrase_file: Option<PathBuf>,
-    /// The current passphrase, typed at a prompt.
-    #[arg(long, conflicts_with = "passphrase_file")]
-    passphrase_prompt: bool,
+    #[command(flatten)]
+    current: CurrentRootArgs,
     /// --to file: write the root key to this new file (mode 0600; never replaces a file).
     #[arg(long)]
     new_root_key_file: Option<PathBuf>,
@@ -86,7 +77,7 @@ pub fn run(args: MoveRootArgs) -> Result<ExitCode> {
             bail!("{} exists; give a new path", path.display());
         }
     }
-    let material = current_material(&args, current)?;
+    let material = args.current.material(&args.store, current)?;
     let to = match args.to {
         To::File => {
             if args.new_root_key_file.is_none() {
@@ -143,49 +134,4 @@ fn where_it_is(to: To) -> &'static str {
         To::Kms => "wrapped by KMS: nodes unseal by asking KMS",
         To::Shamir => "under the printed shares (shown once): nodes start sealed until enough holders run `strongroom unseal --share-stdin`",
     }
-}
-
-/// What opens the root key where it is now.
-fn current_material(args: &MoveRootArgs, current: Option<KeySource>) -> Result<UnsealMaterial> {
-    Ok(match current {
-        Some(KeySource::Shamir) => {
-            eprintln!("reading the current unseal shares from standard input, one per line");
-            let mut shares = Vec::new();
-            for line in std::io::stdin().lock().lines() {
-                let line = Zeroizing::new(line.context("reading shares")?);
-                if !line.trim().is_empty() {
-                    shares.push(Zeroizing::new(line.trim().to_string()));
-                }
-            }
-            if shares.is_empty() {
-                bail!("this store's root key is under shares: give enough of them on standard input");
-            }
-            UnsealMaterial::Shares(shares)
-        }
-        Some(KeySource::Passphrase) => UnsealMaterial::Passphrase(match &args.passphrase_file {
-            Some(path) => read_passphrase_file(path)?,
-            None if args.passphrase_prompt => prompt_passphrase("Current passphrase")?,
-            None => bail!(
-                "this store's root key is under a passphrase: give --passphrase-file or --passphrase-prompt"
-            ),
-        }),
-        Some(KeySource::Kms) => UnsealMaterial::Kms,
-        _ => {
-            let key = if let Ok(text) = std::env::var("STRONGROOM_ROOT_KEY") {
-                strongroom_crypto::root_key::decode(text.trim())
-                    .context("STRONGROOM_ROOT_KEY is not a root key (32 bytes, base64)")?
-            } else {
-                let path = match &args.root_key_file {
-                    Some(path) => path.clone(),
-                    None if args.store.is_sqlite()? => args.store.data_dir.join("root.key"),
-                    None => bail!(
-                        "give the current root key (STRONGROOM_ROOT_KEY or --root-key-file)"
-                    ),
-                };
-                strongroom_crypto::root_key::load_file(&path)
-                    .with_context(|| format!("reading the root key file {}", path.display()))?
-            };
-            UnsealMaterial::RootKey(key)
-        }
-    })
 }

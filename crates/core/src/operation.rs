@@ -126,6 +126,7 @@ pub enum Op {
     KeysScheduledRetire,
     SysUnseal,
     KeysMoveRoot,
+    KeysRotateRoot,
 }
 
 /// One operation's description.
@@ -155,7 +156,7 @@ const fn internal(action: &'static str) -> Description {
 
 impl Op {
     /// Every operation, for tables and tests.
-    pub const ALL: [Op; 85] = {
+    pub const ALL: [Op; 86] = {
         use Op::*;
         [
             NamespaceCreate,
@@ -243,6 +244,7 @@ impl Op {
             KeysScheduledRetire,
             SysUnseal,
             KeysMoveRoot,
+            KeysRotateRoot,
         ]
     };
 
@@ -336,6 +338,7 @@ impl Op {
             KeysScheduledRetire => internal("keys.retire_scheduled"),
             SysUnseal => internal("sys.unseal"),
             KeysMoveRoot => internal("keys.move_root"),
+            KeysRotateRoot => internal("keys.rotate_root"),
         }
     }
 

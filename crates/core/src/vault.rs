@@ -132,7 +132,7 @@ impl Vault {
         };
         let anchor_key = derive("audit-anchor")?;
         let row_key = derive("row-auth")?;
-        let audit_name_key = derive("audit-name")?;
+        let audit_name_key = crate::audit::epochs::name_key(&*storage, &root)?;
         let audit = AuditWriter::start(
             storage.clone(),
             derive("audit-chain")?,

@@ -142,6 +142,28 @@ pub fn share_id(share: &[u8]) -> u8 {
 
 /// The root key from at least the threshold of distinct shares.
 pub fn open_root(blob: &[u8], shares: &[Zeroizing<Vec<u8>>]) -> Result<Key<Root>, CryptoError> {
+    let (unseal_key, threshold, count) = unseal_key(blob, shares)?;
+    unseal_key.unwrap(&ad(threshold, count), &blob[HEADER_LEN..])
+}
+
+/// The blob with `new_root` sealed under the same unseal key (a root-key rotation keeps every
+/// holder's share); the shares must open `blob` first.
+pub fn reseal_root(
+    blob: &[u8],
+    shares: &[Zeroizing<Vec<u8>>],
+    new_root: &Key<Root>,
+) -> Result<Vec<u8>, CryptoError> {
+    let (unseal_key, threshold, count) = unseal_key(blob, shares)?;
+    let _old: Key<Root> = unseal_key.unwrap(&ad(threshold, count), &blob[HEADER_LEN..])?;
+    let mut out = blob[..HEADER_LEN].to_vec();
+    out.extend_from_slice(&unseal_key.wrap(0, &ad(threshold, count), new_root)?);
+    Ok(out)
+}
+
+fn unseal_key(
+    blob: &[u8],
+    shares: &[Zeroizing<Vec<u8>>],
+) -> Result<(Key<Root>, u8, u8), CryptoError> {
     let (threshold, count) = params_of(blob)?;
     if shares.len() < usize::from(threshold) {
         return Err(CryptoError::Integrity);
@@ -153,7 +175,7 @@ pub fn open_root(blob: &[u8], shares: &[Zeroizing<Vec<u8>>]) -> Result<Key<Root>
     }
     let unseal_key = Zeroizing::new(combined?);
     let unseal_key: Key<Root> = Key::from_bytes(&unseal_key).map_err(|_| CryptoError::Integrity)?;
-    unseal_key.unwrap(&ad(threshold, count), &blob[HEADER_LEN..])
+    Ok((unseal_key, threshold, count))
 }
 
 #[cfg(test)]
@@ -194,6 +216,18 @@ mod tests {
         let mut edited = split.blob.clone();
         edited[1] = 2;
         assert!(open_root(&edited, &parsed(&split, &[0, 1, 2])).is_err());
+    }
+
+    #[test]
+    fn a_resealed_blob_opens_to_the_new_root_with_the_same_shares() {
+        let root = Key::<Root>::generate().unwrap();
+        let split = split_root(&root, 2, 3).unwrap();
+        let next = Key::<Root>::generate().unwrap();
+        let blob = reseal_root(&split.blob, &parsed(&split, &[0, 2]), &next).unwrap();
+        let opened = open_root(&blob, &parsed(&split, &[1, 2])).unwrap();
+        assert_eq!(opened.expose_bytes(), next.expose_bytes());
+        let other = split_root(&root, 2, 3).unwrap();
+        assert!(reseal_root(&split.blob, &parsed(&other, &[0, 1]), &next).is_err());
     }
 
     #[test]

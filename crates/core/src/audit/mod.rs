@@ -10,6 +10,7 @@
 //! their keyed hash.
 
 pub(crate) mod anchor;
+pub(crate) mod epochs;
 pub(crate) mod writer;
 
 use serde::Serialize;
@@ -175,6 +176,7 @@ impl Vault {
 
     pub(crate) fn verify_chain(&self) -> CoreResult<VerifyReport> {
         let key = self.derived_index_key("audit-chain")?;
+        let epochs = epochs::load(self.storage().as_ref(), self.keyring().root())?;
         let mut report = VerifyReport {
             valid: true,
             entries_checked: 0,
@@ -199,7 +201,14 @@ impl Vault {
                         "entry {expected} is missing (next entry is {})",
                         row.seq
                     ))
-                } else if row.hash != chain_hash(&key, &prev, row.seq, &row.entry) {
+                } else if row.hash
+                    != chain_hash(
+                        epochs::key_for(&epochs, &key, row.seq),
+                        &prev,
+                        row.seq,
+                        &row.entry,
+                    )
+                {
                     Some(format!(
                         "entry {} was altered, or an entry before it was removed",
                         row.seq

@@ -28,6 +28,8 @@ use crate::{CoreError, CoreResult, Vault};
 
 mod upgrade;
 
+pub(crate) use upgrade::visit_rows;
+
 const FORMAT: u8 = 1;
 const MAC_LEN: usize = 32;
 /// `meta` key recording that every row of the kinds above is authenticated.

@@ -94,45 +94,56 @@ impl Vault {
     fn upgrade_rows(&self, storage: &dyn Storage) -> CoreResult<Upgraded> {
         let key = self.row_key();
         let mut done = Upgraded::default();
-        let mut after: Option<String> = None;
-        loop {
-            let page = storage.list_tokens(after.as_deref(), 500)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.clone());
-            for row in &page {
-                if let Some(sealed) = done.consider(key, &RowId::token(row), &row.policy) {
-                    storage.set_token_policy(&row.id, &sealed)?;
-                }
-            }
-        }
-        for namespace in storage.list_namespaces()? {
-            let ns = namespace.name.as_str();
-            for (name, config) in storage.list_providers(ns)? {
-                if let Some(sealed) = done.consider(key, &RowId::provider(ns, &name), &config) {
-                    if let Some((_, secret)) = storage.get_provider(ns, &name)? {
-                        storage.put_provider(ns, &name, &sealed, &secret)?;
-                    }
-                }
-            }
-            for (name, settings) in storage.list_collections(ns)? {
-                let id = RowId::collection(ns, &name);
-                if let Some(sealed) = done.consider(key, &id, &settings) {
-                    storage.put_collection(ns, &name, &sealed, self.now_ms())?;
-                }
-            }
-            if let Some(policy) = storage.get_file_policy(ns)? {
-                if let Some(sealed) = done.consider(key, &RowId::file_policy(ns), &policy) {
-                    storage.set_file_policy(ns, Some(&sealed))?;
-                }
-            }
-            let meta = crate::guard::suspension_meta_key(ns);
-            if let Some(policy) = storage.get_meta(&meta)? {
-                let id = RowId::suspension_policy(ns);
-                if let Some(sealed) = done.consider(key, &id, &policy) {
-                    storage.put_meta(&meta, &sealed)?;
-                }
-            }
-        }
+        let now = self.now_ms();
+        visit_rows(storage, now, |id, stored| done.consider(key, id, stored))?;
         Ok(done)
     }
+}
+
+/// Calls `rewrite` with every authenticated row of the kinds above (tokens, providers,
+/// collections, file policies, suspension policies) and stores what it returns in place of
+/// the row. Credential pointers are visited separately (they are one per credential).
+pub(crate) fn visit_rows(
+    storage: &dyn Storage,
+    now: i64,
+    mut rewrite: impl FnMut(&RowId<'_>, &[u8]) -> Option<Vec<u8>>,
+) -> CoreResult<()> {
+    let mut after: Option<String> = None;
+    loop {
+        let page = storage.list_tokens(after.as_deref(), 500)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        for row in &page {
+            if let Some(sealed) = rewrite(&RowId::token(row), &row.policy) {
+                storage.set_token_policy(&row.id, &sealed)?;
+            }
+        }
+    }
+    for namespace in storage.list_namespaces()? {
+        let ns = namespace.name.as_str();
+        for (name, config) in storage.list_providers(ns)? {
+            if let Some(sealed) = rewrite(&RowId::provider(ns, &name), &config) {
+                if let Some((_, secret)) = storage.get_provider(ns, &name)? {
+                    storage.put_provider(ns, &name, &sealed, &secret)?;
+                }
+            }
+        }
+        for (name, settings) in storage.list_collections(ns)? {
+            if let Some(sealed) = rewrite(&RowId::collection(ns, &name), &settings) {
+                storage.put_collection(ns, &name, &sealed, now)?;
+            }
+        }
+        if let Some(policy) = storage.get_file_policy(ns)? {
+            if let Some(sealed) = rewrite(&RowId::file_policy(ns), &policy) {
+                storage.set_file_policy(ns, Some(&sealed))?;
+            }
+        }
+        let meta = crate::guard::suspension_meta_key(ns);
+        if let Some(policy) = storage.get_meta(&meta)? {
+            if let Some(sealed) = rewrite(&RowId::suspension_policy(ns), &policy) {
+                storage.put_meta(&meta, &sealed)?;
+            }
+        }
+    }
+    Ok(())
 }

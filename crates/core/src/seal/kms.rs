@@ -116,6 +116,22 @@ impl Kms {
             field: "kms_key_id",
             rule: "is needed to wrap a root key under KMS".into(),
         })?;
+        self.wrap_under(key_id, root)
+    }
+
+    /// Wraps `root` under the configured KMS key, else the one that wrapped `stored`.
+    pub fn wrap_like(&self, stored: &[u8], root: &Key<Root>) -> CoreResult<Vec<u8>> {
+        match &self.key_id {
+            Some(key_id) => self.wrap_under(key_id.clone(), root),
+            None => {
+                let stored: Stored = serde_json::from_slice(stored)
+                    .map_err(|_| CoreError::Integrity("the KMS-wrapped root key"))?;
+                self.wrap_under(stored.key_id, root)
+            }
+        }
+    }
+
+    fn wrap_under(&self, key_id: String, root: &Key<Root>) -> CoreResult<Vec<u8>> {
         let body = Zeroizing::new(
             json!({
                 "KeyId": key_id,

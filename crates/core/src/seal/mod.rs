@@ -16,6 +16,7 @@
 
 pub mod kms;
 pub mod move_root;
+pub mod rotate_root;
 mod shares;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -224,6 +225,7 @@ impl Node {
         if !self.is_sealed() {
             return Err(CoreError::NotSealed);
         }
+        rotate_root::refuse_while_rotating(&**self.store())?;
         let root = self.open_root(material)?;
         let opened = Vault::open(
             self.store().clone(),
