@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import hashlib
 import os
+import ssl
 from pathlib import Path
 from typing import IO, Any, Iterator, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
@@ -24,12 +25,23 @@ Source = Union[str, "os.PathLike[str]", IO[bytes]]
 CHUNK = 1024 * 1024
 
 
+def _trust(ca_file: Optional[str]) -> Union[ssl.SSLContext, bool]:
+    """Certificates to trust for https: the system's, or only the CA in ``ca_file`` (else
+    ``STRONGROOM_CA_FILE``), as the CLI's ``--ca-file``."""
+    path = ca_file or os.environ.get("STRONGROOM_CA_FILE")
+    if not path:
+        return True
+    return ssl.create_default_context(cafile=path)
+
+
 class Strongroom:
     """A Strongroom client.
 
     ``addr``, ``token`` and ``namespace`` default to ``STRONGROOM_ADDR``, ``STRONGROOM_TOKEN``
     and ``STRONGROOM_NAMESPACE``. Data calls act in the client's namespace (see
-    ``in_namespace``). Idempotent calls are retried on 429 / 503 and lost connections, with
+    ``in_namespace``). Over https, ``ca_file`` (else ``STRONGROOM_CA_FILE``) names the only CA
+    to trust (a private CA); without it the system's CAs are trusted.
+    Idempotent calls are retried on 429 / 503 and lost connections, with
     exponential back-off that honours ``Retry-After``; other calls are never sent twice.
     """
 
@@ -44,10 +56,11 @@ class Strongroom:
         backoff: float = 0.2,
         max_backoff: float = 10.0,
         http: Optional[httpx.Client] = None,
+        ca_file: Optional[str] = None,
     ) -> None:
         self._settings = Settings.resolve(addr, token, namespace, timeout, retries, backoff, max_backoff)
         self._own_http = http is None
-        self._http = http or httpx.Client(timeout=timeout)
+        self._http = http or httpx.Client(timeout=timeout, verify=_trust(ca_file))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(addr={self._settings.addr!r}, namespace={self._settings.namespace!r})"
