@@ -45,8 +45,8 @@ struct Cli {
 enum Command {
     /// Run the server (creates the data directory, root key and admin token on first start).
     Serve(Box<serve::ServeArgs>),
-    /// Initialise a new store with its root key split into Shamir unseal shares (printed
-    /// once); `serve` then starts sealed until enough share holders unseal it.
+    /// Initialise a new store, choosing where its root key is kept: a key file (default), a
+    /// passphrase, AWS KMS, or Shamir unseal shares (printed once).
     Init(init_cmd::InitArgs),
     /// Create and list namespaces (one per app or tenant).
     #[command(subcommand)]

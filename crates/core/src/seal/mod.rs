@@ -14,6 +14,7 @@
 //! unsealed. A database writer can set the mark (refusing service, which it can do anyway) but
 //! cannot unseal anything: that needs the key material.
 
+mod init;
 pub mod kms;
 pub mod move_root;
 pub mod rotate_root;
@@ -35,6 +36,7 @@ use crate::operation::Op;
 use crate::vault::At;
 use crate::{CoreError, CoreResult, Opened, Principal, Vault, VaultSettings};
 
+pub use init::InitWith;
 pub use shares::{ShamirStatus, SHAMIR_META};
 
 const SEAL_META: &str = "sealed";

@@ -1,9 +1,7 @@
 //! Unsealing with Shamir shares: the root key is sealed under an unseal key split into shares
-//! at initialisation ([`Node::init_with_shares`], the shares shown once); a sealed node collects
+//! at initialisation ([`Node::init`], the shares shown once); a sealed node collects
 //! submitted shares in memory — with a nonce naming the attempt, and a reset — until the
 //! threshold is met, then opens the root key and unseals. Shares are never stored.
-
-use std::sync::Arc;
 
 use serde::Serialize;
 use strongroom_crypto::shamir;
@@ -11,8 +9,7 @@ use strongroom_storage::Storage;
 use zeroize::Zeroizing;
 
 use super::{KeySource, Node, UnsealMaterial};
-use crate::clock::Clock;
-use crate::{CoreError, CoreResult, Opened, VaultSettings};
+use crate::{CoreError, CoreResult, Opened};
 
 /// Where the split root key is kept (in the shared database, for every node).
 pub const SHAMIR_META: &str = "root_key_shamir";
@@ -42,40 +39,6 @@ fn not_a_share() -> CoreError {
 }
 
 impl Node {
-    /// Initialises a brand-new store with its root key split into `shares` shares, any
-    /// `threshold` of which unseal it. Returns the shares (to be shown once) and what the first
-    /// open returns (the bootstrap operator token). A store that has a root key is refused.
-    pub fn init_with_shares(
-        storage: Arc<dyn Storage>,
-        clock: Arc<dyn Clock>,
-        settings: VaultSettings,
-        threshold: u8,
-        shares: u8,
-    ) -> CoreResult<(Vec<Zeroizing<String>>, Opened)> {
-        crate::blocking::check();
-        if super::store_has_root_key(&*storage)?
-            || super::meta_present(&*storage, SHAMIR_META)?
-            || super::meta_present(&*storage, super::PASSPHRASE_META)?
-            || super::meta_present(&*storage, super::kms::KMS_META)?
-        {
-            return Err(CoreError::Conflict(
-                "this store is already initialised: it has a root key".into(),
-            ));
-        }
-        let root =
-            strongroom_crypto::Key::generate().map_err(|e| CoreError::Internal(e.to_string()))?;
-        let split =
-            shamir::split_root(&root, threshold, shares).map_err(|_| CoreError::Invalid {
-                field: "shares",
-                rule: "need 2 ≤ threshold ≤ shares ≤ 16".into(),
-            })?;
-        // The split key is stored before the first open, so data never exists under a root key
-        // that nobody can rebuild.
-        storage.put_meta(SHAMIR_META, &split.blob)?;
-        let opened = crate::Vault::open(storage, root, clock, settings)?;
-        Ok((split.shares, opened))
-    }
-
     pub(super) fn shamir_status(&self) -> CoreResult<Option<ShamirStatus>> {
         let Some(blob) = super::stored_meta(&**self.store(), SHAMIR_META)? else {
             return Ok(None);
