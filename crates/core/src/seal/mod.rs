@@ -223,6 +223,25 @@ impl Node {
     /// Opens the vault with `material`. Returns what opening returns (a bootstrap token on a
     /// brand-new store). Unsealing clears the cluster's seal mark.
     pub fn unseal(&self, material: UnsealMaterial) -> CoreResult<Opened> {
+        let used = match &material {
+            UnsealMaterial::RootKey(_) => match self.source {
+                KeySource::Env => KeySource::Env,
+                _ => KeySource::File,
+            },
+            UnsealMaterial::Passphrase(_) => KeySource::Passphrase,
+            UnsealMaterial::Kms => KeySource::Kms,
+            UnsealMaterial::Shares(_) => KeySource::Shamir,
+        };
+        self.unseal_with(material, used)
+    }
+
+    /// [`Node::unseal`], audited as unsealed by `used` (the material brought, which may differ
+    /// from the node's configured source: a root key given to a passphrase store).
+    pub(super) fn unseal_with(
+        &self,
+        material: UnsealMaterial,
+        used: KeySource,
+    ) -> CoreResult<Opened> {
         let _one_at_a_time = self.unsealing.lock();
         if !self.is_sealed() {
             return Err(CoreError::NotSealed);
@@ -241,7 +260,7 @@ impl Node {
         let jobs = self.jobs.as_ref().map(|(jobs, settings)| {
             JobRunner::start(opened.vault.clone(), jobs.clone(), settings.clone())
         });
-        opened.vault.record_unseal(self.source);
+        opened.vault.record_unseal(used);
         *self.running.write() = Some(Running {
             vault: opened.vault.clone(),
             jobs,

@@ -92,7 +92,8 @@ impl Node {
             progress.take().map(|p| p.shares).unwrap_or_default()
         };
         let root = shamir::open_root(&blob, &ready).map_err(|_| CoreError::WrongRootKey)?;
-        self.unseal(UnsealMaterial::RootKey(root)).map(Some)
+        self.unseal_with(UnsealMaterial::RootKey(root), KeySource::Shamir)
+            .map(Some)
     }
 
     /// Forgets the shares submitted so far.
