@@ -608,7 +608,10 @@ fn shares_unseal_a_store_whose_root_key_nobody_holds(db: Db) {
     let audit = server
         .request("GET", "/v1/sys/audit?limit=1000", Some(&admin), None)
         .body;
-    assert!(audit.contains("unseal-shares"), "the unseal names the shares");
+    assert!(
+        audit.contains("unseal-shares"),
+        "the unseal names the shares"
+    );
     let logs = server.logs();
     let dump = db.dump(&data);
     for share in &shares {
