@@ -9,6 +9,7 @@
 pub mod associated_data;
 pub mod envelope;
 mod error;
+pub mod fernet;
 pub mod keyed_hash;
 pub mod keys;
 pub mod passphrase;
