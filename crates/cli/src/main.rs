@@ -6,6 +6,7 @@ mod commands;
 mod config_file;
 mod current_root;
 mod files_cmd;
+mod import_cmd;
 mod init_cmd;
 mod key_material;
 mod kms_flags;
@@ -48,6 +49,9 @@ enum Command {
     /// Initialise a new store, choosing where its root key is kept: a key file (default), a
     /// passphrase, AWS KMS, or Shamir unseal shares (printed once).
     Init(init_cmd::InitArgs),
+    /// Import an app's existing secrets (a SQLite query or JSON Lines; plaintext, base64 or
+    /// Fernet columns) as credentials, skipping those that exist.
+    Import(Box<import_cmd::ImportArgs>),
     /// Create and list namespaces (one per app or tenant).
     #[command(subcommand)]
     Namespace(commands::NamespaceCommand),
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Init(args) => init_cmd::run(args),
+        Command::Import(args) => import_cmd::run(&cli.conn, *args),
         Command::Namespace(c) => commands::namespace(&cli.conn, c),
         Command::Token(c) => commands::token(&cli.conn, c),
         Command::Credential(c) => commands::credential(&cli.conn, c),

@@ -1,0 +1,350 @@
+//! `strongroom import`: moves an app's existing secrets into Strongroom — rows from a SQLite
+//! file (a query the operator gives) or a JSON Lines file, one credential per row, decoded
+//! per column (plaintext, base64, JSON, Fernet with one or several keys in MultiFernet order,
+//! or Fernet with a key derived by PBKDF2-HMAC-SHA256 from a password and salt).
+//!
+//! Each row is written through the server's API like any other write (authorized, audited),
+//! with check-and-set `0` so an existing credential is skipped (`--overwrite` replaces it):
+//! running the import again after a kill finishes it. A row that cannot be read is reported by
+//! its source row id and the reason, never with its value. The summary counts
+//! `{read, imported, skipped_existing, failed}`; `--dry-run` decodes every row and checks what
+//! exists without writing anything.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use clap::{Args, ValueEnum};
+use serde_json::{json, Map, Value};
+use strongroom_crypto::fernet::{self, FernetKey, Freshness};
+use zeroize::Zeroizing;
+
+use crate::client::{segment, Client, Connection};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Decode {
+    /// The column holds the value as it is.
+    Plain,
+    /// Standard or URL-safe base64 of the value.
+    Base64,
+    /// A Fernet token (`--fernet-key-env`, or `--fernet-password-env` with `--fernet-salt`).
+    Fernet,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// Where rows come from: sqlite:PATH (with --query) or jsonl:PATH (one JSON object per line).
+    #[arg(long)]
+    from: String,
+    /// For sqlite: the query whose rows are imported (its column names are the ones below).
+    #[arg(long)]
+    query: Option<String>,
+    /// The namespace the credentials go to.
+    #[arg(long)]
+    namespace: String,
+    /// The column holding the app's user id.
+    #[arg(long)]
+    user_column: String,
+    /// The credential name for every row…
+    #[arg(
+        long,
+        conflicts_with = "name_column",
+        required_unless_present = "name_column"
+    )]
+    name: Option<String>,
+    /// …or the column holding it.
+    #[arg(long)]
+    name_column: Option<String>,
+    /// The column holding the secret.
+    #[arg(long)]
+    value_column: String,
+    /// How the secret column is encoded.
+    #[arg(long, value_enum, default_value = "plain")]
+    decode: Decode,
+    /// An environment variable holding a Fernet key; repeat for MultiFernet (tried in order).
+    #[arg(long)]
+    fernet_key_env: Vec<String>,
+    /// An environment variable holding the password the Fernet key is derived from (PBKDF2).
+    #[arg(long, requires = "fernet_salt")]
+    fernet_password_env: Option<String>,
+    /// The PBKDF2 salt (as text).
+    #[arg(long)]
+    fernet_salt: Option<String>,
+    /// The PBKDF2 iteration count.
+    #[arg(long, default_value_t = 480_000)]
+    fernet_iterations: u32,
+    /// Refuse Fernet tokens older than this many seconds (as `Fernet.decrypt(ttl=…)`).
+    #[arg(long)]
+    fernet_ttl_secs: Option<u64>,
+    /// The column that names a row in the report (default: its position, from 1).
+    #[arg(long)]
+    id_column: Option<String>,
+    /// Decode every row and check what exists; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Replace credentials that exist (default: skip them).
+    #[arg(long)]
+    overwrite: bool,
+}
+
+#[derive(Default, serde::Serialize)]
+struct Summary {
+    read: u64,
+    imported: u64,
+    skipped_existing: u64,
+    failed: u64,
+    failures: Vec<Value>,
+}
+
+/// A row failed: why, in words that never hold its value.
+struct Refused(String);
+
+pub fn run(conn: &Connection, args: ImportArgs) -> Result<ExitCode> {
+    let keys = fernet_keys(&args)?;
+    let client = Client::new(conn)?;
+    let mut summary = Summary::default();
+    match args.from.split_once(':') {
+        Some(("sqlite", path)) => {
+            let query = args
+                .query
+                .as_deref()
+                .context("--from sqlite:PATH needs --query")?;
+            let db = rusqlite::Connection::open_with_flags(
+                PathBuf::from(path),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .with_context(|| format!("opening {path}"))?;
+            let mut stmt = db.prepare(query).context("preparing --query")?;
+            let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+            let mut rows = stmt.query([]).context("running --query")?;
+            let mut position = 0;
+            while let Some(row) = rows.next().context("reading a row")? {
+                position += 1;
+                let mut map = Map::new();
+                for (i, name) in names.iter().enumerate() {
+                    map.insert(name.clone(), sqlite_cell(row.get_ref(i)?));
+                }
+                process(&client, &args, &keys, &mut summary, position, Ok(map));
+            }
+        }
+        Some(("jsonl", path)) => {
+            use std::io::BufRead;
+            let file = std::fs::File::open(path).with_context(|| format!("opening {path}"))?;
+            for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+                let line = Zeroizing::new(line.context("reading a line")?);
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let row = match serde_json::from_str::<Value>(&line) {
+                    Ok(Value::Object(map)) => Ok(map),
+                    _ => Err(Refused("the line is not a JSON object".into())),
+                };
+                process(&client, &args, &keys, &mut summary, i as u64 + 1, row);
+            }
+        }
+        _ => bail!("--from must be sqlite:PATH or jsonl:PATH"),
+    }
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(if summary.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Imports one row (or records why it cannot be read) into the summary.
+fn process(
+    client: &Client,
+    args: &ImportArgs,
+    keys: &[FernetKey],
+    summary: &mut Summary,
+    position: u64,
+    row: Result<Map<String, Value>, Refused>,
+) {
+    summary.read += 1;
+    let id = match (&args.id_column, &row) {
+        (Some(c), Ok(row)) => row.get(c).map(cell_text).unwrap_or_default(),
+        _ => position.to_string(),
+    };
+    match row.and_then(|row| import_row(client, args, keys, &row)) {
+        Ok(Outcome::Imported) => summary.imported += 1,
+        Ok(Outcome::Exists) => summary.skipped_existing += 1,
+        Err(Refused(reason)) => {
+            summary.failed += 1;
+            if summary.failures.len() < 1000 {
+                summary.failures.push(json!({"row": id, "reason": reason}));
+            }
+        }
+    }
+}
+
+fn fernet_keys(args: &ImportArgs) -> Result<Vec<FernetKey>> {
+    if !matches!(args.decode, Decode::Fernet) {
+        return Ok(Vec::new());
+    }
+    let secret_env = |name: &str| -> Result<Zeroizing<String>> {
+        std::env::var(name)
+            .map(Zeroizing::new)
+            .with_context(|| format!("the environment variable {name} is not set"))
+    };
+    let mut keys = Vec::new();
+    for name in &args.fernet_key_env {
+        keys.push(
+            FernetKey::from_text(&secret_env(name)?)
+                .with_context(|| format!("{name} does not hold a Fernet key"))?,
+        );
+    }
+    if let Some(name) = &args.fernet_password_env {
+        let salt = args.fernet_salt.as_deref().unwrap_or_default();
+        keys.push(FernetKey::from_password(
+            secret_env(name)?.as_bytes(),
+            salt.as_bytes(),
+            args.fernet_iterations,
+        )?);
+    }
+    if keys.is_empty() {
+        bail!(
+            "--decode fernet needs --fernet-key-env, or --fernet-password-env with --fernet-salt"
+        );
+    }
+    Ok(keys)
+}
+
+fn sqlite_cell(value: rusqlite::types::ValueRef<'_>) -> Value {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => json!(i),
+        ValueRef::Real(f) => json!(f),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Value::String(String::from_utf8_lossy(t).into()),
+    }
+}
+
+fn cell_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+enum Outcome {
+    Imported,
+    Exists,
+}
+
+fn column<'a>(row: &'a Map<String, Value>, name: &str) -> Result<&'a Value, Refused> {
+    match row.get(name) {
+        Some(Value::Null) | None => Err(Refused(format!("column {name} is empty or missing"))),
+        Some(v) => Ok(v),
+    }
+}
+
+fn import_row(
+    client: &Client,
+    args: &ImportArgs,
+    keys: &[FernetKey],
+    row: &Map<String, Value>,
+) -> Result<Outcome, Refused> {
+    let user = cell_text(column(row, &args.user_column)?);
+    let name = match (&args.name, &args.name_column) {
+        (Some(name), _) => name.clone(),
+        (None, Some(c)) => cell_text(column(row, c)?),
+        (None, None) => return Err(Refused("no credential name".into())),
+    };
+    let plain = decoded(args, keys, column(row, &args.value_column)?)?;
+    let data = credential_data(&plain)?;
+    let path = format!(
+        "/v1/ns/{}/users/{}/credentials/{}",
+        segment(&args.namespace),
+        segment(&user),
+        segment(&name)
+    );
+    if args.dry_run {
+        return match client.call("GET", &path, None) {
+            Ok(_) => Ok(Outcome::Exists),
+            Err(e) if e.to_string().starts_with("not_found:") => Ok(Outcome::Imported),
+            Err(e) => Err(Refused(server_reason(&e))),
+        };
+    }
+    let mut body = json!({ "data": data });
+    if !args.overwrite {
+        body["options"] = json!({"cas": 0});
+    }
+    match client.call("PUT", &path, Some(&body)) {
+        Ok(_) => Ok(Outcome::Imported),
+        Err(e) if e.to_string().starts_with("version_conflict:") && !args.overwrite => {
+            Ok(Outcome::Exists)
+        }
+        Err(e) => Err(Refused(server_reason(&e))),
+    }
+}
+
+/// The server's refusal, by its stable code (its message names fields, never values).
+fn server_reason(e: &anyhow::Error) -> String {
+    format!("the server refused it: {e}")
+}
+
+fn decoded(
+    args: &ImportArgs,
+    keys: &[FernetKey],
+    cell: &Value,
+) -> Result<Zeroizing<Vec<u8>>, Refused> {
+    let text = Zeroizing::new(cell_text(cell));
+    match args.decode {
+        Decode::Plain => Ok(Zeroizing::new(text.as_bytes().to_vec())),
+        Decode::Base64 => {
+            let t = text.trim();
+            base64::engine::general_purpose::STANDARD
+                .decode(t)
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(t))
+                .map(Zeroizing::new)
+                .map_err(|_| Refused(format!("column {} is not base64", args.value_column)))
+        }
+        Decode::Fernet => {
+            let freshness = Freshness {
+                now_secs: (strongroom_core::Clock::now_ms(&strongroom_core::SystemClock) / 1000)
+                    .max(0) as u64,
+                ttl_secs: args.fernet_ttl_secs,
+            };
+            fernet::decrypt(keys, &text, freshness)
+                .map(|(plain, _)| plain)
+                .map_err(|e| Refused(format!("column {}: {e}", args.value_column)))
+        }
+    }
+}
+
+/// A JSON object with `access_token` becomes an OAuth token set; any other JSON object a
+/// secret with its fields; anything else a secret `{"value": text}`.
+fn credential_data(plain: &[u8]) -> Result<Value, Refused> {
+    let text = std::str::from_utf8(plain)
+        .map_err(|_| Refused("the decoded value is not UTF-8 text".into()))?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(fields)) if fields.get("access_token").is_some_and(Value::is_string) => {
+            let mut data = json!({"type": "oauth2"});
+            for key in [
+                "access_token",
+                "refresh_token",
+                "scope",
+                "token_type",
+                "provider",
+            ] {
+                if let Some(Value::String(v)) = fields.get(key) {
+                    data[key] = json!(v);
+                }
+            }
+            match fields.get("expires_at") {
+                Some(Value::String(at)) => data["expires_at"] = json!(at),
+                Some(Value::Number(n)) => {
+                    let secs = n.as_f64().unwrap_or_default() as i64;
+                    data["expires_at"] = json!(strongroom_core::clock::rfc3339(secs * 1000));
+                }
+                _ => {}
+            }
+            Ok(data)
+        }
+        Ok(Value::Object(fields)) => Ok(json!({"type": "secret", "data": fields})),
+        _ => Ok(json!({"type": "secret", "data": {"value": text}})),
+    }
+}

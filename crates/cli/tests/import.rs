@@ -1,0 +1,253 @@
+//! `strongroom import` through the binary into SQLite and PostgreSQL stores, from fixtures made
+//! by Python's `cryptography` (Fernet, MultiFernet with an old key, a key derived with
+//! PBKDF2HMAC as the Slack service's design does) in a SQLite source table, and from JSON
+//! Lines: every value read back, bad rows reported by id and reason without their values,
+//! `--dry-run` writing nothing, a second run skipping what exists.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use support::{app_token, Db, Server};
+
+on_both_databases!(an_apps_fernet_table_moves_in_with_counts);
+
+const FIXTURES: &str = r#"
+import base64, json, sqlite3, sys
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+path, k1, k2, k3 = sys.argv[1:5]
+f1, f2, stranger = Fernet(k1), Fernet(k2), Fernet(k3)
+kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=b"team-salt", iterations=1000)
+slack = Fernet(base64.urlsafe_b64encode(kdf.derive(b"slack-password-1")))
+db = sqlite3.connect(path)
+db.execute("CREATE TABLE tokens (id INTEGER PRIMARY KEY, user_id TEXT, token TEXT)")
+rows = [
+    (1, "u1", f1.encrypt(b"xoxb-import-marker-1").decode()),
+    (2, "u2", f2.encrypt(json.dumps({"access_token": "at-import-2", "refresh_token": "rt-import-2",
+                                     "expires_at": 1900000000}).encode()).decode()),
+    (3, "u3", "not-a-fernet-token"),
+    (4, "u4", stranger.encrypt(b"under-a-key-we-lack").decode()),
+]
+db.executemany("INSERT INTO tokens VALUES (?, ?, ?)", rows)
+db.execute("CREATE TABLE slack (team_id TEXT, bot_token TEXT)")
+db.execute("INSERT INTO slack VALUES (?, ?)", ("T1", slack.encrypt(b"xoxb-derived-marker").decode()))
+db.commit()
+"#;
+
+const K1: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
+const K2: &str = "jtCkP1aC5vV8n2a6qE0b9m3z4yK7uQ1wX2sD5fG8hJk=";
+const K3: &str = "Zm9vYmFyYmF6cXV1eGZvb2JhcmJhenF1dXhmb29iYXI=";
+
+/// A Python with `cryptography`: the moto virtualenv scripts/test makes, else python3.
+fn python() -> String {
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+    let venv = cache.join("strongroom/moto-venv/bin/python");
+    for candidate in [venv.to_str().unwrap(), "python3"] {
+        let ok = Command::new(candidate)
+            .args(["-c", "import cryptography"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return candidate.to_string();
+        }
+    }
+    panic!("no Python with `cryptography`: run scripts/test (its moto virtualenv has it)");
+}
+
+fn import(
+    server: &Server,
+    token: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, Value, String) {
+    let out = Command::new(support::BIN)
+        .arg("import")
+        .args(args)
+        .env("STRONGROOM_ADDR", &server.base)
+        .env("STRONGROOM_TOKEN", token)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let (code, out, err) = support::outcome(out);
+    let summary = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+    (code, summary, out + &err)
+}
+
+fn counts(summary: &Value) -> [u64; 4] {
+    ["read", "imported", "skipped_existing", "failed"].map(|k| summary[k].as_u64().unwrap())
+}
+
+fn credential(server: &Server, token: &str, user: &str, name: &str) -> support::Reply {
+    server.request(
+        "GET",
+        &format!("/v1/ns/app/users/{user}/credentials/{name}"),
+        Some(token),
+        None,
+    )
+}
+
+fn an_apps_fernet_table_moves_in_with_counts(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("app.db");
+    let made = Command::new(python())
+        .args(["-c", FIXTURES, source.to_str().unwrap(), K1, K2, K3])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let server = db.start(&dir.path().join("d"), &[]);
+    let token = app_token(&server, "app", &["read", "write"]);
+    let from = format!("sqlite:{}", source.display());
+    let tokens = [
+        "--from",
+        from.as_str(),
+        "--query",
+        "SELECT id, user_id, token FROM tokens ORDER BY id",
+        "--namespace",
+        "app",
+        "--user-column",
+        "user_id",
+        "--name",
+        "slack",
+        "--value-column",
+        "token",
+        "--id-column",
+        "id",
+        "--decode",
+        "fernet",
+        "--fernet-key-env",
+        "NEW_KEY",
+        "--fernet-key-env",
+        "OLD_KEY",
+    ];
+    let keys = [("NEW_KEY", K1), ("OLD_KEY", K2)];
+
+    // A dry run decodes everything and writes nothing.
+    let mut dry = tokens.to_vec();
+    dry.push("--dry-run");
+    let (code, summary, _) = import(&server, &token, &dry, &keys);
+    assert_eq!(counts(&summary), [4, 2, 0, 2], "{summary}");
+    assert_ne!(code, 0, "failed rows make a non-zero exit");
+    assert_eq!(credential(&server, &token, "u1", "slack").status, 404);
+
+    let (_, summary, printed) = import(&server, &token, &tokens, &keys);
+    assert_eq!(counts(&summary), [4, 2, 0, 2], "{summary}");
+    let failures = summary["failures"].as_array().unwrap();
+    assert_eq!(failures[0]["row"], "3");
+    assert!(failures[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not a Fernet token"));
+    assert_eq!(failures[1]["row"], "4");
+    assert!(failures[1]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("any of the given keys"));
+    for value in [
+        "not-a-fernet-token",
+        "under-a-key-we-lack",
+        "xoxb-import-marker-1",
+    ] {
+        assert!(!printed.contains(value), "a value reached the report");
+    }
+    let r = credential(&server, &token, "u1", "slack");
+    assert!(r.body.contains("xoxb-import-marker-1"), "{}", r.body);
+    let r = credential(&server, &token, "u2", "slack");
+    assert_eq!(r.json()["data"]["type"], "oauth2", "{}", r.body);
+    assert!(r.body.contains("at-import-2") && r.body.contains("rt-import-2"));
+
+    // Again: what exists is skipped.
+    let (_, summary, _) = import(&server, &token, &tokens, &keys);
+    assert_eq!(counts(&summary), [4, 0, 2, 2], "{summary}");
+
+    // A key derived from a password and salt (PBKDF2-HMAC-SHA256).
+    let slack = [
+        "--from",
+        from.as_str(),
+        "--query",
+        "SELECT team_id, bot_token FROM slack",
+        "--namespace",
+        "app",
+        "--user-column",
+        "team_id",
+        "--name",
+        "slack-bot",
+        "--value-column",
+        "bot_token",
+        "--decode",
+        "fernet",
+        "--fernet-password-env",
+        "SLACK_PASSWORD",
+        "--fernet-salt",
+        "team-salt",
+        "--fernet-iterations",
+        "1000",
+    ];
+    let (code, summary, _) = import(
+        &server,
+        &token,
+        &slack,
+        &[("SLACK_PASSWORD", "slack-password-1")],
+    );
+    assert_eq!((code, counts(&summary)), (0, [1, 1, 0, 0]), "{summary}");
+    assert!(credential(&server, &token, "T1", "slack-bot")
+        .body
+        .contains("xoxb-derived-marker"));
+
+    // JSON Lines, plaintext, the name from a column; a line that is not an object is reported.
+    let lines = dir.path().join("reddit.jsonl");
+    write(
+        &lines,
+        "{\"user\":\"r1\",\"svc\":\"reddit\",\"tok\":\"{\\\"access_token\\\":\\\"at-r1\\\"}\"}\n[1]\n",
+    );
+    let from = format!("jsonl:{}", lines.display());
+    let (_, summary, _) = import(
+        &server,
+        &token,
+        &[
+            "--from",
+            &from,
+            "--namespace",
+            "app",
+            "--user-column",
+            "user",
+            "--name-column",
+            "svc",
+            "--value-column",
+            "tok",
+        ],
+        &[],
+    );
+    assert_eq!(counts(&summary), [2, 1, 0, 1], "{summary}");
+    assert!(credential(&server, &token, "r1", "reddit")
+        .body
+        .contains("at-r1"));
+
+    let logs = server.logs();
+    for marker in [
+        "xoxb-import-marker-1",
+        "xoxb-derived-marker",
+        "slack-password-1",
+    ] {
+        assert!(!logs.contains(marker), "{marker} reached the server log");
+    }
+    if db.is_postgres() {
+        assert!(!support::holds(
+            &db.dump(&dir.path().join("d")),
+            "xoxb-import-marker-1"
+        ));
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
