@@ -230,14 +230,7 @@ impl CredentialStore for PgStore {
         after: Option<&ItemKey>,
         limit: usize,
     ) -> StorageResult<Vec<(ItemKey, u64)>> {
-        let (ns, user, name) = match after {
-            Some(k) => (
-                k.namespace.as_str(),
-                k.user_hash.as_slice(),
-                k.name.as_str(),
-            ),
-            None => ("", &[][..], ""),
-        };
+        let (ns, user, name) = ItemKey::cursor(after);
         self.read(|c| {
             Ok(c.query(
                 "SELECT namespace, user_hash, name, current_version FROM credentials \
@@ -276,14 +269,7 @@ impl CredentialStore for PgStore {
         after: Option<&ItemKey>,
         limit: usize,
     ) -> StorageResult<Vec<CredentialPointer>> {
-        let (ns, user, name) = match after {
-            Some(k) => (
-                k.namespace.as_str(),
-                k.user_hash.as_slice(),
-                k.name.as_str(),
-            ),
-            None => ("", &[][..], ""),
-        };
+        let (ns, user, name) = ItemKey::cursor(after);
         self.read(|c| {
             Ok(c.query(
                 "SELECT namespace, user_hash, name, current_version, pointer_mac FROM credentials \
@@ -327,14 +313,7 @@ impl CredentialStore for PgStore {
         after: Option<&ItemKey>,
         limit: usize,
     ) -> StorageResult<Vec<(ItemKey, ItemMeta)>> {
-        let (ns, user, name) = match after {
-            Some(k) => (
-                k.namespace.as_str(),
-                k.user_hash.as_slice(),
-                k.name.as_str(),
-            ),
-            None => ("", &[][..], ""),
-        };
+        let (ns, user, name) = ItemKey::cursor(after);
         self.read(|c| {
             Ok(c.query(
                 "SELECT namespace, user_hash, name, current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac, sealed_name \

@@ -258,14 +258,7 @@ impl CredentialStore for SqliteStore {
         after: Option<&ItemKey>,
         limit: usize,
     ) -> StorageResult<Vec<(ItemKey, u64)>> {
-        let (ns, user, name) = match after {
-            Some(k) => (
-                k.namespace.as_str(),
-                k.user_hash.as_slice(),
-                k.name.as_str(),
-            ),
-            None => ("", &[][..], ""),
-        };
+        let (ns, user, name) = ItemKey::cursor(after);
         self.read(|c| {
             c.prepare_cached(
                 "SELECT namespace, user_hash, name, current_version FROM credentials \
@@ -310,14 +303,7 @@ impl CredentialStore for SqliteStore {
         after: Option<&ItemKey>,
         limit: usize,
     ) -> StorageResult<Vec<CredentialPointer>> {
-        let (ns, user, name) = match after {
-            Some(k) => (
-                k.namespace.as_str(),
-                k.user_hash.as_slice(),
-                k.name.as_str(),
-            ),
-            None => ("", &[][..], ""),
-        };
+        let (ns, user, name) = ItemKey::cursor(after);
         self.read(|c| {
             c.prepare_cached(
                 "SELECT namespace, user_hash, name, current_version, pointer_mac FROM credentials \
@@ -362,14 +348,7 @@ impl CredentialStore for SqliteStore {
         after: Option<&ItemKey>,
         limit: usize,
     ) -> StorageResult<Vec<(ItemKey, ItemMeta)>> {
-        let (ns, user, name) = match after {
-            Some(k) => (
-                k.namespace.as_str(),
-                k.user_hash.as_slice(),
-                k.name.as_str(),
-            ),
-            None => ("", &[][..], ""),
-        };
+        let (ns, user, name) = ItemKey::cursor(after);
         self.read(|c| {
             c.prepare_cached(&format!(
                 "SELECT namespace, user_hash, name, {META_COLUMNS} FROM credentials \

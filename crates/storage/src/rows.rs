@@ -54,6 +54,20 @@ pub struct ItemKey {
     pub name: String,
 }
 
+impl ItemKey {
+    /// The parts of a key-order cursor: rows after `after` (all rows when `None`).
+    pub fn cursor(after: Option<&ItemKey>) -> (&str, &[u8], &str) {
+        match after {
+            Some(k) => (
+                k.namespace.as_str(),
+                k.user_hash.as_slice(),
+                k.name.as_str(),
+            ),
+            None => ("", &[][..], ""),
+        }
+    }
+}
+
 /// A credential's version bookkeeping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemMeta {
