@@ -43,6 +43,7 @@ const KEYS: &[&str] = &[
     "s3_region",
     "s3_access_key_id",
     "s3_allow_http",
+    "erasure_ledger",
     "max_file_size",
     "upload_stale_secs",
 ];

@@ -13,6 +13,7 @@ mod kms_flags;
 mod migrate;
 mod move_root_cmd;
 mod rotate_root_cmd;
+mod s3_flags;
 mod seal_cmd;
 mod serve;
 mod store_args;

@@ -21,7 +21,9 @@ use strongroom_core::seal::{self, KeySource, Node, UnsealMaterial};
 use strongroom_core::{CoreError, Policy, Principal, SystemClock, VaultSettings};
 use strongroom_crypto::passphrase::KdfParams;
 use strongroom_crypto::{root_key, Key, Root};
-use strongroom_objects::{BlobStore, ObjectLocation, S3Settings};
+use strongroom_objects::{BlobStore, ObjectLocation};
+
+use crate::s3_flags::S3Args;
 use strongroom_postgres::{PgSettings, PgStore};
 use strongroom_server::{AppState, ServerSettings};
 use strongroom_sqlite::SqliteStore;
@@ -170,19 +172,13 @@ pub struct ServeArgs {
     /// must share this too).
     #[arg(long, env = "STRONGROOM_FILES")]
     files: Option<String>,
-    /// S3: endpoint URL for non-AWS stores (default: AWS_ENDPOINT or AWS itself).
-    #[arg(long, env = "STRONGROOM_S3_ENDPOINT")]
-    s3_endpoint: Option<String>,
-    /// S3: region (default: AWS_REGION / AWS_DEFAULT_REGION).
-    #[arg(long, env = "STRONGROOM_S3_REGION")]
-    s3_region: Option<String>,
-    /// S3: access key id (default: AWS_ACCESS_KEY_ID). The secret comes only from the
-    /// environment: STRONGROOM_S3_SECRET_ACCESS_KEY or AWS_SECRET_ACCESS_KEY.
-    #[arg(long, env = "STRONGROOM_S3_ACCESS_KEY_ID")]
-    s3_access_key_id: Option<String>,
-    /// S3: allow a plain-http endpoint (a test server on loopback).
-    #[arg(long, env = "STRONGROOM_S3_ALLOW_HTTP")]
-    s3_allow_http: bool,
+    #[command(flatten)]
+    s3: S3Args,
+    /// The erasure ledger outside the store: a folder or s3://BUCKET/PREFIX apart from the
+    /// database and its backups, where every erasure is also recorded (keyed user hash and
+    /// time), so `strongroom restore` can erase again whoever was erased after a backup.
+    #[arg(long, env = "STRONGROOM_ERASURE_LEDGER")]
+    erasure_ledger: Option<String>,
     /// Largest file accepted in bytes (a namespace's policy may set less).
     #[arg(long, env = "STRONGROOM_MAX_FILE_SIZE", default_value_t = 16 << 30)]
     max_file_size: u64,
@@ -200,19 +196,10 @@ fn open_files(args: &ServeArgs) -> Result<BlobStore> {
         Some(v) => v.parse().context("--files")?,
         None => ObjectLocation::Local(args.data_dir.join("files")),
     };
-    let s3 = S3Settings {
-        endpoint: args.s3_endpoint.clone(),
-        region: args.s3_region.clone(),
-        access_key_id: args.s3_access_key_id.clone(),
-        secret_access_key: std::env::var("STRONGROOM_S3_SECRET_ACCESS_KEY")
-            .ok()
-            .map(Zeroizing::new),
-        allow_http: args.s3_allow_http,
-    };
     if !(1024..=1 << 30).contains(&args.file_piece_bytes) {
         bail!("--file-piece-bytes must be between 1 KiB and 1 GiB");
     }
-    let store = BlobStore::open(&location, &s3).context("opening the files location")?;
+    let store = args.s3.open_location(&location, "the files location")?;
     tracing::info!(files = %location, "file storage");
     Ok(store)
 }
@@ -493,6 +480,10 @@ fn serve_store(
     let settings = VaultSettings {
         data_key_cache: args.data_key_cache,
         files: Some(open_files(&args)?),
+        erasure_ledger: match &args.erasure_ledger {
+            Some(location) => Some(args.s3.open(location, "--erasure-ledger")?),
+            None => None,
+        },
         file_piece_size: args.file_piece_bytes,
         max_file_size: args.max_file_size,
         upload_stale_ms: (args.upload_stale_secs as i64).saturating_mul(1000),

@@ -67,6 +67,19 @@ impl Job for ErasurePurgeJob {
     }
 }
 
+/// Copies erasure ledger entries to the ledger outside the store (`core::erasure_ledger`).
+pub struct ErasureLedgerJob;
+
+impl Job for ErasureLedgerJob {
+    fn name(&self) -> &'static str {
+        "erasure-ledger"
+    }
+
+    fn run_once(&self, vault: &Vault) -> CoreResult<bool> {
+        vault.ship_ledger()
+    }
+}
+
 /// Deletes events older than their namespace's retention.
 pub struct EventRetentionJob;
 
@@ -124,6 +137,7 @@ pub fn standard_jobs() -> Vec<Arc<dyn Job>> {
     vec![
         Arc::new(RewrapJob),
         Arc::new(ErasurePurgeJob),
+        Arc::new(ErasureLedgerJob),
         Arc::new(EventRetentionJob),
         Arc::new(RecordExpiryJob),
         Arc::new(OAuthRefreshJob),

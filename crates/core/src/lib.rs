@@ -33,6 +33,7 @@ pub mod audit;
 pub mod blocking;
 pub mod clock;
 pub mod credentials;
+pub mod erasure_ledger;
 mod error;
 pub mod events;
 pub mod files;

@@ -44,6 +44,22 @@ pub struct ErasureReport {
     pub provider_revocations: u64,
     /// Providers that could not be reached or refused (each is audited); the erasure went on.
     pub provider_revocation_failures: u64,
+    /// Whether the erasure reached the erasure ledger outside the store.
+    pub ledger: LedgerCopy,
+}
+
+/// Where an erasure's entry in the erasure ledger outside the store stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerCopy {
+    /// Written outside the store: a restore of an older backup will erase the user again.
+    Recorded,
+    /// Not written yet (the location did not answer in time); the `erasure-ledger` job
+    /// retries until it is.
+    Pending,
+    /// No ledger location is configured (`serve --erasure-ledger`): the entry is only in the
+    /// store itself, so a restored older backup would not know of it.
+    NotConfigured,
 }
 
 /// Where an erasure stands.
@@ -181,7 +197,11 @@ impl Vault {
                 // the provider calls happen after the shredding, so they cannot delay it.
                 let grants = self.grants_to_revoke(user, ns)?;
                 let now = self.now_ms();
-                if !self.storage().begin_erasure(ns, &user.hash, now)? {
+                let ledger_id = crate::erasure_ledger::new_id(now)?;
+                if !self
+                    .storage()
+                    .begin_erasure(ns, &user.hash, now, &ledger_id)?
+                {
                     return Err(CoreError::NotFound("user"));
                 }
                 self.keyring().forget_data_key(ns, &user.hash);
@@ -189,6 +209,11 @@ impl Vault {
                     self.revoke_grants(ns, &user.hash, grants);
                 let (items_purged, done) =
                     self.purge_user(ns, &user.hash, SYNC_PURGE_LIMIT, false)?;
+                let ledger = match self.ship_ledger_soon() {
+                    None => LedgerCopy::NotConfigured,
+                    Some(true) => LedgerCopy::Recorded,
+                    Some(false) => LedgerCopy::Pending,
+                };
                 Ok(ErasureReport {
                     user_hash: hex::encode(&user.hash),
                     erased_at: rfc3339(now),
@@ -196,6 +221,7 @@ impl Vault {
                     purge_pending: !done,
                     provider_revocations,
                     provider_revocation_failures,
+                    ledger,
                 })
             },
         )
@@ -254,6 +280,12 @@ impl Vault {
             }
         }
         Ok((purged, false))
+    }
+
+    /// Purges everything of an erased user, files included (a restore replaying erasures,
+    /// before the store serves). Returns rows purged and whether the erasure is finished.
+    pub(crate) fn purge_user_fully(&self, ns: &str, user_hash: &[u8]) -> CoreResult<(u64, bool)> {
+        self.purge_user(ns, user_hash, u64::MAX, true)
     }
 
     /// Background work: continues the oldest unfinished erasure. `Ok(true)` when it did work.

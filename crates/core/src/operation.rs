@@ -119,6 +119,8 @@ pub enum Op {
     CredentialRevokeOnErase,
     KeysRewrapBatch,
     UserPurge,
+    UserEraseReplay,
+    ErasureLedgerShip,
     EventExpire,
     RecordExpire,
     FileSweep,
@@ -156,7 +158,7 @@ const fn internal(action: &'static str) -> Description {
 
 impl Op {
     /// Every operation, for tables and tests.
-    pub const ALL: [Op; 86] = {
+    pub const ALL: [Op; 88] = {
         use Op::*;
         [
             NamespaceCreate,
@@ -237,6 +239,8 @@ impl Op {
             CredentialRevokeOnErase,
             KeysRewrapBatch,
             UserPurge,
+            UserEraseReplay,
+            ErasureLedgerShip,
             EventExpire,
             RecordExpire,
             FileSweep,
@@ -331,6 +335,8 @@ impl Op {
             CredentialRevokeOnErase => internal("credential.revoke_on_erase"),
             KeysRewrapBatch => internal("keys.rewrap_batch"),
             UserPurge => internal("user.purge"),
+            UserEraseReplay => internal("user.erase_replay"),
+            ErasureLedgerShip => internal("erasure.ledger_ship"),
             EventExpire => internal("event.expire"),
             RecordExpire => internal("record.expire"),
             FileSweep => internal("file.sweep"),

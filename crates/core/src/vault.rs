@@ -32,6 +32,8 @@ pub struct VaultSettings {
     pub default_max_versions: u32,
     /// Where file contents go (`None`: file operations answer "not configured").
     pub files: Option<BlobStore>,
+    /// The erasure ledger outside the store (`crate::erasure_ledger`), if configured.
+    pub erasure_ledger: Option<BlobStore>,
     /// Stored bytes per object piece of new files.
     pub file_piece_size: u64,
     /// Largest file accepted, whatever a namespace's policy says.
@@ -54,6 +56,7 @@ impl Default for VaultSettings {
             token_cache_ttl_ms: 2_000,
             default_max_versions: 10,
             files: None,
+            erasure_ledger: None,
             file_piece_size: strongroom_objects::DEFAULT_PIECE_SIZE,
             max_file_size: 16 << 30,
             upload_stale_ms: 24 * 3600 * 1000,
@@ -161,6 +164,7 @@ impl Vault {
             }),
         };
         vault.open_audit_log(&anchor_key)?;
+        vault.store_id()?;
         if first_open {
             vault.mark_rows_authenticated()?;
             vault

@@ -18,6 +18,8 @@ use tokio::sync::mpsc;
 
 use crate::{ObjectLocation, S3Settings};
 
+mod named;
+
 /// Stored bytes per piece unless configured otherwise (a multiple of typical segment sizes).
 pub const DEFAULT_PIECE_SIZE: u64 = 8 * 1024 * 1024;
 /// Largest ranged read: one GET (one `read` on a local file) per block.

@@ -1,30 +1,93 @@
 //! Erasing users on PostgreSQL: the user row (with its wrapped data key) goes first, in the
 //! same transaction that records the pending erasure; rows are then purged in bounded batches.
 
-use strongroom_storage::{ErasureRow, ErasureStore, StorageResult};
+use strongroom_storage::{ErasureRow, ErasureStore, LedgerRow, StorageResult};
 
-use crate::connection::{BadColumn, Columns, PgStore};
+use crate::connection::{BadColumn, Columns, PgStore, Tx};
 
 impl ErasureStore for PgStore {
-    fn begin_erasure(&self, namespace: &str, user_hash: &[u8], now: i64) -> StorageResult<bool> {
+    fn begin_erasure(
+        &self,
+        namespace: &str,
+        user_hash: &[u8],
+        now: i64,
+        ledger_id: &str,
+    ) -> StorageResult<bool> {
         self.write(|tx| {
-            if tx.execute(
-                "DELETE FROM users WHERE namespace = $1 AND user_hash = $2",
-                &[&namespace, &user_hash],
-            )? == 0
-            {
+            if !shred(tx, namespace, user_hash, now)? {
                 return Ok(false);
             }
             tx.execute(
-                "DELETE FROM credential_status WHERE namespace = $1 AND user_hash = $2",
-                &[&namespace, &user_hash],
-            )?;
-            tx.execute(
-                "INSERT INTO erasures (namespace, user_hash, started_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (namespace, user_hash) DO UPDATE SET started_at = excluded.started_at",
-                &[&namespace, &user_hash, &now],
+                "INSERT INTO erasure_ledger (id, namespace, user_hash, erased_at, shipped) \
+                 VALUES ($1, $2, $3, $4, FALSE)",
+                &[&ledger_id, &namespace, &user_hash, &now],
             )?;
             Ok(true)
+        })
+    }
+
+    fn replay_erasure(&self, entry: &LedgerRow) -> StorageResult<bool> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO erasure_ledger (id, namespace, user_hash, erased_at, shipped) \
+                 VALUES ($1, $2, $3, $4, TRUE) ON CONFLICT (id) DO NOTHING",
+                &[
+                    &entry.id,
+                    &entry.namespace,
+                    &entry.user_hash,
+                    &entry.erased_at,
+                ],
+            )?;
+            shred(tx, &entry.namespace, &entry.user_hash, entry.erased_at)
+        })
+    }
+
+    fn unshipped_ledger(&self, limit: usize) -> StorageResult<Vec<LedgerRow>> {
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT id, namespace, user_hash, erased_at FROM erasure_ledger \
+                 WHERE NOT shipped ORDER BY id LIMIT $1",
+                &[&(limit as i64)],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(LedgerRow {
+                    id: r.col(0)?,
+                    namespace: r.col(1)?,
+                    user_hash: r.col(2)?,
+                    erased_at: r.col(3)?,
+                })
+            })
+            .collect::<Result<_, BadColumn>>()?)
+        })
+    }
+
+    fn mark_ledger_shipped(&self, ids: &[String]) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE erasure_ledger SET shipped = TRUE WHERE id = ANY($1)",
+                &[&ids],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn ledger_contains(&self, id: &str) -> StorageResult<bool> {
+        self.read(|c| {
+            Ok(
+                c.query_opt("SELECT 1 FROM erasure_ledger WHERE id = $1", &[&id])?
+                    .is_some(),
+            )
+        })
+    }
+
+    fn ledger_head(&self) -> StorageResult<(u64, Option<String>)> {
+        self.read(|c| {
+            let row = c.query_opt("SELECT COUNT(*), MAX(id) FROM erasure_ledger", &[])?;
+            Ok(match row {
+                Some(r) => (r.count(0)?, r.col(1)?),
+                None => (0, None),
+            })
         })
     }
 
@@ -120,4 +183,26 @@ impl ErasureStore for PgStore {
                 .collect::<Result<_, BadColumn>>()?)
         })
     }
+}
+
+/// Deletes the user's row (the wrapped data key) and refresh statuses and records a pending
+/// erasure; false if there was no such user.
+fn shred(tx: &mut Tx<'_>, namespace: &str, user_hash: &[u8], now: i64) -> StorageResult<bool> {
+    if tx.execute(
+        "DELETE FROM users WHERE namespace = $1 AND user_hash = $2",
+        &[&namespace, &user_hash],
+    )? == 0
+    {
+        return Ok(false);
+    }
+    tx.execute(
+        "DELETE FROM credential_status WHERE namespace = $1 AND user_hash = $2",
+        &[&namespace, &user_hash],
+    )?;
+    tx.execute(
+        "INSERT INTO erasures (namespace, user_hash, started_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (namespace, user_hash) DO UPDATE SET started_at = excluded.started_at",
+        &[&namespace, &user_hash, &now],
+    )?;
+    Ok(true)
 }

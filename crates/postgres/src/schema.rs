@@ -229,4 +229,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (namespace, name)
     );
     "#,
+    // 13: the erasure ledger — every erasure (keyed user hash and time only), kept so backups
+    // restored later can erase again; `shipped` once copied to the ledger outside the store.
+    r#"
+    CREATE TABLE erasure_ledger (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        namespace TEXT COLLATE "C" NOT NULL,
+        user_hash BYTEA NOT NULL,
+        erased_at BIGINT NOT NULL,
+        shipped BOOLEAN NOT NULL DEFAULT FALSE
+    );
+    CREATE INDEX erasure_ledger_unshipped ON erasure_ledger (shipped, id);
+    "#,
 ];

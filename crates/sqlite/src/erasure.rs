@@ -2,30 +2,80 @@
 //! transaction that records the pending erasure; rows are then purged in bounded batches.
 
 use rusqlite::{params, OptionalExtension};
-use strongroom_storage::{ErasureRow, ErasureStore, StorageResult};
+use strongroom_storage::{ErasureRow, ErasureStore, LedgerRow, StorageResult};
 
 use crate::connection::{map_err, SqliteStore};
 
 impl ErasureStore for SqliteStore {
-    fn begin_erasure(&self, namespace: &str, user_hash: &[u8], now: i64) -> StorageResult<bool> {
+    fn begin_erasure(
+        &self,
+        namespace: &str,
+        user_hash: &[u8],
+        now: i64,
+        ledger_id: &str,
+    ) -> StorageResult<bool> {
         self.write(|tx| {
-            let gone = tx
-                .execute("DELETE FROM users WHERE namespace = ?1 AND user_hash = ?2", params![namespace, user_hash])
-                .map_err(map_err)?;
-            if gone == 0 {
+            if !shred(tx, namespace, user_hash, now)? {
                 return Ok(false);
             }
             tx.execute(
-                "DELETE FROM credential_status WHERE namespace = ?1 AND user_hash = ?2",
-                params![namespace, user_hash],
-            )
-            .map_err(map_err)?;
-            tx.execute(
-                "INSERT OR REPLACE INTO erasures (namespace, user_hash, started_at) VALUES (?1, ?2, ?3)",
-                params![namespace, user_hash, now],
+                "INSERT INTO erasure_ledger (id, namespace, user_hash, erased_at, shipped) VALUES (?1, ?2, ?3, ?4, 0)",
+                params![ledger_id, namespace, user_hash, now],
             )
             .map_err(map_err)?;
             Ok(true)
+        })
+    }
+
+    fn replay_erasure(&self, entry: &LedgerRow) -> StorageResult<bool> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO erasure_ledger (id, namespace, user_hash, erased_at, shipped) VALUES (?1, ?2, ?3, ?4, 1)",
+                params![entry.id, entry.namespace, entry.user_hash, entry.erased_at],
+            )
+            .map_err(map_err)?;
+            shred(tx, &entry.namespace, &entry.user_hash, entry.erased_at)
+        })
+    }
+
+    fn unshipped_ledger(&self, limit: usize) -> StorageResult<Vec<LedgerRow>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT id, namespace, user_hash, erased_at FROM erasure_ledger WHERE shipped = 0 ORDER BY id LIMIT ?1",
+            )?
+            .query_map([limit as i64], |r| {
+                Ok(LedgerRow { id: r.get(0)?, namespace: r.get(1)?, user_hash: r.get(2)?, erased_at: r.get(3)? })
+            })?
+            .collect()
+        })
+    }
+
+    fn mark_ledger_shipped(&self, ids: &[String]) -> StorageResult<()> {
+        self.write(|tx| {
+            let mut mark = tx
+                .prepare_cached("UPDATE erasure_ledger SET shipped = 1 WHERE id = ?1")
+                .map_err(map_err)?;
+            for id in ids {
+                mark.execute([id]).map_err(map_err)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn ledger_contains(&self, id: &str) -> StorageResult<bool> {
+        self.read(|c| {
+            c.prepare_cached("SELECT 1 FROM erasure_ledger WHERE id = ?1")?
+                .query_row([id], |_| Ok(()))
+                .optional()
+                .map(|found| found.is_some())
+        })
+    }
+
+    fn ledger_head(&self) -> StorageResult<(u64, Option<String>)> {
+        self.read(|c| {
+            c.query_row("SELECT COUNT(*), MAX(id) FROM erasure_ledger", [], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+            })
         })
     }
 
@@ -129,4 +179,34 @@ impl ErasureStore for SqliteStore {
                 .collect()
         })
     }
+}
+
+/// Deletes the user's row (the wrapped data key) and refresh statuses and records a pending
+/// erasure; false if there was no such user.
+fn shred(
+    tx: &rusqlite::Transaction<'_>,
+    namespace: &str,
+    user_hash: &[u8],
+    now: i64,
+) -> StorageResult<bool> {
+    let gone = tx
+        .execute(
+            "DELETE FROM users WHERE namespace = ?1 AND user_hash = ?2",
+            params![namespace, user_hash],
+        )
+        .map_err(map_err)?;
+    if gone == 0 {
+        return Ok(false);
+    }
+    tx.execute(
+        "DELETE FROM credential_status WHERE namespace = ?1 AND user_hash = ?2",
+        params![namespace, user_hash],
+    )
+    .map_err(map_err)?;
+    tx.execute(
+        "INSERT OR REPLACE INTO erasures (namespace, user_hash, started_at) VALUES (?1, ?2, ?3)",
+        params![namespace, user_hash, now],
+    )
+    .map_err(map_err)?;
+    Ok(true)
 }

@@ -213,6 +213,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (namespace, name)
     ) WITHOUT ROWID;
     "#,
+    // 13: the erasure ledger — every erasure (keyed user hash and time only), kept so backups
+    // restored later can erase again; `shipped` once copied to the ledger outside the store.
+    r#"
+    CREATE TABLE erasure_ledger (
+        id TEXT PRIMARY KEY,
+        namespace TEXT NOT NULL,
+        user_hash BLOB NOT NULL,
+        erased_at INTEGER NOT NULL,
+        shipped INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE INDEX erasure_ledger_unshipped ON erasure_ledger (shipped, id);
+    "#,
 ];
 
 /// Migrations of the audit file, which lives beside the data file.

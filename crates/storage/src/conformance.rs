@@ -25,7 +25,7 @@ macro_rules! conformance_tests {
             credential_pointer_is_stored_with_each_version,
             credential_check_and_set, credential_unconditional_writes_append, credential_aborted_seal_writes_nothing,
             credential_max_versions_keep_setting, credential_max_versions_prunes_oldest,
-            credentials_vanish_with_their_user, erasure_lifecycle, events_query_newest_first,
+            credentials_vanish_with_their_user, erasure_lifecycle, erasure_ledger_records_ships_and_replays, events_query_newest_first,
             events_retention, events_are_purged_with_their_user, collections_roundtrip,
             records_versions_and_expiry, records_index_and_unique, records_vanish_with_their_user, providers_roundtrip,
             credential_statuses,
@@ -555,7 +555,9 @@ pub fn credentials_vanish_with_their_user(s: &dyn Storage) {
     ns_with_users(s, "app");
     put(s, &key("app", 1, "c"), 1);
     put(s, &key("app", 2, "c"), 1);
-    assert!(s.begin_erasure("app", &[1; 32], 10).unwrap());
+    assert!(s
+        .begin_erasure("app", &[1; 32], 10, "ledger-mance-1")
+        .unwrap());
     // The user's key is gone: its rows are no longer returned, even before they are purged.
     assert!(s
         .get_credential_version(&key("app", 1, "c"), None)
@@ -573,6 +575,60 @@ pub fn credentials_vanish_with_their_user(s: &dyn Storage) {
     );
 }
 
+/// The erasure ledger: written with the erasure, shipped once, and replayed idempotently
+/// (an entry is applied once, whether or not its user is still there).
+pub fn erasure_ledger_records_ships_and_replays(s: &dyn Storage) {
+    ns_with_users(s, "app");
+    assert_eq!(s.ledger_head().unwrap(), (0, None));
+    assert!(!s.begin_erasure("app", &[9; 32], 5, "0005-x").unwrap());
+    assert_eq!(s.ledger_head().unwrap(), (0, None), "no user, no entry");
+    assert!(s.begin_erasure("app", &[1; 32], 7, "0007-a").unwrap());
+    let unshipped = s.unshipped_ledger(10).unwrap();
+    assert_eq!(
+        unshipped,
+        vec![LedgerRow {
+            id: "0007-a".into(),
+            namespace: "app".into(),
+            user_hash: vec![1; 32],
+            erased_at: 7,
+        }]
+    );
+    s.mark_ledger_shipped(&["0007-a".into()]).unwrap();
+    assert!(s.unshipped_ledger(10).unwrap().is_empty());
+    assert!(s.ledger_contains("0007-a").unwrap());
+    assert!(!s.ledger_contains("0008-b").unwrap());
+
+    let replayed = LedgerRow {
+        id: "0008-b".into(),
+        namespace: "app".into(),
+        user_hash: vec![2; 32],
+        erased_at: 8,
+    };
+    assert!(s.replay_erasure(&replayed).unwrap(), "the user row goes");
+    assert!(s.get_user("app", &[2; 32]).unwrap().is_none());
+    assert!(s.erasure_pending("app", &[2; 32]).unwrap());
+    assert!(
+        !s.replay_erasure(&replayed).unwrap(),
+        "a second replay finds nothing"
+    );
+    assert!(
+        s.unshipped_ledger(10).unwrap().is_empty(),
+        "a replayed entry came from the outside ledger"
+    );
+    assert_eq!(s.ledger_head().unwrap(), (2, Some("0008-b".into())));
+    let absent = LedgerRow {
+        id: "0009-c".into(),
+        namespace: "app".into(),
+        user_hash: vec![7; 32],
+        erased_at: 9,
+    };
+    assert!(!s.replay_erasure(&absent).unwrap());
+    assert!(
+        s.ledger_contains("0009-c").unwrap(),
+        "recorded even without a user, so it is not replayed again"
+    );
+}
+
 pub fn erasure_lifecycle(s: &dyn Storage) {
     ns_with_users(s, "app");
     for name in ["a", "b", "c"] {
@@ -587,17 +643,21 @@ pub fn erasure_lifecycle(s: &dyn Storage) {
         "6 versions and 3 metadata rows"
     );
     assert!(
-        !s.begin_erasure("app", &[9; 32], 10).unwrap(),
+        !s.begin_erasure("app", &[9; 32], 10, "ledger-mance-2")
+            .unwrap(),
         "no such user"
     );
-    assert!(s.begin_erasure("app", &[1; 32], 10).unwrap());
+    assert!(s
+        .begin_erasure("app", &[1; 32], 10, "ledger-mance-3")
+        .unwrap());
     assert!(
         s.get_user("app", &[1; 32]).unwrap().is_none(),
         "the wrapped data key is gone at once"
     );
     assert!(s.erasure_pending("app", &[1; 32]).unwrap());
     assert!(
-        !s.begin_erasure("app", &[1; 32], 11).unwrap(),
+        !s.begin_erasure("app", &[1; 32], 11, "ledger-mance-4")
+            .unwrap(),
         "already erased"
     );
     let pending = s.pending_erasures(10).unwrap();
@@ -739,7 +799,9 @@ pub fn events_are_purged_with_their_user(s: &dyn Storage) {
     .unwrap();
     put(s, &key("app", 1, "c"), 1);
     assert_eq!(s.count_user_items("app", &[1; 32]).unwrap(), 4);
-    assert!(s.begin_erasure("app", &[1; 32], 1).unwrap());
+    assert!(s
+        .begin_erasure("app", &[1; 32], 1, "ledger-mance-5")
+        .unwrap());
     assert!(
         s.query_events(&events_query(1)).unwrap().is_empty(),
         "unreadable once the user row is gone"
@@ -970,7 +1032,9 @@ pub fn records_vanish_with_their_user(s: &dyn Storage) {
     s.put_record(&rwrite(2, "me", None, None, vec![]), &seal)
         .unwrap();
     assert_eq!(s.count_user_items("app", &[1; 32]).unwrap(), 1);
-    assert!(s.begin_erasure("app", &[1; 32], 1).unwrap());
+    assert!(s
+        .begin_erasure("app", &[1; 32], 1, "ledger-mance-6")
+        .unwrap());
     assert!(s.get_record(&rkey(1, "me"), 120).unwrap().is_none());
     assert!(s
         .lookup_records("app", "profiles", "email", &[7; 32], 120, 10)

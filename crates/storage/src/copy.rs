@@ -172,6 +172,17 @@ pub const TABLES: &[TableSpec] = &[
         key_columns: 2,
     },
     TableSpec {
+        name: "erasure_ledger",
+        columns: &[
+            ("id", Text),
+            ("namespace", Text),
+            ("user_hash", Bytes),
+            ("erased_at", Int),
+            ("shipped", Bool),
+        ],
+        key_columns: 1,
+    },
+    TableSpec {
         name: "providers",
         columns: &[
             ("namespace", Text),

@@ -365,9 +365,29 @@ pub trait EventStore {
 /// of the user becomes unreadable at once), then the user's rows are purged in batches. A
 /// pending-erasure row records the work so an interrupted purge is finished later.
 pub trait ErasureStore {
-    /// In one transaction: deletes the user's row (with its wrapped data key) and records a
-    /// pending erasure. Returns false if the user does not exist.
-    fn begin_erasure(&self, namespace: &str, user_hash: &[u8], now: i64) -> StorageResult<bool>;
+    /// In one transaction: deletes the user's row (with its wrapped data key), records a
+    /// pending erasure and adds it to the erasure ledger as `ledger_id` (not yet shipped).
+    /// Returns false (and records nothing) if the user does not exist.
+    fn begin_erasure(
+        &self,
+        namespace: &str,
+        user_hash: &[u8],
+        now: i64,
+        ledger_id: &str,
+    ) -> StorageResult<bool>;
+    /// Applies an erasure from the ledger kept outside this store (after a restore): in one
+    /// transaction, records the ledger entry (as shipped: it came from there) unless it is
+    /// already here, and — if the user's row exists — deletes it and records a pending erasure,
+    /// as [`ErasureStore::begin_erasure`]. Returns whether a user row was deleted.
+    fn replay_erasure(&self, entry: &LedgerRow) -> StorageResult<bool>;
+    /// Ledger entries not yet copied to the ledger outside the store, oldest first.
+    fn unshipped_ledger(&self, limit: usize) -> StorageResult<Vec<LedgerRow>>;
+    /// Marks ledger entries as copied outside the store.
+    fn mark_ledger_shipped(&self, ids: &[String]) -> StorageResult<()>;
+    /// Whether the ledger holds the entry `id`.
+    fn ledger_contains(&self, id: &str) -> StorageResult<bool>;
+    /// How many entries the ledger holds and the greatest id among them.
+    fn ledger_head(&self) -> StorageResult<(u64, Option<String>)>;
     /// Whether an erasure of this user is recorded and not finished.
     fn erasure_pending(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<bool>;
     /// Deletes up to `limit` of the user's stored rows (records, events, versions, metadata);

@@ -186,6 +186,16 @@ pub struct ErasureRow {
     pub started_at: i64,
 }
 
+/// One erasure as the erasure ledger keeps it: an id unique across nodes (it sorts by time),
+/// the namespace, the keyed hash of the user, and when — nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    pub id: String,
+    pub namespace: String,
+    pub user_hash: Vec<u8>,
+    pub erased_at: i64,
+}
+
 /// One stored event: the type only as a keyed hash, everything else sealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRow {

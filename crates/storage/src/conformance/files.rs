@@ -211,7 +211,9 @@ pub fn files_vanish_with_their_user(s: &dyn Storage) {
     assert_eq!(s.begin_file(&file("f2", 1, 0, 1), &OPEN).unwrap(), None);
     upload(s, "f3", 2, 5, 1);
     assert_eq!(s.count_user_items("app", &[1; 32]).unwrap(), 2);
-    assert!(s.begin_erasure("app", &[1; 32], 5).unwrap());
+    assert!(s
+        .begin_erasure("app", &[1; 32], 5, "ledger-files-1")
+        .unwrap());
     assert!(
         s.get_file("app", "f1").unwrap().is_none(),
         "unreadable at once"
