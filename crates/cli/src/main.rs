@@ -1,6 +1,8 @@
 //! The `strongroom` binary: `serve` runs the server; every other command is a client of a
 //! running server's HTTP API (address and token from flags or the environment).
 
+mod backup_cmd;
+mod backup_io;
 mod client;
 mod commands;
 mod config_file;
@@ -12,6 +14,7 @@ mod key_material;
 mod kms_flags;
 mod migrate;
 mod move_root_cmd;
+mod restore_cmd;
 mod rotate_root_cmd;
 mod s3_flags;
 mod seal_cmd;
@@ -81,6 +84,12 @@ enum Command {
     /// Query and verify the audit log.
     #[command(subcommand)]
     Audit(commands::AuditCommand),
+    /// Back up a SQLite store while it serves (encrypted snapshot + file objects + manifest),
+    /// or check a backup with `backup verify`.
+    Backup(Box<backup_cmd::BackupArgs>),
+    /// Restore a backup into an empty data directory, replaying the erasures made since; or
+    /// replay erasures on a database restored by its own tools (`--replay-erasures`).
+    Restore(Box<restore_cmd::RestoreArgs>),
     /// Copy a whole store between backends (e.g. SQLite → PostgreSQL), verified by checksums.
     Migrate(migrate::MigrateArgs),
     /// Print a new random root key (base64) for STRONGROOM_ROOT_KEY.
@@ -114,6 +123,8 @@ fn main() -> ExitCode {
         Command::Keys(c) => commands::keys(&cli.conn, c),
         Command::Audit(c) => commands::audit(&cli.conn, c),
         Command::Migrate(args) => migrate::run(args),
+        Command::Backup(args) => backup_cmd::run(*args),
+        Command::Restore(args) => restore_cmd::run(*args),
         Command::Keygen => commands::keygen(),
         Command::Seal => seal_cmd::seal(&cli.conn),
         Command::Unseal(args) => seal_cmd::unseal(&cli.conn, args),

@@ -35,6 +35,16 @@ impl StoreArgs {
         ))
     }
 
+    /// The SQLite data file, or `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Result<Option<PathBuf>> {
+        Ok(
+            match Database::parse(self.database.as_deref(), &self.data_dir)? {
+                Database::Sqlite(path) => Some(path),
+                Database::Postgres(_) => None,
+            },
+        )
+    }
+
     pub fn open(&self) -> Result<Arc<dyn Storage>> {
         prepare_data_dir(&self.data_dir)?;
         Ok(

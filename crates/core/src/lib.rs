@@ -30,6 +30,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod backup;
 pub mod blocking;
 pub mod clock;
 pub mod credentials;

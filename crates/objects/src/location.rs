@@ -65,6 +65,25 @@ impl FromStr for ObjectLocation {
     }
 }
 
+impl ObjectLocation {
+    /// The location `sub` (a relative path of plain segments) inside this one.
+    pub fn join(&self, sub: &str) -> Self {
+        let sub = sub.trim_matches('/');
+        match self {
+            Self::Local(dir) => Self::Local(dir.join(sub)),
+            Self::S3 { bucket, prefix } if prefix.is_empty() => Self::S3 {
+                bucket: bucket.clone(),
+                prefix: sub.to_string(),
+            },
+            Self::S3 { bucket, prefix } => Self::S3 {
+                bucket: bucket.clone(),
+                prefix: format!("{prefix}/{sub}"),
+            },
+            Self::Memory => Self::Memory,
+        }
+    }
+}
+
 impl fmt::Display for ObjectLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -18,6 +18,7 @@ mod namespaces;
 mod oauth;
 mod records;
 mod schema;
+pub mod snapshot;
 mod tokens;
 mod transit;
 mod users;

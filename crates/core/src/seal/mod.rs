@@ -57,6 +57,90 @@ pub fn store_has_root_key(storage: &dyn Storage) -> CoreResult<bool> {
     Ok(storage.get_meta(crate::vault::ROOT_CHECK_META)?.is_some())
 }
 
+/// The root key `material` opens, reading the stored copies it needs (passphrase-sealed,
+/// KMS-wrapped, split into shares) through `meta` — a store's `meta` table, or the copies a
+/// backup's manifest carries. Not checked against a key check value (see [`check_root`]).
+pub fn open_root_from(
+    meta: &dyn Fn(&str) -> CoreResult<Option<Vec<u8>>>,
+    kms: Option<&kms::Kms>,
+    material: UnsealMaterial,
+) -> CoreResult<Key<Root>> {
+    Ok(match material {
+        UnsealMaterial::RootKey(key) => key,
+        UnsealMaterial::Passphrase(passphrase) => {
+            let blob = meta(PASSPHRASE_META)?.ok_or_else(|| CoreError::Invalid {
+                field: "passphrase",
+                rule: "this store's root key is not sealed under a passphrase; unseal with the root key".into(),
+            })?;
+            strongroom_crypto::passphrase::open_root(&blob, passphrase.as_bytes())
+                .map_err(|_| CoreError::WrongRootKey)?
+        }
+        UnsealMaterial::Kms => {
+            let kms = kms.ok_or_else(|| CoreError::Invalid {
+                field: "kms",
+                rule: "this node has no KMS configured (start it with --kms-region and AWS credentials)".into(),
+            })?;
+            let blob = meta(kms::KMS_META)?.ok_or_else(|| CoreError::Invalid {
+                field: "kms",
+                rule: "this store's root key is not wrapped by KMS".into(),
+            })?;
+            kms.unwrap(&blob)?
+        }
+        UnsealMaterial::Shares(texts) => {
+            let blob = meta(SHAMIR_META)?.ok_or_else(|| CoreError::Invalid {
+                field: "shares",
+                rule: "this store's root key is not split into shares".into(),
+            })?;
+            let mut parsed = Vec::with_capacity(texts.len());
+            for text in &texts {
+                parsed.push(
+                    strongroom_crypto::shamir::parse_share(text).ok_or(CoreError::Invalid {
+                        field: "share",
+                        rule:
+                            "must be one of this store's unseal shares: 33 bytes in standard base64"
+                                .into(),
+                    })?,
+                );
+            }
+            strongroom_crypto::shamir::open_root(&blob, &parsed)
+                .map_err(|_| CoreError::WrongRootKey)?
+        }
+    })
+}
+
+/// Checks `root` against a store's key check value (`meta['root_check']` as stored).
+pub fn check_root(root: &Key<Root>, check_value: &[u8]) -> CoreResult<()> {
+    if strongroom_crypto::root_key::verify_check(root, check_value) {
+        Ok(())
+    } else {
+        Err(CoreError::WrongRootKey)
+    }
+}
+
+/// The `meta` key of a store's root key check value.
+pub const ROOT_CHECK_META: &str = crate::vault::ROOT_CHECK_META;
+
+/// The `meta` keys that say where a store's root key is and how to check it: what a backup
+/// carries beside the data so it can be opened before anything is restored.
+pub const ROOT_META_KEYS: [&str; 4] =
+    [ROOT_CHECK_META, PASSPHRASE_META, kms::KMS_META, SHAMIR_META];
+
+/// Where the root key of a store with these stored copies comes from (`None`: the root key
+/// itself, a file or the environment).
+pub fn source_from(
+    meta: &dyn Fn(&str) -> CoreResult<Option<Vec<u8>>>,
+) -> CoreResult<Option<KeySource>> {
+    Ok(if meta(SHAMIR_META)?.is_some() {
+        Some(KeySource::Shamir)
+    } else if meta(PASSPHRASE_META)?.is_some() {
+        Some(KeySource::Passphrase)
+    } else if meta(kms::KMS_META)?.is_some() {
+        Some(KeySource::Kms)
+    } else {
+        None
+    })
+}
+
 /// What unseals a node.
 pub enum UnsealMaterial {
     /// The root key itself (file or environment source).
@@ -271,55 +355,12 @@ impl Node {
 
     /// The root key `material` opens (not yet checked against the store).
     fn open_root(&self, material: UnsealMaterial) -> CoreResult<Key<Root>> {
-        Ok(match material {
-            UnsealMaterial::RootKey(key) => key,
-            UnsealMaterial::Passphrase(passphrase) => {
-                let blob = self
-                    .store()
-                    .get_meta(PASSPHRASE_META)?
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| CoreError::Invalid {
-                        field: "passphrase",
-                        rule: "this store's root key is not sealed under a passphrase; unseal with the root key".into(),
-                    })?;
-                strongroom_crypto::passphrase::open_root(&blob, passphrase.as_bytes())
-                    .map_err(|_| CoreError::WrongRootKey)?
-            }
-            UnsealMaterial::Kms => {
-                let kms = self.kms.as_ref().ok_or_else(|| CoreError::Invalid {
-                    field: "kms",
-                    rule: "this node has no KMS configured (start it with --kms-region and AWS credentials)".into(),
-                })?;
-                let blob = self
-                    .store()
-                    .get_meta(kms::KMS_META)?
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| CoreError::Invalid {
-                        field: "kms",
-                        rule: "this store's root key is not wrapped by KMS".into(),
-                    })?;
-                kms.unwrap(&blob)?
-            }
-            UnsealMaterial::Shares(texts) => {
-                let blob = stored_meta(&**self.store(), SHAMIR_META)?.ok_or_else(|| {
-                    CoreError::Invalid {
-                        field: "shares",
-                        rule: "this store's root key is not split into shares".into(),
-                    }
-                })?;
-                let mut parsed = Vec::with_capacity(texts.len());
-                for text in &texts {
-                    parsed.push(strongroom_crypto::shamir::parse_share(text).ok_or(
-                        CoreError::Invalid {
-                            field: "share",
-                            rule: "must be one of this store's unseal shares: 33 bytes in standard base64".into(),
-                        },
-                    )?);
-                }
-                strongroom_crypto::shamir::open_root(&blob, &parsed)
-                    .map_err(|_| CoreError::WrongRootKey)?
-            }
-        })
+        let store = self.store().clone();
+        open_root_from(
+            &|key| stored_meta(&*store, key),
+            self.kms.as_ref(),
+            material,
+        )
     }
 
     /// Seals the root key under `passphrase` in the store, so that nodes unseal with the

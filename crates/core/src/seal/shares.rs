@@ -104,16 +104,7 @@ impl Node {
     /// Where a store's root key is kept when no key is given: under shares, a passphrase, or
     /// neither.
     pub fn stored_source(storage: &dyn Storage) -> CoreResult<Option<KeySource>> {
-        if super::meta_present(storage, SHAMIR_META)? {
-            return Ok(Some(KeySource::Shamir));
-        }
-        if super::meta_present(storage, super::PASSPHRASE_META)? {
-            return Ok(Some(KeySource::Passphrase));
-        }
-        if super::meta_present(storage, super::kms::KMS_META)? {
-            return Ok(Some(KeySource::Kms));
-        }
-        Ok(None)
+        super::source_from(&|key| super::stored_meta(storage, key))
     }
 }
 
