@@ -21,6 +21,9 @@ use crate::users::{page_limit, UserRef};
 use crate::vault::At;
 use crate::{names, sealed_names, CoreError, CoreResult, Page, Principal, Vault};
 
+mod batch;
+pub use batch::{BatchItem, BatchOutcome, BatchReport, MAX_BATCH};
+
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 const MAX_JSON_DEPTH: usize = 32;
 pub(crate) const MAX_VERSIONS_LIMIT: u32 = 100;
@@ -152,6 +155,33 @@ pub struct PutOptions {
     /// Versions to keep from now on (1–100).
     #[serde(default, deserialize_with = "crate::json::opt_u32")]
     pub max_versions: Option<u32>,
+}
+
+/// A credential write made ready for its transaction ([`Vault::prepare_write`]).
+pub(crate) struct PreparedWrite {
+    namespace: String,
+    user_hash: Vec<u8>,
+    /// The plain name (bound by the ciphertext's associated data).
+    name: String,
+    pub item: ItemKey,
+    key: std::sync::Arc<Key<Data>>,
+    plaintext: zeroize::Zeroizing<Vec<u8>>,
+    sealed_name: Vec<u8>,
+    pub new: NewVersion,
+    pub cas: Option<u64>,
+}
+
+impl PreparedWrite {
+    /// The ciphertext of this write as version `version`.
+    pub(crate) fn seal(&self, version: u64) -> Result<Vec<u8>, String> {
+        self.key
+            .seal(
+                1,
+                &contexts::credential(&self.namespace, &self.user_hash, &self.name, version),
+                &self.plaintext,
+            )
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// One version's bookkeeping, as returned to callers.
@@ -406,7 +436,29 @@ impl Vault {
         data: &CredentialData,
         options: PutOptions,
     ) -> CoreResult<VersionInfo> {
-        let ns = user.keys.name.as_str();
+        let write = self.prepare_write(user, user_id, name, data, options)?;
+        let seal = |version: u64| write.seal(version);
+        let pointer = |version: u64| self.credential_pointer(&write.item, version);
+        let stored = self.storage().put_credential_version(
+            &write.item,
+            write.cas,
+            &write.new,
+            &seal,
+            &pointer,
+        );
+        self.finish_write(&write, data, stored)
+    }
+
+    /// Everything a credential write needs before its transaction: input checked, the user's
+    /// key (created for a new user), the plaintext and the sealed name.
+    pub(crate) fn prepare_write(
+        &self,
+        user: &UserRef,
+        user_id: &str,
+        name: &str,
+        data: &CredentialData,
+        options: PutOptions,
+    ) -> CoreResult<PreparedWrite> {
         data.validate()?;
         if let Some(m) = options.max_versions {
             if m == 0 || m > MAX_VERSIONS_LIMIT {
@@ -428,26 +480,35 @@ impl Vault {
             default_max_versions: self.default_max_versions(),
             sealed_name: Some(sealed_name.clone()),
         };
-        let seal = |version: u64| {
-            key.seal(
-                1,
-                &contexts::credential(ns, &user.hash, name, version),
-                &plaintext,
-            )
-            .map_err(|e| e.to_string())
-        };
-        let pointer = |version: u64| self.credential_pointer(&item, version);
-        match self
-            .storage()
-            .put_credential_version(&item, options.cas, &new, &seal, &pointer)
-        {
+        Ok(PreparedWrite {
+            namespace: user.keys.name.clone(),
+            user_hash: user.hash.clone(),
+            name: name.to_string(),
+            item,
+            key,
+            plaintext,
+            sealed_name,
+            new,
+            cas: options.cas,
+        })
+    }
+
+    /// What follows a credential write's transaction: the refresh schedule of a token set,
+    /// and the answer.
+    pub(crate) fn finish_write(
+        &self,
+        write: &PreparedWrite,
+        data: &CredentialData,
+        stored: Result<ItemMeta, StorageError>,
+    ) -> CoreResult<VersionInfo> {
+        match stored {
             Ok(meta) => {
                 if let CredentialData::Oauth2(set) = data {
-                    self.schedule_refresh(&item, &sealed_name, set)?;
+                    self.schedule_refresh(&write.item, &write.sealed_name, set)?;
                 }
                 Ok(VersionInfo {
                     version: meta.current_version,
-                    created_at: rfc3339(new.created_at),
+                    created_at: rfc3339(write.new.created_at),
                     deleted_at: None,
                     destroyed: false,
                 })

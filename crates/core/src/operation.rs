@@ -68,6 +68,7 @@ pub enum Op {
     CredentialRead,
     CredentialExists,
     CredentialPut,
+    CredentialPutBatch,
     CredentialMetadata,
     CredentialDelete,
     CredentialUndelete,
@@ -119,6 +120,7 @@ pub enum Op {
     CredentialRevokeOnErase,
     KeysRewrapBatch,
     UserPurge,
+    CredentialPutBatchItem,
     UserEraseReplay,
     ErasureLedgerShip,
     EventExpire,
@@ -158,7 +160,7 @@ const fn internal(action: &'static str) -> Description {
 
 impl Op {
     /// Every operation, for tables and tests.
-    pub const ALL: [Op; 88] = {
+    pub const ALL: [Op; 90] = {
         use Op::*;
         [
             NamespaceCreate,
@@ -189,6 +191,7 @@ impl Op {
             CredentialRead,
             CredentialExists,
             CredentialPut,
+            CredentialPutBatch,
             CredentialMetadata,
             CredentialDelete,
             CredentialUndelete,
@@ -239,6 +242,7 @@ impl Op {
             CredentialRevokeOnErase,
             KeysRewrapBatch,
             UserPurge,
+            CredentialPutBatchItem,
             UserEraseReplay,
             ErasureLedgerShip,
             EventExpire,
@@ -285,6 +289,7 @@ impl Op {
             CredentialRead => api("credential.read", Access::In(Read)),
             CredentialExists => api("credential.exists", Access::In(Read)),
             CredentialPut => api("credential.put", Access::In(Write)),
+            CredentialPutBatch => api("credential.put_batch", Access::In(Write)),
             CredentialMetadata => api("credential.metadata", Access::In(Read)),
             CredentialDelete => api("credential.delete", Access::In(Delete)),
             CredentialUndelete => api("credential.undelete", Access::In(Delete)),
@@ -335,6 +340,7 @@ impl Op {
             CredentialRevokeOnErase => internal("credential.revoke_on_erase"),
             KeysRewrapBatch => internal("keys.rewrap_batch"),
             UserPurge => internal("user.purge"),
+            CredentialPutBatchItem => internal("credential.put_batch_item"),
             UserEraseReplay => internal("user.erase_replay"),
             ErasureLedgerShip => internal("erasure.ledger_ship"),
             EventExpire => internal("event.expire"),

@@ -4,8 +4,8 @@
 
 use postgres::Row;
 use strongroom_storage::{
-    CredentialPointer, CredentialStore, ItemKey, ItemMeta, NewVersion, PointerFn, SealFn,
-    StorageError, StorageResult, VersionRow,
+    BatchWrite, CredentialPointer, CredentialStore, ItemKey, ItemMeta, NewVersion, PointerFn,
+    SealFn, StorageError, StorageResult, VersionRow,
 };
 
 use crate::connection::{BadColumn, Columns, PgStore, Tx};
@@ -104,55 +104,39 @@ impl CredentialStore for PgStore {
         seal: &SealFn<'_>,
         pointer: &PointerFn<'_>,
     ) -> StorageResult<ItemMeta> {
+        self.write(|tx| put_version(tx, key, expected_current, new, seal, pointer))
+    }
+
+    fn put_credential_versions(
+        &self,
+        items: &[BatchWrite<'_>],
+    ) -> StorageResult<Vec<StorageResult<ItemMeta>>> {
         self.write(|tx| {
-            let existing = lock_meta(tx, key, new.created_at)?;
-            let current = existing.as_ref().map_or(0, |m| m.current_version);
-            if let Some(expected) = expected_current {
-                if current != expected {
-                    return Err(StorageError::Conflict(format!("expected version {expected}, found {current}")));
+            let mut results = Vec::with_capacity(items.len());
+            for item in items {
+                tx.execute_dynamic("SAVEPOINT item", &[])?;
+                let result = put_version(
+                    tx,
+                    item.key,
+                    item.expected_current,
+                    item.new,
+                    item.seal,
+                    item.pointer,
+                );
+                match result {
+                    Err(e @ (StorageError::Conflict(_) | StorageError::Aborted(_))) => {
+                        tx.execute_dynamic("ROLLBACK TO SAVEPOINT item", &[])?;
+                        tx.execute_dynamic("RELEASE SAVEPOINT item", &[])?;
+                        results.push(Err(e));
+                    }
+                    Err(other) => return Err(other),
+                    Ok(meta) => {
+                        tx.execute_dynamic("RELEASE SAVEPOINT item", &[])?;
+                        results.push(Ok(meta));
+                    }
                 }
             }
-            let version = current + 1;
-            let max_versions = new.max_versions.or(existing.as_ref().map(|m| m.max_versions)).unwrap_or(new.default_max_versions).max(1);
-            let ciphertext = seal(version).map_err(StorageError::Aborted)?;
-            let pointer = pointer(version);
-            tx.execute(
-                "INSERT INTO credential_versions (namespace, user_hash, name, version, created_at, deleted_at, destroyed, ciphertext) \
-                 VALUES ($1, $2, $3, $4, $5, NULL, FALSE, $6)",
-                &[&key.namespace, &key.user_hash, &key.name, &(version as i64), &new.created_at, &ciphertext],
-            )?;
-            let keep_from = strongroom_storage::oldest_kept(version, max_versions);
-            let mut oldest = existing.as_ref().map_or(version, |m| m.oldest_version);
-            if oldest < keep_from {
-                tx.execute(
-                    "DELETE FROM credential_versions WHERE namespace = $1 AND user_hash = $2 AND name = $3 AND version < $4",
-                    &[&key.namespace, &key.user_hash, &key.name, &(keep_from as i64)],
-                )?;
-                oldest = tx
-                    .query_opt(
-                        "SELECT MIN(version) FROM credential_versions WHERE namespace = $1 AND user_hash = $2 AND name = $3",
-                        &[&key.namespace, &key.user_hash, &key.name],
-                    )?
-                    .map(|r| r.col::<Option<i64>>(0))
-                    .transpose()?
-                    .flatten()
-                    .unwrap_or(version as i64) as u64;
-            }
-            let created_at = existing.as_ref().map_or(new.created_at, |m| m.created_at);
-            tx.execute(
-                "UPDATE credentials SET current_version = $4, oldest_version = $5, max_versions = $6, created_at = $7, updated_at = $8, pointer_mac = $9, \
-                 sealed_name = $10 WHERE namespace = $1 AND user_hash = $2 AND name = $3",
-                &[&key.namespace, &key.user_hash, &key.name, &(version as i64), &(oldest as i64), &i64::from(max_versions), &created_at, &new.created_at, &pointer, &new.sealed_name],
-            )?;
-            Ok(ItemMeta {
-                current_version: version,
-                oldest_version: oldest,
-                max_versions,
-                created_at,
-                updated_at: new.created_at,
-                pointer: Some(pointer),
-                sealed_name: new.sealed_name.clone(),
-            })
+            Ok(results)
         })
     }
 
@@ -398,4 +382,69 @@ impl CredentialStore for PgStore {
             Ok(true)
         })
     }
+}
+
+/// One credential write inside the caller's transaction (lock, check-and-set, seal, prune).
+fn put_version(
+    tx: &mut Tx<'_>,
+    key: &ItemKey,
+    expected_current: Option<u64>,
+    new: &NewVersion,
+    seal: &SealFn<'_>,
+    pointer: &PointerFn<'_>,
+) -> StorageResult<ItemMeta> {
+    let existing = lock_meta(tx, key, new.created_at)?;
+    let current = existing.as_ref().map_or(0, |m| m.current_version);
+    if let Some(expected) = expected_current {
+        if current != expected {
+            return Err(StorageError::Conflict(format!(
+                "expected version {expected}, found {current}"
+            )));
+        }
+    }
+    let version = current + 1;
+    let max_versions = new
+        .max_versions
+        .or(existing.as_ref().map(|m| m.max_versions))
+        .unwrap_or(new.default_max_versions)
+        .max(1);
+    let ciphertext = seal(version).map_err(StorageError::Aborted)?;
+    let pointer = pointer(version);
+    tx.execute(
+        "INSERT INTO credential_versions (namespace, user_hash, name, version, created_at, deleted_at, destroyed, ciphertext) \
+         VALUES ($1, $2, $3, $4, $5, NULL, FALSE, $6)",
+        &[&key.namespace, &key.user_hash, &key.name, &(version as i64), &new.created_at, &ciphertext],
+    )?;
+    let keep_from = strongroom_storage::oldest_kept(version, max_versions);
+    let mut oldest = existing.as_ref().map_or(version, |m| m.oldest_version);
+    if oldest < keep_from {
+        tx.execute(
+            "DELETE FROM credential_versions WHERE namespace = $1 AND user_hash = $2 AND name = $3 AND version < $4",
+            &[&key.namespace, &key.user_hash, &key.name, &(keep_from as i64)],
+        )?;
+        oldest = tx
+            .query_opt(
+                "SELECT MIN(version) FROM credential_versions WHERE namespace = $1 AND user_hash = $2 AND name = $3",
+                &[&key.namespace, &key.user_hash, &key.name],
+            )?
+            .map(|r| r.col::<Option<i64>>(0))
+            .transpose()?
+            .flatten()
+            .unwrap_or(version as i64) as u64;
+    }
+    let created_at = existing.as_ref().map_or(new.created_at, |m| m.created_at);
+    tx.execute(
+        "UPDATE credentials SET current_version = $4, oldest_version = $5, max_versions = $6, created_at = $7, updated_at = $8, pointer_mac = $9, \
+         sealed_name = $10 WHERE namespace = $1 AND user_hash = $2 AND name = $3",
+        &[&key.namespace, &key.user_hash, &key.name, &(version as i64), &(oldest as i64), &i64::from(max_versions), &created_at, &new.created_at, &pointer, &new.sealed_name],
+    )?;
+    Ok(ItemMeta {
+        current_version: version,
+        oldest_version: oldest,
+        max_versions,
+        created_at,
+        updated_at: new.created_at,
+        pointer: Some(pointer),
+        sealed_name: new.sealed_name.clone(),
+    })
 }

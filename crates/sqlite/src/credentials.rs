@@ -3,8 +3,8 @@
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use strongroom_storage::{
-    CredentialPointer, CredentialStore, ItemKey, ItemMeta, NewVersion, PointerFn, SealFn,
-    StorageError, StorageResult, VersionRow,
+    BatchWrite, CredentialPointer, CredentialStore, ItemKey, ItemMeta, NewVersion, PointerFn,
+    SealFn, StorageError, StorageResult, VersionRow,
 };
 
 use crate::connection::{map_err, SqliteStore};
@@ -118,62 +118,39 @@ impl CredentialStore for SqliteStore {
         seal: &SealFn<'_>,
         pointer: &PointerFn<'_>,
     ) -> StorageResult<ItemMeta> {
+        self.write(|tx| put_version(tx, key, expected_current, new, seal, pointer))
+    }
+
+    fn put_credential_versions(
+        &self,
+        items: &[BatchWrite<'_>],
+    ) -> StorageResult<Vec<StorageResult<ItemMeta>>> {
         self.write(|tx| {
-            let existing = read_meta(tx, key)?;
-            let current = existing.as_ref().map_or(0, |m| m.current_version);
-            if let Some(expected) = expected_current {
-                if current != expected {
-                    return Err(StorageError::Conflict(format!(
-                        "expected version {expected}, found {current}"
-                    )));
+            let mut results = Vec::with_capacity(items.len());
+            for item in items {
+                tx.execute_batch("SAVEPOINT item").map_err(map_err)?;
+                let result = put_version(
+                    tx,
+                    item.key,
+                    item.expected_current,
+                    item.new,
+                    item.seal,
+                    item.pointer,
+                );
+                match result {
+                    Err(e @ (StorageError::Conflict(_) | StorageError::Aborted(_))) => {
+                        tx.execute_batch("ROLLBACK TO item; RELEASE item")
+                            .map_err(map_err)?;
+                        results.push(Err(e));
+                    }
+                    Err(other) => return Err(other),
+                    Ok(meta) => {
+                        tx.execute_batch("RELEASE item").map_err(map_err)?;
+                        results.push(Ok(meta));
+                    }
                 }
             }
-            let version = current + 1;
-            let max_versions = new
-                .max_versions
-                .or(existing.as_ref().map(|m| m.max_versions))
-                .unwrap_or(new.default_max_versions)
-                .max(1);
-            let ciphertext = seal(version).map_err(StorageError::Aborted)?;
-            let pointer = pointer(version);
-            let p = params![key.namespace, key.user_hash, key.name];
-            tx.prepare_cached(
-                "INSERT INTO credential_versions (namespace, user_hash, name, version, created_at, deleted_at, destroyed, ciphertext) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, 0, ?6)",
-            )
-            .and_then(|mut s| s.execute(params![p[0], p[1], p[2], version as i64, new.created_at, ciphertext]))
-            .map_err(map_err)?;
-            let keep_from = strongroom_storage::oldest_kept(version, max_versions);
-            let mut oldest = existing.as_ref().map_or(version, |m| m.oldest_version);
-            if oldest < keep_from {
-                tx.prepare_cached(&format!("DELETE FROM credential_versions WHERE {KEY_MATCH} AND version < ?4"))
-                    .and_then(|mut s| s.execute(params![p[0], p[1], p[2], keep_from as i64]))
-                    .map_err(map_err)?;
-                oldest = tx
-                    .prepare_cached(&format!("SELECT MIN(version) FROM credential_versions WHERE {KEY_MATCH}"))
-                    .and_then(|mut s| s.query_row(p, |r| r.get::<_, i64>(0)))
-                    .map_err(map_err)? as u64;
-            }
-            let created_at = existing.as_ref().map_or(new.created_at, |m| m.created_at);
-            tx.prepare_cached(&format!(
-                "INSERT INTO credentials (namespace, user_hash, name, {META_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-                 ON CONFLICT (namespace, user_hash, name) DO UPDATE SET current_version = excluded.current_version, \
-                 oldest_version = excluded.oldest_version, max_versions = excluded.max_versions, updated_at = excluded.updated_at, \
-                 pointer_mac = excluded.pointer_mac, sealed_name = excluded.sealed_name"
-            ))
-            .and_then(|mut s| {
-                s.execute(params![p[0], p[1], p[2], version as i64, oldest as i64, max_versions, created_at, new.created_at, pointer, new.sealed_name])
-            })
-            .map_err(map_err)?;
-            Ok(ItemMeta {
-                current_version: version,
-                oldest_version: oldest,
-                max_versions,
-                created_at,
-                updated_at: new.created_at,
-                pointer: Some(pointer),
-                sealed_name: new.sealed_name.clone(),
-            })
+            Ok(results)
         })
     }
 
@@ -455,4 +432,74 @@ impl CredentialStore for SqliteStore {
             Ok(true)
         })
     }
+}
+
+/// One credential write inside the caller's transaction (check-and-set, seal, prune).
+fn put_version(
+    tx: &Transaction<'_>,
+    key: &ItemKey,
+    expected_current: Option<u64>,
+    new: &NewVersion,
+    seal: &SealFn<'_>,
+    pointer: &PointerFn<'_>,
+) -> StorageResult<ItemMeta> {
+    let existing = read_meta(tx, key)?;
+    let current = existing.as_ref().map_or(0, |m| m.current_version);
+    if let Some(expected) = expected_current {
+        if current != expected {
+            return Err(StorageError::Conflict(format!(
+                "expected version {expected}, found {current}"
+            )));
+        }
+    }
+    let version = current + 1;
+    let max_versions = new
+        .max_versions
+        .or(existing.as_ref().map(|m| m.max_versions))
+        .unwrap_or(new.default_max_versions)
+        .max(1);
+    let ciphertext = seal(version).map_err(StorageError::Aborted)?;
+    let pointer = pointer(version);
+    let p = params![key.namespace, key.user_hash, key.name];
+    tx.prepare_cached(
+        "INSERT INTO credential_versions (namespace, user_hash, name, version, created_at, deleted_at, destroyed, ciphertext) \
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL, 0, ?6)",
+    )
+    .and_then(|mut s| s.execute(params![p[0], p[1], p[2], version as i64, new.created_at, ciphertext]))
+    .map_err(map_err)?;
+    let keep_from = strongroom_storage::oldest_kept(version, max_versions);
+    let mut oldest = existing.as_ref().map_or(version, |m| m.oldest_version);
+    if oldest < keep_from {
+        tx.prepare_cached(&format!(
+            "DELETE FROM credential_versions WHERE {KEY_MATCH} AND version < ?4"
+        ))
+        .and_then(|mut s| s.execute(params![p[0], p[1], p[2], keep_from as i64]))
+        .map_err(map_err)?;
+        oldest = tx
+            .prepare_cached(&format!(
+                "SELECT MIN(version) FROM credential_versions WHERE {KEY_MATCH}"
+            ))
+            .and_then(|mut s| s.query_row(p, |r| r.get::<_, i64>(0)))
+            .map_err(map_err)? as u64;
+    }
+    let created_at = existing.as_ref().map_or(new.created_at, |m| m.created_at);
+    tx.prepare_cached(&format!(
+        "INSERT INTO credentials (namespace, user_hash, name, {META_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         ON CONFLICT (namespace, user_hash, name) DO UPDATE SET current_version = excluded.current_version, \
+         oldest_version = excluded.oldest_version, max_versions = excluded.max_versions, updated_at = excluded.updated_at, \
+         pointer_mac = excluded.pointer_mac, sealed_name = excluded.sealed_name"
+    ))
+    .and_then(|mut s| {
+        s.execute(params![p[0], p[1], p[2], version as i64, oldest as i64, max_versions, created_at, new.created_at, pointer, new.sealed_name])
+    })
+    .map_err(map_err)?;
+    Ok(ItemMeta {
+        current_version: version,
+        oldest_version: oldest,
+        max_versions,
+        created_at,
+        updated_at: new.created_at,
+        pointer: Some(pointer),
+        sealed_name: new.sealed_name.clone(),
+    })
 }

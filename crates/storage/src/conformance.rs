@@ -23,7 +23,7 @@ macro_rules! conformance_tests {
             min_decrypt_version_is_stored, users_insert_get_and_conflict, users_paginate_by_hash,
             rewrap_applies_only_to_unchanged_rows, credential_versions_roundtrip,
             credential_pointer_is_stored_with_each_version,
-            credential_check_and_set, credential_unconditional_writes_append, credential_aborted_seal_writes_nothing,
+            credential_check_and_set, credential_batch_writes_commit_together, credential_unconditional_writes_append, credential_aborted_seal_writes_nothing,
             credential_max_versions_keep_setting, credential_max_versions_prunes_oldest,
             credentials_vanish_with_their_user, erasure_lifecycle, erasure_ledger_records_ships_and_replays, events_query_newest_first,
             events_retention, events_are_purged_with_their_user, collections_roundtrip,
@@ -115,6 +115,78 @@ fn pointer(v: u64) -> Vec<u8> {
 fn put(s: &dyn Storage, k: &ItemKey, v: u64) -> ItemMeta {
     s.put_credential_version(k, Some(v - 1), &version(v, 10), &seal, &pointer)
         .expect("put version")
+}
+
+/// A batch: the items that hold their check-and-set are written, in one transaction; a lost
+/// check-and-set or a refused seal writes nothing of that item and spares the others.
+pub fn credential_batch_writes_commit_together(s: &dyn Storage) {
+    ns_with_users(s, "app");
+    put(s, &key("app", 1, "taken"), 1);
+    let (a, taken, b, refused) = (
+        key("app", 1, "a"),
+        key("app", 1, "taken"),
+        key("app", 2, "b"),
+        key("app", 2, "refused"),
+    );
+    let v1 = version(1, 10);
+    let refuse = |_: u64| -> Result<Vec<u8>, String> { Err("no".into()) };
+    let items = [
+        BatchWrite {
+            key: &a,
+            expected_current: Some(0),
+            new: &v1,
+            seal: &seal,
+            pointer: &pointer,
+        },
+        BatchWrite {
+            key: &taken,
+            expected_current: Some(0),
+            new: &v1,
+            seal: &seal,
+            pointer: &pointer,
+        },
+        BatchWrite {
+            key: &b,
+            expected_current: None,
+            new: &v1,
+            seal: &seal,
+            pointer: &pointer,
+        },
+        BatchWrite {
+            key: &refused,
+            expected_current: Some(0),
+            new: &v1,
+            seal: &refuse,
+            pointer: &pointer,
+        },
+    ];
+    let results = s.put_credential_versions(&items).unwrap();
+    assert_eq!(results.len(), 4);
+    assert_eq!(results[0].as_ref().unwrap().current_version, 1);
+    assert!(matches!(results[1], Err(StorageError::Conflict(_))));
+    assert_eq!(results[2].as_ref().unwrap().current_version, 1);
+    assert!(matches!(results[3], Err(StorageError::Aborted(_))));
+    for (k, expect) in [
+        (&a, Some(1)),
+        (&taken, Some(1)),
+        (&b, Some(1)),
+        (&refused, None),
+    ] {
+        let got = s
+            .get_credential_version(k, None)
+            .unwrap()
+            .map(|(m, _)| m.current_version);
+        assert_eq!(got, expect, "{}", k.name);
+    }
+    assert_eq!(
+        s.get_credential_version(&a, None)
+            .unwrap()
+            .unwrap()
+            .1
+            .ciphertext,
+        Some(b"ct-1".to_vec())
+    );
+    assert!(s.put_credential_versions(&[]).unwrap().is_empty());
 }
 
 pub fn meta_put_if_absent(s: &dyn Storage) {

@@ -105,6 +105,14 @@ pub trait CredentialStore {
         seal: &SealFn<'_>,
         pointer: &PointerFn<'_>,
     ) -> StorageResult<ItemMeta>;
+    /// Several [`CredentialStore::put_credential_version`]s in one transaction, in the order
+    /// given. A lost check-and-set ([`StorageError::Conflict`]) or a refused seal
+    /// ([`StorageError::Aborted`]) is that item's result — nothing of it is written — and the
+    /// others go on; any other failure aborts the whole batch.
+    fn put_credential_versions(
+        &self,
+        items: &[BatchWrite<'_>],
+    ) -> StorageResult<Vec<StorageResult<ItemMeta>>>;
     /// Credentials whose pointer is not authenticated yet (written before it existed), after
     /// `after` in key order, with their current version.
     fn credentials_without_pointer(

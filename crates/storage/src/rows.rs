@@ -116,6 +116,15 @@ pub type SealFn<'a> = dyn Fn(u64) -> Result<Vec<u8>, String> + 'a;
 /// by its argument, inside the write transaction.
 pub type PointerFn<'a> = dyn Fn(u64) -> Vec<u8> + 'a;
 
+/// One write of a batch ([`crate::CredentialStore::put_credential_versions`]).
+pub struct BatchWrite<'a> {
+    pub key: &'a ItemKey,
+    pub expected_current: Option<u64>,
+    pub new: &'a NewVersion,
+    pub seal: &'a SealFn<'a>,
+    pub pointer: &'a PointerFn<'a>,
+}
+
 /// An API token: only the digest of its secret, and its policy as opaque bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRow {

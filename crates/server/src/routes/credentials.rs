@@ -3,9 +3,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use strongroom_core::credentials::{
-    Credential, CredentialData, CredentialMetadata, CredentialSummary, PutOptions, VersionInfo,
+    BatchItem, Credential, CredentialData, CredentialMetadata, CredentialSummary, PutOptions,
+    VersionInfo,
 };
 use strongroom_core::users::UserSummary;
 use strongroom_core::Page;
@@ -52,6 +53,83 @@ pub(crate) async fn put(
     app.run(move |v| v.put_credential(&who, &ns, &user, &name, &body.data, body.options))
         .await
         .map(Json)
+}
+
+/// The largest batch body (1,000 items of several KiB each), whatever `--max-body-bytes` is.
+pub(crate) const BATCH_BODY_LIMIT: usize = 8 << 20;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BatchBody {
+    items: Vec<BatchItem>,
+}
+
+/// One item's outcome in a batch answer.
+#[derive(Serialize)]
+pub(crate) struct BatchResult {
+    index: usize,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<VersionInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<BatchError>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct BatchError {
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct BatchAnswer {
+    written: usize,
+    failed: usize,
+    items: Vec<BatchResult>,
+}
+
+/// `POST /v1/ns/{namespace}/credentials/batch`: up to 1,000 writes in one transaction, each
+/// with its own result (status and error code as a single write would answer).
+pub(crate) async fn put_batch(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath(ns): ApiPath<String>,
+    ApiJson(body): ApiJson<BatchBody>,
+) -> Result<Json<BatchAnswer>, ApiError> {
+    let report = app
+        .run(move |v| v.put_credentials_batch(&who, &ns, &body.items))
+        .await?;
+    let items: Vec<BatchResult> = report
+        .results
+        .into_iter()
+        .enumerate()
+        .map(|(index, outcome)| match outcome {
+            Ok(version) => BatchResult {
+                index,
+                status: 200,
+                version: Some(version),
+                error: None,
+            },
+            Err(e) => {
+                let (code, message) = ApiError::Core(e).code_and_message();
+                BatchResult {
+                    index,
+                    status: code.status().as_u16(),
+                    version: None,
+                    error: Some(BatchError {
+                        code: code.as_str(),
+                        message,
+                    }),
+                }
+            }
+        })
+        .collect();
+    let written = items.iter().filter(|i| i.error.is_none()).count();
+    Ok(Json(BatchAnswer {
+        written,
+        failed: items.len() - written,
+        items,
+    }))
 }
 
 pub(crate) async fn get(

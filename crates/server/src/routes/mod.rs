@@ -371,6 +371,14 @@ pub fn table() -> Vec<Route> {
         route(M::HEAD, CRED, CredentialExists, head(credentials::exists)),
         route(M::PUT, CRED, CredentialPut, put(credentials::put)),
         route(
+            M::POST,
+            "/v1/ns/{namespace}/credentials/batch",
+            CredentialPutBatch,
+            post(credentials::put_batch).layer(axum::extract::DefaultBodyLimit::max(
+                credentials::BATCH_BODY_LIMIT,
+            )),
+        ),
+        route(
             M::DELETE,
             CRED,
             CredentialDelete,
