@@ -1,16 +1,17 @@
 //! `strongroom import`: moves an app's existing secrets into Strongroom — rows from a SQLite
-//! file (a query the operator gives) or a JSON Lines file, one credential per row, decoded
-//! per column (plaintext, base64, JSON, Fernet with one or several keys in MultiFernet order,
+//! file or a PostgreSQL database (a query the operator gives), a CSV file or JSON Lines
+//! (`import_sources`), one credential per row, decoded per column (plaintext, base64, JSON —
+//! a whole JSON column as a token set —, Fernet with one or several keys in MultiFernet order,
 //! or Fernet with a key derived by PBKDF2-HMAC-SHA256 from a password and salt).
 //!
-//! Each row is written through the server's API like any other write (authorized, audited),
-//! with check-and-set `0` so an existing credential is skipped (`--overwrite` replaces it):
-//! running the import again after a kill finishes it. A row that cannot be read is reported by
-//! its source row id and the reason, never with its value. The summary counts
-//! `{read, imported, skipped_existing, failed}`; `--dry-run` decodes every row and checks what
+//! Rows are written through the server's batch endpoint, 500 per call — one transaction each,
+//! every item authorized and audited like a single write — with check-and-set `0`, so an
+//! existing credential is skipped (`--overwrite` replaces it): running the import again after
+//! a kill finishes it. A row that cannot be read is reported by its source row id and the
+//! reason, never with its value. The summary counts `{read, imported, skipped_existing,
+//! failed}` (and a progress line on a terminal); `--dry-run` decodes every row and checks what
 //! exists without writing anything.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -34,10 +35,12 @@ enum Decode {
 
 #[derive(Args)]
 pub struct ImportArgs {
-    /// Where rows come from: sqlite:PATH (with --query) or jsonl:PATH (one JSON object per line).
+    /// Where rows come from: sqlite:PATH or postgres://USER@HOST/DB (with --query), csv:PATH
+    /// (a header row names the columns) or jsonl:PATH (one JSON object per line).
     #[arg(long)]
     from: String,
-    /// For sqlite: the query whose rows are imported (its column names are the ones below).
+    /// For sqlite and postgres: the query whose rows are imported (its column names are the
+    /// ones below); PostgreSQL runs it in a read-only transaction.
     #[arg(long)]
     query: Option<String>,
     /// The namespace the credentials go to.
@@ -100,51 +103,51 @@ struct Summary {
 /// A row failed: why, in words that never hold its value.
 struct Refused(String);
 
+/// Items per batch call (one transaction each on the server; at most 1,000).
+const BATCH: usize = 500;
+
+/// A decoded row waiting for its batch.
+struct Pending {
+    id: String,
+    item: Value,
+}
+
+/// What the import has done so far, and the rows waiting to be written.
+struct Import<'a> {
+    client: &'a Client,
+    args: &'a ImportArgs,
+    keys: &'a [FernetKey],
+    summary: Summary,
+    pending: Vec<Pending>,
+    progress: Option<std::time::Instant>,
+}
+
 pub fn run(conn: &Connection, args: ImportArgs) -> Result<ExitCode> {
+    use std::io::IsTerminal;
     let keys = fernet_keys(&args)?;
     let client = Client::new(conn)?;
-    let mut summary = Summary::default();
-    match args.from.split_once(':') {
-        Some(("sqlite", path)) => {
-            let query = args
-                .query
-                .as_deref()
-                .context("--from sqlite:PATH needs --query")?;
-            let db = rusqlite::Connection::open_with_flags(
-                PathBuf::from(path),
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-            )
-            .with_context(|| format!("opening {path}"))?;
-            let mut stmt = db.prepare(query).context("preparing --query")?;
-            let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
-            let mut rows = stmt.query([]).context("running --query")?;
-            let mut position = 0;
-            while let Some(row) = rows.next().context("reading a row")? {
-                position += 1;
-                let mut map = Map::new();
-                for (i, name) in names.iter().enumerate() {
-                    map.insert(name.clone(), sqlite_cell(row.get_ref(i)?));
-                }
-                process(&client, &args, &keys, &mut summary, position, Ok(map));
-            }
+    let mut import = Import {
+        client: &client,
+        args: &args,
+        keys: &keys,
+        summary: Summary::default(),
+        pending: Vec::new(),
+        progress: std::io::stderr()
+            .is_terminal()
+            .then(std::time::Instant::now),
+    };
+    crate::import_sources::read_rows(&args.from, args.query.as_deref(), &mut |(position, row)| {
+        import.process(position, row.map_err(Refused));
+        if import.pending.len() >= BATCH {
+            import.flush()?;
         }
-        Some(("jsonl", path)) => {
-            use std::io::BufRead;
-            let file = std::fs::File::open(path).with_context(|| format!("opening {path}"))?;
-            for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-                let line = Zeroizing::new(line.context("reading a line")?);
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let row = match serde_json::from_str::<Value>(&line) {
-                    Ok(Value::Object(map)) => Ok(map),
-                    _ => Err(Refused("the line is not a JSON object".into())),
-                };
-                process(&client, &args, &keys, &mut summary, i as u64 + 1, row);
-            }
-        }
-        _ => bail!("--from must be sqlite:PATH or jsonl:PATH"),
+        Ok(())
+    })?;
+    import.flush()?;
+    if import.progress.is_some() {
+        eprintln!();
     }
+    let summary = import.summary;
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(if summary.failed == 0 {
         ExitCode::SUCCESS
@@ -153,29 +156,81 @@ pub fn run(conn: &Connection, args: ImportArgs) -> Result<ExitCode> {
     })
 }
 
-/// Imports one row (or records why it cannot be read) into the summary.
-fn process(
-    client: &Client,
-    args: &ImportArgs,
-    keys: &[FernetKey],
-    summary: &mut Summary,
-    position: u64,
-    row: Result<Map<String, Value>, Refused>,
-) {
-    summary.read += 1;
-    let id = match (&args.id_column, &row) {
-        (Some(c), Ok(row)) => row.get(c).map(cell_text).unwrap_or_default(),
-        _ => position.to_string(),
-    };
-    match row.and_then(|row| import_row(client, args, keys, &row)) {
-        Ok(Outcome::Imported) => summary.imported += 1,
-        Ok(Outcome::Exists) => summary.skipped_existing += 1,
-        Err(Refused(reason)) => {
-            summary.failed += 1;
-            if summary.failures.len() < 1000 {
-                summary.failures.push(json!({"row": id, "reason": reason}));
+impl Import<'_> {
+    /// Decodes one row (or records why it cannot be read); a row to write joins the batch.
+    fn process(&mut self, position: u64, row: Result<Map<String, Value>, Refused>) {
+        self.summary.read += 1;
+        let id = match (&self.args.id_column, &row) {
+            (Some(c), Ok(row)) => row.get(c).map(cell_text).unwrap_or_default(),
+            _ => position.to_string(),
+        };
+        match row.and_then(|row| prepare_row(self.client, self.args, self.keys, &row)) {
+            Ok(Prepared::Write(item)) => self.pending.push(Pending { id, item }),
+            Ok(Prepared::Done(Outcome::Imported)) => self.summary.imported += 1,
+            Ok(Prepared::Done(Outcome::Exists)) => self.summary.skipped_existing += 1,
+            Err(Refused(reason)) => self.fail(id, reason),
+        }
+    }
+
+    fn fail(&mut self, id: String, reason: String) {
+        self.summary.failed += 1;
+        if self.summary.failures.len() < 1000 {
+            self.summary
+                .failures
+                .push(json!({"row": id, "reason": reason}));
+        }
+    }
+
+    /// Writes the waiting rows in one batch call (one transaction on the server).
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let items: Vec<&Value> = pending.iter().map(|p| &p.item).collect();
+        let path = format!("/v1/ns/{}/credentials/batch", segment(&self.args.namespace));
+        let answer = self
+            .client
+            .call("POST", &path, Some(&json!({ "items": items })))
+            .context("writing a batch")?;
+        let results = answer["items"].as_array().cloned().unwrap_or_default();
+        if results.len() != pending.len() {
+            bail!(
+                "the server answered a batch of {} with {} results",
+                pending.len(),
+                results.len()
+            );
+        }
+        for (row, result) in pending.into_iter().zip(results) {
+            match (result["status"].as_u64(), result["error"]["code"].as_str()) {
+                (Some(200), _) => self.summary.imported += 1,
+                (_, Some("version_conflict")) if !self.args.overwrite => {
+                    self.summary.skipped_existing += 1
+                }
+                (_, code) => {
+                    let message = result["error"]["message"].as_str().unwrap_or("");
+                    self.fail(
+                        row.id,
+                        format!(
+                            "the server refused it: {}: {message}",
+                            code.unwrap_or("error")
+                        ),
+                    );
+                }
             }
         }
+        if let Some(started) = self.progress {
+            let s = &self.summary;
+            eprint!(
+                "\rread {} · imported {} · skipped {} · failed {} · {:.0} rows/s   ",
+                s.read,
+                s.imported,
+                s.skipped_existing,
+                s.failed,
+                s.read as f64 / started.elapsed().as_secs_f64().max(0.001)
+            );
+        }
+        Ok(())
     }
 }
 
@@ -211,16 +266,6 @@ fn fernet_keys(args: &ImportArgs) -> Result<Vec<FernetKey>> {
     Ok(keys)
 }
 
-fn sqlite_cell(value: rusqlite::types::ValueRef<'_>) -> Value {
-    use rusqlite::types::ValueRef;
-    match value {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => json!(i),
-        ValueRef::Real(f) => json!(f),
-        ValueRef::Text(t) | ValueRef::Blob(t) => Value::String(String::from_utf8_lossy(t).into()),
-    }
-}
-
 fn cell_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
@@ -241,12 +286,18 @@ fn column<'a>(row: &'a Map<String, Value>, name: &str) -> Result<&'a Value, Refu
     }
 }
 
-fn import_row(
+/// What a row becomes: an item for the next batch, or (on a dry run) its outcome already.
+enum Prepared {
+    Write(Value),
+    Done(Outcome),
+}
+
+fn prepare_row(
     client: &Client,
     args: &ImportArgs,
     keys: &[FernetKey],
     row: &Map<String, Value>,
-) -> Result<Outcome, Refused> {
+) -> Result<Prepared, Refused> {
     let user = cell_text(column(row, &args.user_column)?);
     let name = match (&args.name, &args.name_column) {
         (Some(name), _) => name.clone(),
@@ -255,30 +306,26 @@ fn import_row(
     };
     let plain = decoded(args, keys, column(row, &args.value_column)?)?;
     let data = credential_data(&plain)?;
-    let path = format!(
-        "/v1/ns/{}/users/{}/credentials/{}",
-        segment(&args.namespace),
-        segment(&user),
-        segment(&name)
-    );
     if args.dry_run {
+        let path = format!(
+            "/v1/ns/{}/users/{}/credentials/{}",
+            segment(&args.namespace),
+            segment(&user),
+            segment(&name)
+        );
         return match client.call("GET", &path, None) {
-            Ok(_) => Ok(Outcome::Exists),
-            Err(e) if e.to_string().starts_with("not_found:") => Ok(Outcome::Imported),
+            Ok(_) => Ok(Prepared::Done(Outcome::Exists)),
+            Err(e) if e.to_string().starts_with("not_found:") => {
+                Ok(Prepared::Done(Outcome::Imported))
+            }
             Err(e) => Err(Refused(server_reason(&e))),
         };
     }
-    let mut body = json!({ "data": data });
+    let mut item = json!({ "user": user, "name": name, "data": data });
     if !args.overwrite {
-        body["options"] = json!({"cas": 0});
+        item["options"] = json!({"cas": 0});
     }
-    match client.call("PUT", &path, Some(&body)) {
-        Ok(_) => Ok(Outcome::Imported),
-        Err(e) if e.to_string().starts_with("version_conflict:") && !args.overwrite => {
-            Ok(Outcome::Exists)
-        }
-        Err(e) => Err(Refused(server_reason(&e))),
-    }
+    Ok(Prepared::Write(item))
 }
 
 /// The server's refusal, by its stable code (its message names fields, never values).

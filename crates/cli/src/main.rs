@@ -9,6 +9,7 @@ mod config_file;
 mod current_root;
 mod files_cmd;
 mod import_cmd;
+mod import_sources;
 mod init_cmd;
 mod key_material;
 mod kms_flags;

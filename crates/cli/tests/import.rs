@@ -12,7 +12,10 @@ use std::process::Command;
 use serde_json::Value;
 use support::{app_token, Db, Server};
 
-on_both_databases!(an_apps_fernet_table_moves_in_with_counts);
+on_both_databases!(
+    an_apps_fernet_table_moves_in_with_counts,
+    csv_and_postgres_sources_move_in_too
+);
 
 const FIXTURES: &str = r#"
 import base64, json, sqlite3, sys
@@ -250,4 +253,145 @@ fn an_apps_fernet_table_moves_in_with_counts(db: Db) {
 
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
+}
+
+const ONE_TOKEN: &str = r#"
+import sys
+from cryptography.fernet import Fernet
+print(Fernet(sys.argv[1]).encrypt(sys.argv[2].encode()).decode())
+"#;
+
+/// CSV, and a PostgreSQL source table (a Fernet column made by `cryptography`, a `jsonb`
+/// column holding a whole token set), each written in batches and read back.
+fn csv_and_postgres_sources_move_in_too(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = db.start(&dir.path().join("d"), &[]);
+    let token = app_token(&server, "app", &["read", "write"]);
+
+    let csv = dir.path().join("tokens.csv");
+    std::fs::write(
+        &csv,
+        "user_id,token,team\nc1,\"xoxb-csv,with-comma\",T1\nc2,xoxb-csv-2,T2\nc3,only-two\n",
+    )
+    .unwrap();
+    let from = format!("csv:{}", csv.display());
+    let args = [
+        "--from",
+        &from,
+        "--namespace",
+        "app",
+        "--user-column",
+        "user_id",
+        "--name",
+        "slack",
+        "--value-column",
+        "token",
+    ];
+    let (code, summary, printed) = import(&server, &token, &args, &[]);
+    assert_eq!(counts(&summary), [3, 2, 0, 1], "{summary}");
+    assert_ne!(code, 0);
+    assert_eq!(summary["failures"][0]["row"], "3");
+    assert!(summary["failures"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("2 fields"));
+    assert!(!printed.contains("only-two"));
+    let r = credential(&server, &token, "c1", "slack");
+    assert_eq!(
+        r.json()["data"]["data"]["value"],
+        "xoxb-csv,with-comma",
+        "{}",
+        r.body
+    );
+
+    let Some(url) = support::postgres_url() else {
+        return;
+    };
+    let schema = format!(
+        "src_{}_{}",
+        std::process::id(),
+        hex::encode(strongroom_crypto::random::bytes::<4>().unwrap())
+    );
+    let fernet = Command::new(python())
+        .args(["-c", ONE_TOKEN, K1, "xoxb-from-postgres"])
+        .output()
+        .unwrap();
+    assert!(fernet.status.success());
+    let fernet = String::from_utf8(fernet.stdout).unwrap().trim().to_string();
+    let sql = format!(
+        "CREATE SCHEMA {schema}; CREATE TABLE {schema}.tokens (id int, user_id text, token text, creds jsonb); \
+         INSERT INTO {schema}.tokens VALUES (1, 'p1', '{fernet}', \
+         '{{\"access_token\": \"at-pg\", \"refresh_token\": \"rt-pg\", \"expires_at\": 1900000000}}');"
+    );
+    let out = Command::new("psql")
+        .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-c", &sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let query = format!("SELECT id, user_id, token FROM {schema}.tokens");
+    let args = [
+        "--from",
+        &url,
+        "--query",
+        &query,
+        "--namespace",
+        "app",
+        "--user-column",
+        "user_id",
+        "--name",
+        "slack",
+        "--value-column",
+        "token",
+        "--id-column",
+        "id",
+        "--decode",
+        "fernet",
+        "--fernet-key-env",
+        "NEW_KEY",
+    ];
+    let (code, summary, _) = import(&server, &token, &args, &[("NEW_KEY", K1)]);
+    assert_eq!((code, counts(&summary)), (0, [1, 1, 0, 0]), "{summary}");
+    let r = credential(&server, &token, "p1", "slack");
+    assert_eq!(
+        r.json()["data"]["data"]["value"],
+        "xoxb-from-postgres",
+        "{}",
+        r.body
+    );
+
+    // A whole JSON column becomes the token set.
+    let query = format!("SELECT user_id, creds FROM {schema}.tokens");
+    let args = [
+        "--from",
+        &url,
+        "--query",
+        &query,
+        "--namespace",
+        "app",
+        "--user-column",
+        "user_id",
+        "--name",
+        "spotify",
+        "--value-column",
+        "creds",
+    ];
+    let (code, summary, _) = import(&server, &token, &args, &[]);
+    assert_eq!((code, counts(&summary)), (0, [1, 1, 0, 0]), "{summary}");
+    let r = credential(&server, &token, "p1", "spotify");
+    assert_eq!(r.json()["data"]["type"], "oauth2", "{}", r.body);
+    assert_eq!(r.json()["data"]["access_token"], "at-pg");
+    let (_, summary, _) = import(&server, &token, &args, &[]);
+    assert_eq!(counts(&summary), [1, 0, 1, 0], "again: skipped");
+    let _ = Command::new("psql")
+        .args([
+            url.as_str(),
+            "-q",
+            "-c",
+            &format!("DROP SCHEMA {schema} CASCADE"),
+        ])
+        .output();
 }
