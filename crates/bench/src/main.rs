@@ -8,6 +8,7 @@ mod events;
 mod files;
 mod files_http;
 mod http;
+mod import;
 mod library;
 mod loadgen;
 mod names;
@@ -92,6 +93,7 @@ fn main() -> Result<()> {
         rows.extend(rewrap::run(fixture)?);
         rows.extend(events::run(fixture)?);
         rows.extend(erasure::run(fixture)?);
+        rows.extend(import::run(fixture)?);
         rows.extend(names::listing(fixture)?);
     }
     rows.extend(names::token_validation()?);
