@@ -8,7 +8,8 @@
 //! every item authorized and audited like a single write — with check-and-set `0`, so an
 //! existing credential is skipped (`--overwrite` replaces it): running the import again after
 //! a kill finishes it. A row that cannot be read is reported by its source row id and the
-//! reason, never with its value. The summary counts `{read, imported, skipped_existing,
+//! reason, never with its value. With `--to records:COLLECTION` or `--to events` rows become
+//! documents (skipped when they exist) or appended events, one call per row. The summary counts `{read, imported, skipped_existing,
 //! failed}` (and a progress line on a terminal); `--dry-run` decodes every row and checks what
 //! exists without writing anything.
 
@@ -43,22 +44,35 @@ pub struct ImportArgs {
     /// ones below); PostgreSQL runs it in a read-only transaction.
     #[arg(long)]
     query: Option<String>,
-    /// The namespace the credentials go to.
+    /// The namespace the rows go to.
     #[arg(long)]
     namespace: String,
     /// The column holding the app's user id.
     #[arg(long)]
     user_column: String,
-    /// The credential name for every row…
-    #[arg(
-        long,
-        conflicts_with = "name_column",
-        required_unless_present = "name_column"
-    )]
+    /// What each row becomes: `credentials` (the default; batched), `records:COLLECTION` (the
+    /// value column a JSON document, keyed by --key-column) or `events` (the value column the
+    /// details, typed by --event-type or --type-column, at --time-column or now).
+    #[arg(long, default_value = "credentials")]
+    to: String,
+    /// Credentials: the name for every row…
+    #[arg(long, conflicts_with = "name_column")]
     name: Option<String>,
     /// …or the column holding it.
     #[arg(long)]
     name_column: Option<String>,
+    /// Records: the column holding each record's key.
+    #[arg(long)]
+    key_column: Option<String>,
+    /// Events: the type of every row…
+    #[arg(long, conflicts_with = "type_column")]
+    event_type: Option<String>,
+    /// …or the column holding it.
+    #[arg(long)]
+    type_column: Option<String>,
+    /// Events: the column holding each event's time (RFC 3339, or Unix seconds).
+    #[arg(long)]
+    time_column: Option<String>,
     /// The column holding the secret.
     #[arg(long)]
     value_column: String,
@@ -116,19 +130,55 @@ struct Pending {
 struct Import<'a> {
     client: &'a Client,
     args: &'a ImportArgs,
+    target: &'a Target,
     keys: &'a [FernetKey],
     summary: Summary,
     pending: Vec<Pending>,
     progress: Option<std::time::Instant>,
 }
 
+/// Where the rows go.
+enum Target {
+    Credentials,
+    Records(String),
+    Events,
+}
+
+impl Target {
+    fn of(args: &ImportArgs) -> Result<Self> {
+        Ok(match args.to.split_once(':') {
+            None if args.to == "credentials" => {
+                if args.name.is_none() && args.name_column.is_none() {
+                    bail!("--to credentials needs --name or --name-column");
+                }
+                Target::Credentials
+            }
+            None if args.to == "events" => {
+                if args.event_type.is_none() && args.type_column.is_none() {
+                    bail!("--to events needs --event-type or --type-column");
+                }
+                Target::Events
+            }
+            Some(("records", collection)) if !collection.is_empty() => {
+                if args.key_column.is_none() {
+                    bail!("--to records:COLLECTION needs --key-column");
+                }
+                Target::Records(collection.to_string())
+            }
+            _ => bail!("--to must be credentials, records:COLLECTION or events"),
+        })
+    }
+}
+
 pub fn run(conn: &Connection, args: ImportArgs) -> Result<ExitCode> {
     use std::io::IsTerminal;
+    let target = Target::of(&args)?;
     let keys = fernet_keys(&args)?;
     let client = Client::new(conn)?;
     let mut import = Import {
         client: &client,
         args: &args,
+        target: &target,
         keys: &keys,
         summary: Summary::default(),
         pending: Vec::new(),
@@ -164,7 +214,11 @@ impl Import<'_> {
             (Some(c), Ok(row)) => row.get(c).map(cell_text).unwrap_or_default(),
             _ => position.to_string(),
         };
-        match row.and_then(|row| prepare_row(self.client, self.args, self.keys, &row)) {
+        let prepared = row.and_then(|row| match self.target {
+            Target::Credentials => prepare_row(self.client, self.args, self.keys, &row),
+            other => prepare_single(self.client, self.args, self.keys, other, &row),
+        });
+        match prepared {
             Ok(Prepared::Write(item)) => self.pending.push(Pending { id, item }),
             Ok(Prepared::Done(Outcome::Imported)) => self.summary.imported += 1,
             Ok(Prepared::Done(Outcome::Exists)) => self.summary.skipped_existing += 1,
@@ -290,6 +344,89 @@ fn column<'a>(row: &'a Map<String, Value>, name: &str) -> Result<&'a Value, Refu
 enum Prepared {
     Write(Value),
     Done(Outcome),
+}
+
+/// A record or an event: written at once, one call (one transaction) per row. Records are
+/// written with `if_version: 0`, so existing ones are skipped (`--overwrite` replaces them);
+/// events are appended — a second run appends them again.
+fn prepare_single(
+    client: &Client,
+    args: &ImportArgs,
+    keys: &[FernetKey],
+    target: &Target,
+    row: &Map<String, Value>,
+) -> Result<Prepared, Refused> {
+    let user = cell_text(column(row, &args.user_column)?);
+    let plain = decoded(args, keys, column(row, &args.value_column)?)?;
+    let text = std::str::from_utf8(&plain)
+        .map_err(|_| Refused("the decoded value is not UTF-8 text".into()))?;
+    let parsed = serde_json::from_str::<Value>(text).ok();
+    let ns = segment(&args.namespace);
+    let (path, body, method) = match target {
+        Target::Records(collection) => {
+            let key_column = args.key_column.as_deref().unwrap_or_default();
+            let key = cell_text(column(row, key_column)?);
+            let Some(Value::Object(document)) = parsed else {
+                return Err(Refused(format!(
+                    "column {} is not a JSON object (a record is a document)",
+                    args.value_column
+                )));
+            };
+            let path = format!(
+                "/v1/ns/{ns}/users/{}/records/{}/{}",
+                segment(&user),
+                segment(collection),
+                segment(&key)
+            );
+            let mut body = json!({ "document": document });
+            if !args.overwrite {
+                body["if_version"] = json!(0);
+            }
+            (path, body, "PUT")
+        }
+        Target::Events => {
+            let event_type = match (&args.event_type, &args.type_column) {
+                (Some(t), _) => t.clone(),
+                (None, Some(c)) => cell_text(column(row, c)?),
+                (None, None) => return Err(Refused("no event type".into())),
+            };
+            let details = match parsed {
+                Some(Value::Object(details)) => details,
+                _ => Map::from_iter([("value".to_string(), Value::String(text.to_string()))]),
+            };
+            let mut event = json!({ "type": event_type, "details": details });
+            if let Some(c) = &args.time_column {
+                event["time"] = match column(row, c)? {
+                    Value::Number(n) => json!(strongroom_core::clock::rfc3339(
+                        (n.as_f64().unwrap_or_default() * 1000.0) as i64
+                    )),
+                    other => json!(cell_text(other)),
+                };
+            }
+            let path = format!("/v1/ns/{ns}/users/{}/events", segment(&user));
+            (path, json!({ "events": [event] }), "POST")
+        }
+        Target::Credentials => return Err(Refused("not a single-row target".into())),
+    };
+    if args.dry_run {
+        if method == "POST" {
+            return Ok(Prepared::Done(Outcome::Imported));
+        }
+        return match client.call("GET", &path, None) {
+            Ok(_) => Ok(Prepared::Done(Outcome::Exists)),
+            Err(e) if e.to_string().starts_with("not_found:") => {
+                Ok(Prepared::Done(Outcome::Imported))
+            }
+            Err(e) => Err(Refused(server_reason(&e))),
+        };
+    }
+    match client.call(method, &path, Some(&body)) {
+        Ok(_) => Ok(Prepared::Done(Outcome::Imported)),
+        Err(e) if e.to_string().starts_with("version_conflict:") && !args.overwrite => {
+            Ok(Prepared::Done(Outcome::Exists))
+        }
+        Err(e) => Err(Refused(server_reason(&e))),
+    }
 }
 
 fn prepare_row(

@@ -14,7 +14,8 @@ use support::{app_token, Db, Server};
 
 on_both_databases!(
     an_apps_fernet_table_moves_in_with_counts,
-    csv_and_postgres_sources_move_in_too
+    csv_and_postgres_sources_move_in_too,
+    rows_become_records_and_events
 );
 
 const FIXTURES: &str = r#"
@@ -394,4 +395,96 @@ fn csv_and_postgres_sources_move_in_too(db: Db) {
             &format!("DROP SCHEMA {schema} CASCADE"),
         ])
         .output();
+}
+
+/// A usage log into events and a settings table into records (both from JSON Lines): every
+/// row read back; records already there are skipped on a second run.
+fn rows_become_records_and_events(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = db.start(&dir.path().join("d"), &[]);
+    let token = app_token(&server, "app", &["read", "write", "admin"]);
+    let r = server.request(
+        "PUT",
+        "/v1/ns/app/collections/settings",
+        Some(&token),
+        Some(r#"{"scope": "user"}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let settings = dir.path().join("settings.jsonl");
+    std::fs::write(
+        &settings,
+        "{\"user\": \"s1\", \"key\": \"prefs\", \"doc\": {\"volume\": 80, \"lang\": \"de\"}}\n\
+         {\"user\": \"s2\", \"key\": \"prefs\", \"doc\": {\"volume\": 10}}\n\
+         {\"user\": \"s3\", \"key\": \"prefs\", \"doc\": \"not a document\"}\n",
+    )
+    .unwrap();
+    let from = format!("jsonl:{}", settings.display());
+    let args = [
+        "--from",
+        &from,
+        "--namespace",
+        "app",
+        "--to",
+        "records:settings",
+        "--user-column",
+        "user",
+        "--key-column",
+        "key",
+        "--value-column",
+        "doc",
+    ];
+    let (_, summary, _) = import(&server, &token, &args, &[]);
+    assert_eq!(counts(&summary), [3, 2, 0, 1], "{summary}");
+    assert!(summary["failures"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("JSON object"));
+    let r = server.request(
+        "GET",
+        "/v1/ns/app/users/s1/records/settings/prefs",
+        Some(&token),
+        None,
+    );
+    assert_eq!(r.json()["document"]["volume"], 80, "{}", r.body);
+    let (_, summary, _) = import(&server, &token, &args, &[]);
+    assert_eq!(counts(&summary), [3, 0, 2, 1], "again: skipped");
+
+    let log = dir.path().join("usage.jsonl");
+    std::fs::write(
+        &log,
+        "{\"user\": \"e1\", \"kind\": \"command.play\", \"at\": 1764806400, \"details\": {\"track\": \"t1\"}}\n\
+         {\"user\": \"e1\", \"kind\": \"command.skip\", \"at\": \"2025-12-04T00:00:01Z\", \"details\": {}}\n",
+    )
+    .unwrap();
+    let from = format!("jsonl:{}", log.display());
+    let args = [
+        "--from",
+        &from,
+        "--namespace",
+        "app",
+        "--to",
+        "events",
+        "--user-column",
+        "user",
+        "--type-column",
+        "kind",
+        "--time-column",
+        "at",
+        "--value-column",
+        "details",
+    ];
+    let (code, summary, _) = import(&server, &token, &args, &[]);
+    assert_eq!((code, counts(&summary)), (0, [2, 2, 0, 0]), "{summary}");
+    let r = server.request("GET", "/v1/ns/app/users/e1/events", Some(&token), None);
+    let events = r.json()["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(events.len(), 2, "{}", r.body);
+    let play = events.iter().find(|e| e["type"] == "command.play").unwrap();
+    assert_eq!(play["details"]["track"], "t1");
+    assert!(
+        play["time"]
+            .as_str()
+            .unwrap()
+            .starts_with("2025-12-04T00:00:00"),
+        "{play}"
+    );
 }

@@ -83,6 +83,11 @@ def put_credential(ns: str, user: str, name: str, data: Mapping[str, Any], cas: 
     return Call("PUT", _cred(ns, user, name), m.VersionInfo.from_json, json=body)
 
 
+def put_credentials_batch(ns: str, items: Sequence[Mapping[str, Any]]) -> Call[m.BatchResult]:
+    """Up to 1,000 writes (``{"user", "name", "data", "options"}``) in one transaction."""
+    return Call("POST", f"/v1/ns/{seg(ns)}/credentials/batch", m.BatchResult.from_json, json={"items": [dict(i) for i in items]})
+
+
 def secret(values: Mapping[str, Any]) -> Dict[str, Any]:
     """The data of a generic secret."""
     return {"type": "secret", "data": dict(values)}

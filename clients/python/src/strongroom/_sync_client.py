@@ -9,7 +9,7 @@ import hashlib
 import os
 import ssl
 from pathlib import Path
-from typing import IO, Any, Iterator, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from typing import IO, Any, Iterator, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 import httpx
 
@@ -166,6 +166,17 @@ class Strongroom:
     def put_credential(self, user: str, name: str, data: Mapping[str, Any], *, cas: Optional[int] = None) -> m.VersionInfo:
         """Stores credential data as the server takes it (``{"type": "oauth2"|"secret", …}``)."""
         return self._do(api.put_credential(self.namespace, user, name, data, cas, None))
+
+    def put_credentials(self, items: Iterable[Tuple[str, str, Mapping[str, Any]]], *, cas: Optional[int] = None) -> m.BatchResult:
+        """Writes up to 1,000 ``(user, name, data)`` in one call and one transaction; each item
+        gets its own result (``cas=0`` skips what exists: those come back as ``409``)."""
+        body = []
+        for user, name, data in items:
+            item: Dict[str, Any] = {"user": user, "name": name, "data": dict(data)}
+            if cas is not None:
+                item["options"] = {"cas": cas}
+            body.append(item)
+        return self._do(api.put_credentials_batch(self.namespace, body))
 
     def get_credential(self, user: str, name: str, *, version: Optional[int] = None) -> m.Credential:
         return self._do(api.get_credential(self.namespace, user, name, version))

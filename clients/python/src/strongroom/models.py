@@ -37,6 +37,47 @@ class VersionInfo:
 
 
 @dataclass(frozen=True)
+class BatchItemResult:
+    """One item of a batch write: ``version`` when written, else the status and error code a
+    single write of it would have answered (``409`` / ``version_conflict`` when it exists)."""
+
+    index: int
+    status: int
+    version: Optional[VersionInfo] = None
+    error_code: Optional[str] = None
+    error_message: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.version is not None
+
+    @classmethod
+    def from_json(cls, j: Mapping[str, Any]) -> "BatchItemResult":
+        error = j.get("error") or {}
+        version = j.get("version")
+        return cls(
+            int(j["index"]),
+            int(j["status"]),
+            VersionInfo.from_json(version) if version else None,
+            _opt_str(error.get("code")),
+            _opt_str(error.get("message")),
+        )
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch write did, item by item in the order sent."""
+
+    written: int
+    failed: int
+    items: List[BatchItemResult]
+
+    @classmethod
+    def from_json(cls, j: Mapping[str, Any]) -> "BatchResult":
+        return cls(int(j["written"]), int(j["failed"]), [BatchItemResult.from_json(i) for i in j.get("items", [])])
+
+
+@dataclass(frozen=True)
 class Credential:
     """A credential's current (or requested) version. ``data`` is the stored object: an OAuth
     token set (``{"type": "oauth2", "access_token": …}``) or ``{"type": "secret", "data": …}``."""
