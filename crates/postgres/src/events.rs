@@ -1,12 +1,14 @@
 //! Events on PostgreSQL: appended in one transaction per batch (one multi-row statement), read
 //! newest first through the primary key (or the type index), removed by age for retention.
 
-use strongroom_storage::{EventQuery, EventRow, EventStore, StorageResult};
+use strongroom_storage::{EventQuery, EventRow, EventStore, NamespaceEventQuery, StorageResult};
 
 use crate::connection::{BadColumn, Columns, PgStore};
 
 /// Sorts after every real event id (16 bytes).
 const ID_CEILING: [u8; 17] = [0xff; 17];
+/// Sorts after every user hash (32 bytes).
+const USER_CEILING: [u8; 33] = [0xff; 33];
 
 impl EventStore for PgStore {
     fn append_events(&self, events: &[EventRow]) -> StorageResult<()> {
@@ -60,6 +62,70 @@ impl EventStore for PgStore {
                     ciphertext: r.col(5)?,
                 })
             })
+            .collect::<Result<_, BadColumn>>()?)
+        })
+    }
+
+    fn query_namespace_events(&self, q: &NamespaceEventQuery) -> StorageResult<Vec<EventRow>> {
+        let (before_time, before_user, before_id) =
+            q.before
+                .clone()
+                .unwrap_or((i64::MAX, USER_CEILING.to_vec(), ID_CEILING.to_vec()));
+        let since = q.since.unwrap_or(i64::MIN);
+        let until = q.until.unwrap_or(i64::MAX);
+        let limit = q.limit as i64;
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT e.namespace, e.user_hash, e.time, e.id, e.type_hash, e.ciphertext FROM events e \
+                 WHERE e.namespace = $1 AND ($2::BYTEA IS NULL OR e.type_hash = $2) \
+                 AND e.time >= $3 AND e.time <= $4 AND (e.time, e.user_hash, e.id) < ($5, $6, $7) \
+                 AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = e.namespace AND u.user_hash = e.user_hash) \
+                 ORDER BY e.time DESC, e.user_hash DESC, e.id DESC LIMIT $8",
+                &[
+                    &q.namespace,
+                    &q.type_hash,
+                    &since,
+                    &until,
+                    &before_time,
+                    &before_user,
+                    &before_id,
+                    &limit,
+                ],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(EventRow {
+                    namespace: r.col(0)?,
+                    user_hash: r.col(1)?,
+                    time: r.col(2)?,
+                    id: r.col(3)?,
+                    type_hash: r.col(4)?,
+                    ciphertext: r.col(5)?,
+                })
+            })
+            .collect::<Result<_, BadColumn>>()?)
+        })
+    }
+
+    fn count_events(
+        &self,
+        namespace: &str,
+        type_hash: &[u8],
+        since: i64,
+        until: i64,
+        bucket_ms: i64,
+    ) -> StorageResult<Vec<(i64, u64)>> {
+        let bucket_ms = bucket_ms.max(1);
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT e.time - (e.time % $5) AS bucket, COUNT(*) FROM events e \
+                 WHERE e.namespace = $1 AND e.type_hash = $2 AND e.time >= $3 AND e.time <= $4 \
+                 AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = e.namespace AND u.user_hash = e.user_hash) \
+                 GROUP BY bucket ORDER BY bucket",
+                &[&namespace, &type_hash, &since, &until, &bucket_ms],
+            )?
+            .iter()
+            .map(|r| Ok((r.col::<i64>(0)?, r.count(1)?)))
             .collect::<Result<_, BadColumn>>()?)
         })
     }

@@ -241,4 +241,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX erasure_ledger_unshipped ON erasure_ledger (shipped, id);
     "#,
+    // 14: namespace-wide event queries and counts by type and time.
+    r#"
+    CREATE INDEX events_by_namespace_type ON events (namespace, type_hash, time);
+    "#,
 ];

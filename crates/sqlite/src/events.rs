@@ -2,12 +2,14 @@
 //! primary key (or the type index), removed by age for retention.
 
 use rusqlite::params;
-use strongroom_storage::{EventQuery, EventRow, EventStore, StorageResult};
+use strongroom_storage::{EventQuery, EventRow, EventStore, NamespaceEventQuery, StorageResult};
 
 use crate::connection::{map_err, SqliteStore};
 
 /// Sorts after every real event id (16 bytes).
 const ID_CEILING: [u8; 17] = [0xff; 17];
+/// Sorts after every user hash (32 bytes).
+const USER_CEILING: [u8; 33] = [0xff; 33];
 
 impl EventStore for SqliteStore {
     fn append_events(&self, events: &[EventRow]) -> StorageResult<()> {
@@ -56,6 +58,68 @@ impl EventStore for SqliteStore {
                     })
                 },
             )?
+            .collect()
+        })
+    }
+
+    fn query_namespace_events(&self, q: &NamespaceEventQuery) -> StorageResult<Vec<EventRow>> {
+        let (before_time, before_user, before_id) =
+            q.before
+                .clone()
+                .unwrap_or((i64::MAX, USER_CEILING.to_vec(), ID_CEILING.to_vec()));
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT e.namespace, e.user_hash, e.time, e.id, e.type_hash, e.ciphertext FROM events e \
+                 WHERE e.namespace = ?1 AND (?2 IS NULL OR e.type_hash = ?2) \
+                 AND e.time >= ?3 AND e.time <= ?4 AND (e.time, e.user_hash, e.id) < (?5, ?6, ?7) \
+                 AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = e.namespace AND u.user_hash = e.user_hash) \
+                 ORDER BY e.time DESC, e.user_hash DESC, e.id DESC LIMIT ?8",
+            )?
+            .query_map(
+                params![
+                    q.namespace,
+                    q.type_hash,
+                    q.since.unwrap_or(i64::MIN),
+                    q.until.unwrap_or(i64::MAX),
+                    before_time,
+                    before_user,
+                    before_id,
+                    q.limit as i64
+                ],
+                |r| {
+                    Ok(EventRow {
+                        namespace: r.get(0)?,
+                        user_hash: r.get(1)?,
+                        time: r.get(2)?,
+                        id: r.get(3)?,
+                        type_hash: r.get(4)?,
+                        ciphertext: r.get(5)?,
+                    })
+                },
+            )?
+            .collect()
+        })
+    }
+
+    fn count_events(
+        &self,
+        namespace: &str,
+        type_hash: &[u8],
+        since: i64,
+        until: i64,
+        bucket_ms: i64,
+    ) -> StorageResult<Vec<(i64, u64)>> {
+        let bucket_ms = bucket_ms.max(1);
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT e.time - (e.time % ?5) AS bucket, COUNT(*) FROM events e \
+                 WHERE e.namespace = ?1 AND e.type_hash = ?2 AND e.time >= ?3 AND e.time <= ?4 \
+                 AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = e.namespace AND u.user_hash = e.user_hash) \
+                 GROUP BY bucket ORDER BY bucket",
+            )?
+            .query_map(params![namespace, type_hash, since, until, bucket_ms], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64))
+            })?
             .collect()
         })
     }

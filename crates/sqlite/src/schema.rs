@@ -225,6 +225,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX erasure_ledger_unshipped ON erasure_ledger (shipped, id);
     "#,
+    // 14: namespace-wide event queries and counts by type and time.
+    r#"
+    CREATE INDEX events_by_namespace_type ON events (namespace, type_hash, time);
+    "#,
 ];
 
 /// Migrations of the audit file, which lives beside the data file.

@@ -25,7 +25,7 @@ macro_rules! conformance_tests {
             credential_pointer_is_stored_with_each_version,
             credential_check_and_set, credential_batch_writes_commit_together, credential_unconditional_writes_append, credential_aborted_seal_writes_nothing,
             credential_max_versions_keep_setting, credential_max_versions_prunes_oldest,
-            credentials_vanish_with_their_user, erasure_lifecycle, erasure_ledger_records_ships_and_replays, events_query_newest_first,
+            credentials_vanish_with_their_user, erasure_lifecycle, erasure_ledger_records_ships_and_replays, events_query_newest_first, events_across_a_namespace_and_counted,
             events_retention, events_are_purged_with_their_user, collections_roundtrip,
             records_versions_and_expiry, records_index_and_unique, records_vanish_with_their_user, providers_roundtrip,
             credential_statuses,
@@ -777,6 +777,84 @@ fn events_query(hash: u8) -> EventQuery {
         before: None,
         limit: 100,
     }
+}
+
+/// Namespace-wide: every user's events newest first with a cursor across users, filtered by
+/// type and time; counts per time bucket; an erased user's events are neither listed nor
+/// counted.
+pub fn events_across_a_namespace_and_counted(s: &dyn Storage) {
+    ns_with_users(s, "app");
+    ns_with_users(s, "other");
+    s.append_events(&[
+        event("app", 1, 1_000, 1, 7),
+        event("app", 2, 1_000, 2, 7),
+        event("app", 1, 2_500, 3, 8),
+        event("app", 2, 3_000, 4, 7),
+        event("other", 1, 2_000, 5, 7),
+    ])
+    .unwrap();
+    let seen = |rows: Vec<EventRow>| {
+        rows.iter()
+            .map(|e| (e.time, e.user_hash[0], e.id[0]))
+            .collect::<Vec<_>>()
+    };
+    let all = NamespaceEventQuery {
+        namespace: "app".into(),
+        type_hash: None,
+        since: None,
+        until: None,
+        before: None,
+        limit: 10,
+    };
+    assert_eq!(
+        seen(s.query_namespace_events(&all).unwrap()),
+        [(3_000, 2, 4), (2_500, 1, 3), (1_000, 2, 2), (1_000, 1, 1)]
+    );
+    let first = s
+        .query_namespace_events(&NamespaceEventQuery {
+            limit: 3,
+            ..all.clone()
+        })
+        .unwrap();
+    let last = first.last().unwrap();
+    let next = NamespaceEventQuery {
+        before: Some((last.time, last.user_hash.clone(), last.id.clone())),
+        ..all.clone()
+    };
+    assert_eq!(
+        seen(s.query_namespace_events(&next).unwrap()),
+        [(1_000, 1, 1)],
+        "the cursor orders ties by user"
+    );
+    let typed = NamespaceEventQuery {
+        type_hash: Some(vec![7; 32]),
+        since: Some(1_000),
+        until: Some(2_999),
+        ..all.clone()
+    };
+    assert_eq!(
+        seen(s.query_namespace_events(&typed).unwrap()),
+        [(1_000, 2, 2), (1_000, 1, 1)]
+    );
+    assert_eq!(
+        s.count_events("app", &[7; 32], 0, 10_000, 1_000).unwrap(),
+        [(1_000, 2), (3_000, 1)]
+    );
+    assert_eq!(
+        s.count_events("app", &[7; 32], 0, 10_000, 10_000).unwrap(),
+        [(0, 3)]
+    );
+    assert!(s
+        .begin_erasure("app", &[2; 32], 5, "ledger-events-1")
+        .unwrap());
+    assert_eq!(
+        seen(s.query_namespace_events(&all).unwrap()),
+        [(2_500, 1, 3), (1_000, 1, 1)]
+    );
+    assert_eq!(
+        s.count_events("app", &[7; 32], 0, 10_000, 1_000).unwrap(),
+        [(1_000, 1)]
+    );
 }
 
 pub fn events_query_newest_first(s: &dyn Storage) {

@@ -356,6 +356,20 @@ pub trait EventStore {
     /// A user's events, newest first (time, then id, descending); none once the user's row is
     /// gone.
     fn query_events(&self, query: &EventQuery) -> StorageResult<Vec<EventRow>>;
+    /// Events of every user of a namespace, newest first (time, user hash, id, descending);
+    /// only users whose row exists.
+    fn query_namespace_events(&self, query: &NamespaceEventQuery) -> StorageResult<Vec<EventRow>>;
+    /// How many events of `type_hash` each `bucket_ms`-wide time bucket in `[since, until]`
+    /// holds (a bucket starts at a multiple of `bucket_ms`), ascending, empty buckets left out;
+    /// only users whose row exists. Reads no ciphertext.
+    fn count_events(
+        &self,
+        namespace: &str,
+        type_hash: &[u8],
+        since: i64,
+        until: i64,
+        bucket_ms: i64,
+    ) -> StorageResult<Vec<(i64, u64)>>;
     /// Deletes up to `limit` events of `namespace` older than `before`; returns how many.
     fn delete_events_before(
         &self,

@@ -229,6 +229,19 @@ pub struct EventQuery {
     pub limit: usize,
 }
 
+/// Which events of a whole namespace to read (newest first).
+#[derive(Debug, Clone)]
+pub struct NamespaceEventQuery {
+    pub namespace: String,
+    pub type_hash: Option<Vec<u8>>,
+    /// Unix ms, inclusive.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Only events before this (time, user hash, id): the previous page's last.
+    pub before: Option<(i64, Vec<u8>, Vec<u8>)>,
+    pub limit: usize,
+}
+
 /// Identifies a record: namespace, collection, owner (user hash; the namespace's own
 /// pseudo-user for namespace-wide collections), key id (the key's keyed hash as core encodes
 /// it, never the key itself — except in rows written before keys were sealed).
