@@ -698,6 +698,34 @@ pub enum EventsCommand {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// Every user's events in a namespace, newest first (needs `list`).
+    ListAll {
+        namespace: String,
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// RFC 3339, inclusive.
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// How many events of each type fell on each UTC day over every user (needs `list`).
+    Counts {
+        namespace: String,
+        /// Event types, comma-separated (1 to 20).
+        #[arg(long = "type")]
+        types: String,
+        /// RFC 3339, inclusive (default: 30 days before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// RFC 3339, inclusive (default: now).
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// Keep a namespace's events for N days (omit --days to keep them forever).
     Retention {
         namespace: String,
@@ -759,11 +787,48 @@ pub fn events(conn: &Connection, cmd: EventsCommand) -> Outcome {
             );
             done(c.call("GET", &path, None)?)
         }
+        EventsCommand::ListAll {
+            namespace,
+            event_type,
+            from,
+            to,
+            cursor,
+            limit,
+        } => {
+            let query = query_string(&[
+                ("limit", Some(limit.to_string())),
+                ("type", event_type),
+                ("from", from),
+                ("to", to),
+                ("cursor", cursor),
+            ]);
+            let path = format!("/v1/ns/{}/events?{query}", segment(&namespace));
+            done(c.call("GET", &path, None)?)
+        }
+        EventsCommand::Counts {
+            namespace,
+            types,
+            from,
+            to,
+        } => {
+            let query = query_string(&[("type", Some(types)), ("from", from), ("to", to)]);
+            let path = format!("/v1/ns/{}/events/counts?{query}", segment(&namespace));
+            done(c.call("GET", &path, None)?)
+        }
         EventsCommand::Retention { namespace, days } => {
             let path = format!("/v1/ns/{}/events/retention", segment(&namespace));
             done(c.call("PUT", &path, Some(&json!({ "days": days })))?)
         }
     }
+}
+
+/// `key=value&…` of the parameters given, each value encoded.
+fn query_string(params: &[(&str, Option<String>)]) -> String {
+    params
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", segment(v))))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 #[derive(Subcommand)]

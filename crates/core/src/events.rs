@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use strongroom_crypto::{random, Index, Key};
+use strongroom_crypto::{random, Data, Index, Key};
 use strongroom_storage::{EventQuery, EventRow};
 
 use crate::clock::{parse_rfc3339, rfc3339};
@@ -16,6 +16,9 @@ use crate::operation::Op;
 use crate::users::{page_limit, UserRef};
 use crate::vault::At;
 use crate::{names, CoreError, CoreResult, Page, Principal, Vault};
+
+mod across_users;
+pub use across_users::{EventCount, NamespaceEvent, MAX_COUNTED_TYPES, MAX_COUNT_DAYS};
 
 const MAX_BATCH: usize = 1000;
 const MAX_DETAILS_DEPTH: usize = 16;
@@ -88,6 +91,35 @@ pub(crate) fn parse_cursor(cursor: &str) -> CoreResult<(i64, Vec<u8>)> {
         time.parse().map_err(|_| bad())?,
         hex::decode(id).map_err(|_| bad())?,
     ))
+}
+
+/// Decrypts one stored event of its owner (`key`); with `expected_type`, the decrypted type
+/// must be that one.
+pub(crate) fn open_event(
+    key: &Key<Data>,
+    ns: &str,
+    row: &EventRow,
+    expected_type: Option<&str>,
+) -> CoreResult<Event> {
+    let plain = key
+        .open(
+            &contexts::event(ns, &row.user_hash, row.time, &row.id),
+            &row.ciphertext,
+        )
+        .map_err(|e| CoreError::from_crypto("event", e))?;
+    let sealed: Sealed =
+        serde_json::from_slice(&plain).map_err(|_| CoreError::Integrity("event"))?;
+    // The type hash is a column anyone with the database can copy from another event: a
+    // filtered query re-checks the decrypted type.
+    if expected_type.is_some_and(|t| t != sealed.event_type) {
+        return Err(CoreError::Integrity("event"));
+    }
+    Ok(Event {
+        id: hex::encode(&row.id),
+        event_type: sealed.event_type,
+        time: rfc3339(row.time),
+        details: sealed.details,
+    })
 }
 
 impl Vault {
@@ -203,31 +235,7 @@ impl Vault {
                     .ok_or(CoreError::Integrity("event"))?;
                 let items = rows
                     .iter()
-                    .map(|row| {
-                        let plain = key
-                            .open(
-                                &contexts::event(ns, &user.hash, row.time, &row.id),
-                                &row.ciphertext,
-                            )
-                            .map_err(|e| CoreError::from_crypto("event", e))?;
-                        let sealed: Sealed = serde_json::from_slice(&plain)
-                            .map_err(|_| CoreError::Integrity("event"))?;
-                        // The type hash is a column anyone with the database can copy from
-                        // another event: a filtered query re-checks the decrypted type.
-                        if filter
-                            .event_type
-                            .as_ref()
-                            .is_some_and(|t| *t != sealed.event_type)
-                        {
-                            return Err(CoreError::Integrity("event"));
-                        }
-                        Ok(Event {
-                            id: hex::encode(&row.id),
-                            event_type: sealed.event_type,
-                            time: rfc3339(row.time),
-                            details: sealed.details,
-                        })
-                    })
+                    .map(|row| open_event(&key, ns, row, filter.event_type.as_deref()))
                     .collect::<CoreResult<Vec<_>>>()?;
                 Ok(Page { items, next_cursor })
             }

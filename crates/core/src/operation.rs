@@ -92,6 +92,8 @@ pub enum Op {
     RecordLookup,
     EventAppend,
     EventQuery,
+    EventQueryNamespace,
+    EventCounts,
     EventRetention,
     FileUploadStart,
     FileUpload,
@@ -160,7 +162,7 @@ const fn internal(action: &'static str) -> Description {
 
 impl Op {
     /// Every operation, for tables and tests.
-    pub const ALL: [Op; 90] = {
+    pub const ALL: [Op; 92] = {
         use Op::*;
         [
             NamespaceCreate,
@@ -215,6 +217,8 @@ impl Op {
             RecordLookup,
             EventAppend,
             EventQuery,
+            EventQueryNamespace,
+            EventCounts,
             EventRetention,
             FileUploadStart,
             FileUpload,
@@ -313,6 +317,8 @@ impl Op {
             RecordLookup => api("record.lookup", Access::In(Read)),
             EventAppend => api("event.append", Access::In(Write)),
             EventQuery => api("event.query", Access::In(Read)),
+            EventQueryNamespace => api("event.query_namespace", Access::In(List)),
+            EventCounts => api("event.counts", Access::In(List)),
             EventRetention => api("event.retention", Access::In(Admin)),
             FileUploadStart => api("file.upload.start", Access::In(Write)),
             FileUpload => api("file.upload", Access::In(Write)),

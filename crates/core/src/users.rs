@@ -161,7 +161,11 @@ impl Vault {
     }
 
     /// The app's own user id, decrypted from a user row with the user's data key.
-    fn decrypt_user_id(&self, keys: &NamespaceKeys, row: &UserRow) -> CoreResult<String> {
+    pub(crate) fn decrypt_user_id(
+        &self,
+        keys: &NamespaceKeys,
+        row: &UserRow,
+    ) -> CoreResult<String> {
         let key = self.keyring().data_key(keys, row)?;
         let id = key
             .open(

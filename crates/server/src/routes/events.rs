@@ -6,7 +6,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use strongroom_core::clock::parse_rfc3339;
-use strongroom_core::events::{Event, EventFilter, NewEvent};
+use strongroom_core::events::{Event, EventCount, EventFilter, NamespaceEvent, NewEvent};
 use strongroom_core::Page;
 
 use super::DEFAULT_PAGE;
@@ -84,6 +84,71 @@ pub(crate) async fn query(
     app.run(move |v| v.query_events(&who, &ns, &user, &filter))
         .await
         .map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NamespaceEventParams {
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    #[serde(alias = "since")]
+    from: Option<String>,
+    #[serde(alias = "until")]
+    to: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CountParams {
+    /// Comma-separated event types (types cannot hold commas).
+    #[serde(rename = "type")]
+    types: Option<String>,
+    #[serde(alias = "since")]
+    from: Option<String>,
+    #[serde(alias = "until")]
+    to: Option<String>,
+}
+
+/// `GET /v1/ns/{namespace}/events`: every user's events, newest first (needs `list`).
+pub(crate) async fn query_namespace(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath(ns): ApiPath<String>,
+    ApiQuery(p): ApiQuery<NamespaceEventParams>,
+) -> Result<Json<Page<NamespaceEvent>>, ApiError> {
+    let filter = EventFilter {
+        event_type: p.event_type.filter(|t| !t.is_empty()),
+        since: time_param("from", p.from)?,
+        until: time_param("to", p.to)?,
+        cursor: p.cursor,
+        limit: p.limit.unwrap_or(DEFAULT_PAGE),
+    };
+    app.run(move |v| v.query_namespace_events(&who, &ns, &filter))
+        .await
+        .map(Json)
+}
+
+/// `GET /v1/ns/{namespace}/events/counts`: events per type per UTC day (needs `list`).
+pub(crate) async fn counts(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ApiPath(ns): ApiPath<String>,
+    ApiQuery(p): ApiQuery<CountParams>,
+) -> Result<Json<super::Items<Vec<EventCount>>>, ApiError> {
+    let types: Vec<String> = p
+        .types
+        .unwrap_or_default()
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    let (since, until) = (time_param("from", p.from)?, time_param("to", p.to)?);
+    let items = app
+        .run(move |v| v.count_namespace_events(&who, &ns, &types, since, until))
+        .await?;
+    Ok(Json(super::Items { items }))
 }
 
 pub(crate) async fn retention(

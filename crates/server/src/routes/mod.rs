@@ -248,6 +248,18 @@ pub fn table() -> Vec<Route> {
             post(events::append),
         ),
         route(
+            M::GET,
+            "/v1/ns/{namespace}/events",
+            EventQueryNamespace,
+            get(events::query_namespace),
+        ),
+        route(
+            M::GET,
+            "/v1/ns/{namespace}/events/counts",
+            EventCounts,
+            get(events::counts),
+        ),
+        route(
             M::PUT,
             "/v1/ns/{namespace}/events/retention",
             EventRetention,
