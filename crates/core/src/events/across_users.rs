@@ -48,6 +48,9 @@ pub struct EventCount {
     pub count: u64,
 }
 
+/// An event owner's data key and own id, read once per page.
+type Owner = (Arc<Key<Data>>, String);
+
 fn cursor_of(time: i64, user_hash: &[u8], id: &[u8]) -> String {
     format!("{time}.{}.{}", hex::encode(user_hash), hex::encode(id))
 }
@@ -114,7 +117,7 @@ impl Vault {
                 let next_cursor = (rows.len() == *limit)
                     .then(|| rows.last().map(|r| cursor_of(r.time, &r.user_hash, &r.id)))
                     .flatten();
-                let mut owners: HashMap<Vec<u8>, Option<(Arc<Key<Data>>, String)>> = HashMap::new();
+                let mut owners: HashMap<Vec<u8>, Option<Owner>> = HashMap::new();
                 let mut items = Vec::with_capacity(rows.len());
                 for row in rows {
                     if !owners.contains_key(&row.user_hash) {
