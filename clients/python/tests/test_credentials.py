@@ -116,6 +116,9 @@ def test_access_token_refreshes_exactly_once(client: Strongroom, user: str, prov
     assert sum(r.refreshed for r in results) == 1
     statuses = {s.name: s.status for s in client.credential_statuses() if s.user == user}
     assert statuses == {"idp": "valid"}
+    # A valid token refreshed on request (the provider revoked it early).
+    forced = client.access_token(user, "idp", force=True)
+    assert (forced.refreshed, len(_Provider.calls)) == (True, 2)
     # No refresh token: the user must sign in again.
     client.put_oauth2(user, "gone", "old", expires_at=int(expired.timestamp()), provider="pytest-idp")
     with pytest.raises(errors.NeedsReauthorization):

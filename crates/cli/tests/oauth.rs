@@ -235,17 +235,18 @@ fn refresh_once_rotate_and_report_failures() {
     );
 
     // Provider down, then answering garbage: clear errors, and the refresh token is kept.
+    // (Each round stores the token set again: a stored set clears the last failure's back-off.)
     provider.lock().unwrap().delay_ms = 0;
-    assert_eq!(
-        server
-            .request("PUT", CRED, Some(&app), Some(&expired_token_set("rt-1")))
-            .status,
-        200
-    );
     for (mode, code) in [
         (Mode::ServerError, "http_503"),
         (Mode::Malformed, "malformed_response"),
     ] {
+        assert_eq!(
+            server
+                .request("PUT", CRED, Some(&app), Some(&expired_token_set("rt-1")))
+                .status,
+            200
+        );
         provider.lock().unwrap().mode = mode;
         let r = server.request(
             "POST",
@@ -280,6 +281,12 @@ fn refresh_once_rotate_and_report_failures() {
     // The grant revoked at the provider: the user must log in again, and the app can list them.
     provider.lock().unwrap().mode = Mode::Normal;
     provider.lock().unwrap().valid.clear();
+    assert_eq!(
+        server
+            .request("PUT", CRED, Some(&app), Some(&expired_token_set("rt-1")))
+            .status,
+        200
+    );
     let r = server.request(
         "POST",
         &format!("{CRED}/access-token"),
@@ -411,6 +418,105 @@ fn a_hundred_callers_on_three_nodes_cause_one_refresh() {
             "rt-1"
         );
     }
+}
+
+/// 100 callers over three nodes while the token endpoint answers 503: one provider call, every
+/// caller gets the recorded failure with the back-off's Retry-After, `force` included; once the
+/// app stores a new set, a forced refresh of a valid token happens exactly once across 30
+/// concurrent forced callers.
+#[test]
+fn a_failing_provider_is_asked_once_per_back_off_across_nodes_and_force_refreshes_once() {
+    let Some(url) = postgres_url() else { return };
+    let (token_url, provider) = token_endpoint("rt-0");
+    provider.lock().unwrap().mode = Mode::ServerError;
+    provider.lock().unwrap().delay_ms = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let key = shared_root_key();
+    let schema = format!("oauth_stampede_{}", std::process::id());
+    let nodes: Vec<Server> = (0..3)
+        .map(|i| start_node(&dir.path().join(format!("n{i}")), &url, &schema, &key, &[]))
+        .collect();
+    let app = setup(&nodes[0], &token_url);
+    let put = |set: &str| nodes[0].request("PUT", CRED, Some(&app), Some(set)).status;
+    assert_eq!(put(&expired_token_set("rt-0")), 200);
+    let call = |node: &Server, body: &str| {
+        node.request(
+            "POST",
+            &format!("{CRED}/access-token"),
+            Some(&app),
+            Some(body),
+        )
+    };
+    let answers: Vec<(u16, String, Option<String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..100)
+            .map(|i| {
+                let node = &nodes[i % 3];
+                let body = if i % 10 == 0 {
+                    r#"{"force": true}"#
+                } else {
+                    "{}"
+                };
+                s.spawn(move || {
+                    let r = call(node, body);
+                    (r.status, r.code(), r.retry_after.clone())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        provider.lock().unwrap().attempts,
+        1,
+        "one provider call for 100 callers"
+    );
+    for (status, code, retry_after) in &answers {
+        assert_eq!((*status, code.as_str()), (502, "refresh_failed"));
+        let secs: u64 = retry_after.as_deref().unwrap_or("0").parse().unwrap();
+        assert!((1..=60).contains(&secs), "Retry-After {retry_after:?}");
+    }
+    let r = call(&nodes[2], r#"{"force": true}"#);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (502, "refresh_failed"),
+        "force waits out the back-off"
+    );
+    assert!(
+        r.body.contains("http_503") && r.body.contains("next attempt"),
+        "{}",
+        r.body
+    );
+    assert_eq!(provider.lock().unwrap().attempts, 1);
+
+    // The app stores a fresh set (status valid again) and the provider is back.
+    provider.lock().unwrap().mode = Mode::Normal;
+    let valid = json!({"data": {"type": "oauth2", "access_token": "at-app", "refresh_token": "rt-0",
+        "expires_at": "2099-01-01T00:00:00Z", "provider": "spotify"}});
+    assert_eq!(put(&valid.to_string()), 200);
+    let plain = call(&nodes[1], "{}").json();
+    assert_eq!(
+        (plain["access_token"].clone(), plain["refreshed"].clone()),
+        (json!("at-app"), json!(false))
+    );
+    let forced: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..30)
+            .map(|i| {
+                let node = &nodes[i % 3];
+                s.spawn(move || {
+                    let r = call(node, r#"{"force": true}"#);
+                    assert_eq!(r.status, 200, "{}", r.body);
+                    assert_eq!(r.json()["refreshed"], true, "{}", r.body);
+                    r.json()["access_token"].as_str().unwrap().to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        provider.lock().unwrap().refreshes,
+        1,
+        "30 forced callers, one refresh"
+    );
+    assert!(forced.iter().all(|t| t == "at-1"), "{forced:?}");
 }
 
 #[test]

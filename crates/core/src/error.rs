@@ -43,6 +43,12 @@ pub enum CoreError {
     /// Refreshing failed for now (provider down, 5xx, malformed answer); retry later.
     #[error("refreshing the token failed ({0}); retry later")]
     RefreshFailed(String),
+    /// The last refresh failed and its back-off runs: callers share that failure instead of
+    /// calling the provider again.
+    #[error(
+        "refreshing the token failed ({code}); the next attempt is allowed in {retry_after_secs} s"
+    )]
+    RefreshBackingOff { code: String, retry_after_secs: u64 },
     /// The provider's revocation endpoint could not revoke the grant; retry later.
     #[error(
         "revoking the grant at the provider failed ({0}); the credential was kept, retry later"
@@ -212,6 +218,7 @@ impl CoreError {
             | CoreError::AuditLogDamaged(_) => "integrity_error",
             CoreError::NeedsReauthorization(_)
             | CoreError::RefreshFailed(_)
+            | CoreError::RefreshBackingOff { .. }
             | CoreError::RevocationFailed(_)
             | CoreError::VerificationFailed(_)
             | CoreError::KeyService { .. } => "upstream_error",

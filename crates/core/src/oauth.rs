@@ -369,6 +369,11 @@ fn call_revocation_endpoint(
 }
 
 /// Back-off before the next background attempt: 30 s × 2^failures, at most an hour.
+/// Whole seconds from `now` until `due` (at least 1).
+fn retry_after_secs(due: i64, now: i64) -> u64 {
+    ((due - now).max(0) as u64).div_ceil(1000).max(1)
+}
+
 fn backoff_ms(failures: u32) -> i64 {
     (30_000i64 << failures.min(7)).min(3_600_000)
 }
@@ -604,6 +609,27 @@ impl Vault {
 
     /// After a token set is stored: when its provider is configured here, mark it valid and
     /// schedule the background refresh for `expires_at - refresh_margin`.
+    /// The answer every caller shares instead of calling the provider: the user must
+    /// authorize again (until the app stores a new token set), or the last refresh failed and
+    /// its back-off has not run out (502 with the seconds left).
+    fn shared_failure(&self, item: &ItemKey) -> CoreResult<Option<CoreError>> {
+        let Some(status) = self.storage().get_credential_status(item)? else {
+            return Ok(None);
+        };
+        let code = status.error.clone().unwrap_or_default();
+        Ok(match status.status.as_str() {
+            "needs_reauthorization" => Some(CoreError::NeedsReauthorization(code)),
+            "refresh_failed" => status
+                .refresh_due_at
+                .filter(|due| *due > self.now_ms())
+                .map(|due| CoreError::RefreshBackingOff {
+                    code,
+                    retry_after_secs: retry_after_secs(due, self.now_ms()),
+                }),
+            _ => None,
+        })
+    }
+
     pub(crate) fn schedule_refresh(
         &self,
         item: &ItemKey,
@@ -641,12 +667,16 @@ impl Vault {
             };
             let outcome = self.user_id_of(&owner).and_then(|user_id| {
                 let name = self.status_name(&owner, row)?;
-                self.access_token_for(&owner, &user_id, &name, 0)
+                self.access_token_for(&owner, &user_id, &name, 0, false)
             });
             match outcome {
                 Ok(_) => {}
                 // Recorded (with back-off) by the refresh itself.
-                Err(CoreError::RefreshFailed(_)) | Err(CoreError::NeedsReauthorization(_)) => {}
+                Err(
+                    CoreError::RefreshFailed(_)
+                    | CoreError::RefreshBackingOff { .. }
+                    | CoreError::NeedsReauthorization(_),
+                ) => {}
                 // Deleted, erased, or otherwise not refreshable: stop scheduling it.
                 Err(_) => self.set_status_due(
                     &row.key,
@@ -670,6 +700,7 @@ impl Vault {
         user_id: &str,
         name: &str,
         min_valid_secs: u64,
+        force: bool,
     ) -> CoreResult<AccessToken> {
         let check = || {
             names::credential_name(name)?;
@@ -687,19 +718,25 @@ impl Vault {
             At::name(ns, name),
             user_id,
             check,
-            |user| self.access_token_for(user, user_id, name, min_valid_secs),
+            |user| self.access_token_for(user, user_id, name, min_valid_secs, force),
         )
     }
 
     /// The exactly-once refresh behind [`Vault::valid_access_token`], for a resolved user (no
     /// authorization or audit of its own, but every refresh is recorded as
     /// `credential.refresh`); also used by the background refresher and by verification.
+    ///
+    /// `force` refreshes even a token that looks valid (the provider revoked it early) — still
+    /// once across callers: a forced caller is answered by any refresh that happened after it
+    /// read the credential. Neither a forced call nor any other calls the provider while a
+    /// recorded failure's back-off runs ([`Vault::shared_failure`]).
     pub(crate) fn access_token_for(
         &self,
         user: &UserRef,
         user_id: &str,
         name: &str,
         min_valid_secs: u64,
+        force: bool,
     ) -> CoreResult<AccessToken> {
         let ns = user.keys.name.as_str();
         {
@@ -727,7 +764,7 @@ impl Vault {
                 },
                 None => 0,
             };
-            if fresh(&set, 0) && (min_valid_secs > 0 || fresh(&set, margin)) {
+            if !force && fresh(&set, 0) && (min_valid_secs > 0 || fresh(&set, margin)) {
                 return Ok(answer(version, set, false));
             }
             let provider_name = provider_name.ok_or(CoreError::Invalid {
@@ -735,6 +772,12 @@ impl Vault {
                 rule: "the token set names no provider, so it cannot be refreshed".into(),
             })?;
             let item = item_key(user, name);
+            // A failure recorded within its back-off is everyone's answer, on every node: the
+            // provider is not asked again until the back-off allows it.
+            if let Some(failure) = self.shared_failure(&item)? {
+                return Err(failure);
+            }
+            let read_version = version;
             let lease = format!(
                 "oauth-refresh/{ns}/{}/{}",
                 hex::encode(&user.hash),
@@ -757,6 +800,7 @@ impl Vault {
                         &item,
                         &fresh,
                         margin,
+                        force.then_some(read_version),
                     );
                     let _ = self.storage().release_lease(&lease, &me);
                     return result.map(|(v, set, refreshed)| answer(v, set, refreshed));
@@ -764,8 +808,13 @@ impl Vault {
                 // Someone else is refreshing: wait for their result.
                 std::thread::sleep(Duration::from_millis(20));
                 let (v, set) = self.current_token_set(user, ns, name)?;
-                if fresh(&set, 0) && (min_valid_secs > 0 || fresh(&set, margin)) {
-                    return Ok(answer(v, set, false));
+                let answered = if force {
+                    v != read_version
+                } else {
+                    fresh(&set, 0) && (min_valid_secs > 0 || fresh(&set, margin))
+                };
+                if answered {
+                    return Ok(answer(v, set, force && v != read_version));
                 }
                 if let Some(status) = self.storage().get_credential_status(&item)? {
                     if status.updated_at >= started
@@ -774,6 +823,9 @@ impl Vault {
                             "refresh_failed" | "needs_reauthorization"
                         )
                     {
+                        if let Some(failure) = self.shared_failure(&item)? {
+                            return Err(failure);
+                        }
                         let code = status.error.unwrap_or_default();
                         return Err(if status.status == "needs_reauthorization" {
                             CoreError::NeedsReauthorization(code)
@@ -805,11 +857,19 @@ impl Vault {
         item: &ItemKey,
         fresh: &dyn Fn(&OAuthTokenSet, u64) -> bool,
         margin: u64,
+        forced_from: Option<u64>,
     ) -> CoreResult<(u64, OAuthTokenSet, bool)> {
-        // Re-read: another caller may have refreshed between our check and the lease.
+        // Re-read: another caller may have refreshed between our check and the lease (for a
+        // forced refresh: any new version since the caller read it answers it).
         let (version, set) = self.current_token_set(user, ns, name)?;
-        if fresh(&set, margin) {
-            return Ok((version, set, false));
+        match forced_from {
+            Some(read) if version != read => return Ok((version, set, true)),
+            None if fresh(&set, margin) => return Ok((version, set, false)),
+            _ => {}
+        }
+        // Re-checked under the lease: a failure another node recorded meanwhile stands.
+        if let Some(failure) = self.shared_failure(item)? {
+            return Err(failure);
         }
         // The status row may not exist yet (a provider configured after the token was stored).
         let sealed = self.sealed_status_name(user, item, name)?;
@@ -859,7 +919,13 @@ impl Vault {
                 self.counters()
                     .oauth_refresh_failures
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let err = failure.into_error();
+                let err = match (failure, due) {
+                    (RefreshFailure::Failed(code), Some(due)) => CoreError::RefreshBackingOff {
+                        code,
+                        retry_after_secs: retry_after_secs(due, self.now_ms()),
+                    },
+                    (other, _) => other.into_error(),
+                };
                 let at = At::name(ns, name);
                 self.record_internal_failure(&who, Op::CredentialRefresh, at, &user.hash, &err);
                 return Err(err);
@@ -1060,7 +1126,7 @@ impl Vault {
             user_id,
             check,
             |user| {
-                let token = self.access_token_for(user, user_id, name, 60)?;
+                let token = self.access_token_for(user, user_id, name, 60, false)?;
                 let (_, set) = self.current_token_set(user, ns, name)?;
                 let provider = set.provider.ok_or(CoreError::Invalid {
                     field: "provider",

@@ -92,9 +92,10 @@ impl ApiError {
         match self {
             ApiError::RateLimited { retry_after_secs }
             | ApiError::Core(CoreError::LockedOut { retry_after_secs })
-            | ApiError::Core(CoreError::TokenSuspended { retry_after_secs }) => {
-                Some(*retry_after_secs)
-            }
+            | ApiError::Core(CoreError::TokenSuspended { retry_after_secs })
+            | ApiError::Core(CoreError::RefreshBackingOff {
+                retry_after_secs, ..
+            }) => Some(*retry_after_secs),
             other => other.code_and_message().0.retryable().then_some(1),
         }
     }
@@ -113,7 +114,9 @@ fn core_parts(e: &CoreError) -> (ErrorCode, String) {
         CoreError::LastOperatorToken => ErrorCode::LastOperatorToken,
         CoreError::UniqueViolation(_) => ErrorCode::UniqueViolation,
         CoreError::NeedsReauthorization(_) => ErrorCode::NeedsReauthorization,
-        CoreError::RefreshFailed(_) => ErrorCode::RefreshFailed,
+        CoreError::RefreshFailed(_) | CoreError::RefreshBackingOff { .. } => {
+            ErrorCode::RefreshFailed
+        }
         CoreError::RevocationFailed(_) => ErrorCode::RevocationFailed,
         CoreError::VerificationFailed(_) => ErrorCode::VerificationFailed,
         CoreError::Deleted(_) => ErrorCode::VersionDeleted,

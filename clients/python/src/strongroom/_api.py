@@ -137,9 +137,12 @@ def purge_credential(ns: str, user: str, name: str) -> Call[None]:
     return Call("DELETE", f"{_cred(ns, user, name)}/metadata", _none, idempotent=True)
 
 
-def access_token(ns: str, user: str, name: str, min_valid: int) -> Call[m.AccessToken]:
+def access_token(ns: str, user: str, name: str, min_valid: int, force: bool = False) -> Call[m.AccessToken]:
     # Idempotent by design: the refresh behind it happens exactly once across callers.
-    return Call("POST", f"{_cred(ns, user, name)}/access-token", m.AccessToken.from_json, json={"min_valid_secs": min_valid}, idempotent=True)
+    body: Dict[str, Any] = {"min_valid_secs": min_valid}
+    if force:
+        body["force"] = True
+    return Call("POST", f"{_cred(ns, user, name)}/access-token", m.AccessToken.from_json, json=body, idempotent=True)
 
 
 def revoke_credential(ns: str, user: str, name: str) -> Call[Any]:

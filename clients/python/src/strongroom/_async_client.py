@@ -226,11 +226,13 @@ class AsyncStrongroom:
         """Removes the credential with its whole history."""
         await self._do(api.purge_credential(self.namespace, user, name))
 
-    async def access_token(self, user: str, name: str, *, min_valid: int = 0) -> m.AccessToken:
+    async def access_token(self, user: str, name: str, *, min_valid: int = 0, force: bool = False) -> m.AccessToken:
         """An access token valid for at least ``min_valid`` seconds, refreshed exactly once
         across every caller and node when it is due (raises ``NeedsReauthorization`` when the
-        user must sign in again)."""
-        return await self._do(api.access_token(self.namespace, user, name, min_valid))
+        user must sign in again). ``force`` refreshes even a token that looks valid (the
+        provider revoked it early), still once across callers; after a failed refresh every
+        caller gets ``RefreshFailed`` until the back-off allows the next attempt."""
+        return await self._do(api.access_token(self.namespace, user, name, min_valid, force))
 
     async def revoke_credential(self, user: str, name: str) -> Any:
         """Revokes the grant at the provider, then deletes the credential."""

@@ -17,6 +17,10 @@ pub(crate) struct AccessTokenBody {
     /// The token must stay valid at least this long (seconds, default 60).
     #[serde(default, deserialize_with = "strongroom_core::json::opt_u64")]
     min_valid_secs: Option<u64>,
+    /// Refresh now even if the token looks valid (the provider revoked it early); still once
+    /// across callers, and never during a failed refresh's back-off.
+    #[serde(default)]
+    force: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,7 +66,8 @@ pub(crate) async fn access_token(
     ApiJson(body): ApiJson<AccessTokenBody>,
 ) -> Result<Json<AccessToken>, ApiError> {
     let min = body.min_valid_secs.unwrap_or(60);
-    app.run(move |v| v.valid_access_token(&who, &ns, &user, &name, min))
+    let force = body.force;
+    app.run(move |v| v.valid_access_token(&who, &ns, &user, &name, min, force))
         .await
         .map(Json)
 }
