@@ -201,11 +201,16 @@ pub enum CredentialCommand {
         #[arg(long, value_delimiter = ',', required = true)]
         versions: Vec<u64>,
     },
-    /// Ask the provider's "who am I" URL whether the access token is accepted.
+    /// Ask the provider's "who am I" URL whether the access token (or, for a secret, the
+    /// field the provider names) is accepted.
     Verify {
         namespace: String,
         user: String,
         name: String,
+        /// For a secret credential: the provider to verify it against (default: the
+        /// secret's own `provider` field).
+        #[arg(long)]
+        provider: Option<String>,
     },
     /// Revoke an OAuth grant at its provider, then remove the credential.
     Revoke {
@@ -364,9 +369,14 @@ pub fn credential(conn: &Connection, cmd: CredentialCommand) -> Outcome {
             namespace,
             user,
             name,
+            provider,
         } => done(c.call(
             "POST",
-            &format!("{}/verify", cred_path(&namespace, &user, &name)),
+            &format!(
+                "{}/verify?{}",
+                cred_path(&namespace, &user, &name),
+                query_string(&[("provider", provider)])
+            ),
             None,
         )?),
         CredentialCommand::Revoke {

@@ -37,6 +37,9 @@ use crate::vault::At;
 use crate::{names, CoreError, CoreResult, Principal, Vault};
 
 const LEASE_TTL_MS: i64 = 30_000;
+mod verify;
+pub use verify::VerifySuccess;
+
 const WAIT_LIMIT_MS: i64 = 30_000;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 const RESERVED_PARAMS: [&str; 4] = ["grant_type", "refresh_token", "client_id", "client_secret"];
@@ -64,6 +67,14 @@ pub struct ProviderConfig {
     /// A "who am I" URL called with the access token to verify a credential.
     #[serde(default)]
     pub verify_url: Option<String>,
+    /// What a 2xx answer of `verify_url` must hold to count as verified (providers such as
+    /// Slack answer 200 with `{"ok": false}` for a dead token); without it, any 2xx does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_success: Option<VerifySuccess>,
+    /// For `secret` credentials verified against this provider: the secret's field whose value
+    /// is sent as the Bearer token (e.g. a Slack bot token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_secret_field: Option<String>,
     /// Refresh this long before expiry even when the caller asks for less.
     #[serde(deserialize_with = "crate::json::u64")]
     pub refresh_margin_secs: u64,
@@ -83,6 +94,10 @@ pub struct ProviderInput {
     pub revocation_url: Option<String>,
     #[serde(default)]
     pub verify_url: Option<String>,
+    #[serde(default)]
+    pub verify_success: Option<VerifySuccess>,
+    #[serde(default)]
+    pub verify_secret_field: Option<String>,
     #[serde(default = "default_margin", deserialize_with = "crate::json::u64")]
     pub refresh_margin_secs: u64,
     #[serde(default)]
@@ -199,6 +214,20 @@ impl ProviderInput {
         }
         if let Some(u) = &self.verify_url {
             check_url("verify_url", u)?;
+        }
+        if let Some(rule) = &self.verify_success {
+            rule.validate()?;
+        }
+        if let Some(field) = &self.verify_secret_field {
+            check_text("verify_secret_field", field, 128)?;
+        }
+        if (self.verify_success.is_some() || self.verify_secret_field.is_some())
+            && self.verify_url.is_none()
+        {
+            return Err(CoreError::Invalid {
+                field: "verify_url",
+                rule: "is needed with verify_success or verify_secret_field".into(),
+            });
         }
         check_text("client_id", &self.client_id, 512)?;
         check_text("client_secret", self.client_secret.expose(), 4096)?;
@@ -453,6 +482,8 @@ impl Vault {
                 auth_method: input.auth_method,
                 revocation_url: input.revocation_url,
                 verify_url: input.verify_url,
+                verify_success: input.verify_success,
+                verify_secret_field: input.verify_secret_field,
                 refresh_margin_secs: input.refresh_margin_secs,
                 extra_params: input.extra_params,
             };
@@ -1107,85 +1138,6 @@ impl Vault {
             }
         }
         (revoked, failed)
-    }
-
-    /// Calls the provider's "who am I" URL with a valid access token and records whether the
-    /// provider accepted it (`read`).
-    pub fn verify_credential(
-        &self,
-        who: &Principal,
-        ns: &str,
-        user_id: &str,
-        name: &str,
-    ) -> CoreResult<Verification> {
-        let check = || names::credential_name(name);
-        self.execute_on_user(
-            who,
-            Op::CredentialVerify,
-            At::name(ns, name),
-            user_id,
-            check,
-            |user| {
-                let token = self.access_token_for(user, user_id, name, 60, false)?;
-                let (_, set) = self.current_token_set(user, ns, name)?;
-                let provider = set.provider.ok_or(CoreError::Invalid {
-                    field: "provider",
-                    rule: "the token set names no provider".into(),
-                })?;
-                let (config, _) = self.provider(ns, &provider)?;
-                let url = config.verify_url.ok_or(CoreError::Invalid {
-                    field: "verify_url",
-                    rule: "the provider has no verify_url".into(),
-                })?;
-                let agent = ureq::AgentBuilder::new().timeout(HTTP_TIMEOUT).build();
-                let status = match agent
-                    .get(&url)
-                    .set(
-                        "Authorization",
-                        &format!("Bearer {}", token.access_token.expose()),
-                    )
-                    .call()
-                {
-                    Ok(r) => r.status(),
-                    Err(ureq::Error::Status(code, _)) => code,
-                    Err(ureq::Error::Transport(_)) => {
-                        return Err(CoreError::VerificationFailed("unreachable".into()))
-                    }
-                };
-                let verified = match status {
-                    200..=299 => true,
-                    401 | 403 => false,
-                    other => return Err(CoreError::VerificationFailed(format!("http_{other}"))),
-                };
-                let item = item_key(user, name);
-                let now = self.now_ms();
-                let mut row =
-                    self.storage()
-                        .get_credential_status(&item)?
-                        .unwrap_or(CredentialStatusRow {
-                            key: item.clone(),
-                            status: "valid".into(),
-                            error: None,
-                            updated_at: now,
-                            refresh_due_at: None,
-                            failures: 0,
-                            verified: None,
-                            verified_at: None,
-                            sealed_name: None,
-                        });
-                if row.sealed_name.is_none() {
-                    row.sealed_name = self.sealed_status_name(user, &item, name)?;
-                }
-                row.verified = Some(verified);
-                row.verified_at = Some(now);
-                self.storage().set_credential_status(&row)?;
-                Ok(Verification {
-                    verified,
-                    verified_at: rfc3339(now),
-                    provider_status: status,
-                })
-            },
-        )
     }
 
     /// Credential statuses of a namespace, optionally one status only (`list`).

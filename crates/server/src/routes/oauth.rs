@@ -98,12 +98,21 @@ pub(crate) async fn revoke(
     ))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VerifyQuery {
+    /// For a `secret` credential: the provider to verify it against.
+    provider: Option<String>,
+}
+
 pub(crate) async fn verify(
     State(app): State<AppState>,
     Authenticated(who): Authenticated,
     ApiPath((ns, user, name)): ApiPath<(String, String, String)>,
+    ApiQuery(q): ApiQuery<VerifyQuery>,
 ) -> Result<Json<Verification>, ApiError> {
-    app.run(move |v| v.verify_credential(&who, &ns, &user, &name))
+    let provider = q.provider.filter(|p| !p.is_empty());
+    app.run(move |v| v.verify_credential(&who, &ns, &user, &name, provider.as_deref()))
         .await
         .map(Json)
 }
