@@ -2,14 +2,14 @@
 //! ~1 KiB token sets per call, through `Vault::put_credentials_batch` (authorization, a data
 //! key per new user, AES-256-GCM, sealed names, an audit entry per item, one transaction for
 //! the batch's credentials) beside the limit — the same plaintext rows into the same store
-//! engine, user rows one by one and each batch's credentials in one
+//! engine, each batch's user rows in one `insert_users` call and its credentials in one
 //! `put_credential_versions` call.
 
 use std::time::Instant;
 
 use anyhow::Result;
 use strongroom_core::credentials::{BatchItem, PutOptions};
-use strongroom_storage::{BatchWrite, ItemKey, NewVersion};
+use strongroom_storage::{BatchWrite, ItemKey, NewVersion, UserRow};
 
 use crate::report::{Measure, Row};
 use crate::setup::{plain_user_hash, token_set_json, Fixture, NAME, NAMESPACE};
@@ -60,9 +60,18 @@ pub fn run(f: &Fixture) -> Result<Vec<Row>> {
         let bodies: Vec<Vec<u8>> = (0..BATCH)
             .map(|i| token_set_json(batch * BATCH + i, 9).into_bytes())
             .collect();
-        for key in &keys {
-            plain_user_hash(f.plain.as_ref(), &key.user_hash)?;
-        }
+        let users: Vec<UserRow> = keys
+            .iter()
+            .map(|key| UserRow {
+                namespace: NAMESPACE.into(),
+                user_hash: key.user_hash.clone(),
+                encrypted_id: vec![0; 52],
+                wrapped_key: vec![0; 66],
+                kek_version: 1,
+                created_at: 1,
+            })
+            .collect();
+        f.plain.insert_users(&users)?;
         let new = NewVersion {
             created_at: 1,
             max_versions: None,

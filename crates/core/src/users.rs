@@ -66,6 +66,25 @@ impl Vault {
         }
         let fresh = self.keyring().reload(&user.keys.name)?;
         let ns = &fresh;
+        let row = self.new_user_row(ns, user, user_id)?;
+        match self.storage().insert_user(&row) {
+            Ok(()) => self.keyring().data_key(ns, &row),
+            // A concurrent first write created the user: use theirs.
+            Err(StorageError::AlreadyExists) => self
+                .existing_user_key(user)?
+                .ok_or_else(|| CoreError::Internal("user vanished after insert conflict".into())),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// A new user's row: a fresh data key wrapped under `ns`'s primary key version, and the
+    /// user's id sealed under the data key.
+    fn new_user_row(
+        &self,
+        ns: &NamespaceKeys,
+        user: &UserRef,
+        user_id: &str,
+    ) -> CoreResult<UserRow> {
         let data_key = Key::<Data>::generate().map_err(|e| CoreError::Internal(e.to_string()))?;
         let wrapped_key = ns
             .primary_kek()?
@@ -82,22 +101,47 @@ impl Vault {
                 user_id.as_bytes(),
             )
             .map_err(|e| CoreError::Internal(e.to_string()))?;
-        let row = UserRow {
+        Ok(UserRow {
             namespace: ns.name.clone(),
             user_hash: user.hash.clone(),
             encrypted_id,
             wrapped_key,
             kek_version: ns.primary,
             created_at: self.now_ms(),
-        };
-        match self.storage().insert_user(&row) {
-            Ok(()) => self.keyring().data_key(ns, &row),
-            // A concurrent first write created the user: use theirs.
-            Err(StorageError::AlreadyExists) => self
-                .existing_user_key(user)?
-                .ok_or_else(|| CoreError::Internal("user vanished after insert conflict".into())),
-            Err(other) => Err(other.into()),
+        })
+    }
+
+    /// Creates the users among `users` (of namespace `ns`) that do not exist yet, in one
+    /// transaction, under the primary key version as the database has it now (read once for
+    /// all), and caches their keys — so the writes of a batch that follow find them. Users
+    /// being erased, and users another writer creates meanwhile, are left to the per-item
+    /// path (which refuses or reads them).
+    pub(crate) fn create_users(&self, ns: &str, users: &[(&UserRef, &str)]) -> CoreResult<()> {
+        let mut missing: Vec<(&UserRef, &str)> = Vec::new();
+        for &(user, user_id) in users {
+            if missing.iter().any(|(m, _)| m.hash == user.hash)
+                || self.existing_user_key(user)?.is_some()
+                || self.storage().erasure_pending(ns, &user.hash)?
+            {
+                continue;
+            }
+            missing.push((user, user_id));
         }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let fresh = self.keyring().reload(ns)?;
+        let rows = missing
+            .iter()
+            .map(|(user, user_id)| self.new_user_row(&fresh, user, user_id))
+            .collect::<CoreResult<Vec<_>>>()?;
+        let inserted = self.storage().insert_users(&rows)?;
+        for (row, new) in rows.iter().zip(inserted) {
+            if new {
+                self.keyring().data_key(&fresh, row)?;
+            }
+        }
+        Ok(())
     }
 
     /// Lists the users of a namespace, decrypting their ids (needs `list`).

@@ -38,6 +38,21 @@ impl UserStore for PgStore {
         })
     }
 
+    fn insert_users(&self, users: &[UserRow]) -> StorageResult<Vec<bool>> {
+        self.write(|tx| {
+            let mut inserted = Vec::with_capacity(users.len());
+            for u in users {
+                let n = tx.execute(
+                    "INSERT INTO users (namespace, user_hash, encrypted_id, wrapped_key, kek_version, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (namespace, user_hash) DO NOTHING",
+                    &[&u.namespace, &u.user_hash, &u.encrypted_id, &u.wrapped_key, &i64::from(u.kek_version), &u.created_at],
+                )?;
+                inserted.push(n == 1);
+            }
+            Ok(inserted)
+        })
+    }
+
     fn list_users(
         &self,
         namespace: &str,

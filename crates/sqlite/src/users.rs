@@ -49,6 +49,32 @@ impl UserStore for SqliteStore {
         })
     }
 
+    fn insert_users(&self, users: &[UserRow]) -> StorageResult<Vec<bool>> {
+        self.write(|tx| {
+            let mut insert = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (namespace, user_hash) DO NOTHING"
+                ))
+                .map_err(map_err)?;
+            let mut inserted = Vec::with_capacity(users.len());
+            for u in users {
+                let n = insert
+                    .execute(params![
+                        u.namespace,
+                        u.user_hash,
+                        u.encrypted_id,
+                        u.wrapped_key,
+                        u.kek_version,
+                        u.created_at
+                    ])
+                    .map_err(map_err)?;
+                inserted.push(n == 1);
+            }
+            Ok(inserted)
+        })
+    }
+
     fn list_users(
         &self,
         namespace: &str,

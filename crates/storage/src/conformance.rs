@@ -20,7 +20,7 @@ macro_rules! conformance_tests {
     ($make:expr) => {
         $crate::conformance_tests!(@each $make;
             meta_put_if_absent, namespace_lifecycle, kek_rotation_is_check_and_set,
-            min_decrypt_version_is_stored, users_insert_get_and_conflict, users_paginate_by_hash,
+            min_decrypt_version_is_stored, users_insert_get_and_conflict, users_insert_in_one_batch, users_paginate_by_hash,
             rewrap_applies_only_to_unchanged_rows, credential_versions_roundtrip,
             credential_pointer_is_stored_with_each_version,
             credential_check_and_set, credential_batch_writes_commit_together, credential_unconditional_writes_append, credential_aborted_seal_writes_nothing,
@@ -187,6 +187,24 @@ pub fn credential_batch_writes_commit_together(s: &dyn Storage) {
         Some(b"ct-1".to_vec())
     );
     assert!(s.put_credential_versions(&[]).unwrap().is_empty());
+}
+
+/// Several users in one call: new ones inserted, an existing one left exactly as it was.
+pub fn users_insert_in_one_batch(s: &dyn Storage) {
+    ns(s, "app");
+    s.insert_user(&user("app", 1)).unwrap();
+    let mut changed = user("app", 1);
+    changed.wrapped_key = vec![9, 9];
+    let inserted = s
+        .insert_users(&[user("app", 2), changed, user("app", 3)])
+        .unwrap();
+    assert_eq!(inserted, [true, false, true]);
+    assert_eq!(
+        s.get_user("app", &[1; 32]).unwrap().unwrap().wrapped_key,
+        user("app", 1).wrapped_key
+    );
+    assert!(s.get_user("app", &[3; 32]).unwrap().is_some());
+    assert!(s.insert_users(&[]).unwrap().is_empty());
 }
 
 pub fn meta_put_if_absent(s: &dyn Storage) {

@@ -53,6 +53,9 @@ pub trait UserStore {
     fn get_user(&self, namespace: &str, user_hash: &[u8]) -> StorageResult<Option<UserRow>>;
     /// Inserts a user; [`StorageError::AlreadyExists`] if a concurrent writer got there first.
     fn insert_user(&self, user: &UserRow) -> StorageResult<()>;
+    /// Inserts several users in one transaction; for each, whether it was inserted (`false`:
+    /// a user with that hash already existed and is left as it is).
+    fn insert_users(&self, users: &[UserRow]) -> StorageResult<Vec<bool>>;
     /// Users ordered by hash, after `after` (exclusive).
     fn list_users(
         &self,

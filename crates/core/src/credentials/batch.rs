@@ -17,6 +17,7 @@ use strongroom_storage::BatchWrite;
 
 use super::{CredentialData, PreparedWrite, PutOptions, VersionInfo};
 use crate::operation::Op;
+use crate::users::UserRef;
 use crate::vault::At;
 use crate::{names, CoreError, CoreResult, Principal, Vault};
 
@@ -75,22 +76,33 @@ impl Vault {
             |()| {
                 let mut results: Vec<Option<BatchOutcome>> =
                     (0..items.len()).map(|_| None).collect();
-                let mut ready = Vec::with_capacity(items.len());
                 let mut hashes: Vec<Vec<u8>> = vec![Vec::new(); items.len()];
+                // Input first: only items that can be written create their users.
+                let mut checked = Vec::with_capacity(items.len());
                 for (index, item) in items.iter().enumerate() {
-                    match self.prepare_item(ns, item) {
-                        Ok((hash, r)) => {
-                            hashes[index] = hash;
-                            ready.push(Ready {
-                                index,
-                                data: r.0,
-                                write: r.1,
-                            });
+                    match self.check_item(ns, item) {
+                        Ok((user, data)) => {
+                            hashes[index] = user.hash.clone();
+                            checked.push((index, user, data));
                         }
                         Err((hash, e)) => {
                             hashes[index] = hash;
                             results[index] = Some(Err(e));
                         }
+                    }
+                }
+                // Every new user of the batch made at once (one transaction, one key reload).
+                let users: Vec<(&UserRef, &str)> = checked
+                    .iter()
+                    .map(|(index, user, _)| (user, items[*index].user.as_str()))
+                    .collect();
+                self.create_users(ns, &users)?;
+                let mut ready = Vec::with_capacity(checked.len());
+                for (index, user, data) in checked {
+                    let item = &items[index];
+                    match self.prepare_write(&user, &item.user, &item.name, &data, item.options) {
+                        Ok(write) => ready.push(Ready { index, data, write }),
+                        Err(e) => results[index] = Some(Err(e)),
                     }
                 }
                 // One order for every batch (by row key), so two batches touching the same
@@ -143,17 +155,17 @@ impl Vault {
         )
     }
 
-    /// Checks and prepares one item; the user's keyed hash comes with the outcome (empty when
-    /// the user id itself is invalid), for its audit entry.
+    /// Checks one item's input and resolves its user; the user's keyed hash comes with a
+    /// refusal (empty when the user id itself is invalid), for its audit entry.
     #[allow(
-        clippy::type_complexity,
-        reason = "a pair of (audited user, outcome) either way"
+        clippy::result_large_err,
+        reason = "built once per item, on the way to its own result"
     )]
-    fn prepare_item(
+    fn check_item(
         &self,
         ns: &str,
         item: &BatchItem,
-    ) -> Result<(Vec<u8>, (CredentialData, PreparedWrite)), (Vec<u8>, CoreError)> {
+    ) -> Result<(UserRef, CredentialData), (Vec<u8>, CoreError)> {
         let user = self
             .resolve_user(ns, &item.user)
             .map_err(|e| (Vec::new(), e))?;
@@ -166,9 +178,15 @@ impl Vault {
                 rule: "must be a credential as a single write takes it: {\"type\": \"oauth2\", \"access_token\": …} or {\"type\": \"secret\", \"data\": {…}}".into(),
             })
         })?;
-        let write = self
-            .prepare_write(&user, &item.user, &item.name, &data, item.options)
-            .map_err(fail)?;
-        Ok((user.hash.clone(), (data, write)))
+        data.validate().map_err(fail)?;
+        if let Some(m) = item.options.max_versions {
+            if m == 0 || m > super::MAX_VERSIONS_LIMIT {
+                return Err(fail(CoreError::Invalid {
+                    field: "max_versions",
+                    rule: format!("must be between 1 and {}", super::MAX_VERSIONS_LIMIT),
+                }));
+            }
+        }
+        Ok((user, data))
     }
 }
