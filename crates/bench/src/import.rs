@@ -12,7 +12,7 @@ use strongroom_core::credentials::{BatchItem, PutOptions};
 use strongroom_storage::{BatchWrite, ItemKey, NewVersion, UserRow};
 
 use crate::report::{Measure, Row};
-use crate::setup::{plain_user_hash, token_set_json, Fixture, NAME, NAMESPACE};
+use crate::setup::{token_set_json, Fixture, NAME, NAMESPACE};
 
 const BATCH: usize = 500;
 const ITEMS: usize = 10_000;
