@@ -32,6 +32,14 @@ macro_rules! on_both_object_stores {
 }
 
 on_both_object_stores!(a_backup_under_load_restores_everything_but_the_erased);
+
+#[test]
+fn a_passphrase_store_backs_up_and_restores_with_its_passphrase() {
+    let Some(backend) = Backend::local() else {
+        return;
+    };
+    passphrase_store_round_trip(backend);
+}
 on_both_databases!(a_store_restored_by_its_own_tools_forgets_no_erasure);
 
 const MARKER: &str = "xoxb-BACKUP-MARKER-leaver";
@@ -464,6 +472,85 @@ fn a_store_restored_by_its_own_tools_forgets_no_erasure(db: Db) {
     assert!(
         !support::holds(&db.dump(&data_dir), MARKER),
         "nothing of the erased user in plaintext"
+    );
+    let (code, out, _) = server.cli(&admin, &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// A store whose root key exists only under a passphrase: the backup opens with the same
+/// passphrase (the manifest carries the sealed copy), a wrong one is refused, and the restored
+/// store starts under the passphrase with everything in it.
+fn passphrase_store_round_trip(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("d");
+    let pass = support::owner_only_file(
+        &dir.path().join("pass"),
+        "correct horse battery staple 7c1e",
+    );
+    let wrong = support::owner_only_file(&dir.path().join("wrong"), "not the passphrase at all 99");
+    let pass_s = pass.display().to_string();
+    let kdf = ["--passphrase-kdf-mib", "19"];
+    let mut flags = vec!["--passphrase-file", pass_s.as_str()];
+    flags.extend(kdf);
+    let mut server = backend.start(&data_dir, &flags);
+    assert!(!data_dir.join("root.key").exists(), "no key file on disk");
+    let token = app_token(&server, "app", &["read", "write"]);
+    assert_eq!(put(&server, &token, "u1", "slack", MARKER), 200);
+    let admin = server.admin().to_string();
+    let to = dir.path().join("backup").display().to_string();
+    let data_dir_s = data_dir.display().to_string();
+    let (code, out, err) = run(
+        &backend,
+        &[
+            "backup",
+            "--to",
+            &to,
+            "--data-dir",
+            &data_dir_s,
+            "--passphrase-file",
+            &pass_s,
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    server.stop();
+
+    let restored = dir.path().join("restored").display().to_string();
+    let wrong_s = wrong.display().to_string();
+    let args = |passphrase: &str| {
+        vec![
+            "restore",
+            "--from",
+            &to,
+            "--data-dir",
+            &restored,
+            "--passphrase-file",
+            passphrase,
+            "--accept-no-ledger",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>()
+    };
+    let a = args(&wrong_s);
+    let (code, _, err) = run(
+        &backend,
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("different root key"), "{err}");
+    let a = args(&pass_s);
+    let (code, out, err) = run(
+        &backend,
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let server = Server::start(Path::new(&restored), &["--passphrase-file", &pass_s], &[]);
+    assert_eq!(
+        value(&server, &token, "u1", "slack").as_deref(),
+        Some(MARKER)
     );
     let (code, out, _) = server.cli(&admin, &["audit", "verify"]);
     assert_eq!(code, 0, "{out}");

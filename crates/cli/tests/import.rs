@@ -15,7 +15,8 @@ use support::{app_token, Db, Server};
 on_both_databases!(
     an_apps_fernet_table_moves_in_with_counts,
     csv_and_postgres_sources_move_in_too,
-    rows_become_records_and_events
+    rows_become_records_and_events,
+    a_killed_import_is_finished_by_running_it_again
 );
 
 const FIXTURES: &str = r#"
@@ -487,4 +488,66 @@ fn rows_become_records_and_events(db: Db) {
             .starts_with("2025-12-04T00:00:00"),
         "{play}"
     );
+}
+
+/// An import killed midway (`kill -9` after its first batches) is finished by running it
+/// again: nothing lost, nothing doubled, every row there once.
+fn a_killed_import_is_finished_by_running_it_again(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = db.start(&dir.path().join("d"), &[]);
+    let token = app_token(&server, "app", &["read", "write"]);
+    let rows = 4_000;
+    let source = dir.path().join("many.jsonl");
+    let lines: String = (0..rows)
+        .map(|i| format!("{{\"user\": \"k{i}\", \"token\": \"xoxb-kill-{i}\"}}\n"))
+        .collect();
+    std::fs::write(&source, lines).unwrap();
+    let from = format!("jsonl:{}", source.display());
+    let args = [
+        "import",
+        "--from",
+        &from,
+        "--namespace",
+        "app",
+        "--user-column",
+        "user",
+        "--name",
+        "slack",
+        "--value-column",
+        "token",
+    ];
+    let mut child = Command::new(support::BIN)
+        .args(args)
+        .env("STRONGROOM_ADDR", &server.base)
+        .env("STRONGROOM_TOKEN", &token)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while credential(&server, &token, "k0", "slack").status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import wrote nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let (code, summary, _) = import(&server, &token, &args[1..], &[]);
+    assert_eq!(code, 0, "{summary}");
+    let [read, imported, skipped, failed] = counts(&summary);
+    assert_eq!((read, failed), (rows, 0), "{summary}");
+    assert_eq!(imported + skipped, rows, "{summary}");
+    assert!(skipped > 0, "the first run had written some: {summary}");
+    for i in [0, 1, rows / 2, rows - 1] {
+        let r = credential(&server, &token, &format!("k{i}"), "slack");
+        assert_eq!(
+            r.json()["data"]["data"]["value"],
+            format!("xoxb-kill-{i}"),
+            "{}",
+            r.body
+        );
+        assert_eq!(r.json()["metadata"]["version"], 1, "written once");
+    }
 }
