@@ -60,7 +60,7 @@ impl std::fmt::Debug for PgSettings {
 /// A column that does not decode as the type the schema promises: the row is corrupt (an
 /// `integrity_error` to the caller), never a panic.
 #[derive(Debug)]
-pub(crate) struct BadColumn(String);
+pub(crate) struct BadColumn(pub(crate) String);
 
 impl From<BadColumn> for StorageError {
     fn from(e: BadColumn) -> Self {
@@ -180,6 +180,15 @@ impl Tx<'_> {
     ) -> StorageResult<Option<Row>> {
         let st = prepared(&mut self.tx, self.cache, sql).map_err(map_err)?;
         self.tx.query_opt(&st, params).map_err(map_err)
+    }
+
+    pub(crate) fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StorageResult<Vec<Row>> {
+        let st = prepared(&mut self.tx, self.cache, sql).map_err(map_err)?;
+        self.tx.query(&st, params).map_err(map_err)
     }
 
     pub(crate) fn execute(

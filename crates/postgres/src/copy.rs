@@ -128,6 +128,14 @@ impl TableCopy for PgStore {
                     .collect();
                 written += tx.execute_dynamic(&sql, &refs(&params))?;
             }
+            if t.name == "webhook_events" {
+                // Rows came with their numbers: new events number on from the highest.
+                tx.execute_dynamic(
+                    "SELECT setval(pg_get_serial_sequence('webhook_events', 'seq'), \
+                     GREATEST((SELECT MAX(seq) FROM webhook_events), 1))",
+                    &[],
+                )?;
+            }
             Ok(written)
         })
     }

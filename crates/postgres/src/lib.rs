@@ -25,5 +25,6 @@ mod schema;
 mod tokens;
 mod transit;
 mod users;
+mod webhooks;
 
 pub use connection::{PgSettings, PgStore};

@@ -22,5 +22,6 @@ pub mod snapshot;
 mod tokens;
 mod transit;
 mod users;
+mod webhooks;
 
 pub use connection::SqliteStore;

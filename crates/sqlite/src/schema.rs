@@ -229,6 +229,45 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX events_by_namespace_type ON events (namespace, type_hash, time);
     "#,
+    // 15: webhook subscriptions, the event outbox, and each event's delivery per subscription.
+    r#"
+    CREATE TABLE webhooks (
+        namespace TEXT NOT NULL,
+        name TEXT NOT NULL,
+        events TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        config BLOB NOT NULL,
+        sealed_secret BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE webhook_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        namespace TEXT NOT NULL,
+        event_id TEXT NOT NULL UNIQUE,
+        event_type TEXT NOT NULL,
+        user_hash BLOB NOT NULL,
+        payload BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE webhook_deliveries (
+        namespace TEXT NOT NULL,
+        webhook TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        user_hash BLOB NOT NULL,
+        state INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        claimed_by TEXT NOT NULL,
+        claimed_until INTEGER NOT NULL,
+        last_status INTEGER,
+        last_error TEXT,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, webhook, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
+    CREATE INDEX webhook_deliveries_order ON webhook_deliveries (namespace, webhook, user_hash, state, seq);
+    "#,
 ];
 
 /// Migrations of the audit file, which lives beside the data file.

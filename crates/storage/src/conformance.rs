@@ -10,9 +10,11 @@ use crate::*;
 mod files;
 mod names;
 mod transit;
+mod webhooks;
 pub use files::*;
 pub use names::*;
 pub use transit::*;
+pub use webhooks::*;
 
 /// Emits one `#[test]` per conformance check; `$make` builds a fresh empty store.
 #[macro_export]
@@ -38,7 +40,8 @@ macro_rules! conformance_tests {
             sealed_names_travel_with_their_rows, plain_credential_names_are_rekeyed_once,
             plain_record_keys_are_rekeyed_once, audit_filters_by_target,
             transit_keys_are_check_and_set, credential_max_versions_can_be_lowered_later,
-            namespace_wrapping_is_replaced_whole, credential_pointers_are_listed_and_replaced);
+            namespace_wrapping_is_replaced_whole, credential_pointers_are_listed_and_replaced,
+            webhooks_fan_out_claim_in_order_and_redeliver);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
         $(

@@ -14,10 +14,12 @@ pub mod copy;
 mod error;
 mod files;
 mod rows;
+mod webhooks;
 
 pub use error::{StorageError, StorageResult};
 pub use files::*;
 pub use rows::*;
+pub use webhooks::*;
 
 /// Small key/value settings of the store itself (schema facts, the root key check value).
 pub trait MetaStore {
@@ -473,6 +475,7 @@ pub trait Storage:
     + OAuthStore
     + FileStore
     + TransitStore
+    + WebhookStore
     + Health
     + Send
     + Sync
@@ -494,6 +497,7 @@ impl<T> Storage for T where
         + OAuthStore
         + FileStore
         + TransitStore
+        + WebhookStore
         + Health
         + Send
         + Sync
