@@ -833,7 +833,7 @@ pub fn events(conn: &Connection, cmd: EventsCommand) -> Outcome {
 }
 
 /// `key=value&…` of the parameters given, each value encoded.
-fn query_string(params: &[(&str, Option<String>)]) -> String {
+pub(crate) fn query_string(params: &[(&str, Option<String>)]) -> String {
     params
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", segment(v))))

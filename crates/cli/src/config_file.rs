@@ -44,6 +44,7 @@ const KEYS: &[&str] = &[
     "s3_access_key_id",
     "s3_allow_http",
     "erasure_ledger",
+    "webhook_allow_private",
     "max_file_size",
     "upload_stale_secs",
 ];

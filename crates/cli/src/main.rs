@@ -21,6 +21,7 @@ mod s3_flags;
 mod seal_cmd;
 mod serve;
 mod store_args;
+mod webhook_cmd;
 
 use std::process::ExitCode;
 
@@ -79,6 +80,9 @@ enum Command {
     /// Append and query users' events; set a namespace's event retention.
     #[command(subcommand)]
     Events(commands::EventsCommand),
+    /// Webhook subscriptions: signed events pushed to the app, their deliveries, redelivery.
+    #[command(subcommand)]
+    Webhook(webhook_cmd::WebhookCommand),
     /// Rotate, rewrap and retire namespace keys.
     #[command(subcommand)]
     Keys(commands::KeysCommand),
@@ -120,6 +124,7 @@ fn main() -> ExitCode {
         Command::Users(c) => commands::users(&cli.conn, c),
         Command::Records(c) => commands::records(&cli.conn, c),
         Command::Events(c) => commands::events(&cli.conn, c),
+        Command::Webhook(c) => webhook_cmd::webhook(&cli.conn, c),
         Command::Files(c) => files_cmd::files(&cli.conn, c),
         Command::Keys(c) => commands::keys(&cli.conn, c),
         Command::Audit(c) => commands::audit(&cli.conn, c),

@@ -179,6 +179,19 @@ pub struct ServeArgs {
     /// time), so `strongroom restore` can erase again whoever was erased after a backup.
     #[arg(long, env = "STRONGROOM_ERASURE_LEDGER")]
     erasure_ledger: Option<String>,
+    /// Let webhooks target private, loopback and link-local addresses (receivers on the same
+    /// host or network; refused by default against SSRF).
+    #[arg(long, env = "STRONGROOM_WEBHOOK_ALLOW_PRIVATE")]
+    webhook_allow_private: bool,
+    /// Milliseconds before a failed webhook delivery's first retry (doubling after; tests use
+    /// less).
+    #[arg(
+        long,
+        env = "STRONGROOM_WEBHOOK_RETRY_BASE_MS",
+        default_value_t = 5_000,
+        hide = true
+    )]
+    webhook_retry_base_ms: u64,
     /// Largest file accepted in bytes (a namespace's policy may set less).
     #[arg(long, env = "STRONGROOM_MAX_FILE_SIZE", default_value_t = 16 << 30)]
     max_file_size: u64,
@@ -480,6 +493,8 @@ fn serve_store(
     let settings = VaultSettings {
         data_key_cache: args.data_key_cache,
         files: Some(open_files(&args)?),
+        webhook_allow_private: args.webhook_allow_private,
+        webhook_retry_base_ms: args.webhook_retry_base_ms.clamp(1, 3_600_000) as i64,
         erasure_ledger: match &args.erasure_ledger {
             Some(location) => Some(args.s3.open(location, "--erasure-ledger")?),
             None => None,

@@ -49,6 +49,10 @@ pub enum CoreError {
         "refreshing the token failed ({code}); the next attempt is allowed in {retry_after_secs} s"
     )]
     RefreshBackingOff { code: String, retry_after_secs: u64 },
+    /// A webhook receiver did not take an event (recorded on the delivery; never answered to
+    /// an API caller).
+    #[error("the webhook receiver did not take the event ({0})")]
+    WebhookFailed(String),
     /// The provider's revocation endpoint could not revoke the grant; retry later.
     #[error(
         "revoking the grant at the provider failed ({0}); the credential was kept, retry later"
@@ -219,6 +223,7 @@ impl CoreError {
             CoreError::NeedsReauthorization(_)
             | CoreError::RefreshFailed(_)
             | CoreError::RefreshBackingOff { .. }
+            | CoreError::WebhookFailed(_)
             | CoreError::RevocationFailed(_)
             | CoreError::VerificationFailed(_)
             | CoreError::KeyService { .. } => "upstream_error",

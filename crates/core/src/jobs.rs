@@ -138,6 +138,7 @@ pub fn standard_jobs() -> Vec<Arc<dyn Job>> {
         Arc::new(RewrapJob),
         Arc::new(ErasurePurgeJob),
         Arc::new(ErasureLedgerJob),
+        Arc::new(crate::webhooks::WebhookDeliveryJob),
         Arc::new(EventRetentionJob),
         Arc::new(RecordExpiryJob),
         Arc::new(OAuthRefreshJob),

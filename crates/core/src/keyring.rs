@@ -75,6 +75,16 @@ pub mod contexts {
             .field(user_hash)
             .field(file_id)
     }
+    pub fn webhook_secret(namespace: &str, webhook: &str) -> AssociatedData {
+        AssociatedData::new("webhook-secret")
+            .field(namespace)
+            .field(webhook)
+    }
+    pub fn webhook_event(namespace: &str, event_id: &str) -> AssociatedData {
+        AssociatedData::new("webhook-event")
+            .field(namespace)
+            .field(event_id)
+    }
     pub fn provider_secret(namespace: &str, provider: &str) -> AssociatedData {
         AssociatedData::new("provider-secret")
             .field(namespace)

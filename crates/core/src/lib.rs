@@ -64,6 +64,7 @@ pub mod tokens;
 pub mod transit;
 pub mod users;
 pub(crate) mod vault;
+pub mod webhooks;
 
 pub use access::{Capability, Policy, Principal};
 pub use clock::{Clock, SystemClock};

@@ -198,9 +198,15 @@ impl Vault {
                 let grants = self.grants_to_revoke(user, ns)?;
                 let now = self.now_ms();
                 let ledger_id = crate::erasure_ledger::new_id(now)?;
+                let event = self.webhook_event(
+                    ns,
+                    "user.erased",
+                    &user.hash,
+                    serde_json::json!({"erased_at": rfc3339(now)}),
+                )?;
                 if !self
                     .storage()
-                    .begin_erasure(ns, &user.hash, now, &ledger_id)?
+                    .begin_erasure(ns, &user.hash, now, &ledger_id, Some(&event))?
                 {
                     return Err(CoreError::NotFound("user"));
                 }

@@ -114,6 +114,12 @@ pub enum Op {
     TransitDecrypt,
     TransitRewrap,
     TransitDataKey,
+    WebhookPut,
+    WebhookList,
+    WebhookDelete,
+    WebhookTest,
+    WebhookDeliveries,
+    WebhookRedeliver,
     // Recorded by the vault itself.
     Authenticate,
     TokenSuspend,
@@ -124,6 +130,7 @@ pub enum Op {
     UserPurge,
     CredentialPutBatchItem,
     UserEraseReplay,
+    WebhookDeliver,
     ErasureLedgerShip,
     EventExpire,
     RecordExpire,
@@ -162,7 +169,7 @@ const fn internal(action: &'static str) -> Description {
 
 impl Op {
     /// Every operation, for tables and tests.
-    pub const ALL: [Op; 92] = {
+    pub const ALL: [Op; 99] = {
         use Op::*;
         [
             NamespaceCreate,
@@ -239,6 +246,12 @@ impl Op {
             TransitDecrypt,
             TransitRewrap,
             TransitDataKey,
+            WebhookPut,
+            WebhookList,
+            WebhookDelete,
+            WebhookTest,
+            WebhookDeliveries,
+            WebhookRedeliver,
             Authenticate,
             TokenSuspend,
             AuditReset,
@@ -248,6 +261,7 @@ impl Op {
             UserPurge,
             CredentialPutBatchItem,
             UserEraseReplay,
+            WebhookDeliver,
             ErasureLedgerShip,
             EventExpire,
             RecordExpire,
@@ -339,6 +353,12 @@ impl Op {
             TransitDecrypt => api("transit.decrypt", Access::In(Read)),
             TransitRewrap => api("transit.rewrap", Access::In(Write)),
             TransitDataKey => api("transit.datakey", Access::In(Write)),
+            WebhookPut => api("webhook.put", Access::In(Admin)),
+            WebhookList => api("webhook.list", Access::In(Admin)),
+            WebhookDelete => api("webhook.delete", Access::In(Admin)),
+            WebhookTest => api("webhook.test", Access::In(Admin)),
+            WebhookDeliveries => api("webhook.deliveries", Access::In(Admin)),
+            WebhookRedeliver => api("webhook.redeliver", Access::In(Admin)),
             Authenticate => internal("auth"),
             TokenSuspend => internal("token.suspend"),
             AuditReset => internal("audit.reset"),
@@ -348,6 +368,7 @@ impl Op {
             UserPurge => internal("user.purge"),
             CredentialPutBatchItem => internal("credential.put_batch_item"),
             UserEraseReplay => internal("user.erase_replay"),
+            WebhookDeliver => internal("webhook.deliver"),
             ErasureLedgerShip => internal("erasure.ledger_ship"),
             EventExpire => internal("event.expire"),
             RecordExpire => internal("record.expire"),

@@ -34,6 +34,10 @@ pub struct VaultSettings {
     pub files: Option<BlobStore>,
     /// The erasure ledger outside the store (`crate::erasure_ledger`), if configured.
     pub erasure_ledger: Option<BlobStore>,
+    /// Webhooks may target private, loopback and link-local addresses.
+    pub webhook_allow_private: bool,
+    /// The pause after a webhook's first failed attempt (doubling from there).
+    pub webhook_retry_base_ms: i64,
     /// Stored bytes per object piece of new files.
     pub file_piece_size: u64,
     /// Largest file accepted, whatever a namespace's policy says.
@@ -57,6 +61,8 @@ impl Default for VaultSettings {
             default_max_versions: 10,
             files: None,
             erasure_ledger: None,
+            webhook_allow_private: false,
+            webhook_retry_base_ms: 5_000,
             file_piece_size: strongroom_objects::DEFAULT_PIECE_SIZE,
             max_file_size: 16 << 30,
             upload_stale_ms: 24 * 3600 * 1000,
@@ -95,6 +101,10 @@ pub struct Counters {
     pub file_bytes_downloaded: std::sync::atomic::AtomicU64,
     /// File reads stopped by an integrity failure.
     pub file_integrity_failures: std::sync::atomic::AtomicU64,
+    /// Webhook events delivered (a 2xx from the receiver).
+    pub webhook_deliveries: std::sync::atomic::AtomicU64,
+    /// Webhook delivery attempts that failed (to be retried, or given up).
+    pub webhook_delivery_failures: std::sync::atomic::AtomicU64,
 }
 
 /// A handle on an open store. Cheap to clone; all clones share caches and the audit writer.

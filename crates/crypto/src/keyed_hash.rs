@@ -35,6 +35,16 @@ impl Sha256 {
     }
 }
 
+/// HMAC-SHA-256 under a key of any length (a protocol's shared secret, e.g. a Standard
+/// Webhooks signing secret; the vault's own keys use [`crate::Key::mac`]).
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let tag = aws_lc_rs::hmac::sign(&key, message);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
 /// Compares two byte strings in time independent of where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))

@@ -1,7 +1,7 @@
 //! Erasing users on PostgreSQL: the user row (with its wrapped data key) goes first, in the
 //! same transaction that records the pending erasure; rows are then purged in bounded batches.
 
-use strongroom_storage::{ErasureRow, ErasureStore, LedgerRow, StorageResult};
+use strongroom_storage::{ErasureRow, ErasureStore, LedgerRow, NewWebhookEvent, StorageResult};
 
 use crate::connection::{BadColumn, Columns, PgStore, Tx};
 
@@ -12,10 +12,14 @@ impl ErasureStore for PgStore {
         user_hash: &[u8],
         now: i64,
         ledger_id: &str,
+        event: Option<&NewWebhookEvent>,
     ) -> StorageResult<bool> {
         self.write(|tx| {
             if !shred(tx, namespace, user_hash, now)? {
                 return Ok(false);
+            }
+            if let Some(event) = event {
+                crate::webhooks::emit_in(tx, event)?;
             }
             tx.execute(
                 "INSERT INTO erasure_ledger (id, namespace, user_hash, erased_at, shipped) \

@@ -118,6 +118,8 @@ fn core_parts(e: &CoreError) -> (ErrorCode, String) {
             ErrorCode::RefreshFailed
         }
         CoreError::RevocationFailed(_) => ErrorCode::RevocationFailed,
+        // Recorded on deliveries by the delivery job; no API call answers with it.
+        CoreError::WebhookFailed(_) => ErrorCode::Internal,
         CoreError::VerificationFailed(_) => ErrorCode::VerificationFailed,
         CoreError::Deleted(_) => ErrorCode::VersionDeleted,
         CoreError::Destroyed(_) => ErrorCode::VersionDestroyed,

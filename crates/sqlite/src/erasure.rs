@@ -2,7 +2,7 @@
 //! transaction that records the pending erasure; rows are then purged in bounded batches.
 
 use rusqlite::{params, OptionalExtension};
-use strongroom_storage::{ErasureRow, ErasureStore, LedgerRow, StorageResult};
+use strongroom_storage::{ErasureRow, ErasureStore, LedgerRow, NewWebhookEvent, StorageResult};
 
 use crate::connection::{map_err, SqliteStore};
 
@@ -13,10 +13,14 @@ impl ErasureStore for SqliteStore {
         user_hash: &[u8],
         now: i64,
         ledger_id: &str,
+        event: Option<&NewWebhookEvent>,
     ) -> StorageResult<bool> {
         self.write(|tx| {
             if !shred(tx, namespace, user_hash, now)? {
                 return Ok(false);
+            }
+            if let Some(event) = event {
+                crate::webhooks::emit_in(tx, event)?;
             }
             tx.execute(
                 "INSERT INTO erasure_ledger (id, namespace, user_hash, erased_at, shipped) VALUES (?1, ?2, ?3, ?4, 0)",

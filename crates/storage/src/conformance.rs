@@ -649,7 +649,7 @@ pub fn credentials_vanish_with_their_user(s: &dyn Storage) {
     put(s, &key("app", 1, "c"), 1);
     put(s, &key("app", 2, "c"), 1);
     assert!(s
-        .begin_erasure("app", &[1; 32], 10, "ledger-mance-1")
+        .begin_erasure("app", &[1; 32], 10, "ledger-mance-1", None)
         .unwrap());
     // The user's key is gone: its rows are no longer returned, even before they are purged.
     assert!(s
@@ -673,9 +673,9 @@ pub fn credentials_vanish_with_their_user(s: &dyn Storage) {
 pub fn erasure_ledger_records_ships_and_replays(s: &dyn Storage) {
     ns_with_users(s, "app");
     assert_eq!(s.ledger_head().unwrap(), (0, None));
-    assert!(!s.begin_erasure("app", &[9; 32], 5, "0005-x").unwrap());
+    assert!(!s.begin_erasure("app", &[9; 32], 5, "0005-x", None).unwrap());
     assert_eq!(s.ledger_head().unwrap(), (0, None), "no user, no entry");
-    assert!(s.begin_erasure("app", &[1; 32], 7, "0007-a").unwrap());
+    assert!(s.begin_erasure("app", &[1; 32], 7, "0007-a", None).unwrap());
     let unshipped = s.unshipped_ledger(10).unwrap();
     assert_eq!(
         unshipped,
@@ -736,12 +736,12 @@ pub fn erasure_lifecycle(s: &dyn Storage) {
         "6 versions and 3 metadata rows"
     );
     assert!(
-        !s.begin_erasure("app", &[9; 32], 10, "ledger-mance-2")
+        !s.begin_erasure("app", &[9; 32], 10, "ledger-mance-2", None)
             .unwrap(),
         "no such user"
     );
     assert!(s
-        .begin_erasure("app", &[1; 32], 10, "ledger-mance-3")
+        .begin_erasure("app", &[1; 32], 10, "ledger-mance-3", None)
         .unwrap());
     assert!(
         s.get_user("app", &[1; 32]).unwrap().is_none(),
@@ -749,7 +749,7 @@ pub fn erasure_lifecycle(s: &dyn Storage) {
     );
     assert!(s.erasure_pending("app", &[1; 32]).unwrap());
     assert!(
-        !s.begin_erasure("app", &[1; 32], 11, "ledger-mance-4")
+        !s.begin_erasure("app", &[1; 32], 11, "ledger-mance-4", None)
             .unwrap(),
         "already erased"
     );
@@ -866,7 +866,7 @@ pub fn events_across_a_namespace_and_counted(s: &dyn Storage) {
         [(0, 3)]
     );
     assert!(s
-        .begin_erasure("app", &[2; 32], 5, "ledger-events-1")
+        .begin_erasure("app", &[2; 32], 5, "ledger-events-1", None)
         .unwrap());
     assert_eq!(
         seen(s.query_namespace_events(&all).unwrap()),
@@ -971,7 +971,7 @@ pub fn events_are_purged_with_their_user(s: &dyn Storage) {
     put(s, &key("app", 1, "c"), 1);
     assert_eq!(s.count_user_items("app", &[1; 32]).unwrap(), 4);
     assert!(s
-        .begin_erasure("app", &[1; 32], 1, "ledger-mance-5")
+        .begin_erasure("app", &[1; 32], 1, "ledger-mance-5", None)
         .unwrap());
     assert!(
         s.query_events(&events_query(1)).unwrap().is_empty(),
@@ -1204,7 +1204,7 @@ pub fn records_vanish_with_their_user(s: &dyn Storage) {
         .unwrap();
     assert_eq!(s.count_user_items("app", &[1; 32]).unwrap(), 1);
     assert!(s
-        .begin_erasure("app", &[1; 32], 1, "ledger-mance-6")
+        .begin_erasure("app", &[1; 32], 1, "ledger-mance-6", None)
         .unwrap());
     assert!(s.get_record(&rkey(1, "me"), 120).unwrap().is_none());
     assert!(s

@@ -393,14 +393,16 @@ pub trait EventStore {
 /// pending-erasure row records the work so an interrupted purge is finished later.
 pub trait ErasureStore {
     /// In one transaction: deletes the user's row (with its wrapped data key), records a
-    /// pending erasure and adds it to the erasure ledger as `ledger_id` (not yet shipped).
-    /// Returns false (and records nothing) if the user does not exist.
+    /// pending erasure, adds it to the erasure ledger as `ledger_id` (not yet shipped) and
+    /// emits `event` to the webhook outbox. Returns false (and records nothing) if the user
+    /// does not exist.
     fn begin_erasure(
         &self,
         namespace: &str,
         user_hash: &[u8],
         now: i64,
         ledger_id: &str,
+        event: Option<&NewWebhookEvent>,
     ) -> StorageResult<bool>;
     /// Applies an erasure from the ledger kept outside this store (after a restore): in one
     /// transaction, records the ledger entry (as shipped: it came from there) unless it is

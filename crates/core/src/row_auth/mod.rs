@@ -97,6 +97,13 @@ impl<'a> RowId<'a> {
             .field(name.as_bytes())
     }
 
+    /// A webhook subscription's configuration (URL, options).
+    pub(crate) fn webhook(ns: &'a str, name: &'a str) -> Self {
+        Self::new("webhook")
+            .field(ns.as_bytes())
+            .field(name.as_bytes())
+    }
+
     /// A collection's settings (scope, unique and searchable fields).
     pub(crate) fn collection(ns: &'a str, name: &'a str) -> Self {
         Self::new("collection")

@@ -9,6 +9,7 @@ mod oauth;
 mod records;
 mod seal;
 mod sys;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -246,6 +247,42 @@ pub fn table() -> Vec<Route> {
             "/v1/ns/{namespace}/users/{user}/events",
             EventAppend,
             post(events::append),
+        ),
+        route(
+            M::GET,
+            "/v1/ns/{namespace}/webhooks",
+            WebhookList,
+            get(webhooks::list),
+        ),
+        route(
+            M::PUT,
+            "/v1/ns/{namespace}/webhooks/{name}",
+            WebhookPut,
+            put(webhooks::put),
+        ),
+        route(
+            M::DELETE,
+            "/v1/ns/{namespace}/webhooks/{name}",
+            WebhookDelete,
+            delete(webhooks::delete),
+        ),
+        route(
+            M::POST,
+            "/v1/ns/{namespace}/webhooks/{name}/test",
+            WebhookTest,
+            post(webhooks::test),
+        ),
+        route(
+            M::GET,
+            "/v1/ns/{namespace}/webhooks/{name}/deliveries",
+            WebhookDeliveries,
+            get(webhooks::deliveries),
+        ),
+        route(
+            M::POST,
+            "/v1/ns/{namespace}/webhooks/{name}/deliveries/{seq}/redeliver",
+            WebhookRedeliver,
+            post(webhooks::redeliver),
         ),
         route(
             M::GET,

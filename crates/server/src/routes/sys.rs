@@ -70,6 +70,16 @@ pub(crate) async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
             "File reads stopped because stored data failed authentication or was missing.",
             &counters.file_integrity_failures,
         ),
+        (
+            "strongroom_webhook_deliveries_total",
+            "Webhook events delivered (the receiver answered 2xx).",
+            &counters.webhook_deliveries,
+        ),
+        (
+            "strongroom_webhook_delivery_failures_total",
+            "Webhook delivery attempts that failed (retried later, or given up as dead).",
+            &counters.webhook_delivery_failures,
+        ),
     ] {
         text.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",

@@ -212,7 +212,7 @@ pub fn files_vanish_with_their_user(s: &dyn Storage) {
     upload(s, "f3", 2, 5, 1);
     assert_eq!(s.count_user_items("app", &[1; 32]).unwrap(), 2);
     assert!(s
-        .begin_erasure("app", &[1; 32], 5, "ledger-files-1")
+        .begin_erasure("app", &[1; 32], 5, "ledger-files-1", None)
         .unwrap());
     assert!(
         s.get_file("app", "f1").unwrap().is_none(),

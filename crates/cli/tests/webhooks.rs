@@ -1,0 +1,314 @@
+//! Webhooks through the binary, on SQLite and PostgreSQL, against a real receiver that checks
+//! every signature with an independent implementation (the `standardwebhooks` package from
+//! PyPI): a test event arrives signed; an erasure's `user.erased` (written with the erasure)
+//! waits while the receiver answers 503, is retried, and arrives once it is back, with the
+//! same `webhook-id`, the keyed user hash and no user id; deliveries are listed by state;
+//! a redelivery arrives again with the same id; the secret is shown once.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::{app_token, Db, Server};
+
+on_both_databases!(signed_events_arrive_at_least_once_through_an_outage);
+
+const RECEIVER: &str = r#"
+import json, sys, os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from standardwebhooks.webhooks import Webhook
+secret_file, mode_file, log_file = sys.argv[1:4]
+class H(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if os.path.exists(mode_file) and open(mode_file).read().strip() == "down":
+            self.send_response(503); self.end_headers(); return
+        headers = {k: self.headers[k] for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+        try:
+            Webhook(open(secret_file).read().strip()).verify(body, headers)
+            ok = True
+        except Exception:
+            ok = False
+        with open(log_file, "a") as f:
+            f.write(json.dumps({"id": headers["webhook-id"], "verified": ok, "body": json.loads(body)}) + "\n")
+        self.send_response(204 if ok else 400); self.end_headers()
+    def log_message(self, *a): pass
+server = HTTPServer(("127.0.0.1", 0), H)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+/// A Python with `standardwebhooks`: the moto virtualenv scripts/s3 makes, else python3.
+fn python() -> String {
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+    let venv = cache.join("strongroom/moto-venv/bin/python");
+    for candidate in [venv.to_str().unwrap(), "python3"] {
+        let ok = Command::new(candidate)
+            .args(["-c", "import standardwebhooks"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return candidate.to_string();
+        }
+    }
+    panic!("no Python with `standardwebhooks`: run scripts/test (scripts/s3 installs it)");
+}
+
+struct Receiver {
+    child: Child,
+    url: String,
+    secret: PathBuf,
+    mode: PathBuf,
+    log: PathBuf,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn receiver(dir: &Path) -> Receiver {
+    let (secret, mode, log) = (
+        dir.join("secret"),
+        dir.join("mode"),
+        dir.join("received.jsonl"),
+    );
+    let mut child = Command::new(python())
+        .args(["-c", RECEIVER])
+        .args([&secret, &mode, &log])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    Receiver {
+        child,
+        url: format!("http://127.0.0.1:{}/hooks", port.trim()),
+        secret,
+        mode,
+        log,
+    }
+}
+
+impl Receiver {
+    fn received(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[track_caller]
+    fn wait_for(&self, what: &str, count: usize, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got: Vec<Value> = self.received().into_iter().filter(|e| pred(e)).collect();
+            if got.len() >= count {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} never arrived: {:?}",
+                self.received()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn deliveries(server: &Server, admin: &str, query: &str) -> Vec<Value> {
+    let r = server.request(
+        "GET",
+        &format!("/v1/ns/app/webhooks/ops/deliveries{query}"),
+        Some(admin),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["items"].as_array().unwrap().clone()
+}
+
+fn signed_events_arrive_at_least_once_through_an_outage(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = receiver(dir.path());
+    let server = db.start(
+        &dir.path().join("d"),
+        &[
+            "--webhook-allow-private",
+            "--job-interval-secs",
+            "1",
+            "--webhook-retry-base-ms",
+            "300",
+        ],
+    );
+    let admin = server.admin().to_string();
+    let app = app_token(&server, "app", &["read", "write", "erase"]);
+
+    let hook = json!({"url": rx.url, "events": ["user.erased", "webhook.test"]});
+    let r = server.request(
+        "PUT",
+        "/v1/ns/app/webhooks/ops",
+        Some(&admin),
+        Some(&hook.to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let secret = r.json()["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    std::fs::write(&rx.secret, &secret).unwrap();
+    let again = server.request(
+        "PUT",
+        "/v1/ns/app/webhooks/ops",
+        Some(&admin),
+        Some(&hook.to_string()),
+    );
+    assert!(
+        again.json().get("secret").is_none(),
+        "the secret is shown once: {}",
+        again.body
+    );
+    let listed = server.request("GET", "/v1/ns/app/webhooks", Some(&admin), None);
+    assert!(!listed.body.contains(&secret[6..]), "{}", listed.body);
+    let r = server.request(
+        "PUT",
+        "/v1/ns/app/webhooks/bad",
+        Some(&admin),
+        Some(r#"{"url": "ftp://x", "events": ["user.erased"]}"#),
+    );
+    assert_eq!((r.status, r.code()), (400, "invalid_input".into()));
+    let r = server.request(
+        "PUT",
+        "/v1/ns/app/webhooks/bad",
+        Some(&app),
+        Some(&hook.to_string()),
+    );
+    assert_eq!(r.status, 403, "admin only");
+
+    // A test event, signed.
+    let r = server.request("POST", "/v1/ns/app/webhooks/ops/test", Some(&admin), None);
+    assert_eq!(r.status, 202, "{}", r.body);
+    let test_id = r.json()["event_id"].as_str().unwrap().to_string();
+    let got = rx.wait_for("the test event", 1, |e| e["id"] == test_id.as_str());
+    assert_eq!(got[0]["verified"], true, "{got:?}");
+    assert_eq!(got[0]["body"]["type"], "webhook.test");
+
+    // The receiver goes down; an erasure's event waits, retried, then arrives.
+    std::fs::write(&rx.mode, "down").unwrap();
+    let r = server.request(
+        "PUT",
+        "/v1/ns/app/users/leaver/credentials/slack",
+        Some(&app),
+        Some(r#"{"data": {"type": "secret", "data": {"token": "xoxb-WEBHOOK-MARKER"}}}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = server.request(
+        "DELETE",
+        "/v1/ns/app/users/leaver?confirm=leaver",
+        Some(&app),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let user_hash = r.json()["user_hash"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let erased = loop {
+        let pending = deliveries(&server, &admin, "?state=pending");
+        if let Some(d) = pending
+            .iter()
+            .find(|d| d["type"] == "user.erased" && d["attempts"].as_u64() >= Some(2))
+        {
+            assert_eq!(d["last_status"], 503, "{d}");
+            break d.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no retried delivery: {pending:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::fs::write(&rx.mode, "up").unwrap();
+    let erased_id = erased["event_id"].as_str().unwrap().to_string();
+    let got = rx.wait_for("user.erased", 1, |e| e["id"] == erased_id.as_str());
+    assert_eq!(got[0]["verified"], true);
+    let body = &got[0]["body"];
+    assert_eq!(body["type"], "user.erased");
+    assert_eq!(body["data"]["user_hash"], user_hash.as_str());
+    assert!(
+        body["data"].get("user").is_none(),
+        "no user id unless opted in: {body}"
+    );
+    let text = std::fs::read_to_string(&rx.log).unwrap();
+    assert!(
+        !text.contains("leaver") && !text.contains("WEBHOOK-MARKER"),
+        "{text}"
+    );
+
+    // Listed as delivered; redelivered on request with the same id.
+    let delivered = deliveries(&server, &admin, "?state=delivered");
+    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    let seq = delivered
+        .iter()
+        .find(|d| d["event_id"] == test_id.as_str())
+        .unwrap()["seq"]
+        .clone();
+    let r = server.request(
+        "POST",
+        &format!("/v1/ns/app/webhooks/ops/deliveries/{seq}/redeliver"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    rx.wait_for("the redelivered test event", 2, |e| {
+        e["id"] == test_id.as_str()
+    });
+    let r = server.request(
+        "GET",
+        "/v1/ns/app/webhooks/ops/deliveries?state=nonsense",
+        Some(&admin),
+        None,
+    );
+    assert_eq!((r.status, r.code()), (400, "invalid_input".into()));
+    let metrics = server.request("GET", "/v1/sys/metrics", None, None).body;
+    assert!(
+        metrics.contains("strongroom_webhook_delivery_failures_total"),
+        "{metrics}"
+    );
+
+    let (code, out, err) = server.cli(
+        &admin,
+        &[
+            "webhook",
+            "deliveries",
+            "app",
+            "ops",
+            "--state",
+            "delivered",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&erased_id), "{out}");
+    let (code, out, err) = server.cli(&admin, &["webhook", "list", "app"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("user.erased") && !out.contains("whsec_"),
+        "{out}"
+    );
+
+    let r = server.request("DELETE", "/v1/ns/app/webhooks/ops", Some(&admin), None);
+    assert_eq!(r.status, 204);
+    let r = server.request(
+        "GET",
+        "/v1/ns/app/webhooks/ops/deliveries",
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status, 404);
+}
