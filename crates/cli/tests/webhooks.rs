@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::{app_token, Db, Server};
 
-on_both_databases!(signed_events_arrive_at_least_once_through_an_outage);
+on_both_databases!(
+    signed_events_arrive_at_least_once_through_an_outage,
+    a_failing_refresh_and_its_recovery_reach_the_app_in_order
+);
 
 const RECEIVER: &str = r#"
 import json, sys, os
@@ -311,4 +314,124 @@ fn signed_events_arrive_at_least_once_through_an_outage(db: Db) {
         None,
     );
     assert_eq!(r.status, 404);
+}
+
+/// A token endpoint that answers 503 to every refresh.
+fn failing_token_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = std::io::Read::read_exact(&mut reader, &mut body);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndown"
+            );
+        }
+    });
+    url
+}
+
+/// A refresh that fails, then the app storing a new token set: `credential.refresh_failed`
+/// (with the provider's error, the credential's name, and — opted in — the app's user id)
+/// then `credential.recovered`, in that order, both signed; no token in either.
+fn a_failing_refresh_and_its_recovery_reach_the_app_in_order(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = receiver(dir.path());
+    let server = db.start(
+        &dir.path().join("d"),
+        &["--webhook-allow-private", "--job-interval-secs", "1"],
+    );
+    let admin = server.admin().to_string();
+    let app = app_token(&server, "app", &["read", "write"]);
+    let provider =
+        json!({"token_url": failing_token_endpoint(), "client_id": "c", "client_secret": "s"});
+    let r = server.request(
+        "PUT",
+        "/v1/ns/app/providers/spotify",
+        Some(&admin),
+        Some(&provider.to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let hook = json!({"url": rx.url, "events": ["credential.refresh_failed", "credential.recovered"], "include_user_id": true});
+    let r = server.request(
+        "PUT",
+        "/v1/ns/app/webhooks/tokens",
+        Some(&admin),
+        Some(&hook.to_string()),
+    );
+    std::fs::write(&rx.secret, r.json()["secret"].as_str().unwrap()).unwrap();
+    let cred = "/v1/ns/app/users/telegram:42/credentials/spotify";
+    let set = |access: &str, expires: &str| {
+        json!({"data": {"type": "oauth2", "access_token": access, "refresh_token": "rt-SECRET-1",
+            "expires_at": expires, "provider": "spotify"}})
+        .to_string()
+    };
+    assert_eq!(
+        server
+            .request(
+                "PUT",
+                cred,
+                Some(&app),
+                Some(&set("at-OLD-SECRET", "2020-01-01T00:00:00Z"))
+            )
+            .status,
+        200
+    );
+    let r = server.request(
+        "POST",
+        &format!("{cred}/access-token"),
+        Some(&app),
+        Some("{}"),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (502, "refresh_failed".into()),
+        "{}",
+        r.body
+    );
+    // The user signs in again: the app stores a fresh set.
+    assert_eq!(
+        server
+            .request(
+                "PUT",
+                cred,
+                Some(&app),
+                Some(&set("at-NEW-SECRET", "2099-01-01T00:00:00Z"))
+            )
+            .status,
+        200
+    );
+
+    let got = rx.wait_for("both credential events", 2, |e| e["verified"] == true);
+    let types: Vec<&str> = got
+        .iter()
+        .map(|e| e["body"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["credential.refresh_failed", "credential.recovered"],
+        "in order: {got:?}"
+    );
+    let failed = &got[0]["body"]["data"];
+    assert_eq!(failed["credential"], "spotify");
+    assert_eq!(failed["error"], "http_503");
+    assert_eq!(failed["user"], "telegram:42", "opted in: {failed}");
+    assert_eq!(failed["failures"], 1);
+    let text = std::fs::read_to_string(&rx.log).unwrap();
+    assert!(!text.contains("SECRET"), "no token in any payload: {text}");
 }

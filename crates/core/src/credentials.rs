@@ -504,7 +504,7 @@ impl Vault {
         match stored {
             Ok(meta) => {
                 if let CredentialData::Oauth2(set) = data {
-                    self.schedule_refresh(&write.item, &write.sealed_name, set)?;
+                    self.schedule_refresh(&write.item, &write.name, &write.sealed_name, set)?;
                 }
                 Ok(VersionInfo {
                     version: meta.current_version,

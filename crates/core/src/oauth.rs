@@ -18,7 +18,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use strongroom_crypto::random;
 use strongroom_storage::{CredentialStatusRow, ItemKey, StorageError};
 
@@ -602,16 +602,6 @@ impl Vault {
         }
     }
 
-    fn set_status(
-        &self,
-        item: &ItemKey,
-        sealed_name: Option<&[u8]>,
-        status: &str,
-        error: Option<String>,
-    ) -> CoreResult<()> {
-        self.set_status_due(item, sealed_name, status, error, None, 0)
-    }
-
     /// Writes a credential's status. `sealed_name` is the name for the status row (it outlives
     /// a revoked credential, so it keeps its own copy); `None` keeps the stored one.
     fn set_status_due(
@@ -622,9 +612,10 @@ impl Vault {
         error: Option<String>,
         refresh_due_at: Option<i64>,
         failures: u32,
+        event: Option<strongroom_storage::NewWebhookEvent>,
     ) -> CoreResult<()> {
         // No verification given: storage keeps the stored one (it describes the grant).
-        self.storage().set_credential_status(&CredentialStatusRow {
+        let row = CredentialStatusRow {
             key: item.clone(),
             status: status.into(),
             error,
@@ -634,12 +625,16 @@ impl Vault {
             verified: None,
             verified_at: None,
             sealed_name: sealed_name.map(<[u8]>::to_vec),
-        })?;
+        };
+        match event {
+            Some(event) => self
+                .storage()
+                .set_credential_status_emitting(&row, &event)?,
+            None => self.storage().set_credential_status(&row)?,
+        }
         Ok(())
     }
 
-    /// After a token set is stored: when its provider is configured here, mark it valid and
-    /// schedule the background refresh for `expires_at - refresh_margin`.
     /// The answer every caller shares instead of calling the provider: the user must
     /// authorize again (until the app stores a new token set), or the last refresh failed and
     /// its back-off has not run out (502 with the seconds left).
@@ -661,9 +656,14 @@ impl Vault {
         })
     }
 
+    /// After a token set is stored: when its provider is configured here, mark it valid and
+    /// schedule the background refresh for `expires_at - refresh_margin`. A credential that
+    /// had failed (a refresh failure, or a grant that needed re-authorization) is recovered:
+    /// `credential.recovered` is emitted with the status, in its transaction.
     pub(crate) fn schedule_refresh(
         &self,
         item: &ItemKey,
+        name: &str,
         sealed_name: &[u8],
         set: &OAuthTokenSet,
     ) -> CoreResult<()> {
@@ -681,7 +681,37 @@ impl Vault {
             .as_deref()
             .and_then(parse_rfc3339)
             .map(|at| at - margin * 1000);
-        self.set_status_due(item, Some(sealed_name), "valid", None, due, 0)
+        let before = self.storage().get_credential_status(item)?;
+        let recovered = before.is_some_and(|b| {
+            b.failures > 0
+                || matches!(
+                    b.status.as_str(),
+                    "refresh_failed" | "needs_reauthorization"
+                )
+        });
+        let event = recovered
+            .then(|| {
+                self.credential_event(
+                    item,
+                    name,
+                    "credential.recovered",
+                    json!({"provider": provider}),
+                )
+            })
+            .transpose()?;
+        self.set_status_due(item, Some(sealed_name), "valid", None, due, 0, event)
+    }
+
+    /// An event about one credential for the webhook outbox (`data` gains the name).
+    fn credential_event(
+        &self,
+        item: &ItemKey,
+        name: &str,
+        event_type: &str,
+        mut data: Value,
+    ) -> CoreResult<strongroom_storage::NewWebhookEvent> {
+        data["credential"] = json!(name);
+        self.webhook_event(&item.namespace, event_type, &item.user_hash, data)
     }
 
     /// Background work: refreshes OAuth credentials whose refresh is due, a few at a time,
@@ -716,6 +746,7 @@ impl Vault {
                     row.error.clone(),
                     None,
                     row.failures,
+                    None,
                 )?,
             }
         }
@@ -906,11 +937,20 @@ impl Vault {
         let sealed = self.sealed_status_name(user, item, name)?;
         let sealed = sealed.as_deref();
         let Some(refresh_token) = set.refresh_token.as_ref().map(|t| t.expose().to_string()) else {
-            self.set_status(
+            let event = self.credential_event(
+                item,
+                name,
+                "credential.needs_reauthorization",
+                json!({"provider": provider_name, "error": "no_refresh_token"}),
+            )?;
+            self.set_status_due(
                 item,
                 sealed,
                 "needs_reauthorization",
                 Some("no_refresh_token".into()),
+                None,
+                0,
+                Some(event),
             )?;
             return Err(CoreError::NeedsReauthorization("no_refresh_token".into()));
         };
@@ -923,6 +963,7 @@ impl Vault {
             None,
             previous.as_ref().and_then(|p| p.refresh_due_at),
             previous.as_ref().map_or(0, |p| p.failures),
+            None,
         )?;
         let who = Principal::system("oauth-refresh");
         let outcome = call_token_endpoint(&config, secret.expose(), &refresh_token);
@@ -946,7 +987,31 @@ impl Vault {
                     .min(20);
                 let due =
                     (status == "refresh_failed").then(|| self.now_ms() + backoff_ms(failures));
-                self.set_status_due(item, sealed, status, Some(code), due, failures)?;
+                let event_type = if status == "refresh_failed" {
+                    "credential.refresh_failed"
+                } else {
+                    "credential.needs_reauthorization"
+                };
+                let event = self.credential_event(
+                    item,
+                    name,
+                    event_type,
+                    json!({
+                        "provider": provider_name,
+                        "error": code,
+                        "failures": failures,
+                        "next_attempt_at": due.map(rfc3339),
+                    }),
+                )?;
+                self.set_status_due(
+                    item,
+                    sealed,
+                    status,
+                    Some(code.clone()),
+                    due,
+                    failures,
+                    Some(event),
+                )?;
                 self.counters()
                     .oauth_refresh_failures
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -1026,7 +1091,21 @@ impl Vault {
                 let item = item_key(user, name);
                 let sealed = self.sealed_status_name(user, &item, name)?;
                 self.storage().delete_credential(&item)?;
-                self.set_status(&item, sealed.as_deref(), "revoked", None)?;
+                let event = self.credential_event(
+                    &item,
+                    name,
+                    "credential.revoked",
+                    json!({"revoked_at_provider": at_provider}),
+                )?;
+                self.set_status_due(
+                    &item,
+                    sealed.as_deref(),
+                    "revoked",
+                    None,
+                    None,
+                    0,
+                    Some(event),
+                )?;
                 Ok(at_provider)
             },
         )

@@ -1,9 +1,11 @@
 //! OAuth providers and credential refresh statuses on PostgreSQL.
 
 use postgres::Row;
-use strongroom_storage::{CredentialStatusRow, ItemKey, OAuthStore, StorageResult};
+use strongroom_storage::{
+    CredentialStatusRow, ItemKey, NewWebhookEvent, OAuthStore, StorageResult,
+};
 
-use crate::connection::{BadColumn, Columns, PgStore};
+use crate::connection::{BadColumn, Columns, PgStore, Tx};
 
 /// `SELECT` of a status row's columns (table alias `s`) followed by the given rest of the
 /// statement (a literal: statements are cached by their text).
@@ -90,16 +92,17 @@ impl OAuthStore for PgStore {
     }
 
     fn set_credential_status(&self, s: &CredentialStatusRow) -> StorageResult<()> {
+        self.write(|tx| write_status(tx, s))
+    }
+
+    fn set_credential_status_emitting(
+        &self,
+        s: &CredentialStatusRow,
+        event: &NewWebhookEvent,
+    ) -> StorageResult<()> {
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO credential_status (namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at, sealed_name) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (namespace, user_hash, name) DO UPDATE SET status = excluded.status, \
-                 error = excluded.error, updated_at = excluded.updated_at, refresh_due_at = excluded.refresh_due_at, failures = excluded.failures, \
-                 verified = COALESCE(excluded.verified, credential_status.verified), \
-                 verified_at = COALESCE(excluded.verified_at, credential_status.verified_at), \
-                 sealed_name = COALESCE(excluded.sealed_name, credential_status.sealed_name)",
-                &[&s.key.namespace, &s.key.user_hash, &s.key.name, &s.status, &s.error, &s.updated_at, &s.refresh_due_at, &i64::from(s.failures), &s.verified, &s.verified_at, &s.sealed_name],
-            )?;
+            write_status(tx, s)?;
+            crate::webhooks::emit_in(tx, event)?;
             Ok(())
         })
     }
@@ -149,4 +152,17 @@ impl OAuthStore for PgStore {
             .collect::<Result<_, _>>()?)
         })
     }
+}
+
+fn write_status(tx: &mut Tx<'_>, s: &CredentialStatusRow) -> StorageResult<()> {
+    tx.execute(
+        "INSERT INTO credential_status (namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at, sealed_name) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (namespace, user_hash, name) DO UPDATE SET status = excluded.status, \
+         error = excluded.error, updated_at = excluded.updated_at, refresh_due_at = excluded.refresh_due_at, failures = excluded.failures, \
+         verified = COALESCE(excluded.verified, credential_status.verified), \
+         verified_at = COALESCE(excluded.verified_at, credential_status.verified_at), \
+         sealed_name = COALESCE(excluded.sealed_name, credential_status.sealed_name)",
+        &[&s.key.namespace, &s.key.user_hash, &s.key.name, &s.status, &s.error, &s.updated_at, &s.refresh_due_at, &i64::from(s.failures), &s.verified, &s.verified_at, &s.sealed_name],
+    )?;
+    Ok(())
 }

@@ -342,6 +342,13 @@ pub trait OAuthStore {
     /// Records a credential's refresh status. `verified` / `verified_at` left `None` keep the
     /// stored verification (it describes the grant, not a refresh).
     fn set_credential_status(&self, status: &CredentialStatusRow) -> StorageResult<()>;
+    /// [`OAuthStore::set_credential_status`] and, in the same transaction, `event` to the
+    /// webhook outbox (a refresh failure, a recovery: no change without its event).
+    fn set_credential_status_emitting(
+        &self,
+        status: &CredentialStatusRow,
+        event: &NewWebhookEvent,
+    ) -> StorageResult<()>;
     fn get_credential_status(&self, key: &ItemKey) -> StorageResult<Option<CredentialStatusRow>>;
     /// Credentials whose background refresh is due at `now`, in every namespace, soonest first.
     fn due_refreshes(&self, now: i64, limit: usize) -> StorageResult<Vec<CredentialStatusRow>>;
