@@ -604,6 +604,10 @@ impl Vault {
 
     /// Writes a credential's status. `sealed_name` is the name for the status row (it outlives
     /// a revoked credential, so it keeps its own copy); `None` keeps the stored one.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the status row's fields, and the event that goes with the change"
+    )]
     fn set_status_due(
         &self,
         item: &ItemKey,
