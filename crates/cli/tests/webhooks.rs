@@ -157,7 +157,7 @@ fn signed_events_arrive_at_least_once_through_an_outage(db: Db) {
     let admin = server.admin().to_string();
     let app = app_token(&server, "app", &["read", "write", "erase"]);
 
-    let hook = json!({"url": rx.url, "events": ["user.erased", "webhook.test"]});
+    let hook = json!({"url": rx.url, "events": ["user.erased", "webhook.test", "keys.rotated"]});
     let r = server.request(
         "PUT",
         "/v1/ns/app/webhooks/ops",
@@ -203,6 +203,18 @@ fn signed_events_arrive_at_least_once_through_an_outage(db: Db) {
     let got = rx.wait_for("the test event", 1, |e| e["id"] == test_id.as_str());
     assert_eq!(got[0]["verified"], true, "{got:?}");
     assert_eq!(got[0]["body"]["type"], "webhook.test");
+
+    // A key rotation, emitted with the new key version.
+    let r = server.request("POST", "/v1/ns/app/keys/rotate", Some(&admin), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = rx.wait_for("keys.rotated", 1, |e| e["body"]["type"] == "keys.rotated");
+    assert_eq!(
+        (
+            got[0]["verified"].clone(),
+            got[0]["body"]["data"]["version"].clone()
+        ),
+        (json!(true), json!(2))
+    );
 
     // The receiver goes down; an erasure's event waits, retried, then arrives.
     std::fs::write(&rx.mode, "down").unwrap();
@@ -256,7 +268,7 @@ fn signed_events_arrive_at_least_once_through_an_outage(db: Db) {
 
     // Listed as delivered; redelivered on request with the same id.
     let delivered = deliveries(&server, &admin, "?state=delivered");
-    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    assert_eq!(delivered.len(), 3, "{delivered:?}");
     let seq = delivered
         .iter()
         .find(|d| d["event_id"] == test_id.as_str())

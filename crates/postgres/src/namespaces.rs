@@ -1,7 +1,9 @@
 //! Namespaces and key-encryption keys on PostgreSQL.
 
 use postgres::Row;
-use strongroom_storage::{KekRow, NamespaceRow, NamespaceStore, StorageError, StorageResult};
+use strongroom_storage::{
+    KekRow, NamespaceRow, NamespaceStore, NewWebhookEvent, StorageError, StorageResult,
+};
 
 use crate::connection::{BadColumn, Columns, PgStore};
 
@@ -68,7 +70,12 @@ impl NamespaceStore for PgStore {
         })
     }
 
-    fn add_primary_kek(&self, key: &KekRow, expected_primary: u32) -> StorageResult<()> {
+    fn add_primary_kek(
+        &self,
+        key: &KekRow,
+        expected_primary: u32,
+        event: Option<&NewWebhookEvent>,
+    ) -> StorageResult<()> {
         self.write(|tx| {
             let changed = tx.execute(
                 "UPDATE namespaces SET primary_kek_version = $2 WHERE name = $1 AND primary_kek_version = $3",
@@ -85,6 +92,9 @@ impl NamespaceStore for PgStore {
                 StorageError::AlreadyExists => StorageError::Conflict("that key version already exists".into()),
                 other => other,
             })?;
+            if let Some(event) = event {
+                crate::webhooks::emit_in(tx, event)?;
+            }
             Ok(())
         })
     }

@@ -1,7 +1,9 @@
 //! Namespaces and key-encryption keys on SQLite.
 
 use rusqlite::{params, OptionalExtension, Row};
-use strongroom_storage::{KekRow, NamespaceRow, NamespaceStore, StorageError, StorageResult};
+use strongroom_storage::{
+    KekRow, NamespaceRow, NamespaceStore, NewWebhookEvent, StorageError, StorageResult,
+};
 
 use crate::connection::{map_err, SqliteStore};
 
@@ -70,7 +72,12 @@ impl NamespaceStore for SqliteStore {
         })
     }
 
-    fn add_primary_kek(&self, key: &KekRow, expected_primary: u32) -> StorageResult<()> {
+    fn add_primary_kek(
+        &self,
+        key: &KekRow,
+        expected_primary: u32,
+        event: Option<&NewWebhookEvent>,
+    ) -> StorageResult<()> {
         self.write(|tx| {
             let changed = tx
                 .execute(
@@ -89,6 +96,9 @@ impl NamespaceStore for SqliteStore {
                 StorageError::AlreadyExists => StorageError::Conflict("that key version already exists".into()),
                 other => other,
             })?;
+            if let Some(event) = event {
+                crate::webhooks::emit_in(tx, event)?;
+            }
             Ok(())
         })
     }

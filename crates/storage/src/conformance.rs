@@ -258,7 +258,7 @@ pub fn kek_rotation_is_check_and_set(s: &dyn Storage) {
         wrapped_key: vec![2; 40],
         created_at: 2,
     };
-    s.add_primary_kek(&v2, 1).unwrap();
+    s.add_primary_kek(&v2, 1, None).unwrap();
     let stale = KekRow {
         namespace: "app".into(),
         version: 2,
@@ -266,7 +266,7 @@ pub fn kek_rotation_is_check_and_set(s: &dyn Storage) {
         created_at: 3,
     };
     assert!(matches!(
-        s.add_primary_kek(&stale, 1),
+        s.add_primary_kek(&stale, 1, None),
         Err(StorageError::Conflict(_))
     ));
     assert_eq!(
@@ -290,7 +290,7 @@ pub fn namespace_wrapping_is_replaced_whole(s: &dyn Storage) {
         wrapped_key: vec![2; 40],
         created_at: 2,
     };
-    s.add_primary_kek(&v2, 1).unwrap();
+    s.add_primary_kek(&v2, 1, None).unwrap();
     s.set_namespace_wrapping("app", &[7, 7], &[(1, vec![5; 40]), (2, vec![6; 40])])
         .unwrap();
     assert_eq!(

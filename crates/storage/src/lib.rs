@@ -37,8 +37,14 @@ pub trait NamespaceStore {
     fn get_namespace(&self, name: &str) -> StorageResult<Option<NamespaceRow>>;
     fn list_namespaces(&self) -> StorageResult<Vec<NamespaceRow>>;
     fn list_keks(&self, namespace: &str) -> StorageResult<Vec<KekRow>>;
-    /// Adds `key` and makes it primary, if the primary version is still `expected_primary`.
-    fn add_primary_kek(&self, key: &KekRow, expected_primary: u32) -> StorageResult<()>;
+    /// Adds `key` and makes it primary, if the primary version is still `expected_primary`;
+    /// emits `event` to the webhook outbox in the same transaction.
+    fn add_primary_kek(
+        &self,
+        key: &KekRow,
+        expected_primary: u32,
+        event: Option<&NewWebhookEvent>,
+    ) -> StorageResult<()>;
     fn set_min_decrypt_version(&self, namespace: &str, version: u32) -> StorageResult<()>;
     /// Replaces a namespace's wrapped index key and the wrapped keys of the given versions, in
     /// one transaction (a root-key rotation re-wraps them all under the new root key).
