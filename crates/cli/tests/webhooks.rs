@@ -379,7 +379,7 @@ fn a_failing_refresh_and_its_recovery_reach_the_app_in_order(db: Db) {
         Some(&provider.to_string()),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let hook = json!({"url": rx.url, "events": ["credential.refresh_failed", "credential.recovered"], "include_user_id": true});
+    let hook = json!({"url": rx.url, "events": ["credential.refresh_failed", "credential.recovered", "security.token_suspended"], "include_user_id": true});
     let r = server.request(
         "PUT",
         "/v1/ns/app/webhooks/tokens",
@@ -446,4 +446,32 @@ fn a_failing_refresh_and_its_recovery_reach_the_app_in_order(db: Db) {
     assert_eq!(failed["failures"], 1);
     let text = std::fs::read_to_string(&rx.log).unwrap();
     assert!(!text.contains("SECRET"), "no token in any payload: {text}");
+
+    // A token denied again and again is suspended, and the app hears of it once.
+    let reader = app_token(&server, "app", &["read"]);
+    let token_id = server
+        .request("GET", "/v1/sys/tokens/self", Some(&reader), None)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for _ in 0..25 {
+        server.request(
+            "PUT",
+            cred,
+            Some(&reader),
+            Some(&set("x", "2099-01-01T00:00:00Z")),
+        );
+    }
+    let got = rx.wait_for("security.token_suspended", 1, |e| {
+        e["body"]["type"] == "security.token_suspended"
+    });
+    assert_eq!(got[0]["body"]["data"]["token_id"], token_id.as_str());
+    std::thread::sleep(Duration::from_millis(1500));
+    let suspended = rx
+        .received()
+        .into_iter()
+        .filter(|e| e["body"]["type"] == "security.token_suspended")
+        .count();
+    assert_eq!(suspended, 1, "one event per suspension");
 }

@@ -193,6 +193,7 @@ impl Vault {
             policy.window_ms,
             policy.threshold.max(1),
             policy.lockout_ms,
+            None,
         ) {
             Ok(Some(until)) => {
                 tracing::warn!(
@@ -216,12 +217,27 @@ impl Vault {
         let policy = self.suspension_policy(ns).unwrap_or_default();
         let key = format!("{SUSPENDED}{}", who.token_id);
         let now = self.now_ms();
+        let suspend_ms = i64::from(policy.suspend_secs) * 1000;
+        // Emitted with the suspension, in its transaction (only when this denial starts it).
+        let event = self
+            .webhook_event(
+                ns,
+                "security.token_suspended",
+                &[],
+                serde_json::json!({
+                    "token_id": who.token_id,
+                    "until": crate::clock::rfc3339(now + suspend_ms),
+                    "denials": policy.denials,
+                }),
+            )
+            .ok();
         match self.storage().record_auth_failure(
             &key,
             now,
             i64::from(policy.window_secs) * 1000,
             policy.denials,
-            i64::from(policy.suspend_secs) * 1000,
+            suspend_ms,
+            event.as_ref(),
         ) {
             Ok(Some(until)) if self.guard().locked(&key, now).is_none() => {
                 tracing::warn!(

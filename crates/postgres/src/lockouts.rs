@@ -1,7 +1,7 @@
 //! Authentication failures on PostgreSQL: one upsert counts the failure and decides the lock,
 //! so every node sees the same count.
 
-use strongroom_storage::{LockoutStore, StorageResult};
+use strongroom_storage::{LockoutStore, NewWebhookEvent, StorageResult};
 
 use crate::connection::{BadColumn, Columns, PgStore};
 
@@ -13,10 +13,11 @@ impl LockoutStore for PgStore {
         window_ms: i64,
         threshold: u32,
         lockout_ms: i64,
+        on_lock: Option<&NewWebhookEvent>,
     ) -> StorageResult<Option<i64>> {
         let threshold = i64::from(threshold);
         self.write(|tx| {
-            Ok(tx
+            let locked = tx
                 .query_opt(
                     "INSERT INTO auth_failures (client, window_start, failures, locked_until) \
                      VALUES ($1, $2::BIGINT, 1, CASE WHEN 1 >= $4::BIGINT THEN $2::BIGINT + $5::BIGINT ELSE NULL END) \
@@ -35,7 +36,14 @@ impl LockoutStore for PgStore {
                 )?
                 .map(|r| r.col::<Option<i64>>(0))
                 .transpose()?
-                .flatten())
+                .flatten();
+            // The lock began with this failure: its end is exactly now + lockout.
+            if let (Some(event), Some(until)) = (on_lock, locked) {
+                if until == now + lockout_ms {
+                    crate::webhooks::emit_in(tx, event)?;
+                }
+            }
+            Ok(locked)
         })
     }
 

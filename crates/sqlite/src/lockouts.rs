@@ -1,7 +1,7 @@
 //! Authentication failures on SQLite: one upsert counts the failure and decides the lock.
 
 use rusqlite::params;
-use strongroom_storage::{LockoutStore, StorageResult};
+use strongroom_storage::{LockoutStore, NewWebhookEvent, StorageResult};
 
 use crate::connection::{map_err, SqliteStore};
 
@@ -13,9 +13,10 @@ impl LockoutStore for SqliteStore {
         window_ms: i64,
         threshold: u32,
         lockout_ms: i64,
+        on_lock: Option<&NewWebhookEvent>,
     ) -> StorageResult<Option<i64>> {
         self.write(|tx| {
-            tx.query_row(
+            let locked: Option<i64> = tx.query_row(
                 "INSERT INTO auth_failures (client, window_start, failures, locked_until) \
                  VALUES (?1, ?2, 1, CASE WHEN 1 >= ?4 THEN ?2 + ?5 ELSE NULL END) \
                  ON CONFLICT (client) DO UPDATE SET \
@@ -32,7 +33,14 @@ impl LockoutStore for SqliteStore {
                 params![client, now, window_ms, threshold, lockout_ms],
                 |r| r.get(0),
             )
-            .map_err(map_err)
+            .map_err(map_err)?;
+            // The lock began with this failure: its end is exactly now + lockout.
+            if let (Some(event), Some(until)) = (on_lock, locked) {
+                if until == now + lockout_ms {
+                    crate::webhooks::emit_in(tx, event)?;
+                }
+            }
+            Ok(locked)
         })
     }
 
