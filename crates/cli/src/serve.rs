@@ -192,6 +192,15 @@ pub struct ServeArgs {
         hide = true
     )]
     webhook_retry_base_ms: u64,
+    /// Seconds a node holds the webhook deliveries it claimed (after a crash, others deliver
+    /// them once this has passed).
+    #[arg(
+        long,
+        env = "STRONGROOM_WEBHOOK_CLAIM_SECS",
+        default_value_t = 60,
+        hide = true
+    )]
+    webhook_claim_secs: u64,
     /// Largest file accepted in bytes (a namespace's policy may set less).
     #[arg(long, env = "STRONGROOM_MAX_FILE_SIZE", default_value_t = 16 << 30)]
     max_file_size: u64,
@@ -495,6 +504,7 @@ fn serve_store(
         files: Some(open_files(&args)?),
         webhook_allow_private: args.webhook_allow_private,
         webhook_retry_base_ms: args.webhook_retry_base_ms.clamp(1, 3_600_000) as i64,
+        webhook_claim_ms: (args.webhook_claim_secs.clamp(1, 3600) * 1000) as i64,
         erasure_ledger: match &args.erasure_ledger {
             Some(location) => Some(args.s3.open(location, "--erasure-ledger")?),
             None => None,

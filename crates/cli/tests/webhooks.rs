@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{app_token, Db, Server};
+use support::{app_token, postgres_url, shared_root_key, start_node, Db, Server};
 
 on_both_databases!(
     signed_events_arrive_at_least_once_through_an_outage,
@@ -27,7 +27,8 @@ secret_file, mode_file, log_file = sys.argv[1:4]
 class H(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if os.path.exists(mode_file) and open(mode_file).read().strip() == "down":
+        mode = open(mode_file).read().strip() if os.path.exists(mode_file) else ""
+        if mode == "down":
             self.send_response(503); self.end_headers(); return
         headers = {k: self.headers[k] for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
         try:
@@ -37,9 +38,12 @@ class H(BaseHTTPRequestHandler):
             ok = False
         with open(log_file, "a") as f:
             f.write(json.dumps({"id": headers["webhook-id"], "verified": ok, "body": json.loads(body)}) + "\n")
+        if mode == "slow":
+            import time; time.sleep(2)
         self.send_response(204 if ok else 400); self.end_headers()
     def log_message(self, *a): pass
-server = HTTPServer(("127.0.0.1", 0), H)
+from http.server import ThreadingHTTPServer
+server = ThreadingHTTPServer(("127.0.0.1", 0), H)
 print(server.server_address[1], flush=True)
 server.serve_forever()
 "#;
@@ -474,4 +478,119 @@ fn a_failing_refresh_and_its_recovery_reach_the_app_in_order(db: Db) {
         .filter(|e| e["body"]["type"] == "security.token_suspended")
         .count();
     assert_eq!(suspended, 1, "one event per suspension");
+}
+
+/// Three nodes on one PostgreSQL database: the node sending is killed (`kill -9`) in the middle
+/// of a slow delivery; another node delivers everything — every event arrives, signed, and a
+/// duplicate only ever repeats an event's `webhook-id`.
+#[test]
+fn three_nodes_deliver_every_event_when_the_sender_dies() {
+    let Some(url) = postgres_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rx = receiver(dir.path());
+    let key = shared_root_key();
+    let schema = format!("hooks_{}", std::process::id());
+    let ids = ["n0", "n1", "n2"];
+    let mut nodes: Vec<Server> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            start_node(
+                &dir.path().join(format!("n{i}")),
+                &url,
+                &schema,
+                &key,
+                &[
+                    "--node-id",
+                    id,
+                    "--job-interval-secs",
+                    "1",
+                    "--lease-ttl-secs",
+                    "3",
+                    "--webhook-allow-private",
+                    "--webhook-claim-secs",
+                    "3",
+                ],
+            )
+        })
+        .collect();
+    let admin = nodes[0].admin().to_string();
+    nodes[0].request(
+        "POST",
+        "/v1/sys/namespaces",
+        Some(&admin),
+        Some(r#"{"name":"app"}"#),
+    );
+    let hook = json!({"url": rx.url, "events": ["webhook.test"]});
+    let r = nodes[0].request(
+        "PUT",
+        "/v1/ns/app/webhooks/ops",
+        Some(&admin),
+        Some(&hook.to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    std::fs::write(&rx.secret, r.json()["secret"].as_str().unwrap()).unwrap();
+    std::fs::write(&rx.mode, "slow").unwrap();
+    let sent: Vec<String> = (0..6)
+        .map(|i| {
+            let r =
+                nodes[i % 3].request("POST", "/v1/ns/app/webhooks/ops/test", Some(&admin), None);
+            assert_eq!(r.status, 202, "{}", r.body);
+            r.json()["event_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    // The first delivery is in flight (the receiver is slow): kill the node sending it.
+    rx.wait_for("a first delivery", 1, |_| true);
+    let holder = |node: &Server| -> Option<String> {
+        let r = node.request("GET", "/v1/sys/jobs", Some(&admin), None);
+        r.json()["jobs"]
+            .as_array()?
+            .iter()
+            .find(|j| j["name"] == "webhook-delivery")?["holder"]
+            .as_str()
+            .map(str::to_string)
+    };
+    let sender = holder(&nodes[0]).expect("a node holds the delivery job");
+    let dead = ids.iter().position(|id| *id == sender).unwrap();
+    nodes[dead].child.take().unwrap().kill().unwrap();
+    std::fs::write(&rx.mode, "").unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = rx.received();
+        let arrived: std::collections::BTreeSet<&str> =
+            got.iter().map(|e| e["id"].as_str().unwrap()).collect();
+        if sent.iter().all(|id| arrived.contains(id.as_str())) {
+            assert!(got.iter().all(|e| e["verified"] == true), "{got:?}");
+            assert!(
+                arrived.iter().all(|id| sent.iter().any(|s| s == id)),
+                "only the events sent, duplicates with their own id: {got:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every event arrived: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let survivor = &nodes[(dead + 1) % 3];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = survivor.request(
+            "GET",
+            "/v1/ns/app/webhooks/ops/deliveries?state=delivered",
+            Some(&admin),
+            None,
+        );
+        if r.json()["items"].as_array().map_or(0, Vec::len) == sent.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deliveries not all recorded: {}",
+            r.body
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

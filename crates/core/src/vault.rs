@@ -38,6 +38,9 @@ pub struct VaultSettings {
     pub webhook_allow_private: bool,
     /// The pause after a webhook's first failed attempt (doubling from there).
     pub webhook_retry_base_ms: i64,
+    /// How long a sender holds the deliveries it claimed (a node that dies mid-delivery
+    /// leaves them to the others after this).
+    pub webhook_claim_ms: i64,
     /// Stored bytes per object piece of new files.
     pub file_piece_size: u64,
     /// Largest file accepted, whatever a namespace's policy says.
@@ -63,6 +66,7 @@ impl Default for VaultSettings {
             erasure_ledger: None,
             webhook_allow_private: false,
             webhook_retry_base_ms: 5_000,
+            webhook_claim_ms: 60_000,
             file_piece_size: strongroom_objects::DEFAULT_PIECE_SIZE,
             max_file_size: 16 << 30,
             upload_stale_ms: 24 * 3600 * 1000,

@@ -1,6 +1,7 @@
 //! Delivering webhook events: the `webhook-delivery` job claims due deliveries (one sender per
 //! delivery across nodes; a claim that runs out — the node died mid-delivery — is taken by the
-//! next), posts each signed per the Standard Webhooks spec, and records the outcome.
+//! next, after `webhook_claim_ms`, 60 s by default), posts each signed per the Standard Webhooks
+//! spec, and records the outcome.
 //!
 //! Signing: `webhook-id` (the event id, the same on every retry), `webhook-timestamp` (Unix
 //! seconds), `webhook-signature: v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>`.
@@ -32,7 +33,6 @@ use crate::{CoreError, CoreResult, Principal, Vault};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_ANSWER: u64 = 4 * 1024;
-const CLAIM_MS: i64 = 60_000;
 const BATCH: usize = 20;
 const GIVE_UP_MS: i64 = 24 * 3600 * 1000;
 const MAX_PAUSE_MS: i64 = 6 * 3600 * 1000;
@@ -174,9 +174,12 @@ impl Vault {
                 .map_err(|e| CoreError::Internal(e.to_string()))?,
         );
         let now = self.now_ms();
-        let due = self
-            .storage()
-            .claim_deliveries(&owner, now, now + CLAIM_MS, BATCH)?;
+        let due = self.storage().claim_deliveries(
+            &owner,
+            now,
+            now + self.settings().webhook_claim_ms,
+            BATCH,
+        )?;
         for delivery in &due {
             let outcome = self.attempt(delivery);
             let attempts = delivery.attempts + 1;
