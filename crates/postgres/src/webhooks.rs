@@ -160,8 +160,9 @@ impl WebhookStore for PgStore {
             let due = tx.query(
                 "SELECT d.namespace, d.webhook, d.seq FROM webhook_deliveries d \
                  WHERE d.state = 0 AND d.next_attempt_at <= $1 AND d.claimed_until <= $1 \
-                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o WHERE o.namespace = d.namespace \
-                   AND o.webhook = d.webhook AND o.user_hash = d.user_hash AND o.state = 0 AND o.seq < d.seq) \
+                 AND (octet_length(d.user_hash) = 0 OR NOT EXISTS (SELECT 1 FROM webhook_deliveries o \
+                   WHERE o.namespace = d.namespace AND o.webhook = d.webhook AND o.user_hash = d.user_hash \
+                   AND o.state = 0 AND o.seq < d.seq)) \
                  ORDER BY d.seq LIMIT $2 FOR UPDATE SKIP LOCKED",
                 &[&now, &(limit as i64)],
             )?;

@@ -114,7 +114,8 @@ pub trait WebhookStore {
     fn emit_webhook_event(&self, event: &NewWebhookEvent) -> StorageResult<u64>;
     /// Claims up to `limit` due, unclaimed pending deliveries for `owner` until
     /// `claim_until` — for each subscription and user only the oldest pending one, so events
-    /// about one user arrive in order. A claim that ran out can be taken by anyone.
+    /// about one user arrive in order (events about no user are not ordered). A claim that ran
+    /// out can be taken by anyone.
     fn claim_deliveries(
         &self,
         owner: &str,

@@ -180,6 +180,7 @@ impl Vault {
             now + self.settings().webhook_claim_ms,
             BATCH,
         )?;
+        let mut delivered_any = false;
         for delivery in &due {
             let outcome = self.attempt(delivery);
             let attempts = delivery.attempts + 1;
@@ -215,6 +216,7 @@ impl Vault {
                 }
             };
             let delivered = result.state == DeliveryState::Delivered;
+            delivered_any |= delivered;
             self.storage().finish_delivery(
                 &delivery.namespace,
                 &delivery.webhook,
@@ -244,7 +246,9 @@ impl Vault {
                 &recorded,
             );
         }
-        Ok(due.len() == BATCH)
+        // Again at once while deliveries go through (a user's next event is claimable as soon
+        // as the previous one is delivered); a round of failures waits for the next tick.
+        Ok(delivered_any)
     }
 
     /// One attempt: the answer's status when delivered, else the status (if any) and why not.
