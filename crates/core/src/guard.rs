@@ -220,7 +220,7 @@ impl Vault {
         let suspend_ms = i64::from(policy.suspend_secs) * 1000;
         // Emitted with the suspension, in its transaction (only when this denial starts it).
         let event = self
-            .webhook_event(
+            .wanted_event(
                 ns,
                 "security.token_suspended",
                 &[],
@@ -230,7 +230,8 @@ impl Vault {
                     "denials": policy.denials,
                 }),
             )
-            .ok();
+            .ok()
+            .flatten();
         match self.storage().record_auth_failure(
             &key,
             now,

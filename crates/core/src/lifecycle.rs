@@ -198,7 +198,7 @@ impl Vault {
                 let grants = self.grants_to_revoke(user, ns)?;
                 let now = self.now_ms();
                 let ledger_id = crate::erasure_ledger::new_id(now)?;
-                let event = self.webhook_event(
+                let event = self.wanted_event(
                     ns,
                     "user.erased",
                     &user.hash,
@@ -206,7 +206,7 @@ impl Vault {
                 )?;
                 if !self
                     .storage()
-                    .begin_erasure(ns, &user.hash, now, &ledger_id, Some(&event))?
+                    .begin_erasure(ns, &user.hash, now, &ledger_id, event.as_ref())?
                 {
                     return Err(CoreError::NotFound("user"));
                 }

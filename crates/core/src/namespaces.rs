@@ -203,14 +203,14 @@ impl Vault {
                 .map_err(internal)?,
             created_at: self.now_ms(),
         };
-        let event = self.webhook_event(
+        let event = self.wanted_event(
             namespace,
             "keys.rotated",
             &[],
             serde_json::json!({"version": version, "previous_version": row.primary_kek_version}),
         )?;
         self.storage()
-            .add_primary_kek(&new, row.primary_kek_version, Some(&event))?;
+            .add_primary_kek(&new, row.primary_kek_version, event.as_ref())?;
         self.keyring().invalidate(namespace);
         Ok(version)
     }

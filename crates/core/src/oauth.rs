@@ -702,7 +702,8 @@ impl Vault {
                     json!({"provider": provider}),
                 )
             })
-            .transpose()?;
+            .transpose()?
+            .flatten();
         self.set_status_due(item, Some(sealed_name), "valid", None, due, 0, event)
     }
 
@@ -713,9 +714,9 @@ impl Vault {
         name: &str,
         event_type: &str,
         mut data: Value,
-    ) -> CoreResult<strongroom_storage::NewWebhookEvent> {
+    ) -> CoreResult<Option<strongroom_storage::NewWebhookEvent>> {
         data["credential"] = json!(name);
-        self.webhook_event(&item.namespace, event_type, &item.user_hash, data)
+        self.wanted_event(&item.namespace, event_type, &item.user_hash, data)
     }
 
     /// Background work: refreshes OAuth credentials whose refresh is due, a few at a time,
@@ -954,7 +955,7 @@ impl Vault {
                 Some("no_refresh_token".into()),
                 None,
                 0,
-                Some(event),
+                event,
             )?;
             return Err(CoreError::NeedsReauthorization("no_refresh_token".into()));
         };
@@ -1014,7 +1015,7 @@ impl Vault {
                     Some(code.clone()),
                     due,
                     failures,
-                    Some(event),
+                    event,
                 )?;
                 self.counters()
                     .oauth_refresh_failures
@@ -1101,15 +1102,7 @@ impl Vault {
                     "credential.revoked",
                     json!({"revoked_at_provider": at_provider}),
                 )?;
-                self.set_status_due(
-                    &item,
-                    sealed.as_deref(),
-                    "revoked",
-                    None,
-                    None,
-                    0,
-                    Some(event),
-                )?;
+                self.set_status_due(&item, sealed.as_deref(), "revoked", None, None, 0, event)?;
                 Ok(at_provider)
             },
         )

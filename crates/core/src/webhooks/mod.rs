@@ -374,6 +374,28 @@ impl Vault {
         )
     }
 
+    /// [`Vault::webhook_event`] when some enabled subscription of the namespace wants
+    /// `event_type`, else `None` — so a change nobody listens for writes no event (and makes no
+    /// namespace key for it). A subscription made while the change runs may miss it.
+    pub(crate) fn wanted_event(
+        &self,
+        ns: &str,
+        event_type: &str,
+        user_hash: &[u8],
+        data: Value,
+    ) -> CoreResult<Option<NewWebhookEvent>> {
+        let wanted = self
+            .storage()
+            .list_webhooks(ns)?
+            .iter()
+            .any(|w| w.wants(event_type));
+        if !wanted {
+            return Ok(None);
+        }
+        self.webhook_event(ns, event_type, user_hash, data)
+            .map(Some)
+    }
+
     /// A new event of `event_type` about the user with `user_hash` (empty: none), with `data`
     /// (no secrets, no user id) sealed under the namespace key, for the outbox.
     pub(crate) fn webhook_event(
