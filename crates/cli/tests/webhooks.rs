@@ -16,7 +16,8 @@ use support::{app_token, postgres_url, shared_root_key, start_node, Db, Server};
 
 on_both_databases!(
     signed_events_arrive_at_least_once_through_an_outage,
-    a_failing_refresh_and_its_recovery_reach_the_app_in_order
+    a_failing_refresh_and_its_recovery_reach_the_app_in_order,
+    a_token_that_cannot_be_renewed_is_announced_before_it_expires
 );
 
 const RECEIVER: &str = r#"
@@ -593,4 +594,55 @@ fn three_nodes_deliver_every_event_when_the_sender_dies() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A token set without a refresh token, close to expiry: the refresher (ahead of expiry by the
+/// provider's margin) announces `credential.expiring` before it expires.
+fn a_token_that_cannot_be_renewed_is_announced_before_it_expires(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = receiver(dir.path());
+    let server = db.start(
+        &dir.path().join("d"),
+        &["--webhook-allow-private", "--job-interval-secs", "1"],
+    );
+    let admin = server.admin().to_string();
+    let app = app_token(&server, "app", &["read", "write"]);
+    let provider = json!({"token_url": failing_token_endpoint(), "client_id": "c", "client_secret": "s", "refresh_margin_secs": 3600});
+    let r = server.request(
+        "PUT",
+        "/v1/ns/app/providers/spotify",
+        Some(&admin),
+        Some(&provider.to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let hook = json!({"url": rx.url, "events": ["credential.expiring"]});
+    let r = server.request(
+        "PUT",
+        "/v1/ns/app/webhooks/expiry",
+        Some(&admin),
+        Some(&hook.to_string()),
+    );
+    std::fs::write(&rx.secret, r.json()["secret"].as_str().unwrap()).unwrap();
+    let in_30_min = strongroom_core::clock::rfc3339(
+        strongroom_core::Clock::now_ms(&strongroom_core::SystemClock) + 30 * 60 * 1000,
+    );
+    let set = json!({"data": {"type": "oauth2", "access_token": "at-EXPIRING-SECRET",
+        "expires_at": in_30_min, "provider": "spotify"}});
+    let r = server.request(
+        "PUT",
+        "/v1/ns/app/users/u7/credentials/spotify",
+        Some(&app),
+        Some(&set.to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = rx.wait_for("credential.expiring", 1, |e| {
+        e["body"]["type"] == "credential.expiring"
+    });
+    assert_eq!(got[0]["verified"], true);
+    let data = &got[0]["body"]["data"];
+    assert_eq!(
+        (data["credential"].clone(), data["error"].clone()),
+        (json!("spotify"), json!("no_refresh_token"))
+    );
+    assert!(!std::fs::read_to_string(&rx.log).unwrap().contains("SECRET"));
 }

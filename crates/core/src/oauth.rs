@@ -942,11 +942,19 @@ impl Vault {
         let sealed = self.sealed_status_name(user, item, name)?;
         let sealed = sealed.as_deref();
         let Some(refresh_token) = set.refresh_token.as_ref().map(|t| t.expose().to_string()) else {
+            // Before it expires (the refresher runs `refresh_margin_secs` ahead) the app hears
+            // the token is expiring and cannot be renewed; after, that the user must sign in.
+            let expires_at = set.expires_at.as_deref().and_then(parse_rfc3339);
+            let event_type = if expires_at.is_some_and(|at| at > self.now_ms()) {
+                "credential.expiring"
+            } else {
+                "credential.needs_reauthorization"
+            };
             let event = self.credential_event(
                 item,
                 name,
-                "credential.needs_reauthorization",
-                json!({"provider": provider_name, "error": "no_refresh_token"}),
+                event_type,
+                json!({"provider": provider_name, "error": "no_refresh_token", "expires_at": set.expires_at}),
             )?;
             self.set_status_due(
                 item,
