@@ -17,7 +17,8 @@ use support::{app_token, postgres_url, shared_root_key, start_node, Db, Server};
 on_both_databases!(
     signed_events_arrive_at_least_once_through_an_outage,
     a_failing_refresh_and_its_recovery_reach_the_app_in_order,
-    a_token_that_cannot_be_renewed_is_announced_before_it_expires
+    a_token_that_cannot_be_renewed_is_announced_before_it_expires,
+    stored_data_that_fails_authentication_is_announced
 );
 
 const RECEIVER: &str = r#"
@@ -644,5 +645,58 @@ fn a_token_that_cannot_be_renewed_is_announced_before_it_expires(db: Db) {
         (data["credential"].clone(), data["error"].clone()),
         (json!("spotify"), json!("no_refresh_token"))
     );
+    assert!(!std::fs::read_to_string(&rx.log).unwrap().contains("SECRET"));
+}
+
+/// A ciphertext edited in the database: the read answers `integrity_error`, and the app hears
+/// of it (the operation and what failed, the user's keyed hash; nothing of the data).
+fn stored_data_that_fails_authentication_is_announced(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = receiver(dir.path());
+    let data_dir = dir.path().join("d");
+    let flags = ["--webhook-allow-private", "--job-interval-secs", "1"];
+    let mut server = db.start(&data_dir, &flags);
+    let admin = server.admin().to_string();
+    let app = app_token(&server, "app", &["read", "write"]);
+    let hook = json!({"url": rx.url, "events": ["integrity_error"]});
+    let r = server.request(
+        "PUT",
+        "/v1/ns/app/webhooks/integrity",
+        Some(&admin),
+        Some(&hook.to_string()),
+    );
+    std::fs::write(&rx.secret, r.json()["secret"].as_str().unwrap()).unwrap();
+    let cred = "/v1/ns/app/users/u9/credentials/bot";
+    let r = server.request(
+        "PUT",
+        cred,
+        Some(&app),
+        Some(r#"{"data": {"type": "secret", "data": {"token": "xoxb-INTEGRITY-SECRET"}}}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    server.stop();
+    db.tamper(
+        &data_dir,
+        &format!(
+            "UPDATE credential_versions SET ciphertext = {}",
+            db.blob(&[1u8; 80])
+        ),
+    );
+    let server = db.start(&data_dir, &flags);
+    let r = server.request("GET", cred, Some(&app), None);
+    assert_eq!(
+        (r.status, r.code()),
+        (500, "integrity_error".into()),
+        "{}",
+        r.body
+    );
+    let got = rx.wait_for("integrity_error", 1, |e| {
+        e["body"]["type"] == "integrity_error"
+    });
+    assert_eq!(got[0]["verified"], true);
+    assert_eq!(got[0]["body"]["data"]["operation"], "credential.read");
+    assert!(got[0]["body"]["data"]["user_hash"]
+        .as_str()
+        .is_some_and(|h| h.len() == 64));
     assert!(!std::fs::read_to_string(&rx.log).unwrap().contains("SECRET"));
 }

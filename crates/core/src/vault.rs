@@ -439,11 +439,32 @@ impl Vault {
         if let Err(CoreError::Forbidden(_)) = &result {
             self.note_denial(who, at.ns);
         }
+        if let Err(CoreError::Integrity(what)) = &result {
+            self.announce_integrity_error(op, at.ns, user, what);
+        }
         let ticket = self.record_entry(who, op, at, user, result.as_ref().map(|_| ()));
         if op.durability() == Durability::BeforeAnswer {
             self.audit_log().wait_durable(ticket)?;
         }
         result
+    }
+
+    /// Tells the namespace's webhooks that stored data failed authentication (best effort: there
+    /// is no change to write it with, and the operation's own answer does not wait on it).
+    fn announce_integrity_error(&self, op: Op, ns: &str, user: &[u8], what: &str) {
+        if ns.is_empty() {
+            return;
+        }
+        let data = serde_json::json!({"operation": op.action(), "what": what});
+        let emitted = self
+            .wanted_event(ns, "integrity_error", user, data)
+            .and_then(|event| match event {
+                Some(event) => Ok(self.storage().emit_webhook_event(&event).map(|_| ())?),
+                None => Ok(()),
+            });
+        if let Err(err) = emitted {
+            tracing::warn!(error = %err, "could not queue the integrity_error webhook event");
+        }
     }
 
     /// Queues the audit entry of an outcome; returns its ticket.
