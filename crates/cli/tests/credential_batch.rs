@@ -21,20 +21,20 @@ fn a_batch_writes_each_item_or_says_why_not(db: Db) {
     let reader = app_token(&server, "app", &["read"]);
     let put = server.request(
         "PUT",
-        "/v1/ns/app/users/u1/credentials/taken",
+        "/v1/ns/app/users/batch-user-1/credentials/taken",
         Some(&token),
         Some(&json!({ "data": secret("first") }).to_string()),
     );
     assert_eq!(put.status, 200, "{}", put.body);
 
     let body = json!({ "items": [
-        { "user": "u1", "name": "slack", "data": secret("BATCH-MARKER-1"), "options": { "cas": 0 } },
-        { "user": "u1", "name": "taken", "data": secret("never"), "options": { "cas": 0 } },
-        { "user": "u2", "name": "spotify", "data": {
+        { "user": "batch-user-1", "name": "slack", "data": secret("BATCH-MARKER-1"), "options": { "cas": 0 } },
+        { "user": "batch-user-1", "name": "taken", "data": secret("never"), "options": { "cas": 0 } },
+        { "user": "batch-user-2", "name": "spotify", "data": {
             "type": "oauth2", "access_token": "at-2", "refresh_token": "rt-2",
             "expires_at": "2030-01-01T00:00:00Z" } },
-        { "user": "u3", "name": "bad name!", "data": secret("x") },
-        { "user": "u3", "name": "ok", "data": { "type": "nonsense" } },
+        { "user": "batch-user-3", "name": "bad name!", "data": secret("x") },
+        { "user": "batch-user-3", "name": "ok", "data": { "type": "nonsense" } },
     ]});
     let r = server.request(
         "POST",
@@ -80,12 +80,18 @@ fn a_batch_writes_each_item_or_says_why_not(db: Db) {
         )
     };
     assert_eq!(
-        read("u1", "slack").json()["data"]["data"]["token"],
+        read("batch-user-1", "slack").json()["data"]["data"]["token"],
         "BATCH-MARKER-1"
     );
-    assert_eq!(read("u1", "taken").json()["data"]["data"]["token"], "first");
-    assert_eq!(read("u2", "spotify").json()["data"]["access_token"], "at-2");
-    assert_eq!(read("u3", "ok").status, 404);
+    assert_eq!(
+        read("batch-user-1", "taken").json()["data"]["data"]["token"],
+        "first"
+    );
+    assert_eq!(
+        read("batch-user-2", "spotify").json()["data"]["access_token"],
+        "at-2"
+    );
+    assert_eq!(read("batch-user-3", "ok").status, 404);
 
     // Every item is in the audit log under its own user .
     let admin = server.admin().to_string();
@@ -110,7 +116,7 @@ fn a_batch_writes_each_item_or_says_why_not(db: Db) {
         .collect();
     assert_eq!(outcomes.iter().filter(|o| **o == "ok").count(), 2, "{page}");
     assert!(
-        !out.contains("u1") && !out.contains("BATCH-MARKER"),
+        !out.contains("batch-user") && !out.contains("BATCH-MARKER"),
         "no user id or value in the log"
     );
 
