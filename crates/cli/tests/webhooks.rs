@@ -18,7 +18,8 @@ on_both_databases!(
     signed_events_arrive_at_least_once_through_an_outage,
     a_failing_refresh_and_its_recovery_reach_the_app_in_order,
     a_token_that_cannot_be_renewed_is_announced_before_it_expires,
-    stored_data_that_fails_authentication_is_announced
+    stored_data_that_fails_authentication_is_announced,
+    a_locked_out_token_is_announced_to_its_namespace
 );
 
 const RECEIVER: &str = r#"
@@ -699,4 +700,56 @@ fn stored_data_that_fails_authentication_is_announced(db: Db) {
         .as_str()
         .is_some_and(|h| h.len() == 64));
     assert!(!std::fs::read_to_string(&rx.log).unwrap().contains("SECRET"));
+}
+
+/// Wrong secrets for a known token id until it is locked out: its namespace hears
+/// `security.lockout` once, naming the token id (never a secret).
+fn a_locked_out_token_is_announced_to_its_namespace(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = receiver(dir.path());
+    let server = db.start(
+        &dir.path().join("d"),
+        &[
+            "--webhook-allow-private",
+            "--job-interval-secs",
+            "1",
+            "--lockout-threshold",
+            "3",
+        ],
+    );
+    let admin = server.admin().to_string();
+    let app = app_token(&server, "app", &["read"]);
+    let hook = json!({"url": rx.url, "events": ["security.lockout"]});
+    let r = server.request(
+        "PUT",
+        "/v1/ns/app/webhooks/security",
+        Some(&admin),
+        Some(&hook.to_string()),
+    );
+    std::fs::write(&rx.secret, r.json()["secret"].as_str().unwrap()).unwrap();
+    let id = server
+        .request("GET", "/v1/sys/tokens/self", Some(&app), None)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let forged = format!("sr_{id}_{}", "A".repeat(43));
+    for _ in 0..5 {
+        server.request("GET", "/v1/ns/app/users", Some(&forged), None);
+    }
+    let got = rx.wait_for("security.lockout", 1, |e| {
+        e["body"]["type"] == "security.lockout"
+    });
+    assert_eq!(got[0]["verified"], true);
+    assert_eq!(got[0]["body"]["data"]["token_id"], id.as_str());
+    std::thread::sleep(Duration::from_millis(1500));
+    let count = rx
+        .received()
+        .iter()
+        .filter(|e| e["body"]["type"] == "security.lockout")
+        .count();
+    assert_eq!(count, 1, "one event per lock-out");
+    assert!(!std::fs::read_to_string(&rx.log)
+        .unwrap()
+        .contains(&"A".repeat(43)));
 }

@@ -187,13 +187,14 @@ impl Vault {
             };
         }
         let policy = self.settings().lockout;
+        let on_lock = self.lockout_events(&who.token_id, now + policy.lockout_ms, policy.threshold);
         match self.storage().record_auth_failure(
             &key,
             now,
             policy.window_ms,
             policy.threshold.max(1),
             policy.lockout_ms,
-            None,
+            &on_lock,
         ) {
             Ok(Some(until)) => {
                 tracing::warn!(
@@ -206,6 +207,45 @@ impl Vault {
             Err(err) => tracing::warn!(error = %err, "could not count an authentication failure"),
         }
         CoreError::Unauthenticated("the token is invalid, expired or revoked")
+    }
+
+    /// `security.lockout` for each namespace of a known token id whose failures may lock it
+    /// (written only if this failure starts the lock). Address lock-outs name no namespace,
+    /// and operator tokens (`*`) tell none: they reach no webhook.
+    fn lockout_events(
+        &self,
+        token_id: &str,
+        until: i64,
+        failures: u32,
+    ) -> Vec<strongroom_storage::NewWebhookEvent> {
+        if token_id.is_empty() {
+            return Vec::new();
+        }
+        let namespaces = match self.storage().get_token(token_id) {
+            Ok(Some(row)) => match self.token_policy(&row) {
+                Ok(policy) => policy.namespaces,
+                Err(_) => return Vec::new(),
+            },
+            _ => return Vec::new(),
+        };
+        namespaces
+            .iter()
+            .filter(|ns| ns.as_str() != "*")
+            .filter_map(|ns| {
+                self.wanted_event(
+                    ns,
+                    "security.lockout",
+                    &[],
+                    serde_json::json!({
+                        "token_id": token_id,
+                        "until": crate::clock::rfc3339(until),
+                        "failures": failures,
+                    }),
+                )
+                .ok()
+                .flatten()
+            })
+            .collect()
     }
 
     /// Counts an authorization denial of a valid token; suspends it when it crosses its
@@ -238,7 +278,7 @@ impl Vault {
             i64::from(policy.window_secs) * 1000,
             policy.denials,
             suspend_ms,
-            event.as_ref(),
+            event.as_slice(),
         ) {
             Ok(Some(until)) if self.guard().locked(&key, now).is_none() => {
                 tracing::warn!(

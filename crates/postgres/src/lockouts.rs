@@ -13,7 +13,7 @@ impl LockoutStore for PgStore {
         window_ms: i64,
         threshold: u32,
         lockout_ms: i64,
-        on_lock: Option<&NewWebhookEvent>,
+        on_lock: &[NewWebhookEvent],
     ) -> StorageResult<Option<i64>> {
         let threshold = i64::from(threshold);
         self.write(|tx| {
@@ -38,8 +38,8 @@ impl LockoutStore for PgStore {
                 .transpose()?
                 .flatten();
             // The lock began with this failure: its end is exactly now + lockout.
-            if let (Some(event), Some(until)) = (on_lock, locked) {
-                if until == now + lockout_ms {
+            if locked == Some(now + lockout_ms) {
+                for event in on_lock {
                     crate::webhooks::emit_in(tx, event)?;
                 }
             }

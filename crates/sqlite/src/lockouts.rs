@@ -13,7 +13,7 @@ impl LockoutStore for SqliteStore {
         window_ms: i64,
         threshold: u32,
         lockout_ms: i64,
-        on_lock: Option<&NewWebhookEvent>,
+        on_lock: &[NewWebhookEvent],
     ) -> StorageResult<Option<i64>> {
         self.write(|tx| {
             let locked: Option<i64> = tx.query_row(
@@ -35,8 +35,8 @@ impl LockoutStore for SqliteStore {
             )
             .map_err(map_err)?;
             // The lock began with this failure: its end is exactly now + lockout.
-            if let (Some(event), Some(until)) = (on_lock, locked) {
-                if until == now + lockout_ms {
+            if locked == Some(now + lockout_ms) {
+                for event in on_lock {
                     crate::webhooks::emit_in(tx, event)?;
                 }
             }

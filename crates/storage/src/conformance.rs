@@ -1527,7 +1527,7 @@ pub fn leases_release_only_your_own(s: &dyn Storage) {
 
 pub fn lockouts_count_within_a_window(s: &dyn Storage) {
     let fail = |client: &str, now: i64| {
-        s.record_auth_failure(client, now, 1000, 3, 5000, None)
+        s.record_auth_failure(client, now, 1000, 3, 5000, &[])
             .unwrap()
     };
     assert_eq!(fail("10.0.0.1", 0), None);

@@ -453,8 +453,8 @@ pub trait ErasureStore {
 pub trait LockoutStore {
     /// Counts a failed authentication from `client` at `now`. A count older than `window_ms`
     /// (or whose lock has ended) starts again at 1. When the count reaches `threshold` the client
-    /// is locked until `now + lockout_ms`, and `on_lock` is emitted to the webhook outbox in the
-    /// same transaction. Returns the end of the client's lock, if locked.
+    /// is locked until `now + lockout_ms`, and the `on_lock` events are emitted to the webhook
+    /// outbox in the same transaction. Returns the end of the client's lock, if locked.
     fn record_auth_failure(
         &self,
         client: &str,
@@ -462,7 +462,7 @@ pub trait LockoutStore {
         window_ms: i64,
         threshold: u32,
         lockout_ms: i64,
-        on_lock: Option<&NewWebhookEvent>,
+        on_lock: &[NewWebhookEvent],
     ) -> StorageResult<Option<i64>>;
     /// Clients locked out at `now`, with the end of each lock.
     fn active_lockouts(&self, now: i64) -> StorageResult<Vec<(String, i64)>>;
