@@ -170,21 +170,15 @@ fn make(args: &BackupArgs, to: &str) -> Result<ExitCode> {
         }
         let mut sums = Vec::with_capacity(pieces.len());
         for (index, _) in pieces {
-            let bytes = futures::executor::block_on(live_files.get_piece(&id, index))
-                .with_context(|| format!("reading object {id} piece {index}"))?;
+            let bytes = live_files
+                .copy_piece_to(&id, index, &backup.objects)
+                .with_context(|| format!("copying object {id} piece {index} into the backup"))?;
             sums.push(PieceSum {
                 index,
                 size: bytes.len() as u64,
                 sha256: hex_sha256(&bytes),
             });
             object_bytes += bytes.len() as u64;
-            futures::executor::block_on(backup.objects.put_piece(
-                &id,
-                index,
-                bytes,
-                &strongroom_objects::InFlight::default(),
-            ))
-            .context("writing the backup")?;
         }
         manifest.objects.push(ObjectCopy { id, pieces: sums });
     }

@@ -84,16 +84,29 @@ pub fn open_backup(args: &OpenArgs, manifest: &Manifest) -> Result<(Key<Root>, B
 /// The root key the manifest's store copies and key check value accept, opened with the
 /// material given.
 pub fn open_root(args: &OpenArgs, manifest: &Manifest) -> Result<Key<Root>> {
-    let source = manifest.key_source()?;
-    let kms = args.kms.client(source == Some(seal::KeySource::Kms))?;
-    let material = args.current.material(&args.store, source)?;
-    let root = seal::open_root_from(&|key| manifest.root_meta(key), kms.as_ref(), material)
-        .map_err(explain_wrong_root)?;
+    let root = open_root_with(args, &|key| manifest.root_meta(key)).map_err(|e| match e
+        .downcast::<CoreError>()
+    {
+        Ok(core) => explain_wrong_root(core),
+        Err(other) => other,
+    })?;
     let check = manifest
         .root_meta(seal::ROOT_CHECK_META)?
         .context("the store has no key check value (it was never opened)")?;
     seal::check_root(&root, &check).map_err(explain_wrong_root)?;
     Ok(root)
+}
+
+/// The root key opened with the material the flags give, from the stored root-key copies
+/// `meta` reads (a store's `meta` table, or a backup manifest's copies); not yet checked.
+pub fn open_root_with(
+    args: &OpenArgs,
+    meta: &dyn Fn(&str) -> strongroom_core::CoreResult<Option<Vec<u8>>>,
+) -> Result<Key<Root>> {
+    let source = seal::source_from(meta)?;
+    let kms = args.kms.client(source == Some(seal::KeySource::Kms))?;
+    let material = args.current.material(&args.store, source)?;
+    Ok(seal::open_root_from(meta, kms.as_ref(), material)?)
 }
 
 fn explain_wrong_root(e: CoreError) -> anyhow::Error {
@@ -164,7 +177,7 @@ pub fn check_objects(backup: &BackupLocation, objects: &[ObjectCopy]) -> Result<
     let mut problems = Vec::new();
     for object in objects {
         for piece in &object.pieces {
-            let found = futures_block(backup.objects.get_piece(&object.id, piece.index));
+            let found = backup.objects.get_piece_blocking(&object.id, piece.index);
             match found {
                 Ok(bytes)
                     if bytes.len() as u64 == piece.size && hex_sha256(&bytes) == piece.sha256 => {}
@@ -205,8 +218,4 @@ pub fn put_piece(
         .put_named(path, Bytes::from(sealed))
         .context("writing the backup")?;
     Ok(sum)
-}
-
-fn futures_block<T>(fut: impl std::future::Future<Output = T>) -> T {
-    futures::executor::block_on(fut)
 }

@@ -17,14 +17,15 @@ use clap::Args;
 use serde::Serialize;
 use strongroom_core::audit::VerifyReport;
 use strongroom_core::erasure_ledger::ReplayReport;
-use strongroom_core::seal::Node;
 use strongroom_core::{Principal, SystemClock, Vault, VaultSettings};
 use strongroom_crypto::{Key, Root};
 use strongroom_objects::{BlobStore, ObjectLocation};
 use strongroom_sqlite::SqliteStore;
 use strongroom_storage::Storage;
 
-use crate::backup_io::{copy_object, open_backup, restore_part, BackupLocation, OpenArgs};
+use crate::backup_io::{
+    copy_object, open_backup, open_root_with, restore_part, BackupLocation, OpenArgs,
+};
 
 #[derive(Args)]
 pub struct RestoreArgs {
@@ -97,17 +98,9 @@ fn files_location(args: &RestoreArgs) -> Result<ObjectLocation> {
 /// Replays erasures on the store `--database` / `--data-dir` names, as it is now.
 fn replay_in_place(args: &RestoreArgs, ledger: &BlobStore) -> Result<ExitCode> {
     let storage = args.open.store.open()?;
-    let source = Node::stored_source(&*storage)?;
-    let kms = args
-        .open
-        .kms
-        .client(source == Some(strongroom_core::seal::KeySource::Kms))?;
-    let material = args.open.current.material(&args.open.store, source)?;
-    let root = strongroom_core::seal::open_root_from(
-        &|key| Ok(storage.get_meta(key)?.filter(|v| !v.is_empty())),
-        kms.as_ref(),
-        material,
-    )?;
+    let root = open_root_with(&args.open, &|key| {
+        Ok(storage.get_meta(key)?.filter(|v| !v.is_empty()))
+    })?;
     let files = args
         .open
         .s3

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -47,24 +47,6 @@ const K1: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
 const K2: &str = "jtCkP1aC5vV8n2a6qE0b9m3z4yK7uQ1wX2sD5fG8hJk=";
 const K3: &str = "Zm9vYmFyYmF6cXV1eGZvb2JhcmJhenF1dXhmb29iYXI=";
 
-/// A Python with `cryptography`: the moto virtualenv scripts/test makes, else python3.
-fn python() -> String {
-    let cache = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
-    let venv = cache.join("strongroom/moto-venv/bin/python");
-    for candidate in [venv.to_str().unwrap(), "python3"] {
-        let ok = Command::new(candidate)
-            .args(["-c", "import cryptography"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return candidate.to_string();
-        }
-    }
-    panic!("no Python with `cryptography`: run scripts/test (its moto virtualenv has it)");
-}
-
 fn import(
     server: &Server,
     token: &str,
@@ -100,7 +82,7 @@ fn credential(server: &Server, token: &str, user: &str, name: &str) -> support::
 fn an_apps_fernet_table_moves_in_with_counts(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("app.db");
-    let made = Command::new(python())
+    let made = Command::new(support::python_with("cryptography"))
         .args(["-c", FIXTURES, source.to_str().unwrap(), K1, K2, K3])
         .output()
         .unwrap();
@@ -314,7 +296,7 @@ fn csv_and_postgres_sources_move_in_too(db: Db) {
         std::process::id(),
         hex::encode(strongroom_crypto::random::bytes::<4>().unwrap())
     );
-    let fernet = Command::new(python())
+    let fernet = Command::new(support::python_with("cryptography"))
         .args(["-c", ONE_TOKEN, K1, "xoxb-from-postgres"])
         .output()
         .unwrap();

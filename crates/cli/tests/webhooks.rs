@@ -51,24 +51,6 @@ print(server.server_address[1], flush=True)
 server.serve_forever()
 "#;
 
-/// A Python with `standardwebhooks`: the moto virtualenv scripts/s3 makes, else python3.
-fn python() -> String {
-    let cache = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
-    let venv = cache.join("strongroom/moto-venv/bin/python");
-    for candidate in [venv.to_str().unwrap(), "python3"] {
-        let ok = Command::new(candidate)
-            .args(["-c", "import standardwebhooks"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return candidate.to_string();
-        }
-    }
-    panic!("no Python with `standardwebhooks`: run scripts/test (scripts/s3 installs it)");
-}
-
 struct Receiver {
     child: Child,
     url: String,
@@ -90,7 +72,7 @@ fn receiver(dir: &Path) -> Receiver {
         dir.join("mode"),
         dir.join("received.jsonl"),
     );
-    let mut child = Command::new(python())
+    let mut child = Command::new(support::python_with("standardwebhooks"))
         .args(["-c", RECEIVER])
         .args([&secret, &mode, &log])
         .stdout(Stdio::piped())
@@ -111,6 +93,18 @@ fn receiver(dir: &Path) -> Receiver {
 }
 
 impl Receiver {
+    /// Subscribes to `hook` as `app`'s webhook `name` and keeps the secret for verifying.
+    fn subscribe(&self, server: &Server, admin: &str, name: &str, hook: &Value) {
+        let r = server.request(
+            "PUT",
+            &format!("/v1/ns/app/webhooks/{name}"),
+            Some(admin),
+            Some(&hook.to_string()),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        std::fs::write(&self.secret, r.json()["secret"].as_str().unwrap()).unwrap();
+    }
+
     fn received(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
@@ -387,13 +381,7 @@ fn a_failing_refresh_and_its_recovery_reach_the_app_in_order(db: Db) {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let hook = json!({"url": rx.url, "events": ["credential.refresh_failed", "credential.recovered", "security.token_suspended"], "include_user_id": true});
-    let r = server.request(
-        "PUT",
-        "/v1/ns/app/webhooks/tokens",
-        Some(&admin),
-        Some(&hook.to_string()),
-    );
-    std::fs::write(&rx.secret, r.json()["secret"].as_str().unwrap()).unwrap();
+    rx.subscribe(&server, &admin, "tokens", &hook);
     let cred = "/v1/ns/app/users/telegram:42/credentials/spotify";
     let set = |access: &str, expires: &str| {
         json!({"data": {"type": "oauth2", "access_token": access, "refresh_token": "rt-SECRET-1",
@@ -525,14 +513,7 @@ fn three_nodes_deliver_every_event_when_the_sender_dies() {
         Some(r#"{"name":"app"}"#),
     );
     let hook = json!({"url": rx.url, "events": ["webhook.test"]});
-    let r = nodes[0].request(
-        "PUT",
-        "/v1/ns/app/webhooks/ops",
-        Some(&admin),
-        Some(&hook.to_string()),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    std::fs::write(&rx.secret, r.json()["secret"].as_str().unwrap()).unwrap();
+    rx.subscribe(&nodes[0], &admin, "ops", &hook);
     std::fs::write(&rx.mode, "slow").unwrap();
     let sent: Vec<String> = (0..6)
         .map(|i| {
@@ -618,13 +599,7 @@ fn a_token_that_cannot_be_renewed_is_announced_before_it_expires(db: Db) {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let hook = json!({"url": rx.url, "events": ["credential.expiring"]});
-    let r = server.request(
-        "PUT",
-        "/v1/ns/app/webhooks/expiry",
-        Some(&admin),
-        Some(&hook.to_string()),
-    );
-    std::fs::write(&rx.secret, r.json()["secret"].as_str().unwrap()).unwrap();
+    rx.subscribe(&server, &admin, "expiry", &hook);
     let in_30_min = strongroom_core::clock::rfc3339(
         strongroom_core::Clock::now_ms(&strongroom_core::SystemClock) + 30 * 60 * 1000,
     );
@@ -660,13 +635,7 @@ fn stored_data_that_fails_authentication_is_announced(db: Db) {
     let admin = server.admin().to_string();
     let app = app_token(&server, "app", &["read", "write"]);
     let hook = json!({"url": rx.url, "events": ["integrity_error"]});
-    let r = server.request(
-        "PUT",
-        "/v1/ns/app/webhooks/integrity",
-        Some(&admin),
-        Some(&hook.to_string()),
-    );
-    std::fs::write(&rx.secret, r.json()["secret"].as_str().unwrap()).unwrap();
+    rx.subscribe(&server, &admin, "integrity", &hook);
     let cred = "/v1/ns/app/users/u9/credentials/bot";
     let r = server.request(
         "PUT",
@@ -720,13 +689,7 @@ fn a_locked_out_token_is_announced_to_its_namespace(db: Db) {
     let admin = server.admin().to_string();
     let app = app_token(&server, "app", &["read"]);
     let hook = json!({"url": rx.url, "events": ["security.lockout"]});
-    let r = server.request(
-        "PUT",
-        "/v1/ns/app/webhooks/security",
-        Some(&admin),
-        Some(&hook.to_string()),
-    );
-    std::fs::write(&rx.secret, r.json()["secret"].as_str().unwrap()).unwrap();
+    rx.subscribe(&server, &admin, "security", &hook);
     let id = server
         .request("GET", "/v1/sys/tokens/self", Some(&app), None)
         .json()["id"]

@@ -157,6 +157,20 @@ pub struct PutOptions {
     pub max_versions: Option<u32>,
 }
 
+/// The input rules of a credential write: the data's own, and the versions to keep.
+pub(crate) fn check_write(data: &CredentialData, options: PutOptions) -> CoreResult<()> {
+    data.validate()?;
+    if let Some(m) = options.max_versions {
+        if m == 0 || m > MAX_VERSIONS_LIMIT {
+            return Err(CoreError::Invalid {
+                field: "max_versions",
+                rule: format!("must be between 1 and {MAX_VERSIONS_LIMIT}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A credential write made ready for its transaction ([`Vault::prepare_write`]).
 pub(crate) struct PreparedWrite {
     namespace: String,
@@ -459,15 +473,7 @@ impl Vault {
         data: &CredentialData,
         options: PutOptions,
     ) -> CoreResult<PreparedWrite> {
-        data.validate()?;
-        if let Some(m) = options.max_versions {
-            if m == 0 || m > MAX_VERSIONS_LIMIT {
-                return Err(CoreError::Invalid {
-                    field: "max_versions",
-                    rule: format!("must be between 1 and {MAX_VERSIONS_LIMIT}"),
-                });
-            }
-        }
+        check_write(data, options)?;
         let plaintext = zeroize::Zeroizing::new(
             serde_json::to_vec(data).map_err(|e| CoreError::Internal(e.to_string()))?,
         );

@@ -447,7 +447,9 @@ impl Vault {
         self.seal_row(&RowId::provider(ns, name), &body)
     }
 
-    fn namespace_owner(&self, ns: &str) -> CoreResult<UserRef> {
+    /// The namespace's own pseudo-user, whose data key seals what belongs to the namespace
+    /// rather than to a user (provider secrets, webhook secrets and events).
+    pub(crate) fn namespace_owner(&self, ns: &str) -> CoreResult<UserRef> {
         let keys = self.keyring().namespace(ns)?;
         let hash = keys.user_hash(NAMESPACE_OWNER);
         Ok(UserRef { keys, hash })

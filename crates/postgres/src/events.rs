@@ -10,6 +10,18 @@ const ID_CEILING: [u8; 17] = [0xff; 17];
 /// Sorts after every user hash (32 bytes).
 const USER_CEILING: [u8; 33] = [0xff; 33];
 
+/// One `events` row, columns in table order.
+fn event_at(r: &postgres::Row) -> Result<EventRow, BadColumn> {
+    Ok(EventRow {
+        namespace: r.col(0)?,
+        user_hash: r.col(1)?,
+        time: r.col(2)?,
+        id: r.col(3)?,
+        type_hash: r.col(4)?,
+        ciphertext: r.col(5)?,
+    })
+}
+
 impl EventStore for PgStore {
     fn append_events(&self, events: &[EventRow]) -> StorageResult<()> {
         let namespaces: Vec<&str> = events.iter().map(|e| e.namespace.as_str()).collect();
@@ -52,16 +64,7 @@ impl EventStore for PgStore {
                 ],
             )?
             .iter()
-            .map(|r| {
-                Ok(EventRow {
-                    namespace: r.col(0)?,
-                    user_hash: r.col(1)?,
-                    time: r.col(2)?,
-                    id: r.col(3)?,
-                    type_hash: r.col(4)?,
-                    ciphertext: r.col(5)?,
-                })
-            })
+            .map(event_at)
             .collect::<Result<_, BadColumn>>()?)
         })
     }
@@ -93,16 +96,7 @@ impl EventStore for PgStore {
                 ],
             )?
             .iter()
-            .map(|r| {
-                Ok(EventRow {
-                    namespace: r.col(0)?,
-                    user_hash: r.col(1)?,
-                    time: r.col(2)?,
-                    id: r.col(3)?,
-                    type_hash: r.col(4)?,
-                    ciphertext: r.col(5)?,
-                })
-            })
+            .map(event_at)
             .collect::<Result<_, BadColumn>>()?)
         })
     }

@@ -11,6 +11,18 @@ const ID_CEILING: [u8; 17] = [0xff; 17];
 /// Sorts after every user hash (32 bytes).
 const USER_CEILING: [u8; 33] = [0xff; 33];
 
+/// One `events` row, columns in table order.
+fn event_at(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        namespace: r.get(0)?,
+        user_hash: r.get(1)?,
+        time: r.get(2)?,
+        id: r.get(3)?,
+        type_hash: r.get(4)?,
+        ciphertext: r.get(5)?,
+    })
+}
+
 impl EventStore for SqliteStore {
     fn append_events(&self, events: &[EventRow]) -> StorageResult<()> {
         self.write(|tx| {
@@ -47,16 +59,7 @@ impl EventStore for SqliteStore {
                     before_id,
                     q.limit as i64
                 ],
-                |r| {
-                    Ok(EventRow {
-                        namespace: r.get(0)?,
-                        user_hash: r.get(1)?,
-                        time: r.get(2)?,
-                        id: r.get(3)?,
-                        type_hash: r.get(4)?,
-                        ciphertext: r.get(5)?,
-                    })
-                },
+                event_at,
             )?
             .collect()
         })
@@ -86,16 +89,7 @@ impl EventStore for SqliteStore {
                     before_id,
                     q.limit as i64
                 ],
-                |r| {
-                    Ok(EventRow {
-                        namespace: r.get(0)?,
-                        user_hash: r.get(1)?,
-                        time: r.get(2)?,
-                        id: r.get(3)?,
-                        type_hash: r.get(4)?,
-                        ciphertext: r.get(5)?,
-                    })
-                },
+                event_at,
             )?
             .collect()
         })

@@ -346,6 +346,25 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
+/// A Python that can import `module`: the moto virtualenv `scripts/s3` makes (it holds
+/// `cryptography` and `standardwebhooks`), else python3.
+pub fn python_with(module: &str) -> String {
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+    let venv = cache.join("strongroom/moto-venv/bin/python");
+    for candidate in [venv.to_str().unwrap(), "python3"] {
+        let ok = Command::new(candidate)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return candidate.to_string();
+        }
+    }
+    panic!("no Python with `{module}`: run scripts/test (scripts/s3 makes a virtualenv with it)");
+}
+
 /// A root key shared by several nodes.
 pub fn shared_root_key() -> String {
     let out = Command::new(BIN).arg("keygen").output().unwrap();

@@ -178,15 +178,7 @@ impl Vault {
                 rule: "must be a credential as a single write takes it: {\"type\": \"oauth2\", \"access_token\": …} or {\"type\": \"secret\", \"data\": {…}}".into(),
             })
         })?;
-        data.validate().map_err(fail)?;
-        if let Some(m) = item.options.max_versions {
-            if m == 0 || m > super::MAX_VERSIONS_LIMIT {
-                return Err(fail(CoreError::Invalid {
-                    field: "max_versions",
-                    rule: format!("must be between 1 and {}", super::MAX_VERSIONS_LIMIT),
-                }));
-            }
-        }
+        super::check_write(&data, item.options).map_err(fail)?;
         Ok((user, data))
     }
 }

@@ -26,7 +26,6 @@ use crate::clock::rfc3339;
 use crate::jobs::Job;
 use crate::keyring::contexts;
 use crate::operation::Op;
-use crate::records::NAMESPACE_OWNER;
 use crate::users::UserRef;
 use crate::vault::At;
 use crate::{CoreError, CoreResult, Principal, Vault};
@@ -306,11 +305,7 @@ impl Vault {
     /// The event's data as delivered: the sealed payload opened, the keyed user hash, and the
     /// app's own user id if the subscription opted in and the user still exists.
     fn event_data(&self, d: &DeliveryRow, include_user_id: bool) -> CoreResult<Value> {
-        let keys = self.keyring().namespace(&d.namespace)?;
-        let owner = UserRef {
-            keys: keys.clone(),
-            hash: keys.user_hash(NAMESPACE_OWNER),
-        };
+        let owner = self.namespace_owner(&d.namespace)?;
         let key = self
             .existing_user_key(&owner)?
             .ok_or(CoreError::Integrity("webhook event"))?;
@@ -326,7 +321,7 @@ impl Vault {
             data["user_hash"] = json!(hex::encode(&d.user_hash));
             if include_user_id {
                 let user = UserRef {
-                    keys,
+                    keys: owner.keys.clone(),
                     hash: d.user_hash.clone(),
                 };
                 if let Ok(id) = self.user_id_of(&user) {

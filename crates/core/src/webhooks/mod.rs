@@ -29,7 +29,7 @@ use crate::keyring::contexts;
 use crate::operation::Op;
 use crate::records::NAMESPACE_OWNER;
 use crate::row_auth::RowId;
-use crate::users::{page_limit, UserRef};
+use crate::users::page_limit;
 use crate::vault::{At, Input};
 use crate::{names, CoreError, CoreResult, Page, Principal, Vault};
 
@@ -160,12 +160,6 @@ impl WebhookInput {
 }
 
 impl Vault {
-    fn webhook_owner(&self, ns: &str) -> CoreResult<UserRef> {
-        let keys = self.keyring().namespace(ns)?;
-        let hash = keys.user_hash(NAMESPACE_OWNER);
-        Ok(UserRef { keys, hash })
-    }
-
     fn webhook_info(&self, row: &WebhookRow, secret: Option<String>) -> CoreResult<WebhookInfo> {
         let config = self.webhook_config(row)?;
         Ok(WebhookInfo {
@@ -186,7 +180,7 @@ impl Vault {
 
     /// The signing secret of a subscription, opened.
     fn webhook_secret(&self, row: &WebhookRow) -> CoreResult<zeroize::Zeroizing<Vec<u8>>> {
-        let owner = self.webhook_owner(&row.namespace)?;
+        let owner = self.namespace_owner(&row.namespace)?;
         let key = self
             .existing_user_key(&owner)?
             .ok_or(CoreError::Integrity("webhook"))?;
@@ -219,7 +213,7 @@ impl Vault {
                     let raw = strongroom_crypto::random::bytes::<32>()
                         .map_err(|e| CoreError::Internal(e.to_string()))?;
                     let secret = format!("whsec_{}", STANDARD.encode(raw));
-                    let owner = self.webhook_owner(ns)?;
+                    let owner = self.namespace_owner(ns)?;
                     let key = self.user_key_for_write(&owner, NAMESPACE_OWNER)?;
                     let sealed = key
                         .seal(1, &contexts::webhook_secret(ns, name), &raw)
@@ -412,7 +406,7 @@ impl Vault {
                     .map_err(|e| CoreError::Internal(e.to_string()))?
             )
         );
-        let owner = self.webhook_owner(ns)?;
+        let owner = self.namespace_owner(ns)?;
         let key = self.user_key_for_write(&owner, NAMESPACE_OWNER)?;
         let plain = serde_json::to_vec(&data).map_err(|e| CoreError::Internal(e.to_string()))?;
         let payload = key

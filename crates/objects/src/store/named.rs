@@ -89,17 +89,26 @@ impl BlobStore {
     }
 
     /// Copies piece `index` of `object_id` from this store into `to` (the bytes as they are);
-    /// returns the piece's length.
-    pub fn copy_piece_to(&self, object_id: &str, index: u64, to: &BlobStore) -> ObjectResult<u64> {
-        let bytes = futures::executor::block_on(self.get_piece(object_id, index))?;
-        let len = bytes.len() as u64;
+    /// returns the bytes copied.
+    pub fn copy_piece_to(
+        &self,
+        object_id: &str,
+        index: u64,
+        to: &BlobStore,
+    ) -> ObjectResult<Bytes> {
+        let bytes = self.get_piece_blocking(object_id, index)?;
         futures::executor::block_on(to.put_piece(
             object_id,
             index,
-            bytes,
+            bytes.clone(),
             &super::InFlight::default(),
         ))?;
-        Ok(len)
+        Ok(bytes)
+    }
+
+    /// [`Self::get_piece`] for synchronous callers.
+    pub fn get_piece_blocking(&self, object_id: &str, index: u64) -> ObjectResult<Bytes> {
+        futures::executor::block_on(self.get_piece(object_id, index))
     }
 
     /// [`Self::pieces`] for synchronous callers.
