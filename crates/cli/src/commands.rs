@@ -605,7 +605,7 @@ pub fn keys(conn: &Connection, cmd: KeysCommand) -> Outcome {
 pub enum AuditCommand {
     /// Recompute the hash chain; exits 1 if any entry was edited or removed.
     Verify,
-    /// List entries, oldest first.
+    /// List entries, oldest first (or newest first with --newest).
     Query {
         /// RFC 3339 time, inclusive.
         #[arg(long)]
@@ -620,6 +620,18 @@ pub enum AuditCommand {
         /// never hold names in the clear).
         #[arg(long)]
         name: Option<String>,
+        /// Entries about this namespace.
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Entries about this user id of --namespace (the server hashes it as entries hold it).
+        #[arg(long, requires = "namespace")]
+        user: Option<String>,
+        /// ok, denied, not_found, conflict, invalid, integrity_error or error.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Newest first (the next cursor pages back in time).
+        #[arg(long)]
+        newest: bool,
         #[arg(long)]
         cursor: Option<String>,
         #[arg(long, default_value_t = 100)]
@@ -645,16 +657,26 @@ pub fn audit(conn: &Connection, cmd: AuditCommand) -> Outcome {
             token_id,
             action,
             name,
+            namespace,
+            user,
+            outcome,
+            newest,
             cursor,
             limit,
         } => {
             let mut query = vec![format!("limit={limit}")];
+            if newest {
+                query.push("order=newest".into());
+            }
             for (key, value) in [
                 ("since", since),
                 ("until", until),
                 ("token_id", token_id),
                 ("action", action),
                 ("name", name),
+                ("namespace", namespace),
+                ("user", user),
+                ("outcome", outcome),
                 ("cursor", cursor),
             ] {
                 if let Some(v) = value {

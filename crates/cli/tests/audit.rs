@@ -17,6 +17,7 @@ on_both_databases!(
     answered_reads_are_in_the_log_after_kill_9,
     a_log_that_cannot_be_written_refuses_operations_until_it_can,
     a_removed_or_replaced_log_is_detected_at_start_and_by_verify,
+    entries_are_found_by_user_id_outcome_and_newest_first,
 );
 
 fn kill_9(server: &mut Server) {
@@ -356,5 +357,81 @@ impl Drop for Tmpfs {
             .arg("-l")
             .arg(&self.0)
             .status();
+    }
+}
+
+/// The search an operator runs: one user's entries (by the app's id; the server hashes it
+/// per namespace), only the denials, newest first and paged back in time.
+fn entries_are_found_by_user_id_outcome_and_newest_first(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = db.start(&dir.path().join("d"), &[]);
+    let admin = server.admin().to_string();
+    let app = app_token(&server, "app", &["read", "write"]);
+    for user in ["searched-alice", "searched-bob"] {
+        let path = format!("/v1/ns/app/users/{user}/credentials/spotify");
+        let r = server.request("PUT", &path, Some(&app), Some(&oauth_body(SECRET)));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(server.request("GET", &path, Some(&app), None).status, 200);
+    }
+    let denied = server.request(
+        "DELETE",
+        "/v1/ns/app/users/searched-alice/credentials/spotify",
+        Some(&app),
+        None,
+    );
+    assert_eq!(denied.status, 403, "{}", denied.body);
+    let query = |q: &str| {
+        let r = server.request("GET", &format!("/v1/sys/audit?{q}"), Some(&admin), None);
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        r.json()
+    };
+    let alice = query("namespace=app&user=searched-alice");
+    let actions: Vec<&str> = alice["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["credential.put", "credential.read"]);
+    let hashes: std::collections::BTreeSet<&str> = alice["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["user_hash"].as_str().unwrap())
+        .collect();
+    assert_eq!(hashes.len(), 1, "one user's entries only");
+    assert!(!alice.to_string().contains("searched-alice"));
+
+    // A refused call is recorded before its user is resolved: under no user hash.
+    let denials = query("namespace=app&outcome=denied");
+    assert_eq!(denials["items"].as_array().unwrap().len(), 1);
+    assert_eq!(denials["items"][0]["action"], "credential.delete");
+
+    let newest = query("order=newest&limit=2&namespace=app");
+    let first: Vec<u64> = newest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(first[0] > first[1], "newest first: {first:?}");
+    let cursor = newest["next_cursor"].as_str().unwrap();
+    let older = query(&format!(
+        "order=newest&limit=2&namespace=app&cursor={cursor}"
+    ));
+    assert!(older["items"][0]["seq"].as_u64().unwrap() < first[1]);
+
+    for (q, code) in [
+        ("user=searched-alice", "invalid_input"),
+        ("order=sideways", "invalid_parameter"),
+    ] {
+        let r = server.request("GET", &format!("/v1/sys/audit?{q}"), Some(&admin), None);
+        assert_eq!(
+            (r.status, r.code()),
+            (400, code.to_string()),
+            "{q}: {}",
+            r.body
+        );
+        assert!(!r.body.contains("searched-alice") && !r.body.contains("sideways"));
     }
 }

@@ -120,15 +120,32 @@ impl AuditStore for PgStore {
     }
 
     fn query_audit(&self, f: &AuditFilter) -> StorageResult<Vec<AuditRow>> {
-        let after = f.after_seq.unwrap_or(0) as i64;
+        let bound = match (f.newest_first, f.after_seq) {
+            (true, Some(before)) => before as i64,
+            (true, None) => i64::MAX,
+            (false, after) => after.unwrap_or(0) as i64,
+        };
         let limit = f.limit as i64;
+        let sql = if f.newest_first {
+            AUDIT_NEWEST_FIRST
+        } else {
+            AUDIT_OLDEST_FIRST
+        };
         self.read(|c| {
             let rows = c.query(
-                "SELECT seq, time, token_id, action, namespace, user_hash, target, outcome, hash FROM audit \
-                 WHERE seq > $1 AND ($2::BIGINT IS NULL OR time >= $2) AND ($3::BIGINT IS NULL OR time <= $3) \
-                 AND ($4::TEXT IS NULL OR token_id = $4) AND ($5::TEXT IS NULL OR action = $5) \
-                 AND ($7::TEXT IS NULL OR target = $7) ORDER BY seq LIMIT $6",
-                &[&after, &f.since, &f.until, &f.token_id, &f.action, &limit, &f.target],
+                sql,
+                &[
+                    &bound,
+                    &f.since,
+                    &f.until,
+                    &f.token_id,
+                    &f.action,
+                    &limit,
+                    &f.target,
+                    &f.namespace,
+                    &f.user_hash,
+                    &f.outcome,
+                ],
             )?;
             Ok(rows
                 .iter()
@@ -151,3 +168,22 @@ impl AuditStore for PgStore {
         })
     }
 }
+
+/// The audit query's filters (each optional); `$1` bounds the sequence number.
+macro_rules! audit_query {
+    ($position:literal, $order:literal) => {
+        concat!(
+            "SELECT seq, time, token_id, action, namespace, user_hash, target, outcome, hash FROM audit WHERE ",
+            $position,
+            " AND ($2::BIGINT IS NULL OR time >= $2) AND ($3::BIGINT IS NULL OR time <= $3) \
+             AND ($4::TEXT IS NULL OR token_id = $4) AND ($5::TEXT IS NULL OR action = $5) \
+             AND ($7::TEXT IS NULL OR target = $7) AND ($8::TEXT IS NULL OR namespace = $8) \
+             AND ($9::TEXT IS NULL OR user_hash = $9) AND ($10::TEXT IS NULL OR outcome = $10) \
+             ORDER BY seq ",
+            $order,
+            " LIMIT $6"
+        )
+    };
+}
+const AUDIT_OLDEST_FIRST: &str = audit_query!("seq > $1", "ASC");
+const AUDIT_NEWEST_FIRST: &str = audit_query!("seq < $1", "DESC");

@@ -54,10 +54,19 @@ impl AuditStore for SqliteStore {
 
     fn query_audit(&self, f: &AuditFilter) -> StorageResult<Vec<AuditRow>> {
         let mut sql = String::from(
-            "SELECT seq, time, token_id, action, namespace, user_hash, target, outcome, hash FROM audit WHERE seq > ?1",
+            "SELECT seq, time, token_id, action, namespace, user_hash, target, outcome, hash FROM audit WHERE ",
         );
-        let after = f.after_seq.unwrap_or(0) as i64;
-        let mut args: Vec<&dyn ToSql> = vec![&after];
+        let bound = match (f.newest_first, f.after_seq) {
+            (true, Some(before)) => before as i64,
+            (true, None) => i64::MAX,
+            (false, after) => after.unwrap_or(0) as i64,
+        };
+        sql.push_str(if f.newest_first {
+            "seq < ?1"
+        } else {
+            "seq > ?1"
+        });
+        let mut args: Vec<&dyn ToSql> = vec![&bound];
         if let Some(since) = &f.since {
             args.push(since);
             sql.push_str(&format!(" AND time >= ?{}", args.len()));
@@ -66,21 +75,24 @@ impl AuditStore for SqliteStore {
             args.push(until);
             sql.push_str(&format!(" AND time <= ?{}", args.len()));
         }
-        if let Some(token) = &f.token_id {
-            args.push(token);
-            sql.push_str(&format!(" AND token_id = ?{}", args.len()));
-        }
-        if let Some(action) = &f.action {
-            args.push(action);
-            sql.push_str(&format!(" AND action = ?{}", args.len()));
-        }
-        if let Some(target) = &f.target {
-            args.push(target);
-            sql.push_str(&format!(" AND target = ?{}", args.len()));
+        let exact = [
+            ("token_id", &f.token_id),
+            ("action", &f.action),
+            ("target", &f.target),
+            ("namespace", &f.namespace),
+            ("user_hash", &f.user_hash),
+            ("outcome", &f.outcome),
+        ];
+        for (column, value) in &exact {
+            if let Some(value) = value {
+                args.push(value);
+                sql.push_str(&format!(" AND {column} = ?{}", args.len()));
+            }
         }
         let limit = f.limit as i64;
         args.push(&limit);
-        sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", args.len()));
+        let order = if f.newest_first { "DESC" } else { "ASC" };
+        sql.push_str(&format!(" ORDER BY seq {order} LIMIT ?{}", args.len()));
         self.read_audit(|c| {
             c.prepare_cached(&sql)?
                 .query_map(args.as_slice(), |r| {

@@ -1433,6 +1433,51 @@ pub fn audit_chains_and_filters(s: &dyn Storage) {
         })
         .unwrap();
     assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [2]);
+
+    // Namespace, user, outcome; newest first, paged before a sequence number.
+    let other = AuditEntry {
+        namespace: "other".into(),
+        user_hash: "cd".into(),
+        outcome: "denied".into(),
+        ..entry(60, "t1", "read")
+    };
+    s.append_audit(&[other], &test_chain).unwrap();
+    let seqs = |f: AuditFilter| {
+        s.query_audit(&AuditFilter { limit: 100, ..f })
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect::<Vec<_>>()
+    };
+    let only = |namespace: &str, user: &str, outcome: &str| AuditFilter {
+        namespace: Some(namespace.into()),
+        user_hash: Some(user.into()),
+        outcome: Some(outcome.into()),
+        ..Default::default()
+    };
+    assert_eq!(seqs(only("other", "cd", "denied")), [4]);
+    assert_eq!(seqs(only("app", "ab", "ok")), [1, 2, 3]);
+    assert!(seqs(only("app", "cd", "denied")).is_empty());
+    let newest = AuditFilter {
+        newest_first: true,
+        ..Default::default()
+    };
+    assert_eq!(seqs(newest.clone()), [4, 3, 2, 1]);
+    assert_eq!(
+        seqs(AuditFilter {
+            after_seq: Some(3),
+            ..newest.clone()
+        }),
+        [2, 1],
+        "a newest-first page ends before its cursor"
+    );
+    assert_eq!(
+        seqs(AuditFilter {
+            token_id: Some("t1".into()),
+            ..newest
+        }),
+        [4, 3]
+    );
 }
 
 pub fn audit_concurrent_appenders_form_one_chain(s: &dyn Storage) {

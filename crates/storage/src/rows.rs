@@ -176,6 +176,12 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// Exactly this target (core passes a name's keyed hash for a filter by name).
     pub target: Option<String>,
+    pub namespace: Option<String>,
+    /// Hex keyed hash of a user id (core computes it from the id and the namespace).
+    pub user_hash: Option<String>,
+    pub outcome: Option<String>,
+    /// Newest first: `after_seq` is then the sequence number the page ends *before*.
+    pub newest_first: bool,
     pub limit: usize,
 }
 

@@ -102,6 +102,14 @@ pub struct AuditQuery {
     /// Entries about this credential name or event type (matched by its audit name: entries
     /// never hold the name itself).
     pub name: Option<String>,
+    /// Entries about this namespace.
+    pub namespace: Option<String>,
+    /// Entries about this user of `namespace` (matched by the user's keyed hash, as stored).
+    pub user: Option<String>,
+    /// `ok`, `denied`, `error`, … exactly as recorded.
+    pub outcome: Option<String>,
+    /// Newest first (the cursor then pages back in time).
+    pub newest_first: bool,
     pub cursor: Option<String>,
     pub limit: usize,
 }
@@ -136,17 +144,36 @@ impl Vault {
                         })
                     })
                     .transpose()?;
-                Ok(Input((limit, after_seq)))
+                let user_hash = match (&q.user, &q.namespace) {
+                    (Some(user), Some(ns)) => Some(hex::encode(self.resolve_user(ns, user)?.hash)),
+                    (Some(_), None) => {
+                        return Err(CoreError::Invalid {
+                            field: "user",
+                            rule: "needs a namespace (user ids are hashed per namespace)".into(),
+                        })
+                    }
+                    (None, Some(ns)) => {
+                        crate::names::namespace(ns)?;
+                        None
+                    }
+                    (None, None) => None,
+                };
+                Ok(Input((limit, after_seq, user_hash)))
             },
-            |&Input((limit, after_seq))| {
+            |Input((limit, after_seq, user_hash))| {
+                let limit = *limit;
                 self.audit_log().flush()?;
                 let rows = self.storage().query_audit(&AuditFilter {
-                    after_seq,
                     since: q.since,
                     until: q.until,
                     token_id: q.token_id.clone(),
                     action: q.action.clone(),
                     target: q.name.as_deref().map(|n| self.audit_name(n)),
+                    namespace: q.namespace.clone(),
+                    user_hash: user_hash.clone(),
+                    outcome: q.outcome.clone(),
+                    newest_first: q.newest_first,
+                    after_seq: *after_seq,
                     limit,
                 })?;
                 let next_cursor = (rows.len() == limit)

@@ -231,6 +231,12 @@ pub(crate) struct AuditParams {
     action: Option<String>,
     /// A credential name or event type (the server hashes it: entries never hold names).
     name: Option<String>,
+    namespace: Option<String>,
+    /// A user id of `namespace` (the server hashes it, as entries hold it).
+    user: Option<String>,
+    outcome: Option<String>,
+    /// `oldest` (default) or `newest` first.
+    order: Option<String>,
     cursor: Option<String>,
     limit: Option<usize>,
 }
@@ -258,6 +264,18 @@ pub(crate) async fn query_audit(
         token_id: p.token_id,
         action: p.action,
         name: p.name,
+        namespace: p.namespace.filter(|n| !n.is_empty()),
+        user: p.user.filter(|u| !u.is_empty()),
+        outcome: p.outcome.filter(|o| !o.is_empty()),
+        newest_first: match p.order.as_deref() {
+            None | Some("") | Some("oldest") => false,
+            Some("newest") => true,
+            Some(_) => {
+                return Err(ApiError::BadParameter(
+                    "order: must be `oldest` or `newest`".into(),
+                ))
+            }
+        },
         cursor: p.cursor.filter(|c| !c.is_empty()),
         limit: p.limit.unwrap_or(DEFAULT_PAGE),
     };
