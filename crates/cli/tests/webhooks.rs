@@ -12,7 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{app_token, postgres_url, shared_root_key, start_node, Db, Server};
+use support::{
+    app_token, failing_token_endpoint, postgres_url, shared_root_key, start_node, Db, Server,
+};
 
 on_both_databases!(
     signed_events_arrive_at_least_once_through_an_outage,
@@ -327,36 +329,6 @@ fn signed_events_arrive_at_least_once_through_an_outage(db: Db) {
         None,
     );
     assert_eq!(r.status, 404);
-}
-
-/// A token endpoint that answers 503 to every refresh.
-fn failing_token_endpoint() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/token", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        use std::io::{BufRead, Write};
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; length];
-            let _ = std::io::Read::read_exact(&mut reader, &mut body);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndown"
-            );
-        }
-    });
-    url
 }
 
 /// A refresh that fails, then the app storing a new token set: `credential.refresh_failed`

@@ -7,6 +7,7 @@
 //! [`router`] is for in-process tests; [`serve`] runs it on a listener until `shutdown`.
 
 pub mod connections;
+pub mod console;
 pub mod error;
 mod error_code;
 pub mod extract;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.max_body_bytes;
     let timeout = Duration::from_millis(state.settings.request_timeout_ms);
     routes::all(timeout)
+        .merge(console::routes())
         .nest_service("/vault", vault_api::service(state.clone()))
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -325,6 +325,42 @@ pub fn app_token_with(server: &Server, admin: &str, ns: &str, caps: &[&str]) -> 
     r.json()["token"].as_str().unwrap().to_string()
 }
 
+/// A token endpoint that answers 503 to every refresh.
+pub fn failing_token_endpoint() -> String {
+    endpoint_answering(
+        "/token",
+        "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndown",
+    )
+}
+
+/// A loopback HTTP endpoint at `path` that reads each request whole and answers `response`
+/// (a whole HTTP/1.1 response) to every one.
+pub fn endpoint_answering(path: &str, response: &'static str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}{path}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = std::io::Read::read_exact(&mut reader, &mut body);
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    url
+}
+
 pub fn oauth_body(access: &str) -> String {
     serde_json::json!({"data": {
         "type": "oauth2", "access_token": access, "refresh_token": format!("{access}-refresh"),
