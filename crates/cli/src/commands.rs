@@ -606,37 +606,40 @@ pub enum AuditCommand {
     /// Recompute the hash chain; exits 1 if any entry was edited or removed.
     Verify,
     /// List entries, oldest first (or newest first with --newest).
-    Query {
-        /// RFC 3339 time, inclusive.
-        #[arg(long)]
-        since: Option<String>,
-        #[arg(long)]
-        until: Option<String>,
-        #[arg(long)]
-        token_id: Option<String>,
-        #[arg(long)]
-        action: Option<String>,
-        /// Entries about this credential name or event type (the server hashes it: entries
-        /// never hold names in the clear).
-        #[arg(long)]
-        name: Option<String>,
-        /// Entries about this namespace.
-        #[arg(long)]
-        namespace: Option<String>,
-        /// Entries about this user id of --namespace (the server hashes it as entries hold it).
-        #[arg(long, requires = "namespace")]
-        user: Option<String>,
-        /// ok, denied, not_found, conflict, invalid, integrity_error or error.
-        #[arg(long)]
-        outcome: Option<String>,
-        /// Newest first (the next cursor pages back in time).
-        #[arg(long)]
-        newest: bool,
-        #[arg(long)]
-        cursor: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-    },
+    Query(Box<AuditQueryArgs>),
+}
+
+#[derive(clap::Args)]
+pub struct AuditQueryArgs {
+    /// RFC 3339 time, inclusive.
+    #[arg(long)]
+    since: Option<String>,
+    #[arg(long)]
+    until: Option<String>,
+    #[arg(long)]
+    token_id: Option<String>,
+    #[arg(long)]
+    action: Option<String>,
+    /// Entries about this credential name or event type (the server hashes it: entries
+    /// never hold names in the clear).
+    #[arg(long)]
+    name: Option<String>,
+    /// Entries about this namespace.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Entries about this user id of --namespace (the server hashes it as entries hold it).
+    #[arg(long, requires = "namespace")]
+    user: Option<String>,
+    /// ok, denied, not_found, conflict, invalid, integrity_error or error.
+    #[arg(long)]
+    outcome: Option<String>,
+    /// Newest first (the next cursor pages back in time).
+    #[arg(long)]
+    newest: bool,
+    #[arg(long)]
+    cursor: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
 }
 
 pub fn audit(conn: &Connection, cmd: AuditCommand) -> Outcome {
@@ -651,19 +654,20 @@ pub fn audit(conn: &Connection, cmd: AuditCommand) -> Outcome {
                 Ok(ExitCode::from(1))
             }
         }
-        AuditCommand::Query {
-            since,
-            until,
-            token_id,
-            action,
-            name,
-            namespace,
-            user,
-            outcome,
-            newest,
-            cursor,
-            limit,
-        } => {
+        AuditCommand::Query(args) => {
+            let AuditQueryArgs {
+                since,
+                until,
+                token_id,
+                action,
+                name,
+                namespace,
+                user,
+                outcome,
+                newest,
+                cursor,
+                limit,
+            } = *args;
             let mut query = vec![format!("limit={limit}")];
             if newest {
                 query.push("order=newest".into());

@@ -51,6 +51,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (creates the data directory, root key and admin token on first start).
+    ///
+    /// Serves the API under /v1 (and the Vault-compatible API under /vault), the admin console
+    /// at /ui (sign in with an operator or namespace token) and the API reference at /docs.
     Serve(Box<serve::ServeArgs>),
     /// Initialise a new store, choosing where its root key is kept: a key file (default), a
     /// passphrase, AWS KMS, or Shamir unseal shares (printed once).

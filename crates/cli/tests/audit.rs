@@ -421,6 +421,29 @@ fn entries_are_found_by_user_id_outcome_and_newest_first(db: Db) {
     ));
     assert!(older["items"][0]["seq"].as_u64().unwrap() < first[1]);
 
+    // The CLI asks the same.
+    let (code, out, err) = server.cli(
+        &admin,
+        &[
+            "audit",
+            "query",
+            "--namespace",
+            "app",
+            "--user",
+            "searched-bob",
+            "--newest",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let actions: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["credential.read", "credential.put"]);
+
     for (q, code) in [
         ("user=searched-alice", "invalid_input"),
         ("order=sideways", "invalid_parameter"),

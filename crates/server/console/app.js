@@ -90,6 +90,17 @@ function signOut() {
   $("login").hidden = false;
   $("token").value = "";
   $("token").focus();
+  // A sealed node refuses every token: say so before anyone tries one.
+  api.get("/v1/sys/seal-status").then(
+    (seal) => {
+      const error = $("login-error");
+      if (seal.sealed) {
+        error.hidden = false;
+        fill(error, "This node is sealed: unseal it (strongroom unseal) before signing in.");
+      }
+    },
+    () => {},
+  );
 }
 
 async function render() {

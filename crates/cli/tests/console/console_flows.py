@@ -48,9 +48,9 @@ def api(method: str, path: str, token: str = ADMIN, body: object = None) -> tupl
         return e.code, json.loads(text) if text else None
 
 
-def shot(page: Page, name: str) -> None:
+def shot(page: Page, name: str, full_page: bool = True) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
 def watch(page: Page) -> None:
@@ -261,7 +261,7 @@ def flow_docs(page: Page) -> None:
     op.get_by_role("button", name="Send").click()
     expect(op.locator("pre").last).to_contain_text('"id"')
     expect(op).to_contain_text("200")
-    shot(page, "docs")
+    shot(page, "docs", full_page=False)
 
 
 def flow_namespace_token(page: Page) -> None:

@@ -18,6 +18,12 @@ function toLocal(rfc) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/** A long hash cut to its start (the whole of it in the tooltip). */
+function short(text) {
+  if (!text) return "—";
+  return text.length > 14 ? h("span", { title: text }, `${text.slice(0, 12)}…`) : text;
+}
+
 function searchForm(ctx, params) {
   const controls = {
     action: input({ name: "action", placeholder: "e.g. credential.read" }),
@@ -69,11 +75,11 @@ function results(ctx, params) {
         [
           ["#", (e) => String(e.seq)],
           ["Time", (e) => when(e.time)],
-          ["Token", (e) => (e.token_id ? h("a", { href: link("audit", { token_id: e.token_id }) }, e.token_id) : "—")],
+          ["Token", (e) => (e.token_id ? h("a", { href: link("audit", { token_id: e.token_id }), title: e.token_id }, e.token_id.length > 20 ? `${e.token_id.slice(0, 18)}…` : e.token_id) : "—")],
           ["Action", (e) => code(e.action)],
           ["Namespace", (e) => e.namespace || "—"],
-          ["User (hash)", (e) => (e.user_hash ? h("span", { title: e.user_hash }, `${e.user_hash.slice(0, 12)}…`) : "—")],
-          ["Target", (e) => e.target || "—"],
+          ["User (hash)", (e) => short(e.user_hash)],
+          ["Target", (e) => short(e.target)],
           ["Outcome", (e) => badge(e.outcome)],
         ],
         page.items,
@@ -87,7 +93,7 @@ function results(ctx, params) {
       ),
     );
   };
-  load("").catch((err) => fill(box, notice(`${err.message} (${err.code})`, "error")));
+  load(params.get("cursor") || "").catch((err) => fill(box, notice(`${err.message} (${err.code})`, "error")));
   return box;
 }
 
@@ -110,7 +116,7 @@ function verify() {
               { role: "alert" },
               h("p", {}, badge("broken", "bad"), ` after ${report.entries_checked} entries: the chain breaks at entry #${report.first_bad_seq}.`),
               h("p", {}, report.problem || ""),
-              h("a", { href: link("audit", { order: "oldest", since: "", cursor: "" }) + "" }, "Read the log from the start"),
+              h("a", { href: link("audit", { order: "oldest", cursor: String(Math.max((report.first_bad_seq || 1) - 3, 0)) }) }, `Show the entries around #${report.first_bad_seq}`),
             ),
         losses.length ? h("div", {}, h("h3", {}, "Losses an operator accepted"), h("ul", {}, ...losses)) : null,
       );
