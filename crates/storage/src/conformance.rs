@@ -1476,7 +1476,7 @@ pub fn audit_chains_and_filters(s: &dyn Storage) {
             token_id: Some("t1".into()),
             ..newest
         }),
-        [4, 3]
+        [4, 3, 1]
     );
 }
 
