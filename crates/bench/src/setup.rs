@@ -105,7 +105,16 @@ impl Fixture {
         let dir = tempfile::tempdir()?;
         let store = Arc::new(SqliteStore::open(&dir.path().join("strongroom.db"))?);
         let plain = Arc::new(SqliteStore::open(&dir.path().join("plain.db"))?);
-        Self::build("sqlite", store, plain, params.users, params, Some(dir))
+        let journal = SqliteStore::audit_journal_path(&dir.path().join("strongroom.db"));
+        Self::build(
+            "sqlite",
+            store,
+            plain,
+            params.users,
+            params,
+            Some(dir),
+            Some(journal),
+        )
     }
 
     /// Both stores on PostgreSQL at `url`, each in a fresh schema.
@@ -117,7 +126,15 @@ impl Fixture {
         };
         let store = Arc::new(PgStore::open(schema("vault"))?);
         let plain = Arc::new(PgStore::open(schema("plain"))?);
-        Self::build("postgres", store, plain, params.pg_users, params, None)
+        Self::build(
+            "postgres",
+            store,
+            plain,
+            params.pg_users,
+            params,
+            None,
+            None,
+        )
     }
 
     fn build(
@@ -127,9 +144,11 @@ impl Fixture {
         users: usize,
         params: &Params,
         dir: Option<tempfile::TempDir>,
+        audit_journal: Option<std::path::PathBuf>,
     ) -> Result<Self> {
         let settings = VaultSettings {
             data_key_cache: params.data_key_cache,
+            audit_journal,
             ..VaultSettings::default()
         };
         let opened = Vault::open(

@@ -518,6 +518,11 @@ fn serve_store(
             lockout_ms: (args.lockout_secs as i64).saturating_mul(1000),
         },
         accept_audit_loss: args.accept_audit_loss,
+        // One node owns a SQLite store: its entries go through a journal beside the log.
+        audit_journal: match Database::parse(args.database.as_deref(), &args.data_dir) {
+            Ok(Database::Sqlite(path)) => Some(SqliteStore::audit_journal_path(&path)),
+            _ => None,
+        },
         ..VaultSettings::default()
     };
     let node_id = match &args.node_id {

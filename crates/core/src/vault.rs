@@ -53,6 +53,10 @@ pub struct VaultSettings {
     /// deleted, truncated or replaced): the loss is recorded as an `audit.reset` entry and a
     /// new anchor is set. Without it such a store refuses to open.
     pub accept_audit_loss: bool,
+    /// Where the audit journal lives (a single node on SQLite): entries are durable once
+    /// written there, and copied into the audit table in the background. `None` appends to
+    /// the table directly (several nodes on PostgreSQL share the table's chain).
+    pub audit_journal: Option<std::path::PathBuf>,
 }
 
 impl Default for VaultSettings {
@@ -72,6 +76,7 @@ impl Default for VaultSettings {
             upload_stale_ms: 24 * 3600 * 1000,
             lockout: crate::guard::LockoutPolicy::default(),
             accept_audit_loss: false,
+            audit_journal: None,
         }
     }
 }
@@ -154,7 +159,11 @@ impl Vault {
             storage.clone(),
             derive("audit-chain")?,
             derive("audit-anchor")?,
-        );
+            settings
+                .audit_journal
+                .as_deref()
+                .map(|path| (path, settings.accept_audit_loss)),
+        )?;
         let keyring = Keyring::new(
             root,
             storage.clone(),

@@ -129,7 +129,12 @@ mod tests {
         let token = ApiToken::generate().unwrap();
         let printed = format!("{token:?}");
         // `sr_<id>_<secret>`: the secret itself may contain `_`.
-        let secret = token.expose_text().splitn(3, '_').nth(2).unwrap().to_string();
+        let secret = token
+            .expose_text()
+            .splitn(3, '_')
+            .nth(2)
+            .unwrap()
+            .to_string();
         assert!(secret.len() >= 40, "{secret:?}");
         assert!(!printed.contains(&secret));
     }

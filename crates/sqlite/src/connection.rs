@@ -57,6 +57,12 @@ impl SqliteStore {
         path.with_extension("audit.db")
     }
 
+    /// The audit journal that belongs to the database at `path` (core's
+    /// `VaultSettings::audit_journal`: entries are durable there before they reach the log).
+    pub fn audit_journal_path(path: &Path) -> PathBuf {
+        path.with_extension("audit.journal")
+    }
+
     /// Runs `work` in an immediate transaction on the audit file and commits it.
     pub(crate) fn write_audit<T>(
         &self,

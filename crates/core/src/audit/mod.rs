@@ -11,6 +11,7 @@
 
 pub(crate) mod anchor;
 pub(crate) mod epochs;
+pub(crate) mod journal;
 pub(crate) mod writer;
 
 use serde::Serialize;

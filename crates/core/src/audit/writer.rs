@@ -30,6 +30,7 @@ use strongroom_storage::{AuditEntry, Storage, StorageError};
 
 use super::anchor::{self, Anchor};
 use super::chain_hash;
+use super::journal::{self, Journal, Journaled, WriteError};
 use crate::{CoreError, CoreResult};
 
 /// How long a queued entry may wait before the writer appends it (it is woken at once; this
@@ -42,6 +43,10 @@ pub const ANCHOR_INTERVAL: Duration = Duration::from_secs(1);
 /// Pause between retries while appends fail.
 const RETRY_INTERVAL: Duration = Duration::from_millis(250);
 const MAX_BATCH: usize = 4096;
+/// A journal whose every record is in the table is emptied once it holds this many bytes (at
+/// once: it then holds only what the table lacks, so entries removed from the table are never
+/// quietly put back from it at the next start — the anchor check sees the loss).
+const JOURNAL_COMPACT_BYTES: u64 = 1;
 /// Queued entries beyond which new operations are refused (the log is not keeping up).
 const MAX_BACKLOG: usize = 200_000;
 
@@ -82,9 +87,18 @@ struct State {
     queue: VecDeque<(u64, AuditEntry)>,
     /// The last ticket handed out.
     issued: u64,
-    /// Every ticket up to this one is stored.
+    /// Every ticket up to this one is stored (in the journal, when there is one).
     durable: u64,
+    /// Every ticket up to this one is in the database table.
+    indexed: u64,
+    /// Storing in the table fails.
     fault: Option<Fault>,
+    /// With a journal: entries are written here by the caller that queues them.
+    journal: Option<Journal>,
+    /// Writing the journal fails (its disk is full, …).
+    journal_fault: Option<Fault>,
+    /// Journaled entries not in the table yet, with their tickets, in order.
+    journaled: VecDeque<(u64, Journaled)>,
     /// The chain head after the last append this node made: (sequence, hash).
     head: Option<(u64, Vec<u8>)>,
     anchored_seq: u64,
@@ -110,11 +124,21 @@ pub(crate) struct AuditWriter {
 }
 
 impl AuditWriter {
+    /// Starts the writer; with `journal`, first copies into the table what the journal holds
+    /// beyond it (crash recovery). A journal that does not continue the table refuses the
+    /// open — or, with `accept_loss`, is set aside (kept beside, renamed) and replaced.
     pub(crate) fn start(
         storage: Arc<dyn Storage>,
         chain_key: Key<Index>,
         anchor_key: Key<Index>,
-    ) -> Self {
+        journal: Option<(&std::path::Path, bool)>,
+    ) -> CoreResult<Self> {
+        let journal = match journal {
+            Some((path, accept_loss)) => {
+                Some(open_journal(&*storage, &chain_key, path, accept_loss)?)
+            }
+            None => None,
+        };
         let shared = Arc::new(Shared {
             storage,
             chain_key,
@@ -123,7 +147,11 @@ impl AuditWriter {
                 queue: VecDeque::new(),
                 issued: 0,
                 durable: 0,
+                indexed: 0,
                 fault: None,
+                journal,
+                journal_fault: None,
+                journaled: VecDeque::new(),
                 head: None,
                 anchored_seq: 0,
                 anchored_at: None,
@@ -137,19 +165,19 @@ impl AuditWriter {
             .name("strongroom-audit".into())
             .spawn(move || writer_loop(&background))
             .ok();
-        Self {
+        Ok(Self {
             shared,
             thread: Mutex::new(thread),
-        }
+        })
     }
 
     /// Refuses a new operation while entries cannot be stored (or the backlog is too long).
     pub(crate) fn admit(&self) -> CoreResult<()> {
         let st = self.shared.state.lock();
-        if let Some(fault) = &st.fault {
+        if let Some(fault) = st.journal_fault.as_ref().or(st.fault.as_ref()) {
             return Err(fault.error());
         }
-        if st.queue.len() > MAX_BACKLOG {
+        if st.queue.len() + st.journaled.len() > MAX_BACKLOG {
             return Err(CoreError::AuditUnavailable(
                 "the audit log is not keeping up; audited operations are refused until it does"
                     .into(),
@@ -165,6 +193,10 @@ impl AuditWriter {
         st.issued += 1;
         let ticket = st.issued;
         st.queue.push_back((ticket, entry));
+        if st.journal.is_some() {
+            // Durable as soon as the write returns: no hand-off to wait for.
+            journal_queued(&self.shared, &mut st);
+        }
         drop(st);
         self.shared.wake.notify_one();
         ticket
@@ -173,14 +205,18 @@ impl AuditWriter {
     /// Returns once the entry of `ticket` is stored. Fails when its append fails or it is not
     /// stored within [`DURABLE_WAIT`]. Blocks: never call it on an async worker.
     pub(crate) fn wait_durable(&self, ticket: u64) -> CoreResult<()> {
+        self.wait_for(ticket, |st| st.durable)
+    }
+
+    fn wait_for(&self, ticket: u64, reached: impl Fn(&State) -> u64) -> CoreResult<()> {
         crate::blocking::check();
         let deadline = Instant::now() + DURABLE_WAIT;
         let mut st = self.shared.state.lock();
         loop {
-            if st.durable >= ticket {
+            if reached(&st) >= ticket {
                 return Ok(());
             }
-            if let Some(fault) = &st.fault {
+            if let Some(fault) = st.journal_fault.as_ref().or(st.fault.as_ref()) {
                 return Err(fault.error());
             }
             if self
@@ -188,7 +224,7 @@ impl AuditWriter {
                 .changed
                 .wait_until(&mut st, deadline)
                 .timed_out()
-                && st.durable < ticket
+                && reached(&st) < ticket
             {
                 return Err(CoreError::AuditUnavailable(format!(
                     "the audit entry was not stored within {} s; the operation's result was withheld",
@@ -198,11 +234,13 @@ impl AuditWriter {
         }
     }
 
-    /// Stores everything queued so far and anchors the chain head now.
+    /// Stores everything queued so far in the table (queries read it) and anchors the chain
+    /// head now.
     pub(crate) fn flush(&self) -> CoreResult<()> {
         let ticket = self.shared.state.lock().issued;
         if ticket > 0 {
-            self.wait_durable(ticket)?;
+            self.shared.wake.notify_one();
+            self.wait_for(ticket, |st| st.indexed)?;
         }
         anchor_head(&self.shared, true)
     }
@@ -224,7 +262,16 @@ impl Drop for AuditWriter {
         if let Some(handle) = self.thread.lock().take() {
             let _ = handle.join();
         }
-        let left = self.shared.state.lock().queue.len();
+        let (left, journaled) = {
+            let st = self.shared.state.lock();
+            (st.queue.len(), st.journaled.len())
+        };
+        if journaled > 0 {
+            tracing::warn!(
+                entries = journaled,
+                "journaled audit entries are not in the audit log yet; the next start copies them in"
+            );
+        }
         if left > 0 {
             tracing::error!(
                 entries = left,
@@ -272,6 +319,7 @@ fn append_queued<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> Mutex
                 tracing::warn!("the audit log is writable again; audited operations resume");
             }
             st.durable = batch.last().map_or(st.durable, |(t, _)| *t);
+            st.indexed = st.durable;
             st.head = Some((tail.seq, tail.hash));
         }
         Err(err) => {
@@ -297,24 +345,37 @@ fn append_queued<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> Mutex
 
 /// The writer: appends whatever is queued, batch after batch; after a failure, retries every
 /// [`RETRY_INTERVAL`]; anchors the head at most every [`ANCHOR_INTERVAL`]. On stop it drains
-/// the queue (one attempt while the log fails) and ends.
+/// the queue (one attempt while the log fails) and ends. With a journal it copies journaled
+/// entries into the table instead (and retries journal writes that failed).
 fn writer_loop(shared: &Shared) {
     loop {
         let mut st = shared.state.lock();
-        if st.queue.is_empty() && !shared.stop.load(Ordering::SeqCst) {
+        if st.queue.is_empty() && st.journaled.is_empty() && !shared.stop.load(Ordering::SeqCst) {
             shared.wake.wait_for(&mut st, FLUSH_INTERVAL);
         }
         let stopping = shared.stop.load(Ordering::SeqCst);
-        if st.fault.is_some() && !stopping {
+        if (st.fault.is_some() || st.journal_fault.is_some()) && !stopping {
             MutexGuard::unlocked(&mut st, || std::thread::sleep(RETRY_INTERVAL));
         }
-        while !st.queue.is_empty() {
-            st = append_queued(shared, st);
-            if st.fault.is_some() {
-                break;
+        if st.journal.is_some() {
+            journal_queued(shared, &mut st);
+            while !st.journaled.is_empty() {
+                st = index_journaled(shared, st);
+                if st.fault.is_some() {
+                    break;
+                }
+            }
+            compact_journal(&mut st);
+        } else {
+            while !st.queue.is_empty() {
+                st = append_queued(shared, st);
+                if st.fault.is_some() {
+                    break;
+                }
             }
         }
-        let done = stopping && (st.queue.is_empty() || st.fault.is_some());
+        let drained = st.queue.is_empty() && st.journaled.is_empty();
+        let done = stopping && (drained || st.fault.is_some() || st.journal_fault.is_some());
         drop(st);
         if let Err(err) = anchor_head(shared, false) {
             tracing::warn!(error = %err, "could not anchor the audit chain head; will retry");
@@ -323,6 +384,183 @@ fn writer_loop(shared: &Shared) {
             return;
         }
     }
+}
+
+fn fault_of(err: &StorageError) -> Fault {
+    match err {
+        StorageError::Full(_) => Fault::DiskFull,
+        StorageError::Unavailable(_) => Fault::DatabaseDown,
+        StorageError::Aborted(_) => Fault::Damaged,
+        _ => Fault::Failing,
+    }
+}
+
+/// Writes queued entries to the journal, in order, until one fails (the rest stay queued and
+/// are retried by the writer). Called with the state locked: one writer of the file at a time.
+fn journal_queued(shared: &Shared, st: &mut State) {
+    while let Some((ticket, entry)) = st.queue.front() {
+        let ticket = *ticket;
+        let Some(journal) = st.journal.as_mut() else {
+            return;
+        };
+        match journal.append(&shared.chain_key, entry) {
+            Ok(record) => {
+                st.queue.pop_front();
+                st.durable = ticket;
+                st.journaled.push_back((ticket, record));
+                if st.journal_fault.take().is_some() {
+                    tracing::warn!(
+                        "the audit journal is writable again; audited operations resume"
+                    );
+                    shared.changed.notify_all();
+                }
+            }
+            Err(err) => {
+                let fault = match err {
+                    WriteError::DiskFull => Fault::DiskFull,
+                    WriteError::Other(e) => {
+                        if st.journal_fault.is_none() {
+                            tracing::error!(error = %e, "the audit journal cannot be written; refusing audited operations until it can");
+                        }
+                        Fault::Failing
+                    }
+                };
+                if matches!(fault, Fault::DiskFull) && st.journal_fault.is_none() {
+                    tracing::error!("the audit journal's disk is full; refusing audited operations until space returns");
+                }
+                st.journal_fault = Some(fault);
+                shared.changed.notify_all();
+                return;
+            }
+        }
+    }
+}
+
+/// Copies up to [`MAX_BATCH`] journaled entries into the table in one transaction, checking
+/// that each lands exactly where the journal put it (same sequence number, same chain hash):
+/// a table that lost entries or gained others is refused, as with [`append_queued`].
+fn index_journaled<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    let take = st.journaled.len().min(MAX_BATCH);
+    if take == 0 {
+        return st;
+    }
+    let batch: Vec<(u64, Journaled)> = st.journaled.iter().take(take).cloned().collect();
+    let result = MutexGuard::unlocked(&mut st, || {
+        append_records(shared, batch.iter().map(|(_, r)| r))
+    });
+    match result {
+        Ok(tail) => {
+            st.journaled.drain(..take);
+            if st.fault.take().is_some() {
+                tracing::warn!("the audit log is writable again; audited operations resume");
+            }
+            st.indexed = batch.last().map_or(st.indexed, |(t, _)| *t);
+            st.head = Some((tail.seq, tail.hash));
+        }
+        Err(err) => {
+            if st.fault.is_none() {
+                tracing::error!(error = %err, "journaled audit entries cannot be stored in the audit log; refusing audited operations until they can");
+            }
+            st.fault = Some(fault_of(&err));
+        }
+    }
+    shared.changed.notify_all();
+    st
+}
+
+/// Appends journal records to the table, each exactly as the journal chained it.
+fn append_records<'r>(
+    shared: &Shared,
+    records: impl Iterator<Item = &'r Journaled>,
+) -> Result<strongroom_storage::AuditTail, StorageError> {
+    let records: Vec<&Journaled> = records.collect();
+    let Some(first) = records.first().map(|r| r.seq) else {
+        return Err(StorageError::Aborted("nothing to append".into()));
+    };
+    let entries: Vec<AuditEntry> = records.iter().map(|r| r.entry.clone()).collect();
+    let chain = |prev: &[u8], seq: u64, e: &AuditEntry| {
+        let record = seq
+            .checked_sub(first)
+            .and_then(|i| records.get(i as usize))
+            .ok_or_else(|| {
+                format!(
+                    "the audit log would put a journal entry at entry {seq}: entries were removed or added behind this node's back"
+                )
+            })?;
+        if chain_hash(&shared.chain_key, prev, seq, e) != record.hash {
+            return Err(format!(
+                "journal entry {seq} does not chain onto the audit log: entries were removed or replaced"
+            ));
+        }
+        Ok(record.hash.clone())
+    };
+    shared.storage.append_audit(&entries, &chain)
+}
+
+/// Empties the journal once every record is in the table.
+fn compact_journal(st: &mut State) {
+    if !st.queue.is_empty() || !st.journaled.is_empty() {
+        return;
+    }
+    let Some((seq, hash)) = st.head.clone() else {
+        return;
+    };
+    if let Some(journal) = st.journal.as_mut() {
+        if journal.len() >= JOURNAL_COMPACT_BYTES {
+            if let Err(err) = journal.restart_after(seq, hash) {
+                tracing::warn!(error = %err, "could not empty the audit journal; will retry");
+            }
+        }
+    }
+}
+
+/// Opens the journal and copies into the table what it holds beyond the table's tail.
+fn open_journal(
+    storage: &dyn Storage,
+    key: &Key<Index>,
+    path: &std::path::Path,
+    accept_loss: bool,
+) -> CoreResult<Journal> {
+    let (mut journal, records) = Journal::open(path).map_err(CoreError::AuditLogDamaged)?;
+    let tail = storage.audit_tail()?;
+    let (seq, hash) = tail.map_or((0, Vec::new()), |t| (t.seq, t.hash));
+    let pending = match journal::beyond(key, records, seq, &hash) {
+        Ok(pending) => pending,
+        Err(problem) if accept_loss => {
+            let aside = journal
+                .set_aside(crate::Clock::now_ms(&crate::SystemClock))
+                .map_err(|e| {
+                    CoreError::Internal(format!("cannot set the audit journal aside: {e}"))
+                })?;
+            tracing::error!(problem, kept = %aside.display(), "the audit journal does not continue the audit log; set aside, as asked (--accept-audit-loss)");
+            Vec::new()
+        }
+        Err(problem) => return Err(CoreError::AuditLogDamaged(problem)),
+    };
+    let (mut seq, mut hash) = (seq, hash);
+    if !pending.is_empty() {
+        let count = pending.len();
+        let chain = |prev: &[u8], at: u64, e: &AuditEntry| {
+            let r = pending
+                .get(at.saturating_sub(seq + 1) as usize)
+                .filter(|r| r.seq == at)
+                .ok_or_else(|| {
+                    "the audit log changed while the journal was copied in".to_string()
+                })?;
+            if chain_hash(key, prev, at, e) != r.hash {
+                return Err("the audit log changed while the journal was copied in".to_string());
+            }
+            Ok(r.hash.clone())
+        };
+        let entries: Vec<AuditEntry> = pending.iter().map(|r| r.entry.clone()).collect();
+        let tail = storage.append_audit(&entries, &chain)?;
+        tracing::info!(entries = count, "audit entries recovered from the journal");
+        (seq, hash) = (tail.seq, tail.hash);
+    }
+    journal
+        .restart_after(seq, hash)
+        .map_err(|e| CoreError::Internal(format!("cannot empty the audit journal: {e}")))?;
+    Ok(journal)
 }
 
 /// Writes the chain head to the main database when it moved (at most every
