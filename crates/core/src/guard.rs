@@ -169,6 +169,21 @@ impl Vault {
         }
     }
 
+    /// Authenticates from memory alone: `Some` when the token is in the cache (fresh), its
+    /// secret matches, it has not expired and is not suspended — exactly what
+    /// [`Vault::authenticate`] would answer then. `None` whenever storage would be needed (a
+    /// cache miss) or the answer is a failure (which must be counted and audited): call
+    /// `authenticate` on the blocking pool then. Never touches storage, so an async worker may
+    /// call it (the server saves one blocking-pool hop per request this way).
+    pub fn authenticate_cached(&self, presented: &str) -> Option<Principal> {
+        let principal = self.cached_principal(presented)?;
+        let key = format!("{SUSPENDED}{}", principal.token_id);
+        if self.guard().locked(&key, self.now_ms()).is_some() {
+            return None;
+        }
+        Some(principal)
+    }
+
     /// Audits and counts a failed authentication; returns the error to answer with.
     fn authentication_failed(&self, failure: Failure, client: &str, now: i64) -> CoreError {
         let (key, token_id) = match failure {

@@ -308,4 +308,26 @@ impl Vault {
             policy: entry.policy,
         })
     }
+
+    /// The principal of `presented` from the token cache alone: `None` on a miss, a stale
+    /// entry, a wrong secret or an expired token (see [`Vault::authenticate_cached`]).
+    pub(crate) fn cached_principal(&self, presented: &str) -> Option<Principal> {
+        let token = ApiToken::parse(presented)?;
+        let now = self.now_ms();
+        let entry = {
+            let cache = self.token_cache().entries.lock();
+            let c = cache.get(token.id())?;
+            if now - c.cached_at >= self.token_cache_ttl_ms() {
+                return None;
+            }
+            c.clone()
+        };
+        if !token.matches(&entry.secret_hash) || entry.expires_at.is_some_and(|at| at <= now) {
+            return None;
+        }
+        Some(Principal {
+            token_id: token.id().to_string(),
+            policy: entry.policy,
+        })
+    }
 }

@@ -410,6 +410,17 @@ fn tokens_authenticate_authorize_and_revoke() {
     let (info, token) = v.create_token(&admin(), "reader", policy, None).unwrap();
     let who = v.authenticate(token.expose_text(), "127.0.0.1").unwrap();
     assert_eq!(who.token_id, info.id);
+    // From memory once cached, never for a wrong secret.
+    let cached = v.authenticate_cached(token.expose_text()).unwrap();
+    assert_eq!(
+        (cached.token_id, cached.policy),
+        (who.token_id.clone(), who.policy.clone())
+    );
+    let mut wrong = token.expose_text().to_string();
+    let last = wrong.pop().unwrap();
+    wrong.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(v.authenticate_cached(&wrong).is_none());
+    assert!(v.authenticate_cached("sr_garbage").is_none());
     assert!(matches!(
         v.put_credential(&who, "app", "u", "c", &oauth("x"), PutOptions::default()),
         Err(CoreError::Forbidden(_))
@@ -426,6 +437,10 @@ fn tokens_authenticate_authorize_and_revoke() {
         Err(CoreError::Unauthenticated(_))
     ));
     v.revoke_token(&admin(), &info.id).unwrap();
+    assert!(
+        v.authenticate_cached(token.expose_text()).is_none(),
+        "a revoked token is dropped from the cache"
+    );
     assert!(matches!(
         v.authenticate(token.expose_text(), "127.0.0.1"),
         Err(CoreError::Unauthenticated(_))
