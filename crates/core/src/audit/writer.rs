@@ -193,12 +193,21 @@ impl AuditWriter {
         st.issued += 1;
         let ticket = st.issued;
         st.queue.push_back((ticket, entry));
-        if st.journal.is_some() {
-            // Durable as soon as the write returns: no hand-off to wait for.
-            journal_queued(&self.shared, &mut st);
-        }
+        let hand_off = match st.journal {
+            Some(_) => {
+                // Durable as soon as the write returns: no hand-off to wait for. The writer
+                // copies journaled entries into the table on its next tick (every
+                // FLUSH_INTERVAL, in large batches; `flush` wakes it at once), so it is not
+                // woken for each entry — unless the journal could not take this one.
+                journal_queued(&self.shared, &mut st);
+                !st.queue.is_empty()
+            }
+            None => true,
+        };
         drop(st);
-        self.shared.wake.notify_one();
+        if hand_off {
+            self.shared.wake.notify_one();
+        }
         ticket
     }
 
