@@ -499,8 +499,8 @@ impl Vault {
         })
     }
 
-    /// What follows a credential write's transaction: the refresh schedule of a token set,
-    /// and the answer.
+    /// What follows a credential write's transaction: the refresh schedule of a token set
+    /// (best effort: it never turns a stored version into an error), and the answer.
     pub(crate) fn finish_write(
         &self,
         write: &PreparedWrite,
@@ -510,7 +510,15 @@ impl Vault {
         match stored {
             Ok(meta) => {
                 if let CredentialData::Oauth2(set) = data {
-                    self.schedule_refresh(&write.item, &write.name, &write.sealed_name, set)?;
+                    // The version is stored: its answer must not be an error (the app would
+                    // write it again, or give up on a grant it holds). A schedule that could
+                    // not be written only delays the background refresh: a caller asking for
+                    // the access token still refreshes an expiring set, and writes the status.
+                    if let Err(err) =
+                        self.schedule_refresh(&write.item, &write.name, &write.sealed_name, set)
+                    {
+                        tracing::warn!(error = %err, version = meta.current_version, "a token set was stored but its background refresh could not be scheduled");
+                    }
                 }
                 Ok(VersionInfo {
                     version: meta.current_version,

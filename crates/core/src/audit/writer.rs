@@ -251,7 +251,33 @@ impl AuditWriter {
             self.shared.wake.notify_one();
             self.wait_for(ticket, |st| st.indexed)?;
         }
+        self.check_tail()?;
         anchor_head(&self.shared, true)
+    }
+
+    /// Checks that the table still ends at or beyond the head this node last saw: entries
+    /// removed from its end are found at the next flush (a verify, a query), not only when the
+    /// next batch is copied in. A log found short refuses operations, as a failed append does.
+    fn check_tail(&self) -> CoreResult<()> {
+        let Some(head) = self.shared.state.lock().head.as_ref().map(|(seq, _)| *seq) else {
+            return Ok(());
+        };
+        // Read after the head: appends in between only move the tail further.
+        let tail = self.shared.storage.audit_tail()?.map_or(0, |t| t.seq);
+        if tail >= head {
+            return Ok(());
+        }
+        let mut st = self.shared.state.lock();
+        if !matches!(st.fault, Some(Fault::Damaged)) {
+            tracing::error!(
+                ends_at = tail,
+                head,
+                "the audit log ends below an entry this node wrote or saw: entries were removed; refusing audited operations"
+            );
+        }
+        st.fault = Some(Fault::Damaged);
+        self.shared.changed.notify_all();
+        Err(Fault::Damaged.error())
     }
 
     /// Takes the chain head as this node's starting point for anchoring (at open).
