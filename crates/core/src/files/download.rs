@@ -64,7 +64,8 @@ pub struct FileReader {
     next_segment: u64,
     last_segment: u64,
     stored: ByteReceiver<ObjectResult<Bytes>>,
-    buffer: BytesMut,
+    /// The unopened rest of the newest stored block.
+    current: BytesMut,
     failed: bool,
 }
 
@@ -150,7 +151,7 @@ impl Vault {
             next_segment: first_segment,
             last_segment,
             stored,
-            buffer: BytesMut::new(),
+            current: BytesMut::new(),
             failed: false,
         })
     }
@@ -202,15 +203,8 @@ impl FileReader {
         let index = self.next_segment;
         let size = self.info.size;
         let need = (segment_plain_len(size, self.segment_size, index) + TAG_LEN as u64) as usize;
-        while self.buffer.len() < need {
-            match self.stored.recv().await {
-                Some(Ok(chunk)) => self.buffer.extend_from_slice(&chunk),
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(CoreError::Integrity("file")),
-            }
-        }
         // Decrypted where it lies and handed out without another copy.
-        let mut segment = self.buffer.split_to(need);
+        let mut segment = self.take_sealed(need).await?;
         let last = index + 1 == self.segment_count;
         let len = self
             .cipher
@@ -222,6 +216,36 @@ impl FileReader {
         let from = (self.range.start.saturating_sub(seg_start) as usize).min(len);
         let to = (self.range.end.saturating_sub(seg_start) as usize).clamp(from, len);
         Ok(Some(segment.freeze().slice(from..to)))
+    }
+
+    /// The next `need` stored bytes. A segment inside one block is a slice of it (no copy: a
+    /// uniquely owned block is opened where the store put it); only a segment that straddles
+    /// two blocks is assembled, at most one per block.
+    async fn take_sealed(&mut self, need: usize) -> CoreResult<BytesMut> {
+        if self.current.is_empty() {
+            self.current = self.next_block().await?;
+        }
+        if self.current.len() >= need {
+            return Ok(self.current.split_to(need));
+        }
+        let mut sealed = BytesMut::with_capacity(need);
+        sealed.extend_from_slice(&self.current.split());
+        while sealed.len() < need {
+            let mut block = self.next_block().await?;
+            let take = (need - sealed.len()).min(block.len());
+            sealed.extend_from_slice(&block.split_to(take));
+            self.current = block;
+        }
+        Ok(sealed)
+    }
+
+    /// The next stored block; a stream that ends early is a truncated file.
+    async fn next_block(&mut self) -> CoreResult<BytesMut> {
+        match self.stored.recv().await {
+            Some(Ok(block)) => Ok(BytesMut::from(block)),
+            Some(Err(e)) => Err(e.into()),
+            None => Err(CoreError::Integrity("file")),
+        }
     }
 
     /// Audits a failure found while streaming (the open itself was audited as it happened).
