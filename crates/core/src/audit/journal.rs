@@ -15,7 +15,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use strongroom_crypto::{Index, Key};
 use strongroom_storage::AuditEntry;
 
@@ -100,7 +100,7 @@ impl Journal {
             hash,
             entry: entry.clone(),
         };
-        let bytes = encode(&record);
+        let bytes = encode(&record).map_err(WriteError::Other)?;
         if let Err(err) = self.file.write_all(&bytes) {
             // A partial write would leave a torn record in the middle of the file.
             let _ = self.file.set_len(self.len);
@@ -142,24 +142,41 @@ impl Journal {
     }
 }
 
-fn encode(r: &Journaled) -> Vec<u8> {
+/// A record's body as written: the entry's fields, its sequence number and its chain hash.
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    seq: u64,
+    hash: String,
+    time: i64,
+    token_id: &'a str,
+    action: &'a str,
+    namespace: &'a str,
+    user_hash: &'a str,
+    target: &'a str,
+    outcome: &'a str,
+}
+
+/// A length-prefixed record: written into one buffer, with no intermediate JSON tree (this runs
+/// for every audited read).
+fn encode(r: &Journaled) -> std::io::Result<Vec<u8>> {
     let e = &r.entry;
-    let body = json!({
-        "seq": r.seq,
-        "hash": hex::encode(&r.hash),
-        "time": e.time,
-        "token_id": e.token_id,
-        "action": e.action,
-        "namespace": e.namespace,
-        "user_hash": e.user_hash,
-        "target": e.target,
-        "outcome": e.outcome,
-    })
-    .to_string();
-    let mut out = Vec::with_capacity(4 + body.len());
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(body.as_bytes());
-    out
+    let body = Body {
+        seq: r.seq,
+        hash: hex::encode(&r.hash),
+        time: e.time,
+        token_id: &e.token_id,
+        action: &e.action,
+        namespace: &e.namespace,
+        user_hash: &e.user_hash,
+        target: &e.target,
+        outcome: &e.outcome,
+    };
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(&[0; 4]);
+    serde_json::to_writer(&mut out, &body)?;
+    let len = (out.len() - 4) as u32;
+    out[..4].copy_from_slice(&len.to_le_bytes());
+    Ok(out)
 }
 
 /// The records of `bytes` and how many bytes they span (a torn last record is left out).
@@ -303,7 +320,7 @@ mod tests {
         let third = j2.append(&key, &entry("c")).ok().unwrap();
         let cut = u32::from_le_bytes(whole[..4].try_into().unwrap()) as usize + 4;
         let mut broken = whole[..cut].to_vec();
-        broken.extend_from_slice(&encode(&third));
+        broken.extend_from_slice(&encode(&third).unwrap());
         std::fs::write(&path, &broken).unwrap();
         assert!(Journal::open(&path).is_err());
     }
