@@ -48,13 +48,13 @@ fn per_sec(value: f64) -> Measure {
 
 pub fn run(f: &Fixture, params: &Params) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
-    let thread_counts: &[usize] = if f.backend == "postgres" {
-        &[1, 16]
+    let (thread_counts, get_ops, put_ops): (&[usize], _, _) = if f.backend == "postgres" {
+        (&[1, 16], params.pg_get_ops, params.pg_put_ops)
     } else {
-        &[1, 2]
+        (&[1, 2], params.get_ops, params.put_ops)
     };
     for &threads in thread_counts {
-        let plain = timed(threads, params.get_ops, |t, n| {
+        let plain = timed(threads, get_ops, |t, n| {
             let mut rng = Rng::new(t as u64 + 1);
             for _ in 0..n {
                 let got = f
@@ -64,7 +64,7 @@ pub fn run(f: &Fixture, params: &Params) -> Result<Vec<Row>> {
             }
             Ok(())
         })?;
-        let vault = timed(threads, params.get_ops, |t, n| {
+        let vault = timed(threads, get_ops, |t, n| {
             let mut rng = Rng::new(t as u64 + 1);
             for _ in 0..n {
                 let cred = f.vault.get_credential(
@@ -89,14 +89,14 @@ pub fn run(f: &Fixture, params: &Params) -> Result<Vec<Row>> {
         ));
     }
     for &threads in thread_counts {
-        let plain = timed(threads, params.put_ops, |t, n| {
+        let plain = timed(threads, put_ops, |t, n| {
             let mut rng = Rng::new(t as u64 + 7);
             for round in 0..n {
                 plain_put(f.plain.as_ref(), rng.below(f.users), round + 1, 2)?;
             }
             Ok(())
         })?;
-        let vault = timed(threads, params.put_ops, |t, n| {
+        let vault = timed(threads, put_ops, |t, n| {
             let mut rng = Rng::new(t as u64 + 7);
             for round in 0..n {
                 vault_put(&f.vault, &f.who, rng.below(f.users), round + 1)?;

@@ -53,6 +53,13 @@ pub struct Params {
     /// Users stored for the PostgreSQL scenarios.
     #[arg(long, default_value_t = 20_000)]
     pub pg_users: usize,
+    /// Library reads per PostgreSQL run (a round trip each: fewer than on SQLite, so the
+    /// harness stays under ten minutes).
+    #[arg(long, default_value_t = 50_000)]
+    pub pg_get_ops: usize,
+    /// Library writes per PostgreSQL run.
+    #[arg(long, default_value_t = 10_000)]
+    pub pg_put_ops: usize,
     /// Skip the HTTP scenarios.
     #[arg(long)]
     pub no_http: bool,

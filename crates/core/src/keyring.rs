@@ -7,15 +7,14 @@
 //! are defined here and in [`contexts`], and are frozen.
 
 use std::collections::{BTreeMap, HashMap};
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 
-use lru::LruCache;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use strongroom_crypto::{envelope, Data, Index, Kek, Key, Root};
 use strongroom_storage::{Storage, UserRow};
 
 use crate::clock::Clock;
+use crate::data_key_cache::DataKeyCache;
 use crate::{CoreError, CoreResult};
 
 /// The associated data of every ciphertext kind. Frozen: changing one makes old data unreadable.
@@ -155,9 +154,6 @@ impl NamespaceKeys {
     }
 }
 
-/// Unwrapped user data keys by (namespace, user hash); eviction drops (and so zeroizes) a key.
-type DataKeyCache = LruCache<(String, Vec<u8>), Arc<Key<Data>>>;
-
 /// Cached, unwrapped keys over the storage backend.
 pub struct Keyring {
     root: Key<Root>,
@@ -165,7 +161,7 @@ pub struct Keyring {
     clock: Arc<dyn Clock>,
     ttl_ms: i64,
     namespaces: RwLock<HashMap<String, Arc<NamespaceKeys>>>,
-    data_keys: Mutex<DataKeyCache>,
+    data_keys: DataKeyCache,
 }
 
 impl Keyring {
@@ -176,14 +172,13 @@ impl Keyring {
         ttl_ms: i64,
         data_key_capacity: usize,
     ) -> Self {
-        let capacity = NonZeroUsize::new(data_key_capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
         Self {
             root,
             storage,
             clock,
             ttl_ms,
             namespaces: RwLock::new(HashMap::new()),
-            data_keys: Mutex::new(LruCache::new(capacity)),
+            data_keys: DataKeyCache::new(data_key_capacity),
         }
     }
 
@@ -242,20 +237,16 @@ impl Keyring {
 
     /// A user's data key if it is cached (no storage read).
     pub fn cached_data_key(&self, ns: &str, user_hash: &[u8]) -> Option<Arc<Key<Data>>> {
-        self.data_keys
-            .lock()
-            .get(&(ns.to_string(), user_hash.to_vec()))
-            .cloned()
+        self.data_keys.get(ns, user_hash)
     }
 
     /// A user's data key, from cache or by unwrapping the stored row.
     pub fn data_key(&self, ns: &NamespaceKeys, user: &UserRow) -> CoreResult<Arc<Key<Data>>> {
-        let cache_key = (ns.name.clone(), user.user_hash.clone());
-        if let Some(key) = self.data_keys.lock().get(&cache_key) {
-            return Ok(key.clone());
+        if let Some(key) = self.data_keys.get(&ns.name, &user.user_hash) {
+            return Ok(key);
         }
         let key = Arc::new(self.unwrap_user_key(ns, user)?);
-        self.data_keys.lock().put(cache_key, key.clone());
+        self.data_keys.put(&ns.name, &user.user_hash, key.clone());
         Ok(key)
     }
 
@@ -290,13 +281,11 @@ impl Keyring {
 
     /// Drops one user's cached data key (erasure), which zeroizes it.
     pub fn forget_data_key(&self, ns: &str, user_hash: &[u8]) {
-        self.data_keys
-            .lock()
-            .pop(&(ns.to_string(), user_hash.to_vec()));
+        self.data_keys.forget(ns, user_hash);
     }
 
     /// Drops every cached data key (e.g. on seal).
     pub fn forget_data_keys(&self) {
-        self.data_keys.lock().clear();
+        self.data_keys.clear();
     }
 }

@@ -34,6 +34,7 @@ pub mod backup;
 pub mod blocking;
 pub mod clock;
 pub mod credentials;
+mod data_key_cache;
 pub mod erasure_ledger;
 mod error;
 pub mod events;
