@@ -271,3 +271,61 @@ impl Health for SqliteStore {
             .map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strongroom_storage::{CredentialStore, ItemKey};
+
+    /// Migration 16 moves credential versions out of the `WITHOUT ROWID` table without losing
+    /// or changing a row, and point reads find them afterwards.
+    #[test]
+    fn credential_versions_move_to_a_rowid_table_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let ciphertext: Vec<u8> = (0..1130u32).map(|i| (i % 251) as u8).collect();
+        {
+            let mut old = open_connection(&path).unwrap();
+            migrate(&mut old, &MIGRATIONS[..15]).unwrap();
+            old.execute_batch(
+                "INSERT INTO users (namespace, user_hash, encrypted_id, wrapped_key, kek_version, created_at) \
+                 VALUES ('ns', x'0102', x'00', x'00', 1, 1); \
+                 INSERT INTO credentials (namespace, user_hash, name, current_version, oldest_version, max_versions, created_at, updated_at) \
+                 VALUES ('ns', x'0102', '~name', 2, 1, 10, 1, 2);",
+            )
+            .unwrap();
+            for version in 1..=2i64 {
+                old.execute(
+                    "INSERT INTO credential_versions (namespace, user_hash, name, version, created_at, deleted_at, destroyed, ciphertext) \
+                     VALUES ('ns', x'0102', '~name', ?1, ?1, NULL, 0, ?2)",
+                    rusqlite::params![version, ciphertext],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let key = ItemKey {
+            namespace: "ns".into(),
+            user_hash: vec![1, 2],
+            name: "~name".into(),
+        };
+        let (meta, current) = store.get_credential_version(&key, None).unwrap().unwrap();
+        assert_eq!(meta.current_version, 2);
+        assert_eq!(current.version, 2);
+        assert_eq!(current.ciphertext.as_deref(), Some(&ciphertext[..]));
+        let (_, first) = store.get_credential_version(&key, Some(1)).unwrap().unwrap();
+        assert_eq!(first.created_at, 1);
+        assert_eq!(first.ciphertext.as_deref(), Some(&ciphertext[..]));
+        let schema: String = store
+            .read(|c| {
+                c.query_row(
+                    "SELECT sql FROM sqlite_master WHERE name = 'credential_versions'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap();
+        assert!(!schema.contains("WITHOUT ROWID"), "{schema}");
+        assert!(schema.contains("PRIMARY KEY (namespace, user_hash, name, version)"));
+    }
+}
