@@ -567,19 +567,30 @@ impl Vault {
         version: Option<u64>,
     ) -> CoreResult<(VersionRow, Option<CredentialData>)> {
         let item = item_key(user, name);
-        let (meta, row) = self
-            .storage()
-            .get_credential_version(&item, version)?
-            .ok_or(CoreError::NotFound("credential"))?;
+        // A user whose data key is not held unwrapped: its row comes with the version.
+        let cached = self.keyring().cached_data_key(&user.keys.name, &user.hash);
+        let (meta, row, user_row) = match cached {
+            Some(_) => self
+                .storage()
+                .get_credential_version(&item, version)?
+                .map(|(meta, row)| (meta, row, None)),
+            None => self
+                .storage()
+                .get_credential_version_and_user(&item, version)?
+                .map(|(meta, row, user_row)| (meta, row, Some(user_row))),
+        }
+        .ok_or(CoreError::NotFound("credential"))?;
         if version.is_none() {
             self.check_credential_pointer(&item, &meta)?;
         }
         if row.destroyed || row.deleted_at.is_some() {
             return Ok((row, None));
         }
-        let key = self
-            .existing_user_key(user)?
-            .ok_or(CoreError::Integrity("credential"))?;
+        let key = match (cached, user_row) {
+            (Some(key), _) => key,
+            (None, Some(user_row)) => self.keyring().data_key(&user.keys, &user_row)?,
+            (None, None) => return Err(CoreError::Integrity("credential")),
+        };
         let data = open_credential(&key, &user.keys.name, &user.hash, name, &row)?;
         Ok((row, Some(data)))
     }

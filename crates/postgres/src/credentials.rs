@@ -5,10 +5,27 @@
 use postgres::Row;
 use strongroom_storage::{
     BatchWrite, CredentialPointer, CredentialStore, ItemKey, ItemMeta, NewVersion, PointerFn,
-    SealFn, StorageError, StorageResult, VersionRow,
+    SealFn, StorageError, StorageResult, UserRow, VersionRow,
 };
 
 use crate::connection::{BadColumn, Columns, PgStore, Tx};
+use crate::users::user_row_at;
+
+/// A version read (the current one when `$4` is null), with `$extra` columns after the twelve.
+macro_rules! read_sql {
+    ($extra:expr) => {
+        concat!(
+            "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, c.pointer_mac, c.sealed_name, \
+                    v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext",
+            $extra,
+            " FROM credentials c JOIN users u ON u.namespace = c.namespace AND u.user_hash = c.user_hash \
+             JOIN credential_versions v \
+               ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
+              AND v.version = COALESCE($4::BIGINT, c.current_version) \
+             WHERE c.namespace = $1 AND c.user_hash = $2 AND c.name = $3"
+        )
+    };
+}
 
 fn meta_at(r: &Row, at: usize) -> Result<ItemMeta, BadColumn> {
     Ok(ItemMeta {
@@ -82,16 +99,32 @@ impl CredentialStore for PgStore {
         let version = version.map(|v| v as i64);
         self.read(|c| {
             Ok(c.query_opt(
-                "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, c.pointer_mac, c.sealed_name, \
-                        v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
-                 FROM credentials c JOIN users u ON u.namespace = c.namespace AND u.user_hash = c.user_hash \
-                 JOIN credential_versions v \
-                   ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
-                  AND v.version = COALESCE($4::BIGINT, c.current_version) \
-                 WHERE c.namespace = $1 AND c.user_hash = $2 AND c.name = $3",
+                read_sql!(""),
                 &[&key.namespace, &key.user_hash, &key.name, &version],
             )?
             .map(|r| Ok::<_, BadColumn>((meta_at(&r, 0)?, version_at(&r, 7, true)?)))
+            .transpose()?)
+        })
+    }
+
+    fn get_credential_version_and_user(
+        &self,
+        key: &ItemKey,
+        version: Option<u64>,
+    ) -> StorageResult<Option<(ItemMeta, VersionRow, UserRow)>> {
+        let version = version.map(|v| v as i64);
+        self.read(|c| {
+            Ok(c.query_opt(
+                read_sql!(", u.namespace, u.user_hash, u.encrypted_id, u.wrapped_key, u.kek_version, u.created_at"),
+                &[&key.namespace, &key.user_hash, &key.name, &version],
+            )?
+            .map(|r| {
+                Ok::<_, BadColumn>((
+                    meta_at(&r, 0)?,
+                    version_at(&r, 7, true)?,
+                    user_row_at(&r, 12)?,
+                ))
+            })
             .transpose()?)
         })
     }

@@ -6,13 +6,19 @@ use strongroom_storage::{Rewrap, StorageResult, UserRow, UserStore};
 use crate::connection::{BadColumn, Columns, PgStore};
 
 fn user_row(r: &Row) -> Result<UserRow, BadColumn> {
+    user_row_at(r, 0)
+}
+
+/// A user row from six columns (namespace, user_hash, encrypted_id, wrapped_key, kek_version,
+/// created_at) starting at column `at`.
+pub(crate) fn user_row_at(r: &Row, at: usize) -> Result<UserRow, BadColumn> {
     Ok(UserRow {
-        namespace: r.col(0)?,
-        user_hash: r.col(1)?,
-        encrypted_id: r.col(2)?,
-        wrapped_key: r.col(3)?,
-        kek_version: r.small(4)?,
-        created_at: r.col(5)?,
+        namespace: r.col(at)?,
+        user_hash: r.col(at + 1)?,
+        encrypted_id: r.col(at + 2)?,
+        wrapped_key: r.col(at + 3)?,
+        kek_version: r.small(at + 4)?,
+        created_at: r.col(at + 5)?,
     })
 }
 

@@ -313,7 +313,10 @@ mod tests {
         assert_eq!(meta.current_version, 2);
         assert_eq!(current.version, 2);
         assert_eq!(current.ciphertext.as_deref(), Some(&ciphertext[..]));
-        let (_, first) = store.get_credential_version(&key, Some(1)).unwrap().unwrap();
+        let (_, first) = store
+            .get_credential_version(&key, Some(1))
+            .unwrap()
+            .unwrap();
         assert_eq!(first.created_at, 1);
         assert_eq!(first.ciphertext.as_deref(), Some(&ciphertext[..]));
         let schema: String = store

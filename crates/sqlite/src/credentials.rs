@@ -4,14 +4,47 @@
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use strongroom_storage::{
     BatchWrite, CredentialPointer, CredentialStore, ItemKey, ItemMeta, NewVersion, PointerFn,
-    SealFn, StorageError, StorageResult, VersionRow,
+    SealFn, StorageError, StorageResult, UserRow, VersionRow,
 };
 
 use crate::connection::{map_err, SqliteStore};
+use crate::users::user_row_at;
 
 const META_COLUMNS: &str =
     "current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac, sealed_name";
 const KEY_MATCH: &str = "namespace = ?1 AND user_hash = ?2 AND name = ?3";
+
+/// The user columns (as `users::user_row_at` reads them) after a version read's twelve.
+macro_rules! user_columns {
+    () => {
+        ", u.namespace, u.user_hash, u.encrypted_id, u.wrapped_key, u.kek_version, u.created_at"
+    };
+}
+
+/// A version read: the current version, or `?4` with `exact`; `$extra` adds columns. Two
+/// statements rather than `COALESCE(?4, current_version)`: a bound value that the planner
+/// inspects makes SQLite re-prepare the statement on every rebind.
+macro_rules! read_sql {
+    ($extra:expr) => {
+        read_sql!(@ $extra, "c.current_version")
+    };
+    ($extra:expr, exact) => {
+        read_sql!(@ $extra, "?4")
+    };
+    (@ $extra:expr, $version:literal) => {
+        concat!(
+            "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, c.pointer_mac, c.sealed_name, \
+                    v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext",
+            $extra,
+            " FROM credentials c JOIN users u ON u.namespace = c.namespace AND u.user_hash = c.user_hash \
+             JOIN credential_versions v \
+               ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
+              AND v.version = ",
+            $version,
+            " WHERE c.namespace = ?1 AND c.user_hash = ?2 AND c.name = ?3"
+        )
+    };
+}
 
 fn meta_at(r: &Row<'_>, at: usize) -> rusqlite::Result<ItemMeta> {
     Ok(ItemMeta {
@@ -78,30 +111,37 @@ impl CredentialStore for SqliteStore {
         key: &ItemKey,
         version: Option<u64>,
     ) -> StorageResult<Option<(ItemMeta, VersionRow)>> {
-        // Two statements rather than `COALESCE(?4, current_version)`: a bound value that the
-        // planner inspects makes SQLite re-prepare the statement on every rebind.
-        const LATEST: &str = "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, c.pointer_mac, c.sealed_name, \
-                    v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
-             FROM credentials c JOIN users u ON u.namespace = c.namespace AND u.user_hash = c.user_hash \
-             JOIN credential_versions v \
-               ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
-              AND v.version = c.current_version \
-             WHERE c.namespace = ?1 AND c.user_hash = ?2 AND c.name = ?3";
-        const EXACT: &str = "SELECT c.current_version, c.oldest_version, c.max_versions, c.created_at, c.updated_at, c.pointer_mac, c.sealed_name, \
-                    v.version, v.created_at, v.deleted_at, v.destroyed, v.ciphertext \
-             FROM credentials c JOIN users u ON u.namespace = c.namespace AND u.user_hash = c.user_hash \
-             JOIN credential_versions v \
-               ON v.namespace = c.namespace AND v.user_hash = c.user_hash AND v.name = c.name \
-              AND v.version = ?4 \
-             WHERE c.namespace = ?1 AND c.user_hash = ?2 AND c.name = ?3";
         let row = |r: &rusqlite::Row<'_>| Ok((meta_at(r, 0)?, version_at(r, 7, true)?));
         self.read(|c| match version {
             None => c
-                .prepare_cached(LATEST)?
+                .prepare_cached(read_sql!(""))?
                 .query_row(params![key.namespace, key.user_hash, key.name], row)
                 .optional(),
             Some(v) => c
-                .prepare_cached(EXACT)?
+                .prepare_cached(read_sql!("", exact))?
+                .query_row(
+                    params![key.namespace, key.user_hash, key.name, v as i64],
+                    row,
+                )
+                .optional(),
+        })
+    }
+
+    fn get_credential_version_and_user(
+        &self,
+        key: &ItemKey,
+        version: Option<u64>,
+    ) -> StorageResult<Option<(ItemMeta, VersionRow, UserRow)>> {
+        let row = |r: &rusqlite::Row<'_>| {
+            Ok((meta_at(r, 0)?, version_at(r, 7, true)?, user_row_at(r, 12)?))
+        };
+        self.read(|c| match version {
+            None => c
+                .prepare_cached(read_sql!(user_columns!()))?
+                .query_row(params![key.namespace, key.user_hash, key.name], row)
+                .optional(),
+            Some(v) => c
+                .prepare_cached(read_sql!(user_columns!(), exact))?
                 .query_row(
                     params![key.namespace, key.user_hash, key.name, v as i64],
                     row,

@@ -8,13 +8,18 @@ use crate::connection::{map_err, SqliteStore};
 const COLUMNS: &str = "namespace, user_hash, encrypted_id, wrapped_key, kek_version, created_at";
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
+    user_row_at(r, 0)
+}
+
+/// A user row from the [`COLUMNS`] starting at column `at`.
+pub(crate) fn user_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<UserRow> {
     Ok(UserRow {
-        namespace: r.get(0)?,
-        user_hash: r.get(1)?,
-        encrypted_id: r.get(2)?,
-        wrapped_key: r.get(3)?,
-        kek_version: r.get(4)?,
-        created_at: r.get(5)?,
+        namespace: r.get(at)?,
+        user_hash: r.get(at + 1)?,
+        encrypted_id: r.get(at + 2)?,
+        wrapped_key: r.get(at + 3)?,
+        kek_version: r.get(at + 4)?,
+        created_at: r.get(at + 5)?,
     })
 }
 

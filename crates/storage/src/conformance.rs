@@ -400,6 +400,26 @@ pub fn credential_versions_roundtrip(s: &dyn Storage) {
     let (_, old) = s.get_credential_version(&k, Some(1)).unwrap().unwrap();
     assert_eq!(old.ciphertext.as_deref(), Some(&b"ct-1"[..]));
     assert!(s.get_credential_version(&k, Some(3)).unwrap().is_none());
+    // The same reads with the user's row alongside.
+    let (meta_too, latest_too, user) = s
+        .get_credential_version_and_user(&k, None)
+        .unwrap()
+        .unwrap();
+    assert_eq!((meta_too, latest_too), (meta, latest));
+    assert_eq!(Some(user), s.get_user("app", &k.user_hash).unwrap());
+    let (_, old_too, _) = s
+        .get_credential_version_and_user(&k, Some(1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(old_too, old);
+    assert!(s
+        .get_credential_version_and_user(&k, Some(3))
+        .unwrap()
+        .is_none());
+    assert!(s
+        .get_credential_version_and_user(&key("app", 2, "spotify"), None)
+        .unwrap()
+        .is_none());
     let versions: Vec<_> = s
         .list_credential_versions(&k)
         .unwrap()

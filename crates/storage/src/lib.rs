@@ -103,6 +103,14 @@ pub trait CredentialStore {
         key: &ItemKey,
         version: Option<u64>,
     ) -> StorageResult<Option<(ItemMeta, VersionRow)>>;
+    /// [`CredentialStore::get_credential_version`] with the row of the user it belongs to, in
+    /// the same read: a reader that does not hold the user's data key unwrapped needs no
+    /// second query (or round trip) for it.
+    fn get_credential_version_and_user(
+        &self,
+        key: &ItemKey,
+        version: Option<u64>,
+    ) -> StorageResult<Option<(ItemMeta, VersionRow, UserRow)>>;
     /// Writes the next version, if the current version is `expected_current` (when given;
     /// 0 = the credential must not exist), and prunes to the credential's `max_versions`.
     /// `seal` is called inside the transaction with the new version number; an `Err` from it
