@@ -101,6 +101,43 @@ struct TaggedSecret {
     data: RawObject,
 }
 
+/// The wire form of a token set, `type` included: read in one pass, without building a JSON
+/// tree first. The same fields as [`OAuthTokenSet`] (the conversion below names every one, so
+/// a field added there and not here does not compile).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaggedOAuth {
+    #[serde(rename = "type")]
+    _kind: serde::de::IgnoredAny,
+    access_token: SecretString,
+    #[serde(default)]
+    refresh_token: Option<SecretString>,
+    #[serde(default, deserialize_with = "expiry")]
+    expires_at: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    extra: Map<String, Value>,
+}
+
+impl From<TaggedOAuth> for OAuthTokenSet {
+    fn from(t: TaggedOAuth) -> Self {
+        OAuthTokenSet {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            expires_at: t.expires_at,
+            scope: t.scope,
+            token_type: t.token_type,
+            provider: t.provider,
+            extra: t.extra,
+        }
+    }
+}
+
 /// Reads the `type` tag by hand: serde's internally tagged enums buffer the content, which
 /// would lose a secret's exact text.
 impl<'de> Deserialize<'de> for CredentialData {
@@ -120,13 +157,9 @@ impl<'de> Deserialize<'de> for CredentialData {
         let raw = RawObject::deserialize(d)?;
         let kind: Kind = serde_json::from_str(raw.as_str()).map_err(inner)?;
         match kind.kind.as_deref() {
-            Some("oauth2") => {
-                let mut map = raw.to_map().map_err(inner)?;
-                map.remove("type");
-                OAuthTokenSet::deserialize(Value::Object(map))
-                    .map(CredentialData::Oauth2)
-                    .map_err(inner)
-            }
+            Some("oauth2") => serde_json::from_str::<TaggedOAuth>(raw.as_str())
+                .map(|t| CredentialData::Oauth2(t.into()))
+                .map_err(inner),
             Some("secret") => serde_json::from_str::<TaggedSecret>(raw.as_str())
                 .map(|s| CredentialData::Secret(SecretData { data: s.data }))
                 .map_err(inner),
@@ -816,5 +849,41 @@ impl Vault {
                 Err(CoreError::NotFound("credential"))
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_set_keeps_every_field_through_a_round_trip() {
+        let text = r#"{"type":"oauth2","access_token":"at","refresh_token":"rt","expires_at":"2026-01-31T12:00:00Z","scope":"a b","token_type":"Bearer","provider":"slack","extra":{"n":[1,2],"team_id":"T1"}}"#;
+        let data: CredentialData = serde_json::from_str(text).unwrap();
+        assert!(matches!(data, CredentialData::Oauth2(_)));
+        assert_eq!(serde_json::to_string(&data).unwrap(), text);
+    }
+
+    #[test]
+    fn a_token_set_takes_unix_seconds_and_refuses_unknown_fields() {
+        let data: CredentialData =
+            serde_json::from_str(r#"{"type":"oauth2","access_token":"at","expires_at":0}"#)
+                .unwrap();
+        let CredentialData::Oauth2(set) = data else {
+            panic!("a token set")
+        };
+        assert_eq!(set.expires_at.as_deref(), Some("1970-01-01T00:00:00Z"));
+        let err = serde_json::from_str::<CredentialData>(
+            r#"{"type":"oauth2","access_token":"at","colour":"x"}"#,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("unknown field `colour`"), "{err}");
+        let err = serde_json::from_str::<CredentialData>(r#"{"type":"oauth2"}"#)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("missing field `access_token`"), "{err}");
     }
 }
