@@ -86,21 +86,16 @@ impl Journal {
         Ok((journal, records))
     }
 
-    /// Chains `entry` onto the last record and writes it in one `write(2)`. On failure nothing
-    /// of it stays in the file.
+    /// Chains `entry` onto the last record and writes it in one `write(2)`; returns its
+    /// sequence number and chain hash. On failure nothing of it stays in the file.
     pub(crate) fn append(
         &mut self,
         key: &Key<Index>,
         entry: &AuditEntry,
-    ) -> Result<Journaled, WriteError> {
+    ) -> Result<(u64, Vec<u8>), WriteError> {
         let seq = self.seq + 1;
         let hash = chain_hash(key, &self.prev, seq, entry);
-        let record = Journaled {
-            seq,
-            hash,
-            entry: entry.clone(),
-        };
-        let bytes = encode(&record).map_err(WriteError::Other)?;
+        let bytes = encode(seq, &hash, entry).map_err(WriteError::Other)?;
         if let Err(err) = self.file.write_all(&bytes) {
             // A partial write would leave a torn record in the middle of the file.
             let _ = self.file.set_len(self.len);
@@ -111,8 +106,8 @@ impl Journal {
         }
         self.len += bytes.len() as u64;
         self.seq = seq;
-        self.prev.clone_from(&record.hash);
-        Ok(record)
+        self.prev.clone_from(&hash);
+        Ok((seq, hash))
     }
 
     /// Empties the file (everything in it is in the table) and continues after `seq`/`hash`.
@@ -158,11 +153,10 @@ struct Body<'a> {
 
 /// A length-prefixed record: written into one buffer, with no intermediate JSON tree (this runs
 /// for every audited read).
-fn encode(r: &Journaled) -> std::io::Result<Vec<u8>> {
-    let e = &r.entry;
+fn encode(seq: u64, hash: &[u8], e: &AuditEntry) -> std::io::Result<Vec<u8>> {
     let body = Body {
-        seq: r.seq,
-        hash: hex::encode(&r.hash),
+        seq,
+        hash: hex::encode(hash),
         time: e.time,
         token_id: &e.token_id,
         action: &e.action,
@@ -286,15 +280,15 @@ mod tests {
         drop(j);
         let (_, back) = Journal::open(&path).unwrap();
         assert_eq!(back.len(), 2);
-        assert_eq!((back[0].seq, &back[0].hash), (1, &a.hash));
+        assert_eq!((back[0].seq, &back[0].hash), (1, &a.1));
         assert_eq!((back[1].seq, &back[1].entry.action[..]), (2, "b"));
         assert_eq!(beyond(&key, back.clone(), 0, &[]).unwrap().len(), 2);
-        assert_eq!(beyond(&key, back.clone(), 1, &a.hash).unwrap().len(), 1);
+        assert_eq!(beyond(&key, back.clone(), 1, &a.1).unwrap().len(), 1);
         assert!(
             beyond(&key, back.clone(), 1, b"other").is_err(),
             "a chain onto another head"
         );
-        assert!(beyond(&key, back, 5, &b.hash).unwrap().is_empty());
+        assert!(beyond(&key, back, 5, &b.1).unwrap().is_empty());
     }
 
     #[test]
@@ -320,7 +314,7 @@ mod tests {
         let third = j2.append(&key, &entry("c")).ok().unwrap();
         let cut = u32::from_le_bytes(whole[..4].try_into().unwrap()) as usize + 4;
         let mut broken = whole[..cut].to_vec();
-        broken.extend_from_slice(&encode(&third).unwrap());
+        broken.extend_from_slice(&encode(third.0, &third.1, &entry("c")).unwrap());
         std::fs::write(&path, &broken).unwrap();
         assert!(Journal::open(&path).is_err());
     }
