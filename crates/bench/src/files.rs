@@ -208,7 +208,7 @@ pub fn run(params: &Params) -> Result<Vec<Row>> {
             ),
             download.0,
             plain_down.0,
-            "no ratio target (#6); constant memory",
+            ">= 0.8x the read limit (#19); constant memory",
         ),
     ]
     .into_iter()
