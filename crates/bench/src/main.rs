@@ -12,6 +12,7 @@ mod import;
 mod library;
 mod loadgen;
 mod names;
+mod records;
 mod report;
 mod rewrap;
 mod setup;
@@ -99,6 +100,7 @@ fn main() -> Result<()> {
         }
         rows.extend(rewrap::run(fixture)?);
         rows.extend(events::run(fixture)?);
+        rows.extend(records::run(fixture)?);
         rows.extend(erasure::run(fixture)?);
         rows.extend(import::run(fixture)?);
         rows.extend(names::listing(fixture)?);

@@ -331,4 +331,32 @@ mod tests {
         assert!(!schema.contains("WITHOUT ROWID"), "{schema}");
         assert!(schema.contains("PRIMARY KEY (namespace, user_hash, name, version)"));
     }
+
+    /// A look-up starts from the index entries of the value, whatever the collection's size.
+    #[test]
+    fn record_lookups_start_from_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("plan.db")).unwrap();
+        let plan: Vec<String> = store
+            .read(|c| {
+                let mut st = c.prepare(&format!(
+                    "EXPLAIN QUERY PLAN {}",
+                    crate::records::lookup_sql()
+                ))?;
+                let rows = st.query_map(
+                    rusqlite::params!["ns", "c", "f", b"v".to_vec(), 0, 10],
+                    |r| r.get::<_, String>(3),
+                )?;
+                rows.collect()
+            })
+            .unwrap();
+        assert!(
+            plan[0].starts_with("SEARCH i USING PRIMARY KEY"),
+            "{plan:?}"
+        );
+        assert!(
+            plan.iter().all(|step| !step.starts_with("SCAN")),
+            "{plan:?}"
+        );
+    }
 }

@@ -1,0 +1,123 @@
+//! Record look-up by a unique field: a per-user `profiles` collection whose `email` is unique,
+//! one document per user, then equality look-ups of random users' addresses — through the vault
+//! (keyed hash of the value, the index row, the document decrypted and its field re-checked,
+//! the owner's id unsealed, an audit entry) beside the same rows in plaintext through the same
+//! storage (the value itself as the index entry, the document parsed as JSON).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Result};
+use serde_json::Value;
+use strongroom_core::raw_json::RawObject;
+use strongroom_core::records::{CollectionSettings, RecordInput, Scope};
+use strongroom_storage::{IndexEntry, RecordKey, RecordWrite};
+
+use crate::report::{Measure, Row};
+use crate::setup::{user_id, Fixture, Rng, NAMESPACE};
+
+const COLLECTION: &str = "profiles";
+const FIELD: &str = "email";
+/// Users given a profile (at most the fixture's users).
+const PROFILES: usize = 5_000;
+const LOOKUPS: usize = 20_000;
+
+fn email(i: usize) -> String {
+    format!("user-{i}@example.com")
+}
+
+fn document(i: usize) -> String {
+    format!(
+        r#"{{"{FIELD}":"{}","display_name":"User {i}","plan":"pro","locale":"en-GB","timezone":"Europe/London","settings":{{"digest":"weekly","theme":"dark","notifications":{{"email":true,"push":false}}}}}}"#,
+        email(i)
+    )
+}
+
+pub fn run(f: &Fixture) -> Result<Vec<Row>> {
+    let profiles = PROFILES.min(f.users);
+    let settings = CollectionSettings {
+        scope: Scope::User,
+        ttl_secs: None,
+        searchable: Vec::new(),
+        unique: vec![FIELD.into()],
+        fields: BTreeMap::new(),
+        additional_fields: true,
+    };
+    f.vault
+        .put_collection(&f.who, NAMESPACE, COLLECTION, settings)?;
+    for i in 0..profiles {
+        let input = RecordInput {
+            document: RawObject::parse(&document(i))?,
+            if_version: None,
+        };
+        f.vault.put_record(
+            &f.who,
+            NAMESPACE,
+            COLLECTION,
+            Some(&user_id(i)),
+            "profile",
+            &input,
+        )?;
+        let doc = document(i).into_bytes();
+        f.plain.put_record(
+            &RecordWrite {
+                key: RecordKey {
+                    namespace: NAMESPACE.into(),
+                    collection: COLLECTION.into(),
+                    user_hash: user_id(i).into_bytes(),
+                    key: "profile".into(),
+                },
+                expected_version: None,
+                expires_at: None,
+                now: 1,
+                index: vec![IndexEntry {
+                    field: FIELD.into(),
+                    value_hash: email(i).into_bytes(),
+                    unique: true,
+                }],
+                sealed_key: None,
+            },
+            &|_| Ok(doc.clone()),
+        )?;
+    }
+
+    let mut rng = Rng::new(5);
+    let started = Instant::now();
+    for _ in 0..LOOKUPS {
+        let value = Value::String(email(rng.below(profiles)));
+        let found = f
+            .vault
+            .lookup_records(&f.who, NAMESPACE, COLLECTION, FIELD, &value)?;
+        ensure!(found.len() == 1, "one profile per address");
+    }
+    let ours = per_sec(started.elapsed());
+
+    let mut rng = Rng::new(5);
+    let started = Instant::now();
+    for _ in 0..LOOKUPS {
+        let value = email(rng.below(profiles));
+        let rows =
+            f.plain
+                .lookup_records(NAMESPACE, COLLECTION, FIELD, value.as_bytes(), 2, 100)?;
+        ensure!(rows.len() == 1, "one profile per address");
+        let doc: Value = serde_json::from_slice(&rows[0].ciphertext)?;
+        std::hint::black_box(doc);
+    }
+    let limit = per_sec(started.elapsed());
+    Ok(vec![Row::new(
+        format!(
+            "{} record look-up by unique field, {profiles} profiles (look-ups/s)",
+            f.backend
+        ),
+        ours,
+        limit,
+        ">= 0.8x (#19)",
+    )])
+}
+
+fn per_sec(elapsed: Duration) -> Measure {
+    Measure {
+        per_sec: LOOKUPS as f64 / elapsed.as_secs_f64(),
+        ..Measure::default()
+    }
+}
