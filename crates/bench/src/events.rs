@@ -104,6 +104,7 @@ fn queries(f: &Fixture, batch: &[NewEvent], plain_body: &[u8]) -> Result<(f64, f
             .collect();
         f.plain.append_events(&rows)?;
     }
+    f.refresh_statistics()?;
     let filter = EventFilter {
         event_type: None,
         since: None,

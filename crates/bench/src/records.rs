@@ -82,6 +82,7 @@ pub fn run(f: &Fixture) -> Result<Vec<Row>> {
         )?;
     }
 
+    f.refresh_statistics()?;
     let mut rng = Rng::new(5);
     let ours = timed(|| {
         let value = Value::String(email(rng.below(profiles)));

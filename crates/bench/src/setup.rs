@@ -24,6 +24,8 @@ pub struct Fixture {
     pub plain: Arc<dyn Storage>,
     pub who: Principal,
     pub users: usize,
+    /// PostgreSQL's URL, for [`Fixture::refresh_statistics`].
+    postgres_url: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -126,7 +128,7 @@ impl Fixture {
         };
         let store = Arc::new(PgStore::open(schema("vault"))?);
         let plain = Arc::new(PgStore::open(schema("plain"))?);
-        Self::build(
+        let mut fixture = Self::build(
             "postgres",
             store,
             plain,
@@ -134,7 +136,21 @@ impl Fixture {
             params,
             None,
             None,
-        )
+        )?;
+        fixture.postgres_url = Some(url.to_string());
+        Ok(fixture)
+    }
+
+    /// On PostgreSQL, gathers planner statistics for both stores (`ANALYZE`), as autovacuum
+    /// has them in steady state: rows written moments ago have none, and without them the
+    /// planner may pick a namespace-wide index for a one-user query (for both sides alike).
+    pub fn refresh_statistics(&self) -> Result<()> {
+        if let Some(url) = &self.postgres_url {
+            let mut client = postgres::Client::connect(url, postgres::NoTls)
+                .context("connect to PostgreSQL for ANALYZE")?;
+            client.batch_execute("ANALYZE").context("ANALYZE")?;
+        }
+        Ok(())
     }
 
     fn build(
@@ -178,6 +194,7 @@ impl Fixture {
             plain,
             who,
             users,
+            postgres_url: None,
             _dir: dir,
         })
     }
