@@ -2,6 +2,8 @@
 //! version, replace the keyed-hash index entries); a partial unique index enforces unique
 //! fields. Expired records are never returned and are swept in batches.
 
+use std::sync::LazyLock;
+
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use strongroom_storage::{
     RecordKey, RecordRow, RecordStore, RecordWrite, SealFn, StorageError, StorageResult,
@@ -18,14 +20,17 @@ const LIVE: &str = "(r.expires_at IS NULL OR r.expires_at > ?) \
 /// index entries of this value, then each record. Left to itself (no statistics), the planner
 /// walked every record of the collection in key order to save a sort — a look-up cost the
 /// collection's size (300 look-ups/s at 5,000 documents, BENCHMARKS.md). The index's primary
-/// key already orders its entries by (user_hash, key).
-pub(crate) fn lookup_sql() -> String {
-    format!(
-        "SELECT {COLUMNS} FROM record_index i CROSS JOIN records r ON r.namespace = i.namespace AND r.collection = i.collection \
-         AND r.user_hash = i.user_hash AND r.key = i.key \
-         WHERE i.namespace = ? AND i.collection = ? AND i.field = ? AND i.value_hash = ? AND {LIVE} \
-         ORDER BY i.user_hash, i.key LIMIT ?"
-    )
+/// key already orders its entries by (user_hash, key). Built once, not per look-up.
+pub(crate) fn lookup_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {COLUMNS} FROM record_index i CROSS JOIN records r ON r.namespace = i.namespace AND r.collection = i.collection \
+             AND r.user_hash = i.user_hash AND r.key = i.key \
+             WHERE i.namespace = ? AND i.collection = ? AND i.field = ? AND i.value_hash = ? AND {LIVE} \
+             ORDER BY i.user_hash, i.key LIMIT ?"
+        )
+    });
+    &SQL
 }
 
 fn record_row(r: &Row<'_>) -> rusqlite::Result<RecordRow> {
@@ -192,7 +197,7 @@ impl RecordStore for SqliteStore {
         limit: usize,
     ) -> StorageResult<Vec<RecordRow>> {
         self.read(|c| {
-            c.prepare_cached(&lookup_sql())?
+            c.prepare_cached(lookup_sql())?
                 .query_map(
                     params![namespace, collection, field, value_hash, now, limit as i64],
                     record_row,
