@@ -70,6 +70,10 @@ pub struct Params {
     /// Run only the encrypted-file scenarios.
     #[arg(long)]
     pub files_only: bool,
+    /// Run only these scenario groups (comma-separated: library, http, vault, rewrap, events,
+    /// records, erasure, import, names, files); default: all of them.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
     /// OpenBao's `bao` binary, for the Vault-API rows beside OpenBao (default: the cache that
     /// scripts/vault-clients fills; the rows are skipped without it).
     #[arg(long)]
@@ -80,7 +84,8 @@ fn main() -> Result<()> {
     let params = Params::parse();
     eprintln!("strongroom-bench {params:?}");
     let mut rows = Vec::new();
-    if params.file_mib > 0 {
+    let runs = |group: &str| params.only.is_empty() || params.only.iter().any(|g| g == group);
+    if params.file_mib > 0 && runs("files") {
         rows.extend(files::run(&params)?);
     }
     if params.files_only {
@@ -93,19 +98,37 @@ fn main() -> Result<()> {
         fixtures.push(setup::Fixture::postgres(url, &params)?);
     }
     for fixture in &fixtures {
-        rows.extend(library::run(fixture, &params)?);
-        if !params.no_http {
+        if runs("library") {
+            rows.extend(library::run(fixture, &params)?);
+        }
+        if !params.no_http && runs("http") {
             rows.extend(http::run(fixture, &params)?);
+        }
+        if !params.no_http && runs("vault") {
             rows.extend(vault_peer::run(fixture, &params)?);
         }
-        rows.extend(rewrap::run(fixture)?);
-        rows.extend(events::run(fixture)?);
-        rows.extend(records::run(fixture)?);
-        rows.extend(erasure::run(fixture)?);
-        rows.extend(import::run(fixture)?);
-        rows.extend(names::listing(fixture)?);
+        if runs("rewrap") {
+            rows.extend(rewrap::run(fixture)?);
+        }
+        if runs("events") {
+            rows.extend(events::run(fixture)?);
+        }
+        if runs("records") {
+            rows.extend(records::run(fixture)?);
+        }
+        if runs("erasure") {
+            rows.extend(erasure::run(fixture)?);
+        }
+        if runs("import") {
+            rows.extend(import::run(fixture)?);
+        }
+        if runs("names") {
+            rows.extend(names::listing(fixture)?);
+        }
     }
-    rows.extend(names::token_validation()?);
+    if runs("names") {
+        rows.extend(names::token_validation()?);
+    }
     report::print_table(&rows);
     report::write_json(&params, &rows)?;
     eprintln!("wrote {}", params.out.display());

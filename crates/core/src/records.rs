@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use strongroom_crypto::{Index, Key};
+use strongroom_crypto::{Data, Index, Key};
 use strongroom_storage::{IndexEntry, RecordKey, RecordRow, RecordWrite, StorageError};
 
 use crate::clock::rfc3339;
@@ -542,8 +542,21 @@ impl Vault {
         let key = self
             .existing_user_key(owner)?
             .ok_or(CoreError::Integrity("record"))?;
+        self.open_record(ns, collection, settings, owner, &key, row)
+    }
+
+    /// A record opened with its owner's data key `key`.
+    fn open_record(
+        &self,
+        ns: &str,
+        collection: &str,
+        settings: &CollectionSettings,
+        owner: &UserRef,
+        key: &Key<Data>,
+        row: RecordRow,
+    ) -> CoreResult<Record> {
         let record_key = sealed_names::open(
-            &key,
+            key,
             &sealed_names::record_ad(ns, collection, &owner.hash, &row.key),
             row.sealed_key.as_deref(),
             "record key",
@@ -773,25 +786,30 @@ impl Vault {
         field: &str,
         value: &Value,
     ) -> CoreResult<Vec<Record>> {
-        let resolve = || {
-            collection_name(collection)?;
-            self.collection(ns, collection).map(Input)
-        };
-        self.execute(who, Op::RecordLookup, At::new(ns, collection), resolve, |Input(settings)| {
+        // The settings come with the rows (one read): the name is checked first, the settings
+        // once read.
+        let resolve = || collection_name(collection).map(Input);
+        self.execute(who, Op::RecordLookup, At::new(ns, collection), resolve, |_| {
+            let keys = self.keyring().namespace(ns)?;
+            let hash = value_hash(&keys.index_key, collection, field, value).map_err(|_| invalid("value", "must be a string, number or boolean"))?;
+            let lookup = self.storage().lookup_records(ns, collection, field, &hash, self.now_ms(), 100)?;
+            let stored = lookup.settings.ok_or(CoreError::NotFound("collection"))?;
+            let settings = self.collection_settings(ns, collection, &stored)?;
             if !settings.is_searchable(field) {
                 return Err(invalid("field", format!("{field:?} is not declared searchable in collection {collection:?}; declare it in `searchable` or `unique`")));
             }
-            let keys = self.keyring().namespace(ns)?;
-            let hash = value_hash(&keys.index_key, collection, field, value).map_err(|_| invalid("value", "must be a string, number or boolean"))?;
-            let rows = self.storage().lookup_records(ns, collection, field, &hash, self.now_ms(), 100)?;
-            let mut found = Vec::with_capacity(rows.len());
-            for row in rows {
+            let mut found = Vec::with_capacity(lookup.found.len());
+            for (row, user_row) in lookup.found {
                 let owner = UserRef { keys: keys.clone(), hash: row.user_hash.clone() };
+                if user_row.user_hash != owner.hash || user_row.namespace != ns {
+                    return Err(CoreError::Integrity("record owner"));
+                }
+                let key = self.keyring().data_key(&keys, &user_row)?;
                 let user = match settings.scope {
-                    Scope::User => Some(self.user_id_of(&owner)?),
+                    Scope::User => Some(self.decrypt_user_id(&keys, &user_row)?),
                     Scope::Namespace => None,
                 };
-                let mut record = self.decode_record(ns, collection, settings, &owner, row)?;
+                let mut record = self.open_record(ns, collection, &settings, &owner, &key, row)?;
                 // The index is a row anyone with the database can point elsewhere: a document is
                 // returned only if its own (decrypted) field holds the value asked for.
                 let holds = record

@@ -4,21 +4,47 @@
 
 use postgres::Row;
 use strongroom_storage::{
-    RecordKey, RecordRow, RecordStore, RecordWrite, SealFn, StorageError, StorageResult,
+    RecordKey, RecordLookup, RecordRow, RecordStore, RecordWrite, SealFn, StorageError,
+    StorageResult,
 };
 
 use crate::connection::{BadColumn, Columns, PgStore, Tx};
+use crate::users::user_row_at;
 
 fn record_row(r: &Row) -> Result<RecordRow, BadColumn> {
+    record_row_at(r, 0)
+}
+
+/// A record from seven columns (user_hash, key, version, expires_at, updated_at, ciphertext,
+/// sealed_key) starting at column `at`.
+fn record_row_at(r: &Row, at: usize) -> Result<RecordRow, BadColumn> {
     Ok(RecordRow {
-        user_hash: r.col(0)?,
-        key: r.col(1)?,
-        version: r.count(2)?,
-        expires_at: r.col(3)?,
-        updated_at: r.col(4)?,
-        ciphertext: r.col(5)?,
-        sealed_key: r.col(6)?,
+        user_hash: r.col(at)?,
+        key: r.col(at + 1)?,
+        version: r.count(at + 2)?,
+        expires_at: r.col(at + 3)?,
+        updated_at: r.col(at + 4)?,
+        ciphertext: r.col(at + 5)?,
+        sealed_key: r.col(at + 6)?,
     })
+}
+
+/// The look-up's rows: the settings in the first column of every row, and a record with its
+/// owner after it (absent in the single row of a look-up that found nothing).
+fn lookup_rows(rows: &[Row]) -> Result<RecordLookup, BadColumn> {
+    let mut lookup = RecordLookup {
+        settings: None,
+        found: Vec::with_capacity(rows.len()),
+    };
+    for r in rows {
+        lookup.settings = r.col(0)?;
+        if r.col::<Option<Vec<u8>>>(1)?.is_some() {
+            lookup
+                .found
+                .push((record_row_at(r, 1)?, user_row_at(r, 8)?));
+        }
+    }
+    Ok(lookup)
 }
 
 fn delete_entries(tx: &mut Tx<'_>, k: &RecordKey) -> StorageResult<()> {
@@ -184,21 +210,24 @@ impl RecordStore for PgStore {
         value_hash: &[u8],
         now: i64,
         limit: usize,
-    ) -> StorageResult<Vec<RecordRow>> {
+    ) -> StorageResult<RecordLookup> {
         let limit = limit as i64;
+        // One round trip: the settings, and each record holding the value with its owner (the
+        // `LEFT JOIN` keeps the settings when nothing matches).
         self.read(|c| {
-            Ok(c.query(
-                "SELECT r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext, r.sealed_key FROM record_index i \
+            let rows = c.query(
+                "SELECT (SELECT settings FROM collections WHERE namespace = $1 AND name = $2), found.* FROM (SELECT 1) one \
+                 LEFT JOIN (SELECT r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext, r.sealed_key, \
+                 u.namespace, u.user_hash AS owner_hash, u.encrypted_id, u.wrapped_key, u.kek_version, u.created_at AS owner_created_at \
+                 FROM record_index i \
                  JOIN records r ON r.namespace = i.namespace AND r.collection = i.collection AND r.user_hash = i.user_hash AND r.key = i.key \
+                 JOIN users u ON u.namespace = r.namespace AND u.user_hash = r.user_hash \
                  WHERE i.namespace = $1 AND i.collection = $2 AND i.field = $3 AND i.value_hash = $4 \
                  AND (r.expires_at IS NULL OR r.expires_at > $5) \
-                 AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = r.namespace AND u.user_hash = r.user_hash) \
-                 ORDER BY r.user_hash, r.key LIMIT $6",
+                 ORDER BY r.user_hash, r.key LIMIT $6) found ON true",
                 &[&namespace, &collection, &field, &value_hash, &now, &limit],
-            )?
-            .iter()
-            .map(record_row)
-            .collect::<Result<_, _>>()?)
+            )?;
+            Ok(lookup_rows(&rows)?)
         })
     }
 

@@ -350,12 +350,20 @@ mod tests {
                 rows.collect()
             })
             .unwrap();
+        // The matches are found from the index entries of the value, then each record and its
+        // owner by key; the only scans are of the one constant row and the matches themselves.
+        let tables: Vec<&String> = plan
+            .iter()
+            .filter(|step| step.starts_with("SEARCH") || step.starts_with("SCAN"))
+            .filter(|step| !step.contains("subquery") && !step.contains("CONSTANT ROW"))
+            .filter(|step| !step.starts_with("SCAN found"))
+            .collect();
         assert!(
-            plan[0].starts_with("SEARCH i USING PRIMARY KEY"),
+            tables[0].starts_with("SEARCH i USING PRIMARY KEY"),
             "{plan:?}"
         );
         assert!(
-            plan.iter().all(|step| !step.starts_with("SCAN")),
+            tables.iter().all(|step| step.starts_with("SEARCH")),
             "{plan:?}"
         );
     }

@@ -8,18 +8,11 @@ use strongroom_storage::{
 };
 
 use crate::connection::{map_err, SqliteStore};
-use crate::users::user_row_at;
+use crate::users::{user_columns, user_row_at};
 
 const META_COLUMNS: &str =
     "current_version, oldest_version, max_versions, created_at, updated_at, pointer_mac, sealed_name";
 const KEY_MATCH: &str = "namespace = ?1 AND user_hash = ?2 AND name = ?3";
-
-/// The user columns (as `users::user_row_at` reads them) after a version read's twelve.
-macro_rules! user_columns {
-    () => {
-        ", u.namespace, u.user_hash, u.encrypted_id, u.wrapped_key, u.kek_version, u.created_at"
-    };
-}
 
 /// A version read: the current version, or `?4` with `exact`; `$extra` adds columns. Two
 /// statements rather than `COALESCE(?4, current_version)`: a bound value that the planner

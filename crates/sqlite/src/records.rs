@@ -6,42 +6,74 @@ use std::sync::LazyLock;
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use strongroom_storage::{
-    RecordKey, RecordRow, RecordStore, RecordWrite, SealFn, StorageError, StorageResult,
+    RecordKey, RecordLookup, RecordRow, RecordStore, RecordWrite, SealFn, StorageError,
+    StorageResult,
 };
 
 use crate::connection::{map_err, SqliteStore};
+use crate::users::{user_columns, user_row_at};
 
 const COLUMNS: &str =
     "r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext, r.sealed_key";
 const LIVE: &str = "(r.expires_at IS NULL OR r.expires_at > ?) \
     AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = r.namespace AND u.user_hash = r.user_hash)";
 
-/// The equality look-up. `CROSS JOIN` fixes the join order (SQLite's documented hint): from the
-/// index entries of this value, then each record. Left to itself (no statistics), the planner
-/// walked every record of the collection in key order to save a sort — a look-up cost the
-/// collection's size (300 look-ups/s at 5,000 documents, BENCHMARKS.md). The index's primary
-/// key already orders its entries by (user_hash, key). Built once, not per look-up.
+/// The equality look-up: the collection's settings, and each live record holding the value with
+/// its owner's row (one statement; the `LEFT JOIN` keeps the settings when nothing matches).
+/// `CROSS JOIN` fixes the join order (SQLite's documented hint): from the index entries of this
+/// value, then each record, then its owner. Left to itself (no statistics), the planner walked
+/// every record of the collection in key order to save a sort — a look-up cost the collection's
+/// size (300 look-ups/s at 5,000 documents, BENCHMARKS.md). The index's primary key already
+/// orders its entries by (user_hash, key). Built once, not per look-up.
 pub(crate) fn lookup_sql() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT {COLUMNS} FROM record_index i CROSS JOIN records r ON r.namespace = i.namespace AND r.collection = i.collection \
+            "SELECT (SELECT settings FROM collections WHERE namespace = ?1 AND name = ?2), found.* FROM (SELECT 1) \
+             LEFT JOIN (SELECT {COLUMNS}{} FROM record_index i \
+             CROSS JOIN records r ON r.namespace = i.namespace AND r.collection = i.collection \
              AND r.user_hash = i.user_hash AND r.key = i.key \
-             WHERE i.namespace = ? AND i.collection = ? AND i.field = ? AND i.value_hash = ? AND {LIVE} \
-             ORDER BY i.user_hash, i.key LIMIT ?"
+             CROSS JOIN users u ON u.namespace = r.namespace AND u.user_hash = r.user_hash \
+             WHERE i.namespace = ?1 AND i.collection = ?2 AND i.field = ?3 AND i.value_hash = ?4 \
+             AND (r.expires_at IS NULL OR r.expires_at > ?5) \
+             ORDER BY i.user_hash, i.key LIMIT ?6) found",
+            user_columns!()
         )
     });
     &SQL
 }
 
+/// The look-up's rows: the settings in the first column of every row, and a record with its
+/// owner after it (absent in the single row of a look-up that found nothing).
+fn lookup_rows(rows: &mut rusqlite::Rows<'_>) -> rusqlite::Result<RecordLookup> {
+    let mut lookup = RecordLookup {
+        settings: None,
+        found: Vec::new(),
+    };
+    while let Some(r) = rows.next()? {
+        lookup.settings = r.get(0)?;
+        if r.get_ref(1)? != rusqlite::types::ValueRef::Null {
+            lookup
+                .found
+                .push((record_row_at(r, 1)?, user_row_at(r, 8)?));
+        }
+    }
+    Ok(lookup)
+}
+
 fn record_row(r: &Row<'_>) -> rusqlite::Result<RecordRow> {
+    record_row_at(r, 0)
+}
+
+/// A record from the [`COLUMNS`] starting at column `at`.
+fn record_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<RecordRow> {
     Ok(RecordRow {
-        user_hash: r.get(0)?,
-        key: r.get(1)?,
-        version: r.get::<_, i64>(2)? as u64,
-        expires_at: r.get(3)?,
-        updated_at: r.get(4)?,
-        ciphertext: r.get(5)?,
-        sealed_key: r.get(6)?,
+        user_hash: r.get(at)?,
+        key: r.get(at + 1)?,
+        version: r.get::<_, i64>(at + 2)? as u64,
+        expires_at: r.get(at + 3)?,
+        updated_at: r.get(at + 4)?,
+        ciphertext: r.get(at + 5)?,
+        sealed_key: r.get(at + 6)?,
     })
 }
 
@@ -195,14 +227,18 @@ impl RecordStore for SqliteStore {
         value_hash: &[u8],
         now: i64,
         limit: usize,
-    ) -> StorageResult<Vec<RecordRow>> {
+    ) -> StorageResult<RecordLookup> {
         self.read(|c| {
-            c.prepare_cached(lookup_sql())?
-                .query_map(
-                    params![namespace, collection, field, value_hash, now, limit as i64],
-                    record_row,
-                )?
-                .collect()
+            let mut statement = c.prepare_cached(lookup_sql())?;
+            let mut rows = statement.query(params![
+                namespace,
+                collection,
+                field,
+                value_hash,
+                now,
+                limit as i64
+            ])?;
+            lookup_rows(&mut rows)
         })
     }
 

@@ -7,6 +7,15 @@ use crate::connection::{map_err, SqliteStore};
 
 const COLUMNS: &str = "namespace, user_hash, encrypted_id, wrapped_key, kek_version, created_at";
 
+/// [`COLUMNS`] of a users table joined as `u`, after a leading comma (a literal, for
+/// `concat!`): for reads that bring the owner's row with what they read.
+macro_rules! user_columns {
+    () => {
+        ", u.namespace, u.user_hash, u.encrypted_id, u.wrapped_key, u.kek_version, u.created_at"
+    };
+}
+pub(crate) use user_columns;
+
 fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
     user_row_at(r, 0)
 }

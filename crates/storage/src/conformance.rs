@@ -1154,11 +1154,28 @@ pub fn records_index_and_unique(s: &dyn Storage) {
     let found = |field: &str, v: u8| {
         s.lookup_records("app", "profiles", field, &[v; 32], 120, 10)
             .unwrap()
+            .found
             .into_iter()
-            .map(|r| r.user_hash[0])
+            .map(|(r, _)| r.user_hash[0])
             .collect::<Vec<_>>()
     };
     assert_eq!(found("email", 7), [1]);
+    // The settings come with the look-up (none before the collection exists), and each record
+    // with its owner's row.
+    let lookup = |v: u8| {
+        s.lookup_records("app", "profiles", "email", &[v; 32], 120, 10)
+            .unwrap()
+    };
+    assert_eq!(lookup(7).settings, None);
+    s.put_collection("app", "profiles", b"settings", 1).unwrap();
+    let hit = lookup(7);
+    assert_eq!(hit.settings.as_deref(), Some(&b"settings"[..]));
+    assert_eq!(hit.found.len(), 1);
+    assert_eq!(hit.found[0].1, user("app", 1), "the owner's row");
+    assert_eq!(hit.found[0].0.ciphertext, b"ct-1");
+    let miss = lookup(99);
+    assert_eq!(miss.settings.as_deref(), Some(&b"settings"[..]));
+    assert!(miss.found.is_empty());
     let mut tier = found("tier", 1);
     tier.sort();
     assert_eq!(tier, [1, 2]);
@@ -1230,6 +1247,7 @@ pub fn records_vanish_with_their_user(s: &dyn Storage) {
     assert!(s
         .lookup_records("app", "profiles", "email", &[7; 32], 120, 10)
         .unwrap()
+        .found
         .is_empty());
     assert_eq!(s.purge_user_items("app", &[1; 32], 100).unwrap(), 1);
     assert_eq!(s.count_user_items("app", &[1; 32]).unwrap(), 0);

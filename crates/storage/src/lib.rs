@@ -291,7 +291,9 @@ pub trait RecordStore {
         limit: usize,
         now: i64,
     ) -> StorageResult<Vec<RecordRow>>;
-    /// Live records whose `field` index entry has `value_hash`.
+    /// The collection's settings and up to `limit` live records whose `field` index entry has
+    /// `value_hash`, by owner and key, each with its owner's row — one read (a look-up is a
+    /// single round trip on a networked database).
     fn lookup_records(
         &self,
         namespace: &str,
@@ -300,7 +302,7 @@ pub trait RecordStore {
         value_hash: &[u8],
         now: i64,
         limit: usize,
-    ) -> StorageResult<Vec<RecordRow>>;
+    ) -> StorageResult<RecordLookup>;
     /// Deletes up to `limit` records expired at `now`; returns how many.
     fn purge_expired_records(&self, now: i64, limit: usize) -> StorageResult<u64>;
     /// Records written before keys were sealed (no sealed key), after `after` in key order.

@@ -294,6 +294,16 @@ pub struct RecordRow {
     pub sealed_key: Option<Vec<u8>>,
 }
 
+/// What an equality look-up on a record index finds, read in one statement: the collection's
+/// stored settings (`None`: no such collection) and the live records whose index entry holds
+/// the value, each with its owner's user row (to open the record and name its owner without
+/// another read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordLookup {
+    pub settings: Option<Vec<u8>>,
+    pub found: Vec<(RecordRow, UserRow)>,
+}
+
 /// The refresh status of one OAuth credential. `error` is the provider's error code, never a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialStatusRow {

@@ -102,8 +102,9 @@ pub fn sealed_names_travel_with_their_rows(s: &dyn Storage) {
     assert_eq!(listed[0].sealed_key, sealed);
     let found = s
         .lookup_records("app", "profiles", "email", &[3; 32], 0, 10)
-        .unwrap();
-    assert_eq!(found[0].sealed_key, sealed);
+        .unwrap()
+        .found;
+    assert_eq!(found[0].0.sealed_key, sealed);
 }
 
 pub fn plain_credential_names_are_rekeyed_once(s: &dyn Storage) {
@@ -212,9 +213,10 @@ pub fn plain_record_keys_are_rekeyed_once(s: &dyn Storage) {
     // The index entry follows the record, and still holds its value uniquely.
     let found = s
         .lookup_records("app", "profiles", "email", &[3; 32], 0, 10)
-        .unwrap();
+        .unwrap()
+        .found;
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0].key, "~me");
+    assert_eq!(found[0].0.key, "~me");
     let clash = IndexEntry {
         field: "email".into(),
         value_hash: vec![3; 32],
