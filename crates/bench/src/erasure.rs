@@ -98,6 +98,7 @@ pub fn run(f: &Fixture) -> Result<Vec<Row>> {
             max_versions: None,
             default_max_versions: 10,
             sealed_name: None,
+            status: None,
         };
         for i in 0..items {
             let key = ItemKey {

@@ -108,6 +108,7 @@ async fn plain_put(
             max_versions: None,
             default_max_versions: 10,
             sealed_name: None,
+            status: None,
         };
         store.put_credential_version(
             &plain_key(user, name),

@@ -77,6 +77,7 @@ pub fn run(f: &Fixture) -> Result<Vec<Row>> {
             max_versions: None,
             default_max_versions: 10,
             sealed_name: None,
+            status: None,
         };
         let seals: Vec<_> = bodies
             .iter()

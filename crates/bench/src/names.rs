@@ -60,6 +60,7 @@ pub fn listing(f: &Fixture) -> Result<Vec<Row>> {
             max_versions: None,
             default_max_versions: 10,
             sealed_name: None,
+            status: None,
         };
         f.plain
             .put_credential_version(&key, None, &new, &|_| Ok(b"{}".to_vec()), &|_| Vec::new())?;

@@ -81,6 +81,7 @@ pub fn plain_put(store: &dyn Storage, i: usize, round: usize, now: i64) -> Resul
         max_versions: None,
         default_max_versions: 10,
         sealed_name: None,
+        status: None,
     };
     store.put_credential_version(&plain_key(i), None, &new, &|_| Ok(body.clone()), &|_| {
         Vec::new()

@@ -213,7 +213,6 @@ pub(crate) struct PreparedWrite {
     pub item: ItemKey,
     key: std::sync::Arc<Key<Data>>,
     plaintext: zeroize::Zeroizing<Vec<u8>>,
-    sealed_name: Vec<u8>,
     pub new: NewVersion,
     pub cas: Option<u64>,
 }
@@ -493,7 +492,7 @@ impl Vault {
             &seal,
             &pointer,
         );
-        self.finish_write(&write, data, stored)
+        self.finish_write(&write, stored)
     }
 
     /// Everything a credential write needs before its transaction: input checked, the user's
@@ -513,11 +512,16 @@ impl Vault {
         let key = self.user_key_for_write(user, user_id)?;
         let item = item_key(user, name);
         let sealed_name = seal_credential_name(&key, &item, name)?;
+        let status = match data {
+            CredentialData::Oauth2(set) => self.status_on_write(&item, name, &sealed_name, set)?,
+            _ => None,
+        };
         let new = NewVersion {
             created_at: self.now_ms(),
             max_versions: options.max_versions,
             default_max_versions: self.default_max_versions(),
-            sealed_name: Some(sealed_name.clone()),
+            sealed_name: Some(sealed_name),
+            status,
         };
         Ok(PreparedWrite {
             namespace: user.keys.name.clone(),
@@ -526,40 +530,25 @@ impl Vault {
             item,
             key,
             plaintext,
-            sealed_name,
             new,
             cas: options.cas,
         })
     }
 
-    /// What follows a credential write's transaction: the refresh schedule of a token set
-    /// (best effort: it never turns a stored version into an error), and the answer.
+    /// The answer to a credential write's transaction (a token set's refresh status was
+    /// written in it).
     pub(crate) fn finish_write(
         &self,
         write: &PreparedWrite,
-        data: &CredentialData,
         stored: Result<ItemMeta, StorageError>,
     ) -> CoreResult<VersionInfo> {
         match stored {
-            Ok(meta) => {
-                if let CredentialData::Oauth2(set) = data {
-                    // The version is stored: its answer must not be an error (the app would
-                    // write it again, or give up on a grant it holds). A schedule that could
-                    // not be written only delays the background refresh: a caller asking for
-                    // the access token still refreshes an expiring set, and writes the status.
-                    if let Err(err) =
-                        self.schedule_refresh(&write.item, &write.name, &write.sealed_name, set)
-                    {
-                        tracing::warn!(error = %err, version = meta.current_version, "a token set was stored but its background refresh could not be scheduled");
-                    }
-                }
-                Ok(VersionInfo {
-                    version: meta.current_version,
-                    created_at: rfc3339(write.new.created_at),
-                    deleted_at: None,
-                    destroyed: false,
-                })
-            }
+            Ok(meta) => Ok(VersionInfo {
+                version: meta.current_version,
+                created_at: rfc3339(write.new.created_at),
+                deleted_at: None,
+                destroyed: false,
+            }),
             Err(StorageError::Conflict(msg)) => {
                 Err(CoreError::Conflict(format!("check-and-set failed: {msg}")))
             }

@@ -20,7 +20,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use strongroom_crypto::random;
-use strongroom_storage::{CredentialStatusRow, ItemKey, StorageError};
+use strongroom_storage::{CredentialStatusRow, ItemKey, StatusOnWrite, StorageError};
 
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::credentials::{
@@ -604,6 +604,30 @@ impl Vault {
         }
     }
 
+    /// A credential's status row as of now. No verification given: storage keeps the stored
+    /// one (it describes the grant).
+    fn status_row(
+        &self,
+        item: &ItemKey,
+        sealed_name: Option<&[u8]>,
+        status: &str,
+        error: Option<String>,
+        refresh_due_at: Option<i64>,
+        failures: u32,
+    ) -> CredentialStatusRow {
+        CredentialStatusRow {
+            key: item.clone(),
+            status: status.into(),
+            error,
+            updated_at: self.now_ms(),
+            refresh_due_at,
+            failures,
+            verified: None,
+            verified_at: None,
+            sealed_name: sealed_name.map(<[u8]>::to_vec),
+        }
+    }
+
     /// Writes a credential's status. `sealed_name` is the name for the status row (it outlives
     /// a revoked credential, so it keeps its own copy); `None` keeps the stored one.
     #[allow(
@@ -620,18 +644,7 @@ impl Vault {
         failures: u32,
         event: Option<strongroom_storage::NewWebhookEvent>,
     ) -> CoreResult<()> {
-        // No verification given: storage keeps the stored one (it describes the grant).
-        let row = CredentialStatusRow {
-            key: item.clone(),
-            status: status.into(),
-            error,
-            updated_at: self.now_ms(),
-            refresh_due_at,
-            failures,
-            verified: None,
-            verified_at: None,
-            sealed_name: sealed_name.map(<[u8]>::to_vec),
-        };
+        let row = self.status_row(item, sealed_name, status, error, refresh_due_at, failures);
         match event {
             Some(event) => self
                 .storage()
@@ -662,22 +675,23 @@ impl Vault {
         })
     }
 
-    /// After a token set is stored: when its provider is configured here, mark it valid and
-    /// schedule the background refresh for `expires_at - refresh_margin`. A credential that
-    /// had failed (a refresh failure, or a grant that needed re-authorization) is recovered:
-    /// `credential.recovered` is emitted with the status, in its transaction.
-    pub(crate) fn schedule_refresh(
+    /// What storing a token set writes with its version: when its provider is configured
+    /// here, the status `valid` and the background refresh due at `expires_at -
+    /// refresh_margin`. A credential that had failed (a refresh failure, or a grant that needed
+    /// re-authorization) is recovered: `credential.recovered` is emitted with the status, in
+    /// the version's transaction.
+    pub(crate) fn status_on_write(
         &self,
         item: &ItemKey,
         name: &str,
         sealed_name: &[u8],
         set: &OAuthTokenSet,
-    ) -> CoreResult<()> {
+    ) -> CoreResult<Option<StatusOnWrite>> {
         let Some(provider) = set.provider.as_deref() else {
-            return Ok(());
+            return Ok(None);
         };
         let Some((config, _)) = self.storage().get_provider(&item.namespace, provider)? else {
-            return Ok(());
+            return Ok(None);
         };
         let margin = self
             .provider_config(&item.namespace, provider, &config)?
@@ -706,7 +720,10 @@ impl Vault {
             })
             .transpose()?
             .flatten();
-        self.set_status_due(item, Some(sealed_name), "valid", None, due, 0, event)
+        Ok(Some(StatusOnWrite {
+            status: self.status_row(item, Some(sealed_name), "valid", None, due, 0),
+            event,
+        }))
     }
 
     /// An event about one credential for the webhook outbox (`data` gains the name).
@@ -1077,7 +1094,8 @@ impl Vault {
         let CredentialData::Oauth2(stored) = data else {
             return Err(CoreError::Internal("token set changed kind".into()));
         };
-        // `write_credential` scheduled the next refresh (status `valid`, no failures).
+        // `write_credential` stored the next refresh with the version (status `valid`, no
+        // failures), in its transaction.
         self.counters()
             .oauth_refreshes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -471,6 +471,12 @@ fn put_version(
          sealed_name = $10 WHERE namespace = $1 AND user_hash = $2 AND name = $3",
         &[&key.namespace, &key.user_hash, &key.name, &(version as i64), &(oldest as i64), &i64::from(max_versions), &created_at, &new.created_at, &pointer, &new.sealed_name],
     )?;
+    if let Some(on_write) = &new.status {
+        crate::oauth::write_status(tx, &on_write.status)?;
+        if let Some(event) = &on_write.event {
+            crate::webhooks::emit_in(tx, event)?;
+        }
+    }
     Ok(ItemMeta {
         current_version: version,
         oldest_version: oldest,

@@ -154,7 +154,7 @@ impl OAuthStore for PgStore {
     }
 }
 
-fn write_status(tx: &mut Tx<'_>, s: &CredentialStatusRow) -> StorageResult<()> {
+pub(crate) fn write_status(tx: &mut Tx<'_>, s: &CredentialStatusRow) -> StorageResult<()> {
     tx.execute(
         "INSERT INTO credential_status (namespace, user_hash, name, status, error, updated_at, refresh_due_at, failures, verified, verified_at, sealed_name) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (namespace, user_hash, name) DO UPDATE SET status = excluded.status, \

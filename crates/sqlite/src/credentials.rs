@@ -526,6 +526,12 @@ fn put_version(
         s.execute(params![p[0], p[1], p[2], version as i64, oldest as i64, max_versions, created_at, new.created_at, pointer, new.sealed_name])
     })
     .map_err(map_err)?;
+    if let Some(on_write) = &new.status {
+        crate::oauth::write_status(tx, &on_write.status)?;
+        if let Some(event) = &on_write.event {
+            crate::webhooks::emit_in(tx, event)?;
+        }
+    }
     Ok(ItemMeta {
         current_version: version,
         oldest_version: oldest,

@@ -41,7 +41,7 @@ macro_rules! conformance_tests {
             plain_record_keys_are_rekeyed_once, audit_filters_by_target,
             transit_keys_are_check_and_set, credential_max_versions_can_be_lowered_later,
             namespace_wrapping_is_replaced_whole, credential_pointers_are_listed_and_replaced,
-            webhooks_fan_out_claim_in_order_and_redeliver);
+            webhooks_fan_out_claim_in_order_and_redeliver, credential_status_is_written_with_its_version);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
         $(
@@ -104,6 +104,7 @@ fn version(v: u64, max: u32) -> NewVersion {
         max_versions: Some(max),
         default_max_versions: 10,
         sealed_name: Some(b"sealed-name".to_vec()),
+        status: None,
     }
 }
 
@@ -546,6 +547,7 @@ pub fn credential_max_versions_keep_setting(s: &dyn Storage) {
         max_versions: n,
         default_max_versions: 4,
         sealed_name: Some(b"sealed-name".to_vec()),
+        status: None,
     };
     s.put_credential_version(&k, None, &keep(None), &seal, &pointer)
         .unwrap();

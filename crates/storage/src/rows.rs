@@ -106,6 +106,17 @@ pub struct NewVersion {
     /// The name sealed under the owner's data key, stored with the metadata (`None` writes a
     /// row as stores did before names were sealed: only the upgrade's tests do).
     pub sealed_name: Option<Vec<u8>>,
+    /// A token set's refresh status, written in the version's transaction (a stored token set
+    /// is never left without its schedule, nor a schedule without its version).
+    pub status: Option<StatusOnWrite>,
+}
+
+/// The status a credential write stores with its version, and the event that tells of it (a
+/// recovery from a failure), when one is wanted: both in the version's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusOnWrite {
+    pub status: CredentialStatusRow,
+    pub event: Option<crate::NewWebhookEvent>,
 }
 
 /// Produces the ciphertext of the version numbered by its argument, inside the write

@@ -46,7 +46,6 @@ pub struct BatchReport {
 
 struct Ready {
     index: usize,
-    data: CredentialData,
     write: PreparedWrite,
 }
 
@@ -101,7 +100,7 @@ impl Vault {
                 for (index, user, data) in checked {
                     let item = &items[index];
                     match self.prepare_write(&user, &item.user, &item.name, &data, item.options) {
-                        Ok(write) => ready.push(Ready { index, data, write }),
+                        Ok(write) => ready.push(Ready { index, write }),
                         Err(e) => results[index] = Some(Err(e)),
                     }
                 }
@@ -132,7 +131,7 @@ impl Vault {
                     .collect();
                 let stored = self.storage().put_credential_versions(&writes)?;
                 for (r, outcome) in ready.iter().zip(stored) {
-                    results[r.index] = Some(self.finish_write(&r.write, &r.data, outcome));
+                    results[r.index] = Some(self.finish_write(&r.write, outcome));
                 }
                 let results: Vec<BatchOutcome> = results
                     .into_iter()

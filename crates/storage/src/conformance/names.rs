@@ -20,6 +20,7 @@ fn write(s: &dyn Storage, k: &ItemKey, sealed_name: Option<&[u8]>) -> ItemMeta {
         max_versions: None,
         default_max_versions: 10,
         sealed_name: sealed_name.map(<[u8]>::to_vec),
+        status: None,
     };
     s.put_credential_version(k, None, &new, &seal, &pointer)
         .expect("put version")
@@ -116,6 +117,7 @@ pub fn plain_credential_names_are_rekeyed_once(s: &dyn Storage) {
         max_versions: None,
         default_max_versions: 10,
         sealed_name: None,
+        status: None,
     };
     s.put_credential_version(&plain, Some(1), &new, &seal, &pointer)
         .unwrap();

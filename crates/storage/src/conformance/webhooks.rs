@@ -246,3 +246,84 @@ pub fn webhooks_fan_out_claim_in_order_and_redeliver(s: &dyn Storage) {
         .is_empty());
     assert!(s.get_webhook("app", "ops").unwrap().is_none());
 }
+
+/// A credential write's status (and the event that tells of it) is stored in the version's
+/// transaction: all three together, or — when the version is refused — none of them.
+pub fn credential_status_is_written_with_its_version(s: &dyn Storage) {
+    super::ns_with_users(s, "app");
+    s.put_webhook(&hook("recoveries", &["credential.recovered"], true))
+        .unwrap();
+    let k = super::key("app", 1, "c");
+    let with_status = |v: u64, event: &str| NewVersion {
+        status: Some(StatusOnWrite {
+            status: CredentialStatusRow {
+                key: k.clone(),
+                status: "valid".into(),
+                error: None,
+                updated_at: 10 + v as i64,
+                refresh_due_at: Some(100 + v as i64),
+                failures: 0,
+                verified: None,
+                verified_at: None,
+                sealed_name: Some(b"sealed".to_vec()),
+            },
+            event: Some(self::event(event, "credential.recovered", 1, 10)),
+        }),
+        ..super::version(v, 10)
+    };
+    let refused = |_: u64| -> Result<Vec<u8>, String> { Err("no".into()) };
+    let result =
+        s.put_credential_version(&k, None, &with_status(1, "e0"), &refused, &super::pointer);
+    assert!(
+        matches!(result, Err(StorageError::Aborted(_))),
+        "{result:?}"
+    );
+    assert_eq!(
+        s.get_credential_status(&k).unwrap(),
+        None,
+        "no status without its version"
+    );
+    assert!(s
+        .list_deliveries("app", "recoveries", None, None, 10)
+        .unwrap()
+        .is_empty());
+
+    s.put_credential_version(
+        &k,
+        None,
+        &with_status(1, "e1"),
+        &super::seal,
+        &super::pointer,
+    )
+    .unwrap();
+    let status = s.get_credential_status(&k).unwrap().unwrap();
+    assert_eq!(
+        (status.status.as_str(), status.refresh_due_at),
+        ("valid", Some(101))
+    );
+    let deliveries = s
+        .list_deliveries("app", "recoveries", None, None, 10)
+        .unwrap();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].event_id, "e1");
+
+    // A lost check-and-set writes neither.
+    let lost = s.put_credential_version(
+        &k,
+        Some(0),
+        &with_status(2, "e2"),
+        &super::seal,
+        &super::pointer,
+    );
+    assert!(matches!(lost, Err(StorageError::Conflict(_))), "{lost:?}");
+    assert_eq!(
+        s.get_credential_status(&k).unwrap().unwrap().refresh_due_at,
+        Some(101)
+    );
+    assert_eq!(
+        s.list_deliveries("app", "recoveries", None, None, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+}
