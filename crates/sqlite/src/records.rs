@@ -18,8 +18,9 @@ const COLUMNS: &str =
 const LIVE: &str = "(r.expires_at IS NULL OR r.expires_at > ?) \
     AND EXISTS (SELECT 1 FROM users u WHERE u.namespace = r.namespace AND u.user_hash = r.user_hash)";
 
-/// The equality look-up: the collection's settings, and each live record holding the value with
-/// its owner's row (one statement; the `LEFT JOIN` keeps the settings when nothing matches).
+/// The equality look-up: the collection's settings (a first row, when the collection exists),
+/// then each live record holding the value with its owner's row — one statement, streamed
+/// (`UNION ALL`: a `LEFT JOIN` onto the matches made SQLite materialise them first).
 /// `CROSS JOIN` fixes the join order (SQLite's documented hint): from the index entries of this
 /// value, then each record, then its owner. Left to itself (no statistics), the planner walked
 /// every record of the collection in key order to save a sort — a look-up cost the collection's
@@ -28,30 +29,35 @@ const LIVE: &str = "(r.expires_at IS NULL OR r.expires_at > ?) \
 pub(crate) fn lookup_sql() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT (SELECT settings FROM collections WHERE namespace = ?1 AND name = ?2), found.* FROM (SELECT 1) \
-             LEFT JOIN (SELECT {COLUMNS}{} FROM record_index i \
+            "SELECT settings{} FROM collections WHERE namespace = ?1 AND name = ?2 \
+             UNION ALL SELECT * FROM (SELECT NULL, {COLUMNS}{} FROM record_index i \
              CROSS JOIN records r ON r.namespace = i.namespace AND r.collection = i.collection \
              AND r.user_hash = i.user_hash AND r.key = i.key \
              CROSS JOIN users u ON u.namespace = r.namespace AND u.user_hash = r.user_hash \
              WHERE i.namespace = ?1 AND i.collection = ?2 AND i.field = ?3 AND i.value_hash = ?4 \
              AND (r.expires_at IS NULL OR r.expires_at > ?5) \
-             ORDER BY i.user_hash, i.key LIMIT ?6) found",
+             ORDER BY i.user_hash, i.key LIMIT ?6)",
+            ", NULL".repeat(LOOKUP_RECORD_COLUMNS),
             user_columns!()
         )
     });
     &SQL
 }
 
-/// The look-up's rows: the settings in the first column of every row, and a record with its
-/// owner after it (absent in the single row of a look-up that found nothing).
+/// The columns of a record and its owner in a look-up row (after the settings column).
+const LOOKUP_RECORD_COLUMNS: usize = 7 + 6;
+
+/// The look-up's rows: the settings row (its record columns empty), and each record with its
+/// owner (its settings column empty).
 fn lookup_rows(rows: &mut rusqlite::Rows<'_>) -> rusqlite::Result<RecordLookup> {
     let mut lookup = RecordLookup {
         settings: None,
         found: Vec::new(),
     };
     while let Some(r) = rows.next()? {
-        lookup.settings = r.get(0)?;
-        if r.get_ref(1)? != rusqlite::types::ValueRef::Null {
+        if r.get_ref(1)? == rusqlite::types::ValueRef::Null {
+            lookup.settings = r.get(0)?;
+        } else {
             lookup
                 .found
                 .push((record_row_at(r, 1)?, user_row_at(r, 8)?));
