@@ -9,7 +9,7 @@ use strongroom_storage::{
 };
 
 use crate::connection::{BadColumn, Columns, PgStore, Tx};
-use crate::users::user_row_at;
+use crate::users::{user_columns, user_row_at};
 
 /// A version read (the current one when `$4` is null), with `$extra` columns after the twelve.
 macro_rules! read_sql {
@@ -115,7 +115,7 @@ impl CredentialStore for PgStore {
         let version = version.map(|v| v as i64);
         self.read(|c| {
             Ok(c.query_opt(
-                read_sql!(", u.namespace, u.user_hash, u.encrypted_id, u.wrapped_key, u.kek_version, u.created_at"),
+                read_sql!(user_columns!()),
                 &[&key.namespace, &key.user_hash, &key.name, &version],
             )?
             .map(|r| {

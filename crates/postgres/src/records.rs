@@ -9,7 +9,7 @@ use strongroom_storage::{
 };
 
 use crate::connection::{BadColumn, Columns, PgStore, Tx};
-use crate::users::user_row_at;
+use crate::users::{user_columns, user_row_at};
 
 fn record_row(r: &Row) -> Result<RecordRow, BadColumn> {
     record_row_at(r, 0)
@@ -216,15 +216,17 @@ impl RecordStore for PgStore {
         // `LEFT JOIN` keeps the settings when nothing matches).
         self.read(|c| {
             let rows = c.query(
+                concat!(
                 "SELECT (SELECT settings FROM collections WHERE namespace = $1 AND name = $2), found.* FROM (SELECT 1) one \
-                 LEFT JOIN (SELECT r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext, r.sealed_key, \
-                 u.namespace, u.user_hash AS owner_hash, u.encrypted_id, u.wrapped_key, u.kek_version, u.created_at AS owner_created_at \
-                 FROM record_index i \
+                 LEFT JOIN (SELECT r.user_hash, r.key, r.version, r.expires_at, r.updated_at, r.ciphertext, r.sealed_key",
+                user_columns!(),
+                " FROM record_index i \
                  JOIN records r ON r.namespace = i.namespace AND r.collection = i.collection AND r.user_hash = i.user_hash AND r.key = i.key \
                  JOIN users u ON u.namespace = r.namespace AND u.user_hash = r.user_hash \
                  WHERE i.namespace = $1 AND i.collection = $2 AND i.field = $3 AND i.value_hash = $4 \
                  AND (r.expires_at IS NULL OR r.expires_at > $5) \
-                 ORDER BY r.user_hash, r.key LIMIT $6) found ON true",
+                 ORDER BY r.user_hash, r.key LIMIT $6) found ON true"
+                ),
                 &[&namespace, &collection, &field, &value_hash, &now, &limit],
             )?;
             Ok(lookup_rows(&rows)?)

@@ -5,6 +5,15 @@ use strongroom_storage::{Rewrap, StorageResult, UserRow, UserStore};
 
 use crate::connection::{BadColumn, Columns, PgStore};
 
+/// The columns [`user_row_at`] reads, of a users table joined as `u`, after a leading comma (a
+/// literal, for `concat!`): for reads that bring the owner's row with what they read.
+macro_rules! user_columns {
+    () => {
+        ", u.namespace, u.user_hash, u.encrypted_id, u.wrapped_key, u.kek_version, u.created_at"
+    };
+}
+pub(crate) use user_columns;
+
 fn user_row(r: &Row) -> Result<UserRow, BadColumn> {
     user_row_at(r, 0)
 }
