@@ -72,7 +72,9 @@ pub struct Params {
     pub files_only: bool,
     /// Run only these scenario groups (comma-separated: library, http, vault, rewrap, events,
     /// records, erasure, import, names, files); default: all of them.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = [
+        "library", "http", "vault", "rewrap", "events", "records", "erasure", "import", "names", "files",
+    ])]
     pub only: Vec<String>,
     /// OpenBao's `bao` binary, for the Vault-API rows beside OpenBao (default: the cache that
     /// scripts/vault-clients fills; the rows are skipped without it).
